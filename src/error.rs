@@ -1,0 +1,113 @@
+//! `Error`: every way a call can be refused, with the argument and the numbers involved.
+
+use core::fmt;
+
+/// Why a call was refused. Every public function that can fail returns this, after
+/// checking all of its arguments and before writing to any output buffer: on `Err`,
+/// outputs are untouched.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A buffer's length disagrees with the shape.
+    LengthMismatch {
+        /// The argument's name, e.g. `"x"`, `"mean"`, `"acc"`.
+        buffer: &'static str,
+        /// The length the shape calls for.
+        expected: usize,
+        /// The length that was passed.
+        actual: usize,
+    },
+    /// `n * c * h * w` (or another product of dimensions) does not fit in `usize`.
+    ShapeOverflow {
+        /// Batch size.
+        n: usize,
+        /// Channels.
+        c: usize,
+        /// Height.
+        h: usize,
+        /// Width.
+        w: usize,
+    },
+    /// A channel has no values (`n * h * w == 0` while `c > 0`): its statistics are undefined.
+    EmptyChannel {
+        /// Batch size.
+        n: usize,
+        /// Height.
+        h: usize,
+        /// Width.
+        w: usize,
+    },
+    /// Fewer values per channel than the requested statistic needs (the unbiased
+    /// variance needs at least 2).
+    TooFewValues {
+        /// Values per channel, `n * h * w`.
+        count: usize,
+        /// The least count that works.
+        needed: usize,
+    },
+    /// A byte buffer viewed as `f32` does not start at a 4-byte boundary.
+    Misaligned {
+        /// The buffer's address.
+        address: usize,
+        /// The alignment `f32` needs.
+        align: usize,
+    },
+    /// A byte buffer viewed as `f32` has a length that is not a multiple of 4.
+    ByteLength {
+        /// The length in bytes.
+        len: usize,
+    },
+    /// A scalar parameter is outside the range it must lie in (NaN included).
+    InvalidParameter {
+        /// The parameter's name, e.g. `"eps"`, `"momentum"`.
+        name: &'static str,
+        /// The value that was passed.
+        value: f32,
+        /// The accepted range, in words, e.g. `"finite and >= 0"`.
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::LengthMismatch {
+                buffer,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "`{buffer}` has {actual} elements but the shape needs {expected}"
+            ),
+            Error::ShapeOverflow { n, c, h, w } => write!(
+                f,
+                "shape n={n} c={c} h={h} w={w}: element count overflows usize"
+            ),
+            Error::EmptyChannel { n, h, w } => write!(
+                f,
+                "every channel is empty: n*h*w = {n}*{h}*{w} = 0 values per channel"
+            ),
+            Error::TooFewValues { count, needed } => write!(
+                f,
+                "{count} values per channel, at least {needed} needed (unbiased variance)"
+            ),
+            Error::Misaligned { address, align } => write!(
+                f,
+                "byte buffer at address {address:#x} is not aligned to {align} bytes for f32"
+            ),
+            Error::ByteLength { len } => {
+                write!(
+                    f,
+                    "byte buffer of {len} bytes is not a whole number of f32s"
+                )
+            }
+            Error::InvalidParameter {
+                name,
+                value,
+                expected,
+            } => write!(f, "`{name}` = {value} but it must be {expected}"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}

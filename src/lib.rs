@@ -1,0 +1,47 @@
+//! Batch-normalization kernels for `f32` tensors on the CPU: `#![no_std]`, no allocation,
+//! explicit SIMD lanes, NCHW and NHWC.
+//!
+//! - [`batch_stats`]: per-channel mean and biased variance, by a single-pass Welford
+//!   ([`Method::Welford`], every element read from memory once) or a two-pass
+//!   ([`Method::TwoPass`], the most accurate) algorithm.
+//! - [`accumulate_moments`]: the same statistics as mergeable [`Moments`], added to what a
+//!   caller already holds (statistics over many batches, or over pieces of one).
+//! - [`reference`]: the plain f64 oracle every kernel is tested against.
+//!
+//! Every function checks all of its arguments first and returns an [`Error`] naming the
+//! bad one; on error no output is written. No function panics.
+//!
+//! # Worked example
+//! One channel, two samples of 8 values each: `1..=8` and `2..=9`. Their mean is
+//! 80/16 = 5, `M2` = 88, the biased variance 88/16 = 5.5 and the unbiased one 88/15.
+//!
+//! ```
+//! use batchnorm::{accumulate_moments, batch_stats, Layout, Method, Moments, Shape};
+//!
+//! let x: Vec<f32> = (1..=8).chain(2..=9).map(|v| v as f32).collect();
+//! let shape = Shape::new(2, 1, 2, 4); // n=2 samples, c=1 channel, 2x4 plane
+//! let (mut mean, mut var) = ([0.0f32], [0.0f32]);
+//! batch_stats(&x, shape, Layout::Nchw, Method::Welford, &mut mean, &mut var)?;
+//! assert_eq!((mean[0], var[0]), (5.0, 5.5));
+//!
+//! let mut acc = [Moments::default()];
+//! accumulate_moments(&x, shape, Layout::Nchw, Method::TwoPass, &mut acc)?;
+//! assert_eq!(acc[0].sample_variance(), 88.0 / 15.0);
+//! # Ok::<(), batchnorm::Error>(())
+//! ```
+#![no_std]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod error;
+mod moments;
+mod shape;
+mod simd;
+mod stats;
+
+pub mod reference;
+
+pub use error::Error;
+pub use moments::Moments;
+pub use shape::{Layout, Shape, f32s_from_bytes, f32s_from_bytes_mut};
+pub use stats::{Method, accumulate_moments, batch_stats};

@@ -1,0 +1,104 @@
+//! `Moments`: the mergeable per-channel state `(count, mean, M2)` and Chan's merge, in f64.
+
+/// The mergeable statistics of a set of values: how many, their mean, and `M2`, the sum of
+/// squared deviations from the mean. Two sets' `Moments` merge exactly (up to rounding)
+/// into the `Moments` of their union, so statistics can be accumulated batch by batch, or
+/// computed in pieces and combined.
+///
+/// `Moments::default()` is the empty set (`count == 0`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Moments {
+    /// Number of values.
+    pub count: u64,
+    /// Their mean (0 when `count == 0`).
+    pub mean: f64,
+    /// Sum of squared deviations from `mean` (0 when `count < 2`).
+    pub m2: f64,
+}
+
+impl Moments {
+    /// The empty set.
+    pub const EMPTY: Moments = Moments {
+        count: 0,
+        mean: 0.0,
+        m2: 0.0,
+    };
+
+    /// Merges two sets with Chan et al.'s pairwise formula:
+    /// `delta = mean_b - mean_a`, `mean = mean_a + delta * n_b / n`,
+    /// `M2 = M2_a + M2_b + delta^2 * n_a * n_b / n`. An empty side returns the other.
+    #[must_use]
+    pub fn merge(self, other: Moments) -> Moments {
+        if other.count == 0 {
+            return self;
+        }
+        if self.count == 0 {
+            return other;
+        }
+        let count = self.count.saturating_add(other.count);
+        let (na, nb, n) = (self.count as f64, other.count as f64, count as f64);
+        let delta = other.mean - self.mean;
+        // Step from the larger side: the correction is then the smaller one.
+        let mean = if na >= nb {
+            self.mean + delta * (nb / n)
+        } else {
+            other.mean - delta * (na / n)
+        };
+        Moments {
+            count,
+            mean,
+            m2: self.m2 + other.m2 + delta * delta * (na * (nb / n)),
+        }
+    }
+
+    /// The biased (population) variance `M2 / count`; NaN when `count == 0`.
+    pub fn variance(&self) -> f64 {
+        self.m2 / self.count as f64
+    }
+
+    /// The unbiased (sample) variance `M2 / (count - 1)`; NaN when `count < 2`.
+    pub fn sample_variance(&self) -> f64 {
+        if self.count < 2 {
+            f64::NAN
+        } else {
+            self.m2 / (self.count - 1) as f64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(xs: &[f64]) -> Moments {
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        Moments {
+            count: xs.len() as u64,
+            mean,
+            m2: xs.iter().map(|x| (x - mean) * (x - mean)).sum(),
+        }
+    }
+
+    #[test]
+    fn merge_matches_direct_computation() {
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        let b = [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+        let m = of(&a).merge(of(&b));
+        assert_eq!(m.count, 16);
+        assert_eq!(m.mean, 5.0);
+        assert_eq!(m.m2, 88.0);
+        assert_eq!(m.variance(), 5.5);
+        assert_eq!(m.sample_variance(), 88.0 / 15.0);
+    }
+
+    #[test]
+    fn empty_sides_and_small_counts() {
+        let a = of(&[3.0, 5.0]);
+        assert_eq!(a.merge(Moments::EMPTY), a);
+        assert_eq!(Moments::EMPTY.merge(a), a);
+        assert!(Moments::EMPTY.variance().is_nan());
+        assert!(of(&[3.0]).sample_variance().is_nan());
+        assert_eq!(of(&[3.0]).variance(), 0.0);
+    }
+}

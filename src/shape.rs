@@ -1,0 +1,138 @@
+//! `Shape`, `Layout`, and the validation of every buffer length, in one place.
+
+use crate::Error;
+
+/// How the four dimensions of a tensor are laid out in its flat buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// Planar: element `(n, c, h, w)` is at `((n*C + c)*H + h)*W + w`. Each channel is
+    /// `n` contiguous planes of `h*w` values.
+    Nchw,
+    /// Interleaved ("channels last"): element `(n, c, h, w)` is at
+    /// `((n*H + h)*W + w)*C + c`. Each row of `C` values holds one pixel.
+    Nhwc,
+}
+
+/// The dimensions of a 4-D tensor: batch `n`, channels `c`, height `h`, width `w`.
+///
+/// A 2-D `[batch, features]` input (after a linear layer) is `Shape::new(batch, features, 1, 1)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Shape {
+    /// Batch size.
+    pub n: usize,
+    /// Channels.
+    pub c: usize,
+    /// Height.
+    pub h: usize,
+    /// Width.
+    pub w: usize,
+}
+
+impl Shape {
+    /// A shape from its four dimensions.
+    pub const fn new(n: usize, c: usize, h: usize, w: usize) -> Self {
+        Shape { n, c, h, w }
+    }
+
+    /// The number of elements `n*c*h*w`, or [`Error::ShapeOverflow`] if it does not fit in `usize`.
+    pub fn numel(&self) -> Result<usize, Error> {
+        self.n
+            .checked_mul(self.c)
+            .and_then(|v| v.checked_mul(self.h))
+            .and_then(|v| v.checked_mul(self.w))
+            .ok_or(self.overflow())
+    }
+
+    /// The number of values in each channel, `n*h*w`, or [`Error::ShapeOverflow`].
+    pub fn count_per_channel(&self) -> Result<usize, Error> {
+        self.n
+            .checked_mul(self.h)
+            .and_then(|v| v.checked_mul(self.w))
+            .ok_or(self.overflow())
+    }
+
+    fn overflow(&self) -> Error {
+        Error::ShapeOverflow {
+            n: self.n,
+            c: self.c,
+            h: self.h,
+            w: self.w,
+        }
+    }
+
+    /// Checks the shape and the input length for a kernel that reads `x`, and returns the
+    /// derived sizes. With `need_values`, every channel must hold at least one value
+    /// (`n*h*w > 0`) unless there are no channels at all.
+    pub(crate) fn dims(&self, x_len: usize, need_values: bool) -> Result<Dims, Error> {
+        let numel = self.numel()?;
+        let count = self.count_per_channel()?;
+        check_len("x", numel, x_len)?;
+        if need_values && count == 0 && self.c > 0 {
+            return Err(Error::EmptyChannel {
+                n: self.n,
+                h: self.h,
+                w: self.w,
+            });
+        }
+        Ok(Dims {
+            n: self.n,
+            c: self.c,
+            plane: self.h * self.w,
+            count,
+        })
+    }
+}
+
+/// Sizes derived from a validated [`Shape`]; every product in it is known not to overflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Dims {
+    /// Batch size.
+    pub n: usize,
+    /// Channels.
+    pub c: usize,
+    /// `h*w`.
+    pub plane: usize,
+    /// Values per channel, `n*h*w`.
+    pub count: usize,
+}
+
+/// `Ok` when `actual == expected`, else [`Error::LengthMismatch`] naming `buffer`.
+pub(crate) fn check_len(buffer: &'static str, expected: usize, actual: usize) -> Result<(), Error> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch {
+            buffer,
+            expected,
+            actual,
+        })
+    }
+}
+
+/// Views raw bytes (a tensor read from a file or a DMA buffer) as `f32` values without copying.
+///
+/// # Errors
+/// [`Error::Misaligned`] when `bytes` does not start at a 4-byte boundary,
+/// [`Error::ByteLength`] when its length is not a multiple of 4.
+pub fn f32s_from_bytes(bytes: &[u8]) -> Result<&[f32], Error> {
+    bytemuck::try_cast_slice(bytes).map_err(|e| cast_error(e, bytes.as_ptr() as usize, bytes.len()))
+}
+
+/// Views raw bytes as mutable `f32` values without copying (e.g. to normalize in place).
+///
+/// # Errors
+/// As [`f32s_from_bytes`].
+pub fn f32s_from_bytes_mut(bytes: &mut [u8]) -> Result<&mut [f32], Error> {
+    let (address, len) = (bytes.as_ptr() as usize, bytes.len());
+    bytemuck::try_cast_slice_mut(bytes).map_err(|e| cast_error(e, address, len))
+}
+
+fn cast_error(e: bytemuck::PodCastError, address: usize, len: usize) -> Error {
+    match e {
+        bytemuck::PodCastError::TargetAlignmentGreaterAndInputNotAligned => Error::Misaligned {
+            address,
+            align: core::mem::align_of::<f32>(),
+        },
+        _ => Error::ByteLength { len },
+    }
+}

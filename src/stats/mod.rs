@@ -1,0 +1,197 @@
+//! Per-channel statistics: the public entry points (validate once, then dispatch on layout
+//! and method) and the three lane operations the layout kernels are generic over.
+
+mod interleaved;
+mod planar;
+
+use crate::shape::{Dims, check_len};
+use crate::simd::F32s;
+use crate::{Error, Layout, Moments, Shape, reference};
+
+/// How [`batch_stats`] and [`accumulate_moments`] compute the statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Method {
+    /// One pass: every element is read from memory once. Each SIMD lane runs Welford's
+    /// update on values shifted by a per-channel pivot; lanes and blocks merge with Chan's
+    /// formula in f64. Variance relative error ≤ `1e-5 + 2·κ·2⁻²⁴` with
+    /// `κ = sqrt(1 + mean²/var)`.
+    #[default]
+    Welford,
+    /// Two passes: blocked sums for the mean, then the corrected sum of squared
+    /// deviations `Σd² - (Σd)²/count`. Variance relative error ≤ `1e-6` at any κ.
+    TwoPass,
+}
+
+/// Per-channel mean and biased variance (`M2 / count`) of `x`.
+///
+/// `x` holds `shape.numel()` values in `layout`; `mean` and `var` hold `shape.c` values.
+/// A channel with a NaN or an infinity gets NaN or infinite statistics; other channels are
+/// unaffected. `shape.c == 0` with empty buffers is `Ok`.
+///
+/// # Errors
+/// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize`;
+/// - [`Error::LengthMismatch`] naming `x`, `mean` or `var` when a length disagrees with the shape;
+/// - [`Error::EmptyChannel`] when `n*h*w == 0` and `c > 0`.
+///
+/// On error `mean` and `var` are untouched.
+pub fn batch_stats(
+    x: &[f32],
+    shape: Shape,
+    layout: Layout,
+    method: Method,
+    mean: &mut [f32],
+    var: &mut [f32],
+) -> Result<(), Error> {
+    let d = shape.dims(x.len(), true)?;
+    check_len("mean", d.c, mean.len())?;
+    check_len("var", d.c, var.len())?;
+    channel_moments(x, d, layout, method, |c, m| {
+        mean[c] = m.mean as f32;
+        var[c] = m.variance() as f32;
+    });
+    Ok(())
+}
+
+/// Adds the per-channel statistics of the batch `x` to `acc` (one [`Moments`] per channel),
+/// with [`Moments::merge`]. Accumulating several batches, or pieces of one, gives the
+/// statistics of their union.
+///
+/// # Errors
+/// As [`batch_stats`], with `acc` in place of `mean`/`var`. On error `acc` is untouched.
+pub fn accumulate_moments(
+    x: &[f32],
+    shape: Shape,
+    layout: Layout,
+    method: Method,
+    acc: &mut [Moments],
+) -> Result<(), Error> {
+    let d = shape.dims(x.len(), true)?;
+    check_len("acc", d.c, acc.len())?;
+    channel_moments(x, d, layout, method, |c, m| acc[c] = acc[c].merge(m));
+    Ok(())
+}
+
+/// Calls `emit(c, moments)` once per channel of a validated tensor with at least one
+/// value per channel.
+///
+/// The SIMD kernels accumulate in f32 lanes; a channel whose result comes out non-finite
+/// (a NaN or infinity in the data, or an f32 overflow on values beyond ~1e19) is computed
+/// again by the f64 reference, which gives the right finite answer in the second case and
+/// NaN/infinity in the first.
+pub(crate) fn channel_moments(
+    x: &[f32],
+    d: Dims,
+    layout: Layout,
+    method: Method,
+    mut emit: impl FnMut(usize, Moments),
+) {
+    let mut checked = |c: usize, m: Moments| {
+        if m.mean.is_finite() && m.m2.is_finite() {
+            emit(c, m);
+        } else {
+            emit(c, reference::channel_moments(x, d, layout, c));
+        }
+    };
+    match layout {
+        // A 1x1 plane is the interleaved layout with `n` rows.
+        Layout::Nchw if d.plane != 1 => planar::channel_moments(x, d, method, &mut checked),
+        _ => interleaved::channel_moments(x, d.c, method, &mut checked),
+    }
+}
+
+/// Values each lane accumulates in f32 before its state is merged into f64.
+pub(crate) const CHUNK: usize = 512;
+
+/// `RECIP[k] = 1/k`: Welford's step weight, shared by all lanes (they advance together).
+static RECIP: [f32; CHUNK + 1] = {
+    let mut t = [0.0f32; CHUNK + 1];
+    let mut k = 1;
+    while k <= CHUNK {
+        t[k] = 1.0 / k as f32;
+        k += 1;
+    }
+    t
+};
+
+/// One per-lane accumulation, advanced one vector at a time; all lanes of all vectors of a
+/// kernel advance together, so the step number `k` is one scalar.
+pub(crate) trait LaneOp: Copy {
+    /// Per-vector state.
+    type State: Copy;
+    /// The state before any value.
+    const ZERO: Self::State;
+    /// Adds `x` (the `k`-th value of every lane, `1 <= k <= CHUNK`) with per-lane
+    /// parameter `p` (the pivot, or the center for the second pass).
+    fn step(st: &mut Self::State, x: F32s, p: F32s, k: usize);
+    /// Per-lane `(mean - p, M2)` of a state that saw `k >= 1` values per lane.
+    fn finish(st: Self::State, k: usize) -> (F32s, F32s);
+}
+
+/// Welford's update on pivot-shifted values: `t = x - p`, `d = t - mean`,
+/// `mean += d/k`, `M2 += d*(t - mean)`, with `1/k` from a table.
+#[derive(Clone, Copy)]
+pub(crate) struct Welford;
+
+impl LaneOp for Welford {
+    type State = (F32s, F32s);
+    const ZERO: Self::State = (F32s::ZERO, F32s::ZERO);
+    #[inline(always)]
+    fn step(st: &mut Self::State, x: F32s, p: F32s, k: usize) {
+        let r = crate::simd::splat(RECIP[k]);
+        let t = x - p;
+        let d = t - st.0;
+        st.0 = d.mul_add(r, st.0);
+        st.1 = d.mul_add(t - st.0, st.1);
+    }
+    #[inline(always)]
+    fn finish(st: Self::State, _k: usize) -> (F32s, F32s) {
+        st
+    }
+}
+
+/// First pass of the two-pass method: the sum of pivot-shifted values `x - p`.
+#[derive(Clone, Copy)]
+pub(crate) struct Sum;
+
+impl LaneOp for Sum {
+    type State = F32s;
+    const ZERO: Self::State = F32s::ZERO;
+    #[inline(always)]
+    fn step(st: &mut Self::State, x: F32s, p: F32s, _k: usize) {
+        *st += x - p;
+    }
+    #[inline(always)]
+    fn finish(st: Self::State, k: usize) -> (F32s, F32s) {
+        (st * crate::simd::splat(RECIP[k]), F32s::ZERO)
+    }
+}
+
+/// Second pass of the two-pass method: `Σd` and `Σd²` of `d = x - center`, finished as
+/// `mean - center = Σd/k` and the corrected `M2 = Σd² - (Σd)²/k`. `Σd²` is summed in two
+/// levels (runs of `INNER` values, then the runs), which keeps its f32 rounding error near
+/// `sqrt(INNER)·u` instead of growing with `CHUNK`.
+#[derive(Clone, Copy)]
+pub(crate) struct Centered;
+
+/// Length of the inner runs of [`Centered`]'s sum of squares.
+const INNER: usize = 16;
+
+impl LaneOp for Centered {
+    type State = (F32s, F32s, F32s);
+    const ZERO: Self::State = (F32s::ZERO, F32s::ZERO, F32s::ZERO);
+    #[inline(always)]
+    fn step(st: &mut Self::State, x: F32s, p: F32s, k: usize) {
+        let d = x - p;
+        st.0 += d;
+        st.1 = d.mul_add(d, st.1);
+        if k % INNER == 0 {
+            st.2 += st.1;
+            st.1 = F32s::ZERO;
+        }
+    }
+    #[inline(always)]
+    fn finish(st: Self::State, k: usize) -> (F32s, F32s) {
+        let mean = st.0 * crate::simd::splat(RECIP[k]);
+        (mean, (-st.0).mul_add(mean, st.2 + st.1))
+    }
+}
