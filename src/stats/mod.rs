@@ -141,7 +141,7 @@ impl LaneOp for Welford {
         let t = x - p;
         let d = t - st.0;
         st.0 = d.mul_add(r, st.0);
-        st.1 = d.mul_add(t - st.0, st.1);
+        st.1 = d.mul_add(d * crate::simd::splat(1.0 - RECIP[k]), st.1);
     }
     #[inline(always)]
     fn finish(st: Self::State, _k: usize) -> (F32s, F32s) {

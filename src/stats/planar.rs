@@ -36,112 +36,89 @@ pub(super) fn channel_moments(
     }
 }
 
-/// One accumulator state and how many values each of its lanes has seen.
-struct Counted<S> {
-    st: S,
-    k: usize,
-}
-
-impl<S: Copy> Counted<S> {
-    fn new(zero: S) -> Self {
-        Counted { st: zero, k: 0 }
-    }
-}
-
 /// Moments of channel `c`, accumulated by `O` with per-lane parameter `p`.
+///
+/// The states are plain locals passed by value, so they stay in registers.
 fn channel<O: LaneOp>(x: &[f32], d: Dims, c: usize, p: f32) -> Moments {
     let pv = splat(p);
     let mut total = Moments::EMPTY;
-    let mut main = Counted::new([O::ZERO; ACC]);
-    let mut tail = Counted::new(O::ZERO);
-    let mut part = Counted::new(O::ZERO);
-    let mut part_len = 0;
+    let (mut main, mut k_main) = ([O::ZERO; ACC], 0);
+    let (mut tail, mut k_tail) = ([O::ZERO; 1], 0);
+    let (mut part, mut k_part, mut part_len) = (O::ZERO, 0, 0);
     for i in 0..d.n {
         let start = (i * d.c + c) * d.plane;
         let plane = x.get(start..start + d.plane).unwrap_or(&[]);
         let (rows, rest) = plane.as_chunks::<ROW>();
         for row in rows {
-            main.k += 1;
+            k_main += 1;
             let (vs, _) = row.as_chunks::<LANES>();
-            for (s, v) in main.st.iter_mut().zip(vs) {
-                O::step(s, load(v), pv, main.k);
+            for (s, v) in main.iter_mut().zip(vs) {
+                O::step(s, load(v), pv, k_main);
             }
-            if main.k == CHUNK {
-                total = total.merge(fold_rows::<O, ACC>(&main, p));
-                main = Counted::new([O::ZERO; ACC]);
+            if k_main == CHUNK {
+                total = total.merge(fold_rows::<O, ACC>(main, k_main, p));
+                (main, k_main) = ([O::ZERO; ACC], 0);
             }
         }
         let (vs, rem) = rest.as_chunks::<LANES>();
         for v in vs {
-            tail.k += 1;
-            O::step(&mut tail.st, load(v), pv, tail.k);
-            if tail.k == CHUNK {
-                total = total.merge(fold_rows::<O, 1>(
-                    &Counted {
-                        st: [tail.st],
-                        k: tail.k,
-                    },
-                    p,
-                ));
-                tail = Counted::new(O::ZERO);
+            k_tail += 1;
+            O::step(&mut tail[0], load(v), pv, k_tail);
+            if k_tail == CHUNK {
+                total = total.merge(fold_rows::<O, 1>(tail, k_tail, p));
+                (tail, k_tail) = ([O::ZERO; 1], 0);
             }
         }
         if !rem.is_empty() {
-            part.k += 1;
+            k_part += 1;
             part_len = rem.len();
-            O::step(&mut part.st, load_partial(rem), pv, part.k);
-            if part.k == CHUNK {
-                total = total.merge(fold_part::<O>(&part, part_len, p));
-                part = Counted::new(O::ZERO);
+            O::step(&mut part, load_partial(rem), pv, k_part);
+            if k_part == CHUNK {
+                total = total.merge(fold_part::<O>(part, k_part, part_len, p));
+                (part, k_part) = (O::ZERO, 0);
             }
         }
     }
-    if main.k > 0 {
-        total = total.merge(fold_rows::<O, ACC>(&main, p));
+    if k_main > 0 {
+        total = total.merge(fold_rows::<O, ACC>(main, k_main, p));
     }
-    if tail.k > 0 {
-        total = total.merge(fold_rows::<O, 1>(
-            &Counted {
-                st: [tail.st],
-                k: tail.k,
-            },
-            p,
-        ));
+    if k_tail > 0 {
+        total = total.merge(fold_rows::<O, 1>(tail, k_tail, p));
     }
-    if part.k > 0 {
-        total = total.merge(fold_part::<O>(&part, part_len, p));
+    if k_part > 0 {
+        total = total.merge(fold_part::<O>(part, k_part, part_len, p));
     }
     total
 }
 
 /// Folds `V` full accumulators that each saw `k` values per lane into f64 moments.
-fn fold_rows<O: LaneOp, const V: usize>(acc: &Counted<[O::State; V]>, p: f32) -> Moments {
-    let mut v = acc.st.map(|s| O::finish(s, acc.k));
+fn fold_rows<O: LaneOp, const V: usize>(st: [O::State; V], k: usize, p: f32) -> Moments {
+    let mut v = st.map(|s| O::finish(s, k));
     // Pairwise tree over the vectors (V is a power of two or 1), then over the lanes.
-    let (mut width, mut k) = (V / 2, acc.k as f32);
+    let (mut width, mut kf) = (V / 2, k as f32);
     while width > 0 {
         for i in 0..width {
-            v[i] = merge_equal(v[i], v[i + width], k);
+            v[i] = merge_equal(v[i], v[i + width], kf);
         }
         width /= 2;
-        k *= 2.0;
+        kf *= 2.0;
     }
-    let (mean, m2) = fold_lanes(v[0].0, v[0].1, f64::from(k));
+    let (mean, m2) = fold_lanes(v[0].0, v[0].1, f64::from(kf));
     Moments {
-        count: (acc.k * V * LANES) as u64,
+        count: (k * V * LANES) as u64,
         mean: f64::from(p) + mean,
         m2,
     }
 }
 
 /// Folds the first `len` lanes of the partial-vector accumulator into f64 moments.
-fn fold_part<O: LaneOp>(acc: &Counted<O::State>, len: usize, p: f32) -> Moments {
-    let (mean, m2): (F32s, F32s) = O::finish(acc.st, acc.k);
+fn fold_part<O: LaneOp>(st: O::State, k: usize, len: usize, p: f32) -> Moments {
+    let (mean, m2): (F32s, F32s) = O::finish(st, k);
     let (mean, m2) = (to_array(mean), to_array(m2));
     let mut total = Moments::EMPTY;
     for (m, q) in mean.iter().zip(&m2).take(len) {
         total = total.merge(Moments {
-            count: acc.k as u64,
+            count: k as u64,
             mean: f64::from(p) + f64::from(*m),
             m2: f64::from(*q),
         });
