@@ -95,3 +95,87 @@ pub(crate) fn fold_lanes(mean: F32s, m2: F32s, k: f64) -> (f64, f64) {
     }
     (mean[0], m2[0])
 }
+
+/// Columns in one transposed load.
+pub(crate) const T: usize = 8;
+
+/// Loads an `LANES x 8` block and transposes it: lane `l` of `out[j]` is
+/// `x[starts[l] + col + j]`. Rows that end before `col + 8` read as zeros.
+#[inline(always)]
+pub(crate) fn load_transposed(x: &[f32], starts: &[usize; LANES], col: usize) -> [F32s; T] {
+    let row = |l: usize| {
+        let a = x.get(starts[l] + col..).and_then(|s| s.first_chunk::<T>());
+        wide::f32x8::new(a.copied().unwrap_or([0.0; T]))
+    };
+    let lo = wide::f32x8::transpose(core::array::from_fn(row));
+    #[cfg(target_feature = "avx512f")]
+    {
+        let hi = wide::f32x8::transpose(core::array::from_fn(|l| row(l + T)));
+        core::array::from_fn(|j| bytemuck::cast::<[wide::f32x8; 2], F32s>([lo[j], hi[j]]))
+    }
+    #[cfg(not(target_feature = "avx512f"))]
+    lo
+}
+
+/// Lane `l` is `x[starts[l] + col]` (zero past the end of `x`).
+#[inline(always)]
+pub(crate) fn gather(x: &[f32], starts: &[usize; LANES], col: usize) -> F32s {
+    F32s::new(core::array::from_fn(|l| {
+        x.get(starts[l] + col).copied().unwrap_or(0.0)
+    }))
+}
+
+/// Writes the lanes of `v` to `out`.
+#[inline(always)]
+pub(crate) fn store(v: F32s, out: &mut [f32; LANES]) {
+    *out = v.to_array();
+}
+
+/// Writes the first `min(out.len(), LANES)` lanes of `v` to `out`. Never writes past `out`.
+#[inline(always)]
+pub(crate) fn store_partial(v: F32s, out: &mut [f32]) {
+    for (d, s) in out.iter_mut().zip(v.to_array()) {
+        *d = s;
+    }
+}
+
+/// Lane `i` holds `i`.
+const IOTA: F32s = {
+    let mut a = [0.0f32; LANES];
+    let mut i = 0;
+    while i < LANES {
+        a[i] = i as f32;
+        i += 1;
+    }
+    F32s::new(a)
+};
+
+/// `v` with lanes `from..` replaced by those of `w` (`from <= LANES`).
+#[inline(always)]
+pub(crate) fn lanes_from(v: F32s, w: F32s, from: usize) -> F32s {
+    // `from <= LANES` is a small integer, exact in f32.
+    IOTA.simd_ge(splat(from as f32)).select(w, v)
+}
+
+/// ReLU that keeps NaN: lanes below zero become `+0.0`; every other lane (NaN, `-0.0`,
+/// `+inf`) passes through unchanged. Written as compare + select because the `max`
+/// instructions drop a NaN operand.
+#[inline(always)]
+pub(crate) fn relu(v: F32s) -> F32s {
+    v.simd_lt(F32s::ZERO).select(F32s::ZERO, v)
+}
+
+/// Clamp to `[lo, hi]` (`lo <= hi`, neither NaN) that keeps NaN: lanes below `lo` become
+/// `lo`, lanes above `hi` become `hi`, every other lane (NaN included) passes through.
+#[inline(always)]
+pub(crate) fn clamp(v: F32s, lo: F32s, hi: F32s) -> F32s {
+    let v = v.simd_lt(lo).select(lo, v);
+    v.simd_gt(hi).select(hi, v)
+}
+
+/// The correctly rounded square root of `v` (`core` has no `f64::sqrt`; `wide` uses the
+/// hardware instruction where there is one and an exact software routine elsewhere).
+#[inline]
+pub(crate) fn sqrt_f64(v: f64) -> f64 {
+    wide::f64x2::splat(v).sqrt().to_array()[0]
+}

@@ -10,12 +10,9 @@
 //! tile are a second, short matrix with rows of `c`. With many channels the matrix has
 //! rows of `c` values and is cut into blocks of `ACC * LANES` channels.
 
-use super::{CHUNK, Centered, LaneOp, Method, Sum, Welford};
+use super::{BLOCK, CHUNK, Centered, LaneOp, Method, Positions, Sum, Welford};
 use crate::Moments;
-use crate::simd::{ACC, F32s, LANES, load, load_at, to_array};
-
-/// Positions in one register block.
-const BLOCK: usize = ACC * LANES;
+use crate::simd::{ACC, F32s, LANES, load, load_at};
 
 pub(super) fn channel_moments(
     x: &[f32],
@@ -117,7 +114,7 @@ fn blocked(
         Method::TwoPass => {
             let first = pass(Op::Sum, x, c, rows, width, &prm);
             for (i, p) in prm.iter_mut().enumerate().take(width) {
-                *p = first.mean[i] as f32;
+                *p = first.mean(i) as f32;
             }
             pass(Op::Centered, x, c, rows, width, &prm)
         }
@@ -128,8 +125,15 @@ fn blocked(
 }
 
 /// Runs `op` over `rows` rows of `stride` values, positions `0..width` (`width <= BLOCK`).
-fn pass(op: Op, x: &[f32], stride: usize, rows: usize, width: usize, prm: &[f32; BLOCK]) -> PosAcc {
-    let mut acc = PosAcc::new();
+fn pass(
+    op: Op,
+    x: &[f32],
+    stride: usize,
+    rows: usize,
+    width: usize,
+    prm: &[f32; BLOCK],
+) -> Positions {
+    let mut acc = Positions::new();
     let v = width.div_ceil(LANES);
     match op {
         Op::Welford => by_width::<Welford>(v, x, stride, rows, prm, &mut acc),
@@ -146,7 +150,7 @@ fn by_width<O: LaneOp>(
     stride: usize,
     rows: usize,
     prm: &[f32; BLOCK],
-    acc: &mut PosAcc,
+    acc: &mut Positions,
 ) {
     match v {
         1 => columns::<O, 1>(x, stride, rows, prm, acc),
@@ -172,7 +176,7 @@ fn columns<O: LaneOp, const V: usize>(
     stride: usize,
     rows: usize,
     prm: &[f32; BLOCK],
-    acc: &mut PosAcc,
+    acc: &mut Positions,
 ) {
     let mut p = [F32s::ZERO; V];
     for (j, pj) in p.iter_mut().enumerate() {
@@ -199,52 +203,13 @@ fn columns<O: LaneOp, const V: usize>(
                 }
             }
         }
-        acc.absorb::<O, V>(&st, &p, k_max);
+        let mut fin = [(F32s::ZERO, F32s::ZERO, F32s::ZERO); V];
+        for (f, (s, pj)) in fin.iter_mut().zip(st.iter().zip(&p)) {
+            let (m, q) = O::finish(*s, k_max);
+            *f = (*pj, m, q);
+        }
+        acc.absorb(k_max, &fin);
         done += k_max;
-    }
-}
-
-/// Per-position f64 moments of a block; every position has seen `count` values.
-struct PosAcc {
-    count: u64,
-    mean: [f64; BLOCK],
-    m2: [f64; BLOCK],
-}
-
-impl PosAcc {
-    fn new() -> Self {
-        PosAcc {
-            count: 0,
-            mean: [0.0; BLOCK],
-            m2: [0.0; BLOCK],
-        }
-    }
-
-    /// Chan-merges `V` f32 states that saw `k` values per lane (parameters `p`).
-    #[inline(always)]
-    fn absorb<O: LaneOp, const V: usize>(&mut self, st: &[O::State; V], p: &[F32s; V], k: usize) {
-        let (na, nb) = (self.count as f64, k as f64);
-        let w = nb / (na + nb);
-        let c2 = na * w;
-        for (j, (s, pj)) in st.iter().zip(p).enumerate() {
-            let (m, q) = O::finish(*s, k);
-            let (m, q, pj) = (to_array(m), to_array(q), to_array(*pj));
-            for l in 0..LANES {
-                let i = j * LANES + l;
-                let delta = f64::from(pj[l]) + f64::from(m[l]) - self.mean[i];
-                self.mean[i] += delta * w;
-                self.m2[i] += f64::from(q[l]) + delta * delta * c2;
-            }
-        }
-        self.count += k as u64;
-    }
-
-    fn moments(&self, i: usize) -> Moments {
-        Moments {
-            count: self.count,
-            mean: self.mean[i],
-            m2: self.m2[i],
-        }
     }
 }
 

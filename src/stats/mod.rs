@@ -5,7 +5,7 @@ mod interleaved;
 mod planar;
 
 use crate::shape::{Dims, check_len};
-use crate::simd::F32s;
+use crate::simd::{ACC, F32s, LANES, to_array};
 use crate::{Error, Layout, Moments, Shape, reference};
 
 /// How [`batch_stats`] and [`accumulate_moments`] compute the statistics.
@@ -193,5 +193,58 @@ impl LaneOp for Centered {
     fn finish(st: Self::State, k: usize) -> (F32s, F32s) {
         let mean = st.0 * crate::simd::splat(RECIP[k]);
         (mean, (-st.0).mul_add(mean, st.2 + st.1))
+    }
+}
+
+/// Positions in one register block of the kernels.
+pub(crate) const BLOCK: usize = ACC * LANES;
+
+/// Per-position f64 moments of up to `N` positions that have all seen `count` values.
+pub(crate) struct Positions<const N: usize = BLOCK> {
+    count: u64,
+    mean: [f64; N],
+    m2: [f64; N],
+}
+
+impl<const N: usize> Positions<N> {
+    pub(crate) fn new() -> Self {
+        Positions {
+            count: 0,
+            mean: [0.0; N],
+            m2: [0.0; N],
+        }
+    }
+
+    /// Chan-merges finished f32 lane states `(p, mean - p, M2)`, vector `j` holding
+    /// positions `j*LANES..`, each lane having seen `k` values.
+    #[inline(always)]
+    pub(crate) fn absorb(&mut self, k: usize, fin: &[(F32s, F32s, F32s)]) {
+        let (na, nb) = (self.count as f64, k as f64);
+        let w = nb / (na + nb);
+        let c2 = na * w;
+        for (j, (p, m, q)) in fin.iter().enumerate().take(N / LANES) {
+            let (p, m, q) = (to_array(*p), to_array(*m), to_array(*q));
+            for l in 0..LANES {
+                let i = j * LANES + l;
+                let delta = f64::from(p[l]) + f64::from(m[l]) - self.mean[i];
+                self.mean[i] += delta * w;
+                self.m2[i] += f64::from(q[l]) + delta * delta * c2;
+            }
+        }
+        self.count += k as u64;
+    }
+
+    /// Position `i`'s moments.
+    pub(crate) fn moments(&self, i: usize) -> Moments {
+        Moments {
+            count: self.count,
+            mean: self.mean[i],
+            m2: self.m2[i],
+        }
+    }
+
+    /// Position `i`'s mean.
+    pub(crate) fn mean(&self, i: usize) -> f64 {
+        self.mean[i]
     }
 }

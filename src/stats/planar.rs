@@ -7,10 +7,13 @@
 //! accumulator is folded into the channel's f64 [`Moments`] every `CHUNK` steps and at
 //! the end of the channel.
 
-use super::{CHUNK, Centered, LaneOp, Method, Sum, Welford};
+use super::{CHUNK, Centered, LaneOp, Method, Positions, Sum, Welford};
 use crate::Moments;
 use crate::shape::Dims;
-use crate::simd::{ACC, F32s, LANES, fold_lanes, load, load_partial, merge_equal, splat, to_array};
+use crate::simd::{
+    ACC, F32s, LANES, T, fold_lanes, gather, load, load_partial, load_transposed, merge_equal,
+    splat, to_array,
+};
 
 /// Values in one lockstep row of the `ACC` accumulators.
 const ROW: usize = ACC * LANES;
@@ -21,6 +24,9 @@ pub(super) fn channel_moments(
     method: Method,
     emit: &mut impl FnMut(usize, Moments),
 ) {
+    if d.plane < SHORT {
+        return short_planes(x, d, method, emit);
+    }
     for c in 0..d.c {
         // The channel's first value is its pivot: shifting by it keeps the f32 lanes'
         // error proportional to the spread, not to the offset.
@@ -124,4 +130,95 @@ fn fold_part<O: LaneOp>(st: O::State, k: usize, len: usize, p: f32) -> Moments {
         });
     }
     total
+}
+
+/// Planes shorter than this go to [`short_planes`]: per-channel horizontal folds would
+/// cost more than the transposes.
+const SHORT: usize = 512;
+
+// A sample's worth of steps must fit in one chunk.
+const _: () = assert!(SHORT / T < CHUNK);
+
+/// Short planes (7x7, 14x14, …): `LANES` channels side by side, one per lane. An
+/// `LANES x 8` block of the channels' planes is loaded and transposed, so each vector
+/// holds one position of `LANES` channels and the lanes never need a horizontal fold.
+/// The 8 vectors of a block feed 8 independent accumulators.
+fn short_planes(x: &[f32], d: Dims, method: Method, emit: &mut impl FnMut(usize, Moments)) {
+    let mut c0 = 0;
+    while c0 < d.c {
+        let group = (d.c - c0).min(LANES);
+        let pivots = gather(x, &starts(d, c0, 0), 0);
+        let acc = match method {
+            Method::Welford => transposed::<Welford>(x, d, c0, pivots),
+            Method::TwoPass => {
+                let first = transposed::<Sum>(x, d, c0, pivots);
+                let centers = F32s::new(core::array::from_fn(|l| first.mean(l) as f32));
+                transposed::<Centered>(x, d, c0, centers)
+            }
+        };
+        for l in 0..group {
+            emit(c0 + l, acc.moments(l));
+        }
+        c0 += group;
+    }
+}
+
+/// Start of sample `i`'s plane of channel `c0 + l` for each lane `l`; lanes past the last
+/// channel repeat it (their results are ignored).
+fn starts(d: Dims, c0: usize, i: usize) -> [usize; LANES] {
+    core::array::from_fn(|l| (i * d.c + (c0 + l).min(d.c - 1)) * d.plane)
+}
+
+/// Per-lane moments of channels `c0..c0 + LANES`, accumulated by `O` with parameters `p`.
+fn transposed<O: LaneOp>(x: &[f32], d: Dims, c0: usize, p: F32s) -> Positions<LANES> {
+    let mut acc = Positions::new();
+    // `cols[j]` takes column `j` of every block, `rest[j]` column `j` of the leftover.
+    let (mut cols, mut k_cols) = ([O::ZERO; T], 0);
+    let (mut rest, mut k_rest) = ([O::ZERO; T], 0);
+    let (blocks, rem) = (d.plane / T, d.plane % T);
+    for i in 0..d.n {
+        if k_cols + blocks > CHUNK || k_rest == CHUNK {
+            flush::<O>(&mut acc, &[(cols, k_cols, T), (rest, k_rest, rem)], p);
+            (cols, k_cols, rest, k_rest) = ([O::ZERO; T], 0, [O::ZERO; T], 0);
+        }
+        let s = starts(d, c0, i);
+        for b in 0..blocks {
+            k_cols += 1;
+            let v = load_transposed(x, &s, b * T);
+            for (st, v) in cols.iter_mut().zip(v) {
+                O::step(st, v, p, k_cols);
+            }
+        }
+        if rem > 0 {
+            k_rest += 1;
+            for (j, st) in rest.iter_mut().enumerate().take(rem) {
+                O::step(st, gather(x, &s, blocks * T + j), p, k_rest);
+            }
+        }
+    }
+    flush::<O>(&mut acc, &[(cols, k_cols, T), (rest, k_rest, rem)], p);
+    acc
+}
+
+/// Merges the first `used` accumulators of each set, which saw `k` values per lane each
+/// (Chan, scalar weights), and adds the result to `acc`.
+fn flush<O: LaneOp>(
+    acc: &mut Positions<LANES>,
+    sets: &[([O::State; T], usize, usize); 2],
+    p: F32s,
+) {
+    let (mut mean, mut m2, mut n) = (F32s::ZERO, F32s::ZERO, 0usize);
+    for &(st, k, used) in sets.iter().filter(|s| s.1 > 0) {
+        for s in st.iter().take(used) {
+            let (m, q) = O::finish(*s, k);
+            let w = k as f32 / (n + k) as f32;
+            let delta = m - mean;
+            mean = delta.mul_add(splat(w), mean);
+            m2 = (delta * delta).mul_add(splat(n as f32 * w), m2 + q);
+            n += k;
+        }
+    }
+    if n > 0 {
+        acc.absorb(n, &[(p, mean, m2)]);
+    }
 }
