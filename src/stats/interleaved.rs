@@ -10,7 +10,7 @@
 //! tile are a second, short matrix with rows of `c`. With many channels the matrix has
 //! rows of `c` values and is cut into blocks of `ACC * LANES` channels.
 
-use super::{BLOCK, CHUNK, Centered, LaneOp, Method, Positions, Sum, Welford};
+use super::{BLOCK, CHUNK, Centered, LaneOp, Method, Positions, Sum, Welford, end_step, two_pass};
 use crate::Moments;
 use crate::simd::{ACC, F32s, LANES, load, load_at};
 
@@ -57,15 +57,20 @@ fn tiled(
     let (main, rest) = x.split_at(main_rows * period);
     let parts = [(main, period, main_rows), (rest, c, rest.len() / c)];
     let first_row = |part: &[f32], i: usize| part.get(i).copied().unwrap_or(0.0);
-    let ch = match method {
-        Method::Welford => tile_pass(Op::Welford, &parts, c, first_row),
+    match method {
+        Method::Welford => {
+            let ch = tile_pass(Op::Welford, &parts, c, first_row);
+            for (k, m) in ch.iter().enumerate().take(c) {
+                emit(k, *m);
+            }
+        }
         Method::TwoPass => {
             let first = tile_pass(Op::Sum, &parts, c, first_row);
-            tile_pass(Op::Centered, &parts, c, |_, i| first[i % c].mean as f32)
+            let about = tile_pass(Op::Centered, &parts, c, |_, i| first[i % c].mean as f32);
+            for (k, (f, a)) in first.iter().zip(&about).enumerate().take(c) {
+                emit(k, two_pass(*f, *a));
+            }
         }
-    };
-    for (k, m) in ch.iter().enumerate().take(c) {
-        emit(k, *m);
     }
 }
 
@@ -109,18 +114,23 @@ fn blocked(
     for (p, v) in prm.iter_mut().zip(x).take(width) {
         *p = *v;
     }
-    let acc = match method {
-        Method::Welford => pass(Op::Welford, x, c, rows, width, &prm),
+    match method {
+        Method::Welford => {
+            let acc = pass(Op::Welford, x, c, rows, width, &prm);
+            for i in 0..width {
+                emit(col + i, acc.moments(i));
+            }
+        }
         Method::TwoPass => {
             let first = pass(Op::Sum, x, c, rows, width, &prm);
             for (i, p) in prm.iter_mut().enumerate().take(width) {
                 *p = first.mean(i) as f32;
             }
-            pass(Op::Centered, x, c, rows, width, &prm)
+            let about = pass(Op::Centered, x, c, rows, width, &prm);
+            for i in 0..width {
+                emit(col + i, two_pass(first.moments(i), about.moments(i)));
+            }
         }
-    };
-    for i in 0..width {
-        emit(col + i, acc.moments(i));
     }
 }
 
@@ -202,6 +212,7 @@ fn columns<O: LaneOp, const V: usize>(
                     }
                 }
             }
+            end_step::<O>(&mut st, k);
         }
         let mut fin = [(F32s::ZERO, F32s::ZERO, F32s::ZERO); V];
         for (f, (s, pj)) in fin.iter_mut().zip(st.iter().zip(&p)) {

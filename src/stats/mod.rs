@@ -125,6 +125,35 @@ pub(crate) trait LaneOp: Copy {
     fn step(st: &mut Self::State, x: F32s, p: F32s, k: usize);
     /// Per-lane `(mean - p, M2)` of a state that saw `k >= 1` values per lane.
     fn finish(st: Self::State, k: usize) -> (F32s, F32s);
+    /// Kernels call [`LaneOp::carry`] on every state after each step whose number is a
+    /// multiple of `RUN` (to sum in two levels).
+    const RUN: usize = usize::MAX;
+    /// Moves the current run's partial sums into the state's outer sums.
+    #[inline(always)]
+    fn carry(_st: &mut Self::State) {}
+}
+
+/// Calls [`LaneOp::carry`] on `states` when step `k` ends a run.
+#[inline(always)]
+pub(crate) fn end_step<O: LaneOp>(states: &mut [O::State], k: usize) {
+    if k % O::RUN == 0 {
+        states.iter_mut().for_each(O::carry);
+    }
+}
+
+/// The two-pass result from the first pass's moments and the second pass's moments
+/// about the center `c = first.mean as f32` (`about.mean == c`, `about.m2 = Σ(x - c)²`):
+/// `M2 = Σ(x - c)² - count·(mean - c)²`. The first pass's mean is accurate to a few
+/// units of rounding of the spread, so the correction's error is `O(u²·κ)` relative.
+pub(crate) fn two_pass(first: Moments, about: Moments) -> Moments {
+    let r = first.mean - about.mean;
+    let m2 = about.m2 - about.count as f64 * r * r;
+    Moments {
+        count: first.count,
+        mean: first.mean,
+        // Rounding can leave a tiny negative; NaN stays NaN.
+        m2: if m2 < 0.0 { 0.0 } else { m2 },
+    }
 }
 
 /// Welford's update on pivot-shifted values: `t = x - p`, `d = t - mean`,
@@ -166,33 +195,30 @@ impl LaneOp for Sum {
     }
 }
 
-/// Second pass of the two-pass method: `Σd` and `Σd²` of `d = x - center`, finished as
-/// `mean - center = Σd/k` and the corrected `M2 = Σd² - (Σd)²/k`. `Σd²` is summed in two
-/// levels (runs of `INNER` values, then the runs), which keeps its f32 rounding error near
-/// `sqrt(INNER)·u` instead of growing with `CHUNK`.
+/// Second pass of the two-pass method: `Σd²` of `d = x - c` about the center `c` (the
+/// first pass's mean, in f32), summed in two levels (runs of `RUN` values, then the runs)
+/// so its f32 rounding error stays near `sqrt(RUN)·u`. Finished as mean offset 0 and
+/// `M2 = Σd²` about `c`; [`two_pass`] applies the correction for `mean - c`.
 #[derive(Clone, Copy)]
 pub(crate) struct Centered;
 
-/// Length of the inner runs of [`Centered`]'s sum of squares.
-const INNER: usize = 16;
-
 impl LaneOp for Centered {
-    type State = (F32s, F32s, F32s);
-    const ZERO: Self::State = (F32s::ZERO, F32s::ZERO, F32s::ZERO);
+    type State = (F32s, F32s);
+    const ZERO: Self::State = (F32s::ZERO, F32s::ZERO);
+    const RUN: usize = 16;
     #[inline(always)]
-    fn step(st: &mut Self::State, x: F32s, p: F32s, k: usize) {
+    fn step(st: &mut Self::State, x: F32s, p: F32s, _k: usize) {
         let d = x - p;
-        st.0 += d;
-        st.1 = d.mul_add(d, st.1);
-        if k % INNER == 0 {
-            st.2 += st.1;
-            st.1 = F32s::ZERO;
-        }
+        st.0 = d.mul_add(d, st.0);
     }
     #[inline(always)]
-    fn finish(st: Self::State, k: usize) -> (F32s, F32s) {
-        let mean = st.0 * crate::simd::splat(RECIP[k]);
-        (mean, (-st.0).mul_add(mean, st.2 + st.1))
+    fn finish(st: Self::State, _k: usize) -> (F32s, F32s) {
+        (F32s::ZERO, st.1 + st.0)
+    }
+    #[inline(always)]
+    fn carry(st: &mut Self::State) {
+        st.1 += st.0;
+        st.0 = F32s::ZERO;
     }
 }
 

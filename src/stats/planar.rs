@@ -7,7 +7,7 @@
 //! accumulator is folded into the channel's f64 [`Moments`] every `CHUNK` steps and at
 //! the end of the channel.
 
-use super::{CHUNK, Centered, LaneOp, Method, Positions, Sum, Welford};
+use super::{CHUNK, Centered, LaneOp, Method, Positions, Sum, Welford, end_step, two_pass};
 use crate::Moments;
 use crate::shape::Dims;
 use crate::simd::{
@@ -35,7 +35,7 @@ pub(super) fn channel_moments(
             Method::Welford => channel::<Welford>(x, d, c, pivot),
             Method::TwoPass => {
                 let first = channel::<Sum>(x, d, c, pivot);
-                channel::<Centered>(x, d, c, first.mean as f32)
+                two_pass(first, channel::<Centered>(x, d, c, first.mean as f32))
             }
         };
         emit(c, m);
@@ -61,6 +61,7 @@ fn channel<O: LaneOp>(x: &[f32], d: Dims, c: usize, p: f32) -> Moments {
             for (s, v) in main.iter_mut().zip(vs) {
                 O::step(s, load(v), pv, k_main);
             }
+            end_step::<O>(&mut main, k_main);
             if k_main == CHUNK {
                 total = total.merge(fold_rows::<O, ACC>(main, k_main, p));
                 (main, k_main) = ([O::ZERO; ACC], 0);
@@ -70,6 +71,7 @@ fn channel<O: LaneOp>(x: &[f32], d: Dims, c: usize, p: f32) -> Moments {
         for v in vs {
             k_tail += 1;
             O::step(&mut tail[0], load(v), pv, k_tail);
+            end_step::<O>(&mut tail, k_tail);
             if k_tail == CHUNK {
                 total = total.merge(fold_rows::<O, 1>(tail, k_tail, p));
                 (tail, k_tail) = ([O::ZERO; 1], 0);
@@ -79,6 +81,7 @@ fn channel<O: LaneOp>(x: &[f32], d: Dims, c: usize, p: f32) -> Moments {
             k_part += 1;
             part_len = rem.len();
             O::step(&mut part, load_partial(rem), pv, k_part);
+            end_step::<O>(core::slice::from_mut(&mut part), k_part);
             if k_part == CHUNK {
                 total = total.merge(fold_part::<O>(part, k_part, part_len, p));
                 (part, k_part) = (O::ZERO, 0);
@@ -148,16 +151,21 @@ fn short_planes(x: &[f32], d: Dims, method: Method, emit: &mut impl FnMut(usize,
     while c0 < d.c {
         let group = (d.c - c0).min(LANES);
         let pivots = gather(x, &starts(d, c0, 0), 0);
-        let acc = match method {
-            Method::Welford => transposed::<Welford>(x, d, c0, pivots),
+        match method {
+            Method::Welford => {
+                let acc = transposed::<Welford>(x, d, c0, pivots);
+                for l in 0..group {
+                    emit(c0 + l, acc.moments(l));
+                }
+            }
             Method::TwoPass => {
                 let first = transposed::<Sum>(x, d, c0, pivots);
                 let centers = F32s::new(core::array::from_fn(|l| first.mean(l) as f32));
-                transposed::<Centered>(x, d, c0, centers)
+                let about = transposed::<Centered>(x, d, c0, centers);
+                for l in 0..group {
+                    emit(c0 + l, two_pass(first.moments(l), about.moments(l)));
+                }
             }
-        };
-        for l in 0..group {
-            emit(c0 + l, acc.moments(l));
         }
         c0 += group;
     }
@@ -188,12 +196,14 @@ fn transposed<O: LaneOp>(x: &[f32], d: Dims, c0: usize, p: F32s) -> Positions<LA
             for (st, v) in cols.iter_mut().zip(v) {
                 O::step(st, v, p, k_cols);
             }
+            end_step::<O>(&mut cols, k_cols);
         }
         if rem > 0 {
             k_rest += 1;
             for (j, st) in rest.iter_mut().enumerate().take(rem) {
                 O::step(st, gather(x, &s, blocks * T + j), p, k_rest);
             }
+            end_step::<O>(&mut rest, k_rest);
         }
     }
     flush::<O>(&mut acc, &[(cols, k_cols, T), (rest, k_rest, rem)], p);
