@@ -136,7 +136,7 @@ pub(crate) trait LaneOp: Copy {
 /// Calls [`LaneOp::carry`] on `states` when step `k` ends a run.
 #[inline(always)]
 pub(crate) fn end_step<O: LaneOp>(states: &mut [O::State], k: usize) {
-    if k % O::RUN == 0 {
+    if k.is_multiple_of(O::RUN) {
         states.iter_mut().for_each(O::carry);
     }
 }
