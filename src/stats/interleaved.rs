@@ -8,11 +8,21 @@
 //! `lcm(c, LANES)·u` values (whole pixels, whole vectors), so full vectors stream over the
 //! flat buffer and position `i` holds channel `i % c`; the last pixels that do not fill a
 //! tile are a second, short matrix with rows of `c`. With many channels the matrix has
-//! rows of `c` values and is cut into blocks of `ACC * LANES` channels.
+//! rows of `c` values, cut into super-blocks of up to `SUPER` channels; the rows are
+//! walked in tiles of `TILE_ROWS` rows, and each tile is swept block by block (`BLOCK`
+//! channels in registers at a time), so memory is read in order, not in long strides.
 
 use super::{BLOCK, CHUNK, Centered, LaneOp, Method, Positions, Sum, Welford, end_step, two_pass};
 use crate::Moments;
 use crate::simd::{ACC, F32s, LANES, load, load_at};
+
+/// Register blocks in one super-block.
+const BLOCKS: usize = 4;
+/// Channels in one super-block: their f32 states and f64 moments live on the stack.
+const SUPER: usize = BLOCKS * BLOCK;
+/// Rows in one tile: a tile of a super-block (`TILE_ROWS * SUPER` values, 32 KiB with
+/// AVX-512) stays in L1 while its blocks are swept.
+const TILE_ROWS: usize = 16;
 
 pub(super) fn channel_moments(
     x: &[f32],
@@ -27,11 +37,11 @@ pub(super) fn channel_moments(
     if tile <= BLOCK {
         tiled(x, c, (BLOCK / tile) * tile, method, emit);
     } else {
-        let mut col = 0;
-        while col < c {
-            let width = (c - col).min(BLOCK);
-            blocked(x.get(col..).unwrap_or(&[]), c, col, width, method, emit);
-            col += width;
+        let mut s0 = 0;
+        while s0 < c {
+            let width = (c - s0).min(SUPER);
+            blocked(x, c, s0, width, method, emit);
+            s0 += width;
         }
     }
 }
@@ -42,6 +52,13 @@ enum Op {
     Welford,
     Sum,
     Centered,
+}
+
+/// Per-position moments of a super-block.
+type Acc = [Positions; BLOCKS];
+
+fn new_acc() -> Acc {
+    core::array::from_fn(|_| Positions::new())
 }
 
 /// Few channels: rows of `period` values (a multiple of `c` and of `LANES`), then the
@@ -83,121 +100,179 @@ fn tile_pass(
     param: impl Fn(&[f32], usize) -> f32,
 ) -> [Moments; BLOCK] {
     let mut out = [Moments::EMPTY; BLOCK];
+    let mut acc = new_acc();
     for &(values, stride, rows) in parts {
         if rows == 0 {
             continue;
         }
         let width = stride.min(BLOCK);
-        let mut prm = [0.0f32; BLOCK];
+        let mut prm = [0.0f32; SUPER];
         for (i, p) in prm.iter_mut().enumerate().take(width) {
             *p = param(values, i);
         }
-        let acc = pass(op, values, stride, rows, width, &prm);
+        acc[0] = Positions::new();
+        pass(op, values, stride, rows, 0, width, &prm, &mut acc);
         for i in 0..width {
-            out[i % c] = out[i % c].merge(acc.moments(i));
+            out[i % c] = out[i % c].merge(acc[0].moments(i));
         }
     }
     out
 }
 
-/// Many channels: positions `col..col + width` of rows of `c` values; `x` starts at `col`.
+/// Many channels: channels `s0..s0 + width` (`width <= SUPER`) of rows of `c` values.
 fn blocked(
     x: &[f32],
     c: usize,
-    col: usize,
+    s0: usize,
     width: usize,
     method: Method,
     emit: &mut impl FnMut(usize, Moments),
 ) {
-    let rows = (x.len() + col) / c;
-    let mut prm = [0.0f32; BLOCK];
-    for (p, v) in prm.iter_mut().zip(x).take(width) {
+    let rows = x.len() / c;
+    let mut prm = [0.0f32; SUPER];
+    for (p, v) in prm.iter_mut().zip(x.get(s0..).unwrap_or(&[])).take(width) {
         *p = *v;
     }
+    let at = |acc: &Acc, i: usize| acc[i / BLOCK].moments(i % BLOCK);
+    let mut acc = new_acc();
     match method {
         Method::Welford => {
-            let acc = pass(Op::Welford, x, c, rows, width, &prm);
+            pass(Op::Welford, x, c, rows, s0, width, &prm, &mut acc);
             for i in 0..width {
-                emit(col + i, acc.moments(i));
+                emit(s0 + i, at(&acc, i));
             }
         }
         Method::TwoPass => {
-            let first = pass(Op::Sum, x, c, rows, width, &prm);
+            pass(Op::Sum, x, c, rows, s0, width, &prm, &mut acc);
             for (i, p) in prm.iter_mut().enumerate().take(width) {
-                *p = first.mean(i) as f32;
+                *p = at(&acc, i).mean as f32;
             }
-            let about = pass(Op::Centered, x, c, rows, width, &prm);
+            let mut about = new_acc();
+            pass(Op::Centered, x, c, rows, s0, width, &prm, &mut about);
             for i in 0..width {
-                emit(col + i, two_pass(first.moments(i), about.moments(i)));
+                emit(s0 + i, two_pass(at(&acc, i), at(&about, i)));
             }
         }
     }
 }
 
-/// Runs `op` over `rows` rows of `stride` values, positions `0..width` (`width <= BLOCK`).
+/// Runs `op` over `rows` rows of `stride` values, positions `s0..s0 + width`
+/// (`width <= SUPER`) with parameters `prm`, adding to `acc`.
+#[allow(clippy::too_many_arguments)]
 fn pass(
     op: Op,
     x: &[f32],
     stride: usize,
     rows: usize,
+    s0: usize,
     width: usize,
-    prm: &[f32; BLOCK],
-) -> Positions {
-    let mut acc = Positions::new();
-    let v = width.div_ceil(LANES);
+    prm: &[f32; SUPER],
+    acc: &mut Acc,
+) {
+    let g = Grid {
+        x,
+        stride,
+        rows,
+        s0,
+        width,
+    };
     match op {
-        Op::Welford => by_width::<Welford>(v, x, stride, rows, prm, &mut acc),
-        Op::Sum => by_width::<Sum>(v, x, stride, rows, prm, &mut acc),
-        Op::Centered => by_width::<Centered>(v, x, stride, rows, prm, &mut acc),
-    }
-    acc
-}
-
-/// Picks the kernel instance whose block is `v` vectors wide (`1 <= v <= ACC`).
-fn by_width<O: LaneOp>(
-    v: usize,
-    x: &[f32],
-    stride: usize,
-    rows: usize,
-    prm: &[f32; BLOCK],
-    acc: &mut Positions,
-) {
-    match v {
-        1 => columns::<O, 1>(x, stride, rows, prm, acc),
-        2 => columns::<O, 2>(x, stride, rows, prm, acc),
-        3 => columns::<O, 3>(x, stride, rows, prm, acc),
-        #[cfg(target_feature = "avx512f")]
-        4 => columns::<O, 4>(x, stride, rows, prm, acc),
-        #[cfg(target_feature = "avx512f")]
-        5 => columns::<O, 5>(x, stride, rows, prm, acc),
-        #[cfg(target_feature = "avx512f")]
-        6 => columns::<O, 6>(x, stride, rows, prm, acc),
-        #[cfg(target_feature = "avx512f")]
-        7 => columns::<O, 7>(x, stride, rows, prm, acc),
-        _ => columns::<O, ACC>(x, stride, rows, prm, acc),
+        Op::Welford => g.run::<Welford>(prm, acc),
+        Op::Sum => g.run::<Sum>(prm, acc),
+        Op::Centered => g.run::<Centered>(prm, acc),
     }
 }
 
-/// The kernel: `V` vectors of positions held in registers, streamed down `rows` rows
-/// (row `i` starts at `x[i * stride]`), folded into `acc` every `CHUNK` rows.
-#[inline(always)]
-fn columns<O: LaneOp, const V: usize>(
-    x: &[f32],
+/// Where a pass reads: `rows` rows of `stride` values, positions `s0..s0 + width`.
+#[derive(Clone, Copy)]
+struct Grid<'a> {
+    x: &'a [f32],
     stride: usize,
     rows: usize,
-    prm: &[f32; BLOCK],
-    acc: &mut Positions,
-) {
-    let mut p = [F32s::ZERO; V];
-    for (j, pj) in p.iter_mut().enumerate() {
-        *pj = load_at(prm, j * LANES);
+    s0: usize,
+    width: usize,
+}
+
+impl Grid<'_> {
+    /// Streams the rows in chunks of `CHUNK` (f32 states, then folded into `acc`) and
+    /// tiles of `TILE_ROWS`, sweeping the blocks of each tile in turn.
+    fn run<O: LaneOp>(&self, prm: &[f32; SUPER], acc: &mut Acc) {
+        let blocks = self.width.div_ceil(BLOCK);
+        let p: [[F32s; ACC]; BLOCKS] =
+            core::array::from_fn(|b| core::array::from_fn(|j| load_at(prm, b * BLOCK + j * LANES)));
+        let mut done = 0;
+        while done < self.rows {
+            let k_max = (self.rows - done).min(CHUNK);
+            let mut st = [[O::ZERO; ACC]; BLOCKS];
+            let mut k0 = 0;
+            while k0 < k_max {
+                let r = (k_max - k0).min(TILE_ROWS);
+                for (b, (st, p)) in st.iter_mut().zip(&p).enumerate().take(blocks) {
+                    let cols = (self.width - b * BLOCK).min(BLOCK);
+                    let at = self.s0 + b * BLOCK;
+                    self.by_width::<O>(cols.div_ceil(LANES), at, done + k0, k0, r, p, st);
+                }
+                k0 += r;
+            }
+            for (b, (st, p)) in st.iter().zip(&p).enumerate().take(blocks) {
+                let mut fin = [(F32s::ZERO, F32s::ZERO, F32s::ZERO); ACC];
+                for (f, (s, pj)) in fin.iter_mut().zip(st.iter().zip(p)) {
+                    let (m, q) = O::finish(*s, k_max);
+                    *f = (*pj, m, q);
+                }
+                acc[b].absorb(k_max, &fin);
+            }
+            done += k_max;
+        }
     }
-    let mut done = 0;
-    while done < rows {
-        let k_max = (rows - done).min(CHUNK);
-        let mut st = [O::ZERO; V];
-        for k in 1..=k_max {
-            let a = (done + k - 1) * stride;
+
+    /// Picks the kernel instance whose block is `v` vectors wide (`1 <= v <= ACC`).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn by_width<O: LaneOp>(
+        &self,
+        v: usize,
+        col: usize,
+        row: usize,
+        k0: usize,
+        r: usize,
+        p: &[F32s; ACC],
+        st: &mut [O::State; ACC],
+    ) {
+        match v {
+            1 => self.columns::<O, 1>(col, row, k0, r, p, st),
+            2 => self.columns::<O, 2>(col, row, k0, r, p, st),
+            3 => self.columns::<O, 3>(col, row, k0, r, p, st),
+            #[cfg(target_feature = "avx512f")]
+            4 => self.columns::<O, 4>(col, row, k0, r, p, st),
+            #[cfg(target_feature = "avx512f")]
+            5 => self.columns::<O, 5>(col, row, k0, r, p, st),
+            #[cfg(target_feature = "avx512f")]
+            6 => self.columns::<O, 6>(col, row, k0, r, p, st),
+            #[cfg(target_feature = "avx512f")]
+            7 => self.columns::<O, 7>(col, row, k0, r, p, st),
+            _ => self.columns::<O, ACC>(col, row, k0, r, p, st),
+        }
+    }
+
+    /// The kernel: `V` vectors of positions `col..` held in registers, streamed down
+    /// rows `row..row + r`, which are steps `k0 + 1..=k0 + r` of the current chunk.
+    #[inline(always)]
+    fn columns<O: LaneOp, const V: usize>(
+        &self,
+        col: usize,
+        row: usize,
+        k0: usize,
+        r: usize,
+        p: &[F32s; ACC],
+        state: &mut [O::State; ACC],
+    ) {
+        let mut st: [O::State; V] = core::array::from_fn(|j| state[j]);
+        let p: [F32s; V] = core::array::from_fn(|j| p[j]);
+        let x = self.x;
+        for i in 0..r {
+            let k = k0 + i + 1;
+            let a = (row + i) * self.stride + col;
             match x.get(a..a + V * LANES) {
                 Some(seg) => {
                     let (vs, _) = seg.as_chunks::<LANES>();
@@ -214,13 +289,7 @@ fn columns<O: LaneOp, const V: usize>(
             }
             end_step::<O>(&mut st, k);
         }
-        let mut fin = [(F32s::ZERO, F32s::ZERO, F32s::ZERO); V];
-        for (f, (s, pj)) in fin.iter_mut().zip(st.iter().zip(&p)) {
-            let (m, q) = O::finish(*s, k_max);
-            *f = (*pj, m, q);
-        }
-        acc.absorb(k_max, &fin);
-        done += k_max;
+        state[..V].copy_from_slice(&st);
     }
 }
 
