@@ -45,9 +45,11 @@ pub fn batch_stats(
     let d = shape.dims(x.len(), true)?;
     check_len("mean", d.c, mean.len())?;
     check_len("var", d.c, var.len())?;
+    // Every channel has `count` values: one reciprocal instead of a divide per channel.
+    let inv_count = 1.0 / d.count as f64;
     channel_moments(x, d, layout, method, |c, m| {
         mean[c] = m.mean as f32;
-        var[c] = m.variance() as f32;
+        var[c] = (m.m2 * inv_count) as f32;
     });
     Ok(())
 }
@@ -83,19 +85,29 @@ pub(crate) fn channel_moments(
     d: Dims,
     layout: Layout,
     method: Method,
-    mut emit: impl FnMut(usize, Moments),
+    emit: impl FnMut(usize, Moments),
 ) {
-    let mut checked = |c: usize, m: Moments| {
+    let mut checked = checked(x, d, layout, emit);
+    match layout {
+        // A 1x1 plane is the interleaved layout with `n` rows.
+        Layout::Nchw if d.plane != 1 => planar::channel_range(x, d, method, 0..d.c, &mut checked),
+        _ => interleaved::channel_moments(x, d.c, method, &mut checked),
+    }
+}
+
+/// `emit`, with non-finite results replaced by the f64 reference's (see [`channel_moments`]).
+fn checked(
+    x: &[f32],
+    d: Dims,
+    layout: Layout,
+    mut emit: impl FnMut(usize, Moments),
+) -> impl FnMut(usize, Moments) {
+    move |c, m: Moments| {
         if m.mean.is_finite() && m.m2.is_finite() {
             emit(c, m);
         } else {
             emit(c, reference::channel_moments(x, d, layout, c));
         }
-    };
-    match layout {
-        // A 1x1 plane is the interleaved layout with `n` rows.
-        Layout::Nchw if d.plane != 1 => planar::channel_moments(x, d, method, &mut checked),
-        _ => interleaved::channel_moments(x, d.c, method, &mut checked),
     }
 }
 
@@ -273,4 +285,17 @@ impl<const N: usize> Positions<N> {
     pub(crate) fn mean(&self, i: usize) -> f64 {
         self.mean[i]
     }
+}
+
+/// [`channel_moments`] for NCHW channels `ks` only (`d.plane >= 2`), bitwise the same
+/// results, with the same fallback for non-finite ones. Lets the training forward normalize a few channels right after
+/// their statistics, while they are still in cache.
+pub(crate) fn planar_channel_range(
+    x: &[f32],
+    d: Dims,
+    method: Method,
+    ks: core::ops::Range<usize>,
+    emit: impl FnMut(usize, Moments),
+) {
+    planar::channel_range(x, d, method, ks, &mut checked(x, d, Layout::Nchw, emit));
 }

@@ -18,30 +18,6 @@ use crate::simd::{
 /// Values in one lockstep row of the `ACC` accumulators.
 const ROW: usize = ACC * LANES;
 
-pub(super) fn channel_moments(
-    x: &[f32],
-    d: Dims,
-    method: Method,
-    emit: &mut impl FnMut(usize, Moments),
-) {
-    if d.plane < SHORT {
-        return short_planes(x, d, method, emit);
-    }
-    for c in 0..d.c {
-        // The channel's first value is its pivot: shifting by it keeps the f32 lanes'
-        // error proportional to the spread, not to the offset.
-        let pivot = x.get(c * d.plane).copied().unwrap_or(0.0);
-        let m = match method {
-            Method::Welford => channel::<Welford>(x, d, c, pivot),
-            Method::TwoPass => {
-                let first = channel::<Sum>(x, d, c, pivot);
-                two_pass(first, channel::<Centered>(x, d, c, first.mean as f32))
-            }
-        };
-        emit(c, m);
-    }
-}
-
 /// Moments of channel `c`, accumulated by `O` with per-lane parameter `p`.
 ///
 /// The states are plain locals passed by value, so they stay in registers.
@@ -142,35 +118,6 @@ const SHORT: usize = 512;
 // A sample's worth of steps must fit in one chunk.
 const _: () = assert!(SHORT / T < CHUNK);
 
-/// Short planes (7x7, 14x14, …): `LANES` channels side by side, one per lane. An
-/// `LANES x 8` block of the channels' planes is loaded and transposed, so each vector
-/// holds one position of `LANES` channels and the lanes never need a horizontal fold.
-/// The 8 vectors of a block feed 8 independent accumulators.
-fn short_planes(x: &[f32], d: Dims, method: Method, emit: &mut impl FnMut(usize, Moments)) {
-    let mut c0 = 0;
-    while c0 < d.c {
-        let group = (d.c - c0).min(LANES);
-        let pivots = gather(x, &starts(d, c0, 0), 0);
-        match method {
-            Method::Welford => {
-                let acc = transposed::<Welford>(x, d, c0, pivots);
-                for l in 0..group {
-                    emit(c0 + l, acc.moments(l));
-                }
-            }
-            Method::TwoPass => {
-                let first = transposed::<Sum>(x, d, c0, pivots);
-                let centers = F32s::new(core::array::from_fn(|l| first.mean(l) as f32));
-                let about = transposed::<Centered>(x, d, c0, centers);
-                for l in 0..group {
-                    emit(c0 + l, two_pass(first.moments(l), about.moments(l)));
-                }
-            }
-        }
-        c0 += group;
-    }
-}
-
 /// Start of sample `i`'s plane of channel `c0 + l` for each lane `l`; lanes past the last
 /// channel repeat it (their results are ignored).
 fn starts(d: Dims, c0: usize, i: usize) -> [usize; LANES] {
@@ -230,5 +177,61 @@ fn flush<O: LaneOp>(
     }
     if n > 0 {
         acc.absorb(n, &[(p, mean, m2)]);
+    }
+}
+
+/// Calls `emit(c, moments)` for each channel `c` in `ks` (`d.plane >= 2`). Channels are
+/// independent (lanes never mix channels), so any range gives the same per-channel
+/// results; the training forward uses short ranges to normalize channels while they are
+/// still in cache.
+///
+/// Short planes (`plane < SHORT`) (7x7, 14x14, …): `LANES` channels side by side, one per lane. An
+/// `LANES x 8` block of the channels' planes is loaded and transposed, so each vector
+/// holds one position of `LANES` channels and the lanes never need a horizontal fold.
+/// The 8 vectors of a block feed 8 independent accumulators.
+pub(super) fn channel_range(
+    x: &[f32],
+    d: Dims,
+    method: Method,
+    ks: core::ops::Range<usize>,
+    emit: &mut impl FnMut(usize, Moments),
+) {
+    if d.plane < SHORT {
+        let mut c0 = ks.start;
+        while c0 < ks.end {
+            let group = (ks.end - c0).min(LANES);
+            let pivots = gather(x, &starts(d, c0, 0), 0);
+            match method {
+                Method::Welford => {
+                    let acc = transposed::<Welford>(x, d, c0, pivots);
+                    for l in 0..group {
+                        emit(c0 + l, acc.moments(l));
+                    }
+                }
+                Method::TwoPass => {
+                    let first = transposed::<Sum>(x, d, c0, pivots);
+                    let centers = F32s::new(core::array::from_fn(|l| first.mean(l) as f32));
+                    let about = transposed::<Centered>(x, d, c0, centers);
+                    for l in 0..group {
+                        emit(c0 + l, two_pass(first.moments(l), about.moments(l)));
+                    }
+                }
+            }
+            c0 += group;
+        }
+        return;
+    }
+    for c in ks {
+        // The channel's first value is its pivot: shifting by it keeps the f32 lanes'
+        // error proportional to the spread, not to the offset.
+        let pivot = x.get(c * d.plane).copied().unwrap_or(0.0);
+        let m = match method {
+            Method::Welford => channel::<Welford>(x, d, c, pivot),
+            Method::TwoPass => {
+                let first = channel::<Sum>(x, d, c, pivot);
+                two_pass(first, channel::<Centered>(x, d, c, first.mean as f32))
+            }
+        };
+        emit(c, m);
     }
 }
