@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds every cargo-fuzz target in fuzz/ and runs each for a bounded time
+# (FUZZ_SECONDS, default 60). Any crash (a panic: a broken accuracy bound, an `Err` that
+# wrote to an output, a panic inside the library) fails the script; libFuzzer writes the
+# input to fuzz/artifacts/<target>/ and cargo-fuzz prints how to reproduce it.
+#
+# To fuzz longer by hand:
+#   FUZZ_SECONDS=3600 .ci/fuzz.sh                        # every target, an hour each
+#   RUSTC_BOOTSTRAP=1 cargo fuzz run -a -s none stats fuzz/corpus/stats fuzz/seeds/stats
+# New corpus entries go to fuzz/corpus/<target>/ (ignored by git); the committed seeds in
+# fuzz/seeds/<target>/ are also run by `cargo test` (tests/fuzz_seeds.rs).
+#
+# Toolchain: the stable compiler with RUSTC_BOOTSTRAP=1 (cargo-fuzz passes `-Z` flags), so
+# no nightly download is needed. Build: release with debug assertions (`-a`: integer
+# overflow checks on). Sanitizer: none while src/lib.rs forbids unsafe code (safe Rust is
+# already bounds-checked and AddressSanitizer would only halve the executions); address
+# sanitizer once the library has unsafe code.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+START=$SECONDS
+step() { printf '\n=== fuzz: %s (%ss since start)\n' "$*" "$((SECONDS - START))"; }
+die() { printf '\nfuzz.sh: %s\n' "$*" >&2; exit 1; }
+SECONDS_PER_TARGET=${FUZZ_SECONDS:-60}
+
+step "install cargo-fuzz"
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked || die "cargo install cargo-fuzz failed"
+fi
+cargo fuzz --version
+
+export RUSTC_BOOTSTRAP=1
+# cargo caches its compiler probe; a probe from a run without RUSTC_BOOTSTRAP would make
+# it reject the -Z flags.
+rm -f fuzz/target/.rustc_info.json
+if grep -q '^#!\[forbid(unsafe_code)\]' src/lib.rs; then
+    SANITIZER=none
+else
+    SANITIZER=address
+fi
+FLAGS=(--debug-assertions --sanitizer "$SANITIZER")
+
+step "build every target (sanitizer: $SANITIZER)"
+cargo fuzz build "${FLAGS[@]}"
+
+mapfile -t TARGETS < <(cargo fuzz list)
+[[ ${#TARGETS[@]} -gt 0 ]] || die "cargo fuzz list found no targets"
+for target in "${TARGETS[@]}"; do
+    step "run $target for ${SECONDS_PER_TARGET}s"
+    [[ -d fuzz/seeds/$target ]] || die "no seeds for $target in fuzz/seeds/$target"
+    mkdir -p "fuzz/corpus/$target"
+    cargo fuzz run "${FLAGS[@]}" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
+        -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 \
+        || die "fuzz target $target failed: the input is in fuzz/artifacts/$target/"
+done
+
+step "done: ${TARGETS[*]}"
