@@ -66,6 +66,8 @@ impl Shape {
     pub(crate) fn dims(&self, x_len: usize, need_values: bool) -> Result<Dims, Error> {
         let numel = self.numel()?;
         let count = self.count_per_channel()?;
+        // With n = 0 or c = 0 the products above are 0 even when h*w overflows.
+        let plane = self.h.checked_mul(self.w).ok_or(self.overflow())?;
         check_len("x", numel, x_len)?;
         if need_values && count == 0 && self.c > 0 {
             return Err(Error::EmptyChannel {
@@ -77,7 +79,7 @@ impl Shape {
         Ok(Dims {
             n: self.n,
             c: self.c,
-            plane: self.h * self.w,
+            plane,
             count,
         })
     }

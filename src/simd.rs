@@ -14,6 +14,40 @@ pub(crate) type F32s = wide::f32x8;
 /// Lanes in one vector.
 pub(crate) const LANES: usize = core::mem::size_of::<F32s>() / core::mem::size_of::<f32>();
 
+/// Half a vector of lanes, widened to f64.
+#[cfg(target_feature = "avx512f")]
+pub(crate) type F64s = wide::f64x8;
+/// Half a vector of lanes, widened to f64.
+#[cfg(not(target_feature = "avx512f"))]
+pub(crate) type F64s = wide::f64x4;
+
+/// One vector's lanes widened to f64: two half vectors, low lanes first.
+pub(crate) type Wide = [F64s; 2];
+
+/// The lanes of `v` widened to f64.
+#[inline(always)]
+pub(crate) fn widen(v: F32s) -> Wide {
+    let a = v.to_array();
+    let lane = |i: usize| f64::from(a[i]);
+    [
+        F64s::new(core::array::from_fn(lane)),
+        F64s::new(core::array::from_fn(|i| lane(i + LANES / 2))),
+    ]
+}
+
+/// The lanes of a widened vector as one array.
+#[inline(always)]
+pub(crate) fn wide_lanes(v: Wide) -> [f64; LANES] {
+    let (lo, hi) = (v[0].to_array(), v[1].to_array());
+    core::array::from_fn(|i| {
+        if i < LANES / 2 {
+            lo[i]
+        } else {
+            hi[i - LANES / 2]
+        }
+    })
+}
+
 /// Independent vector accumulators a kernel keeps in flight, enough to cover the latency
 /// of a dependent subtract + fused multiply-add chain; limited by the register file
 /// (32 vector registers with AVX-512, 16 elsewhere).
@@ -60,30 +94,32 @@ pub(crate) fn to_array(v: F32s) -> [f32; LANES] {
     v.to_array()
 }
 
-/// Merges two per-lane `(mean, M2)` states that each saw `k` values per lane:
-/// Chan's formula with equal counts, `mean = (a + b)/2`, `M2 = M2a + M2b + δ²·k/2`.
+/// Folds `V <= ACC` vectors (`V` a power of two) of widened per-lane `(mean, M2)`
+/// states, every lane having seen `k` values, into one `(mean, M2)` for `k * V * LANES`
+/// values: a pairwise tree of equal-count Chan merges, `mean = (a + b)/2`,
+/// `M2 = M2a + M2b + δ²·n/2`, over whole f64 vectors first, then over the last vector's
+/// lanes.
 #[inline(always)]
-pub(crate) fn merge_equal(a: (F32s, F32s), b: (F32s, F32s), k: f32) -> (F32s, F32s) {
-    let delta = b.0 - a.0;
-    let half = splat(0.5);
-    (
-        delta.mul_add(half, a.0),
-        (delta * delta).mul_add(splat(0.5 * k), a.1 + b.1),
-    )
-}
-
-/// Folds the lanes of a `(mean, M2)` state in which every lane saw `k` values into one
-/// f64 `(mean, M2)` for `k * LANES` values, by a pairwise tree of equal-count merges.
-#[inline(always)]
-pub(crate) fn fold_lanes(mean: F32s, m2: F32s, k: f64) -> (f64, f64) {
-    let (m, q) = (to_array(mean), to_array(m2));
-    let mut mean = [0.0f64; LANES];
-    let mut m2 = [0.0f64; LANES];
-    for i in 0..LANES {
-        mean[i] = f64::from(m[i]);
-        m2[i] = f64::from(q[i]);
+pub(crate) fn fold_lanes<const V: usize>(v: &[(Wide, Wide); V], k: f64) -> (f64, f64) {
+    let half = splat64(0.5);
+    let mut h = [(F64s::ZERO, F64s::ZERO); 2 * ACC];
+    for (j, (m, q)) in v.iter().enumerate().take(ACC) {
+        h[2 * j] = (m[0], q[0]);
+        h[2 * j + 1] = (m[1], q[1]);
     }
-    let (mut width, mut n) = (LANES / 2, k);
+    let (mut width, mut n) = (V.min(ACC), k);
+    while width > 0 {
+        let c = splat64(0.5 * n);
+        for i in 0..width {
+            let ((a, qa), (b, qb)) = (h[i], h[i + width]);
+            let delta = b - a;
+            h[i] = (delta.mul_add(half, a), (delta * delta).mul_add(c, qa + qb));
+        }
+        width /= 2;
+        n *= 2.0;
+    }
+    let (mut mean, mut m2) = (h[0].0.to_array(), h[0].1.to_array());
+    let mut width = LANES / 4;
     while width > 0 {
         for i in 0..width {
             let delta = mean[i + width] - mean[i];
@@ -94,6 +130,12 @@ pub(crate) fn fold_lanes(mean: F32s, m2: F32s, k: f64) -> (f64, f64) {
         n *= 2.0;
     }
     (mean[0], m2[0])
+}
+
+/// One f64 half vector with every lane `v`.
+#[inline(always)]
+pub(crate) fn splat64(v: f64) -> F64s {
+    F64s::splat(v)
 }
 
 /// Columns in one transposed load.
@@ -178,4 +220,57 @@ pub(crate) fn clamp(v: F32s, lo: F32s, hi: F32s) -> F32s {
 #[inline]
 pub(crate) fn sqrt_f64(v: f64) -> f64 {
     wide::f64x2::splat(v).sqrt().to_array()[0]
+}
+
+/// `out[i] = gamma[i] / sqrt(var[i] + eps)` for `i < out.len()` (`gamma`, `var` at least as
+/// long), computed in f64 and rounded once to f32, eight channels at a time.
+///
+/// IEEE square root and division in f64 cost ~1 ns per channel, as much as normalizing a
+/// 7x7 plane; so the reciprocal square root starts from the f32 estimate instruction and
+/// takes three Newton steps in f64 (error below 2^-50 relative, far under the final
+/// rounding to f32: the result is the correctly rounded quotient except when that lies
+/// within ~2^-50 of a rounding boundary, where it may be the other neighbour). Lanes with
+/// `var + eps` outside the normal f32 range (0, subnormal, huge, infinite, NaN) take the
+/// exact IEEE path, so `var + eps == 0` gives `gamma / 0` as IEEE has it.
+pub(crate) fn scales(gamma: &[f32], var: &[f32], eps: f32, out: &mut [f32]) {
+    type F64s = wide::f64x8;
+    let e = F64s::splat(f64::from(eps));
+    let one = |g: [f32; 8], v: [f32; 8]| -> [f32; 8] {
+        let w = F64s::new(v.map(f64::from)) + e;
+        let g = F64s::new(g.map(f64::from));
+        let wa = w.to_array();
+        let normal = wa
+            .iter()
+            .all(|w| (4.0 * f64::from(f32::MIN_POSITIVE)..=f64::from(f32::MAX) / 4.0).contains(w));
+        let s = if normal {
+            let mut y = F64s::new(
+                wide::f32x8::new(wa.map(|w| w as f32))
+                    .recip_sqrt()
+                    .to_array()
+                    .map(f64::from),
+            );
+            let half = w * F64s::splat(0.5);
+            for _ in 0..3 {
+                // y += y * (1/2 - (w/2) y²)
+                let r = (-half * y).mul_add(y, F64s::splat(0.5));
+                y = (y * r).mul_add(F64s::splat(1.0), y);
+            }
+            g * y
+        } else {
+            g / w.sqrt()
+        };
+        s.to_array().map(|s| s as f32)
+    };
+    let n = out.len().min(gamma.len()).min(var.len());
+    let (gc, gr) = gamma[..n].as_chunks::<8>();
+    let (vc, vr) = var[..n].as_chunks::<8>();
+    let (oc, or) = out[..n].as_chunks_mut::<8>();
+    for ((g, v), o) in gc.iter().zip(vc).zip(oc.iter_mut()) {
+        *o = one(*g, *v);
+    }
+    let (mut g, mut v) = ([1.0f32; 8], [1.0f32; 8]);
+    g[..gr.len()].copy_from_slice(gr);
+    v[..vr.len()].copy_from_slice(vr);
+    let s = one(g, v);
+    or.copy_from_slice(&s[..or.len()]);
 }

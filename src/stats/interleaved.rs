@@ -12,9 +12,12 @@
 //! walked in tiles of `TILE_ROWS` rows, and each tile is swept block by block (`BLOCK`
 //! channels in registers at a time), so memory is read in order, not in long strides.
 
-use super::{BLOCK, CHUNK, Centered, LaneOp, Method, Positions, Sum, Welford, end_step, two_pass};
+use super::{
+    BLOCK, CHUNK, Centered, FIRST_CHUNK, LaneOp, Method, Positions, Sum, Welford, end_step,
+    two_pass,
+};
 use crate::Moments;
-use crate::simd::{ACC, F32s, LANES, load, load_at};
+use crate::simd::{ACC, F32s, F64s, LANES, load, load_at};
 
 /// Register blocks in one super-block.
 const BLOCKS: usize = 4;
@@ -198,11 +201,11 @@ impl Grid<'_> {
     /// tiles of `TILE_ROWS`, sweeping the blocks of each tile in turn.
     fn run<O: LaneOp>(&self, prm: &[f32; SUPER], acc: &mut Acc) {
         let blocks = self.width.div_ceil(BLOCK);
-        let p: [[F32s; ACC]; BLOCKS] =
+        let mut p: [[F32s; ACC]; BLOCKS] =
             core::array::from_fn(|b| core::array::from_fn(|j| load_at(prm, b * BLOCK + j * LANES)));
         let mut done = 0;
         while done < self.rows {
-            let k_max = (self.rows - done).min(CHUNK);
+            let k_max = (self.rows - done).min(if done == 0 { FIRST_CHUNK } else { CHUNK });
             let mut st = [[O::ZERO; ACC]; BLOCKS];
             let mut k0 = 0;
             while k0 < k_max {
@@ -214,13 +217,16 @@ impl Grid<'_> {
                 }
                 k0 += r;
             }
-            for (b, (st, p)) in st.iter().zip(&p).enumerate().take(blocks) {
-                let mut fin = [(F32s::ZERO, F32s::ZERO, F32s::ZERO); ACC];
-                for (f, (s, pj)) in fin.iter_mut().zip(st.iter().zip(p)) {
+            for (b, (st, p)) in st.iter().zip(p.iter_mut()).enumerate().take(blocks) {
+                let mut fin = [(F32s::ZERO, [F64s::ZERO; 2], [F64s::ZERO; 2]); ACC];
+                for (f, (s, pj)) in fin.iter_mut().zip(st.iter().zip(p.iter())) {
                     let (m, q) = O::finish(*s, k_max);
                     *f = (*pj, m, q);
                 }
                 acc[b].absorb(k_max, &fin);
+                if O::RECENTER {
+                    *p = core::array::from_fn(|j| acc[b].means(j));
+                }
             }
             done += k_max;
         }

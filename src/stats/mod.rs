@@ -5,7 +5,7 @@ mod interleaved;
 mod planar;
 
 use crate::shape::{Dims, check_len};
-use crate::simd::{ACC, F32s, LANES, to_array};
+use crate::simd::{ACC, F32s, F64s, LANES, Wide, splat64, to_array, wide_lanes, widen};
 use crate::{Error, Layout, Moments, Shape, reference};
 
 /// How [`batch_stats`] and [`accumulate_moments`] compute the statistics.
@@ -111,8 +111,16 @@ fn checked(
     }
 }
 
-/// Values each lane accumulates in f32 before its state is merged into f64.
-pub(crate) const CHUNK: usize = 512;
+/// Values each lane accumulates in f32 before its state is merged into f64 (and, for
+/// [`LaneOp::RECENTER`] operations, re-centered on the running mean). Short chunks keep
+/// the f32 rounding error of a lane near `CHUNK/2 · u` of the deviations from the
+/// center even on sorted data (ramps, steps), where rounding errors do not cancel.
+pub(crate) const CHUNK: usize = 32;
+
+/// Length of a lane's first chunk. The first parameter is the channel's first value,
+/// which may be an outlier; after this many steps it moves to the mean of the values
+/// seen so far, a center that keeps the long chunks' deviations small.
+pub(crate) const FIRST_CHUNK: usize = 8;
 
 /// `RECIP[k] = 1/k`: Welford's step weight, shared by all lanes (they advance together).
 static RECIP: [f32; CHUNK + 1] = {
@@ -135,8 +143,11 @@ pub(crate) trait LaneOp: Copy {
     /// Adds `x` (the `k`-th value of every lane, `1 <= k <= CHUNK`) with per-lane
     /// parameter `p` (the pivot, or the center for the second pass).
     fn step(st: &mut Self::State, x: F32s, p: F32s, k: usize);
-    /// Per-lane `(mean - p, M2)` of a state that saw `k >= 1` values per lane.
-    fn finish(st: Self::State, k: usize) -> (F32s, F32s);
+    /// Per-lane `(mean - p, M2)`, in f64, of a state that saw `k >= 1` values per lane.
+    fn finish(st: Self::State, k: usize) -> (Wide, Wide);
+    /// Whether kernels move the parameter `p` to the running mean after each chunk (true
+    /// for pivots; false for the second pass, whose center is fixed).
+    const RECENTER: bool = true;
     /// Kernels call [`LaneOp::carry`] on every state after each step whose number is a
     /// multiple of `RUN` (to sum in two levels).
     const RUN: usize = usize::MAX;
@@ -185,25 +196,30 @@ impl LaneOp for Welford {
         st.1 = d.mul_add(d * crate::simd::splat(1.0 - RECIP[k]), st.1);
     }
     #[inline(always)]
-    fn finish(st: Self::State, _k: usize) -> (F32s, F32s) {
-        st
+    fn finish(st: Self::State, _k: usize) -> (Wide, Wide) {
+        (widen(st.0), widen(st.1))
     }
 }
 
-/// First pass of the two-pass method: the sum of pivot-shifted values `x - p`.
+/// First pass of the two-pass method: the sum of `x - p`, accumulated in f64 lanes (each
+/// f32 vector widened to two f64 vectors), so the mean is exact to f64 rounding whatever
+/// the data: sorted, heavy-tailed or offset.
 #[derive(Clone, Copy)]
 pub(crate) struct Sum;
 
 impl LaneOp for Sum {
-    type State = F32s;
-    const ZERO: Self::State = F32s::ZERO;
+    type State = [F64s; 2];
+    const ZERO: Self::State = [F64s::ZERO; 2];
     #[inline(always)]
     fn step(st: &mut Self::State, x: F32s, p: F32s, _k: usize) {
-        *st += x - p;
+        let (x, p) = (widen(x), widen(p));
+        st[0] += x[0] - p[0];
+        st[1] += x[1] - p[1];
     }
     #[inline(always)]
-    fn finish(st: Self::State, k: usize) -> (F32s, F32s) {
-        (st * crate::simd::splat(RECIP[k]), F32s::ZERO)
+    fn finish(st: Self::State, k: usize) -> (Wide, Wide) {
+        let r = splat64(1.0 / k as f64);
+        ([st[0] * r, st[1] * r], [F64s::ZERO; 2])
     }
 }
 
@@ -217,6 +233,7 @@ pub(crate) struct Centered;
 impl LaneOp for Centered {
     type State = (F32s, F32s);
     const ZERO: Self::State = (F32s::ZERO, F32s::ZERO);
+    const RECENTER: bool = false;
     const RUN: usize = 16;
     #[inline(always)]
     fn step(st: &mut Self::State, x: F32s, p: F32s, _k: usize) {
@@ -224,8 +241,8 @@ impl LaneOp for Centered {
         st.0 = d.mul_add(d, st.0);
     }
     #[inline(always)]
-    fn finish(st: Self::State, _k: usize) -> (F32s, F32s) {
-        (F32s::ZERO, st.1 + st.0)
+    fn finish(st: Self::State, _k: usize) -> (Wide, Wide) {
+        ([F64s::ZERO; 2], widen(st.1 + st.0))
     }
     #[inline(always)]
     fn carry(st: &mut Self::State) {
@@ -253,20 +270,20 @@ impl<const N: usize> Positions<N> {
         }
     }
 
-    /// Chan-merges finished f32 lane states `(p, mean - p, M2)`, vector `j` holding
+    /// Chan-merges finished lane states `(p, mean - p, M2)`, vector `j` holding
     /// positions `j*LANES..`, each lane having seen `k` values.
     #[inline(always)]
-    pub(crate) fn absorb(&mut self, k: usize, fin: &[(F32s, F32s, F32s)]) {
+    pub(crate) fn absorb(&mut self, k: usize, fin: &[(F32s, Wide, Wide)]) {
         let (na, nb) = (self.count as f64, k as f64);
         let w = nb / (na + nb);
         let c2 = na * w;
         for (j, (p, m, q)) in fin.iter().enumerate().take(N / LANES) {
-            let (p, m, q) = (to_array(*p), to_array(*m), to_array(*q));
+            let (p, m, q) = (to_array(*p), wide_lanes(*m), wide_lanes(*q));
             for l in 0..LANES {
                 let i = j * LANES + l;
-                let delta = f64::from(p[l]) + f64::from(m[l]) - self.mean[i];
+                let delta = f64::from(p[l]) + m[l] - self.mean[i];
                 self.mean[i] += delta * w;
-                self.m2[i] += f64::from(q[l]) + delta * delta * c2;
+                self.m2[i] += q[l] + delta * delta * c2;
             }
         }
         self.count += k as u64;
@@ -284,6 +301,13 @@ impl<const N: usize> Positions<N> {
     /// Position `i`'s mean.
     pub(crate) fn mean(&self, i: usize) -> f64 {
         self.mean[i]
+    }
+
+    /// The means of positions `j*LANES..(j+1)*LANES`, rounded to f32 (zero past `N`).
+    pub(crate) fn means(&self, j: usize) -> F32s {
+        F32s::new(core::array::from_fn(|l| {
+            self.mean.get(j * LANES + l).map_or(0.0, |m| *m as f32)
+        }))
     }
 }
 

@@ -7,30 +7,40 @@
 //! accumulator is folded into the channel's f64 [`Moments`] every `CHUNK` steps and at
 //! the end of the channel.
 
-use super::{CHUNK, Centered, LaneOp, Method, Positions, Sum, Welford, end_step, two_pass};
+use super::{
+    CHUNK, Centered, FIRST_CHUNK, LaneOp, Method, Positions, Sum, Welford, end_step, two_pass,
+};
 use crate::Moments;
 use crate::shape::Dims;
 use crate::simd::{
-    ACC, F32s, LANES, T, fold_lanes, gather, load, load_partial, load_transposed, merge_equal,
-    splat, to_array,
+    ACC, F32s, LANES, T, fold_lanes, gather, load, load_partial, load_transposed, splat, wide_lanes,
 };
 
 /// Values in one lockstep row of the `ACC` accumulators.
 const ROW: usize = ACC * LANES;
 
-/// Moments of channel `c`, accumulated by `O` with per-lane parameter `p`.
+/// Moments of channel `c`, accumulated by `O` with first parameter `p0`.
 ///
-/// The states are plain locals passed by value, so they stay in registers.
-fn channel<O: LaneOp>(x: &[f32], d: Dims, c: usize, p: f32) -> Moments {
-    let pv = splat(p);
+/// The states are plain locals passed by value, so they stay in registers. Each of the
+/// three accumulators has its own parameter; with [`LaneOp::RECENTER`] it moves to the
+/// channel's running mean after each fold, so the f32 lanes only ever hold deviations
+/// from a nearby center.
+fn channel<O: LaneOp>(x: &[f32], d: Dims, c: usize, p0: f32) -> Moments {
     let mut total = Moments::EMPTY;
-    let (mut main, mut k_main) = ([O::ZERO; ACC], 0);
-    let (mut tail, mut k_tail) = ([O::ZERO; 1], 0);
-    let (mut part, mut k_part, mut part_len) = (O::ZERO, 0, 0);
+    let center = |total: &Moments, p: f32| {
+        if O::RECENTER { total.mean as f32 } else { p }
+    };
+    // State, steps, parameter and chunk length of each accumulator (the first chunk is
+    // short: see FIRST_CHUNK).
+    let (mut main, mut k_main, mut p_main, mut lim_main) = ([O::ZERO; ACC], 0, p0, FIRST_CHUNK);
+    let (mut tail, mut k_tail, mut p_tail, mut lim_tail) = ([O::ZERO; 1], 0, p0, FIRST_CHUNK);
+    let (mut part, mut k_part, mut p_part, mut lim_part) = (O::ZERO, 0, p0, FIRST_CHUNK);
+    let mut part_len = 0;
     for i in 0..d.n {
         let start = (i * d.c + c) * d.plane;
         let plane = x.get(start..start + d.plane).unwrap_or(&[]);
         let (rows, rest) = plane.as_chunks::<ROW>();
+        let mut pv = splat(p_main);
         for row in rows {
             k_main += 1;
             let (vs, _) = row.as_chunks::<LANES>();
@@ -38,57 +48,49 @@ fn channel<O: LaneOp>(x: &[f32], d: Dims, c: usize, p: f32) -> Moments {
                 O::step(s, load(v), pv, k_main);
             }
             end_step::<O>(&mut main, k_main);
-            if k_main == CHUNK {
-                total = total.merge(fold_rows::<O, ACC>(main, k_main, p));
-                (main, k_main) = ([O::ZERO; ACC], 0);
+            if k_main == lim_main {
+                total = total.merge(fold_rows::<O, ACC>(main, k_main, p_main));
+                (main, k_main, p_main, lim_main) =
+                    ([O::ZERO; ACC], 0, center(&total, p_main), CHUNK);
+                pv = splat(p_main);
             }
         }
         let (vs, rem) = rest.as_chunks::<LANES>();
         for v in vs {
             k_tail += 1;
-            O::step(&mut tail[0], load(v), pv, k_tail);
+            O::step(&mut tail[0], load(v), splat(p_tail), k_tail);
             end_step::<O>(&mut tail, k_tail);
-            if k_tail == CHUNK {
-                total = total.merge(fold_rows::<O, 1>(tail, k_tail, p));
-                (tail, k_tail) = ([O::ZERO; 1], 0);
+            if k_tail == lim_tail {
+                total = total.merge(fold_rows::<O, 1>(tail, k_tail, p_tail));
+                (tail, k_tail, p_tail, lim_tail) = ([O::ZERO; 1], 0, center(&total, p_tail), CHUNK);
             }
         }
         if !rem.is_empty() {
             k_part += 1;
             part_len = rem.len();
-            O::step(&mut part, load_partial(rem), pv, k_part);
+            O::step(&mut part, load_partial(rem), splat(p_part), k_part);
             end_step::<O>(core::slice::from_mut(&mut part), k_part);
-            if k_part == CHUNK {
-                total = total.merge(fold_part::<O>(part, k_part, part_len, p));
-                (part, k_part) = (O::ZERO, 0);
+            if k_part == lim_part {
+                total = total.merge(fold_part::<O>(part, k_part, part_len, p_part));
+                (part, k_part, p_part, lim_part) = (O::ZERO, 0, center(&total, p_part), CHUNK);
             }
         }
     }
     if k_main > 0 {
-        total = total.merge(fold_rows::<O, ACC>(main, k_main, p));
+        total = total.merge(fold_rows::<O, ACC>(main, k_main, p_main));
     }
     if k_tail > 0 {
-        total = total.merge(fold_rows::<O, 1>(tail, k_tail, p));
+        total = total.merge(fold_rows::<O, 1>(tail, k_tail, p_tail));
     }
     if k_part > 0 {
-        total = total.merge(fold_part::<O>(part, k_part, part_len, p));
+        total = total.merge(fold_part::<O>(part, k_part, part_len, p_part));
     }
     total
 }
 
 /// Folds `V` full accumulators that each saw `k` values per lane into f64 moments.
 fn fold_rows<O: LaneOp, const V: usize>(st: [O::State; V], k: usize, p: f32) -> Moments {
-    let mut v = st.map(|s| O::finish(s, k));
-    // Pairwise tree over the vectors (V is a power of two or 1), then over the lanes.
-    let (mut width, mut kf) = (V / 2, k as f32);
-    while width > 0 {
-        for i in 0..width {
-            v[i] = merge_equal(v[i], v[i + width], kf);
-        }
-        width /= 2;
-        kf *= 2.0;
-    }
-    let (mean, m2) = fold_lanes(v[0].0, v[0].1, f64::from(kf));
+    let (mean, m2) = fold_lanes(&st.map(|s| O::finish(s, k)), k as f64);
     Moments {
         count: (k * V * LANES) as u64,
         mean: f64::from(p) + mean,
@@ -98,14 +100,14 @@ fn fold_rows<O: LaneOp, const V: usize>(st: [O::State; V], k: usize, p: f32) -> 
 
 /// Folds the first `len` lanes of the partial-vector accumulator into f64 moments.
 fn fold_part<O: LaneOp>(st: O::State, k: usize, len: usize, p: f32) -> Moments {
-    let (mean, m2): (F32s, F32s) = O::finish(st, k);
-    let (mean, m2) = (to_array(mean), to_array(m2));
+    let (mean, m2) = O::finish(st, k);
+    let (mean, m2) = (wide_lanes(mean), wide_lanes(m2));
     let mut total = Moments::EMPTY;
     for (m, q) in mean.iter().zip(&m2).take(len) {
         total = total.merge(Moments {
             count: k as u64,
-            mean: f64::from(p) + f64::from(*m),
-            m2: f64::from(*q),
+            mean: f64::from(p) + *m,
+            m2: *q,
         });
     }
     total
@@ -115,68 +117,68 @@ fn fold_part<O: LaneOp>(st: O::State, k: usize, len: usize, p: f32) -> Moments {
 /// cost more than the transposes.
 const SHORT: usize = 512;
 
-// A sample's worth of steps must fit in one chunk.
-const _: () = assert!(SHORT / T < CHUNK);
-
 /// Start of sample `i`'s plane of channel `c0 + l` for each lane `l`; lanes past the last
 /// channel repeat it (their results are ignored).
 fn starts(d: Dims, c0: usize, i: usize) -> [usize; LANES] {
     core::array::from_fn(|l| (i * d.c + (c0 + l).min(d.c - 1)) * d.plane)
 }
 
-/// Per-lane moments of channels `c0..c0 + LANES`, accumulated by `O` with parameters `p`.
-fn transposed<O: LaneOp>(x: &[f32], d: Dims, c0: usize, p: F32s) -> Positions<LANES> {
+/// Per-lane moments of channels `c0..c0 + LANES`, accumulated by `O` with first
+/// parameters `p0` (re-centered after each fold, as in [`channel`]).
+fn transposed<O: LaneOp>(x: &[f32], d: Dims, c0: usize, p0: F32s) -> Positions<LANES> {
     let mut acc = Positions::new();
+    let center = |acc: &Positions<LANES>, p: F32s| {
+        if O::RECENTER { acc.means(0) } else { p }
+    };
     // `cols[j]` takes column `j` of every block, `rest[j]` column `j` of the leftover.
-    let (mut cols, mut k_cols) = ([O::ZERO; T], 0);
-    let (mut rest, mut k_rest) = ([O::ZERO; T], 0);
+    let (mut cols, mut k_cols, mut p_cols, mut lim_cols) = ([O::ZERO; T], 0, p0, FIRST_CHUNK);
+    let (mut rest, mut k_rest, mut p_rest, mut lim_rest) = ([O::ZERO; T], 0, p0, FIRST_CHUNK);
     let (blocks, rem) = (d.plane / T, d.plane % T);
     for i in 0..d.n {
-        if k_cols + blocks > CHUNK || k_rest == CHUNK {
-            flush::<O>(&mut acc, &[(cols, k_cols, T), (rest, k_rest, rem)], p);
-            (cols, k_cols, rest, k_rest) = ([O::ZERO; T], 0, [O::ZERO; T], 0);
-        }
         let s = starts(d, c0, i);
         for b in 0..blocks {
             k_cols += 1;
             let v = load_transposed(x, &s, b * T);
             for (st, v) in cols.iter_mut().zip(v) {
-                O::step(st, v, p, k_cols);
+                O::step(st, v, p_cols, k_cols);
             }
             end_step::<O>(&mut cols, k_cols);
+            if k_cols == lim_cols {
+                flush::<O>(&mut acc, &cols, k_cols, T, p_cols);
+                (cols, k_cols, p_cols, lim_cols) = ([O::ZERO; T], 0, center(&acc, p_cols), CHUNK);
+            }
         }
         if rem > 0 {
             k_rest += 1;
             for (j, st) in rest.iter_mut().enumerate().take(rem) {
-                O::step(st, gather(x, &s, blocks * T + j), p, k_rest);
+                O::step(st, gather(x, &s, blocks * T + j), p_rest, k_rest);
             }
             end_step::<O>(&mut rest, k_rest);
+            if k_rest == lim_rest {
+                flush::<O>(&mut acc, &rest, k_rest, rem, p_rest);
+                (rest, k_rest, p_rest, lim_rest) = ([O::ZERO; T], 0, center(&acc, p_rest), CHUNK);
+            }
         }
     }
-    flush::<O>(&mut acc, &[(cols, k_cols, T), (rest, k_rest, rem)], p);
+    flush::<O>(&mut acc, &cols, k_cols, T, p_cols);
+    flush::<O>(&mut acc, &rest, k_rest, rem, p_rest);
     acc
 }
 
-/// Merges the first `used` accumulators of each set, which saw `k` values per lane each
-/// (Chan, scalar weights), and adds the result to `acc`.
+/// Adds the first `used` accumulators, which saw `k` values per lane each, to `acc`
+/// (widened to f64 before any merge).
 fn flush<O: LaneOp>(
     acc: &mut Positions<LANES>,
-    sets: &[([O::State; T], usize, usize); 2],
+    st: &[O::State; T],
+    k: usize,
+    used: usize,
     p: F32s,
 ) {
-    let (mut mean, mut m2, mut n) = (F32s::ZERO, F32s::ZERO, 0usize);
-    for &(st, k, used) in sets.iter().filter(|s| s.1 > 0) {
+    if k > 0 {
         for s in st.iter().take(used) {
             let (m, q) = O::finish(*s, k);
-            let w = k as f32 / (n + k) as f32;
-            let delta = m - mean;
-            mean = delta.mul_add(splat(w), mean);
-            m2 = (delta * delta).mul_add(splat(n as f32 * w), m2 + q);
-            n += k;
+            acc.absorb(k, &[(p, m, q)]);
         }
-    }
-    if n > 0 {
-        acc.absorb(n, &[(p, mean, m2)]);
     }
 }
 
@@ -185,7 +187,8 @@ fn flush<O: LaneOp>(
 /// results; the training forward uses short ranges to normalize channels while they are
 /// still in cache.
 ///
-/// Short planes (`plane < SHORT`) (7x7, 14x14, …): `LANES` channels side by side, one per lane. An
+/// Short planes (`plane < SHORT`: 7x7, 14x14, …): `LANES` channels side by side, one per
+/// lane. An
 /// `LANES x 8` block of the channels' planes is loaded and transposed, so each vector
 /// holds one position of `LANES` channels and the lanes never need a horizontal fold.
 /// The 8 vectors of a block feed 8 independent accumulators.
