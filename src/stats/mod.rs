@@ -201,25 +201,33 @@ impl LaneOp for Welford {
     }
 }
 
-/// First pass of the two-pass method: the sum of `x - p`, accumulated in f64 lanes (each
-/// f32 vector widened to two f64 vectors), so the mean is exact to f64 rounding whatever
-/// the data: sorted, heavy-tailed or offset.
+/// First pass of the two-pass method: the sum of `x - p` in two levels, runs of `RUN`
+/// values in f32, then the runs in f64 (each f32 vector widened to two f64 vectors). The
+/// mean's error is then a few roundings of the deviations from `p`, not a growing sum of
+/// them, whatever the data: sorted, heavy-tailed or offset.
 #[derive(Clone, Copy)]
 pub(crate) struct Sum;
 
 impl LaneOp for Sum {
-    type State = [F64s; 2];
-    const ZERO: Self::State = [F64s::ZERO; 2];
+    type State = (F32s, [F64s; 2]);
+    const ZERO: Self::State = (F32s::ZERO, [F64s::ZERO; 2]);
+    const RUN: usize = 8;
     #[inline(always)]
     fn step(st: &mut Self::State, x: F32s, p: F32s, _k: usize) {
-        let (x, p) = (widen(x), widen(p));
-        st[0] += x[0] - p[0];
-        st[1] += x[1] - p[1];
+        st.0 += x - p;
     }
     #[inline(always)]
-    fn finish(st: Self::State, k: usize) -> (Wide, Wide) {
+    fn finish(mut st: Self::State, k: usize) -> (Wide, Wide) {
+        Self::carry(&mut st);
         let r = splat64(1.0 / k as f64);
-        ([st[0] * r, st[1] * r], [F64s::ZERO; 2])
+        ([st.1[0] * r, st.1[1] * r], [F64s::ZERO; 2])
+    }
+    #[inline(always)]
+    fn carry(st: &mut Self::State) {
+        let t = widen(st.0);
+        st.1[0] += t[0];
+        st.1[1] += t[1];
+        st.0 = F32s::ZERO;
     }
 }
 
