@@ -220,7 +220,7 @@ impl Grid<'_> {
             for (b, (st, p)) in st.iter().zip(p.iter_mut()).enumerate().take(blocks) {
                 let mut fin = [(F32s::ZERO, [F64s::ZERO; 2], [F64s::ZERO; 2]); ACC];
                 for (f, (s, pj)) in fin.iter_mut().zip(st.iter().zip(p.iter())) {
-                    let (m, q) = O::finish(*s, k_max);
+                    let (m, q) = O::finish(*s, k_max, *pj);
                     *f = (*pj, m, q);
                 }
                 acc[b].absorb(k_max, &fin);

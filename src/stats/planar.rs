@@ -16,81 +16,108 @@ use crate::simd::{
     ACC, F32s, LANES, T, fold_lanes, gather, load, load_partial, load_transposed, splat, wide_lanes,
 };
 
-/// Values in one lockstep row of the `ACC` accumulators.
-const ROW: usize = ACC * LANES;
-
 /// Moments of channel `c`, accumulated by `O` with first parameter `p0`.
 ///
-/// The states are plain locals passed by value, so they stay in registers. Each of the
-/// three accumulators has its own parameter; with [`LaneOp::RECENTER`] it moves to the
-/// channel's running mean after each fold, so the f32 lanes only ever hold deviations
-/// from a nearby center.
+/// Three accumulator groups: `ACC` vectors for whole rows, one vector for the whole
+/// vectors left at the end of each plane, and one partial vector for the last
+/// `plane % LANES` values. Each has its own parameter; with [`LaneOp::RECENTER`] it moves
+/// to the channel's running mean after each fold, so the f32 lanes only ever hold
+/// deviations from a nearby center.
 fn channel<O: LaneOp>(x: &[f32], d: Dims, c: usize, p0: f32) -> Moments {
     let mut total = Moments::EMPTY;
-    let center = |total: &Moments, p: f32| {
-        if O::RECENTER { total.mean as f32 } else { p }
-    };
-    // State, steps, parameter and chunk length of each accumulator (the first chunk is
-    // short: see FIRST_CHUNK).
-    let (mut main, mut k_main, mut p_main, mut lim_main) = ([O::ZERO; ACC], 0, p0, FIRST_CHUNK);
-    let (mut tail, mut k_tail, mut p_tail, mut lim_tail) = ([O::ZERO; 1], 0, p0, FIRST_CHUNK);
-    let (mut part, mut k_part, mut p_part, mut lim_part) = (O::ZERO, 0, p0, FIRST_CHUNK);
+    let mut main = Group::<O, ACC>::new(p0);
+    let mut tail = Group::<O, 1>::new(p0);
+    let mut part = Group::<O, 1>::new(p0);
     let mut part_len = 0;
     for i in 0..d.n {
         let start = (i * d.c + c) * d.plane;
         let plane = x.get(start..start + d.plane).unwrap_or(&[]);
-        let (rows, rest) = plane.as_chunks::<ROW>();
-        let mut pv = splat(p_main);
-        for row in rows {
-            k_main += 1;
-            let (vs, _) = row.as_chunks::<LANES>();
-            for (s, v) in main.iter_mut().zip(vs) {
-                O::step(s, load(v), pv, k_main);
-            }
-            end_step::<O>(&mut main, k_main);
-            if k_main == lim_main {
-                total = total.merge(fold_rows::<O, ACC>(main, k_main, p_main));
-                (main, k_main, p_main, lim_main) =
-                    ([O::ZERO; ACC], 0, center(&total, p_main), CHUNK);
-                pv = splat(p_main);
-            }
-        }
-        let (vs, rem) = rest.as_chunks::<LANES>();
-        for v in vs {
-            k_tail += 1;
-            O::step(&mut tail[0], load(v), splat(p_tail), k_tail);
-            end_step::<O>(&mut tail, k_tail);
-            if k_tail == lim_tail {
-                total = total.merge(fold_rows::<O, 1>(tail, k_tail, p_tail));
-                (tail, k_tail, p_tail, lim_tail) = ([O::ZERO; 1], 0, center(&total, p_tail), CHUNK);
-            }
-        }
+        let (vs, rem) = plane.as_chunks::<LANES>();
+        let (rows, rest) = vs.split_at(vs.len() - vs.len() % ACC);
+        main.run(rows, &mut total);
+        tail.run(rest, &mut total);
         if !rem.is_empty() {
-            k_part += 1;
             part_len = rem.len();
-            O::step(&mut part, load_partial(rem), splat(p_part), k_part);
-            end_step::<O>(core::slice::from_mut(&mut part), k_part);
-            if k_part == lim_part {
-                total = total.merge(fold_part::<O>(part, k_part, part_len, p_part));
-                (part, k_part, p_part, lim_part) = (O::ZERO, 0, center(&total, p_part), CHUNK);
-            }
+            part.run_partial(rem, &mut total);
         }
     }
-    if k_main > 0 {
-        total = total.merge(fold_rows::<O, ACC>(main, k_main, p_main));
-    }
-    if k_tail > 0 {
-        total = total.merge(fold_rows::<O, 1>(tail, k_tail, p_tail));
-    }
-    if k_part > 0 {
-        total = total.merge(fold_part::<O>(part, k_part, part_len, p_part));
-    }
+    main.fold(&mut total, LANES);
+    tail.fold(&mut total, LANES);
+    part.fold(&mut total, part_len);
     total
+}
+
+/// `V` accumulators stepping in lockstep, with their step count, parameter and current
+/// chunk length (the first chunk is short: see [`FIRST_CHUNK`]).
+struct Group<O: LaneOp, const V: usize> {
+    st: [O::State; V],
+    k: usize,
+    p: f32,
+    limit: usize,
+}
+
+impl<O: LaneOp, const V: usize> Group<O, V> {
+    fn new(p: f32) -> Self {
+        Group {
+            st: [O::ZERO; V],
+            k: 0,
+            p,
+            limit: FIRST_CHUNK,
+        }
+    }
+
+    /// Steps whole rows of `V` vectors (`vs.len()` a multiple of `V`). The states are
+    /// copied to locals for the loop, so they stay in registers.
+    #[inline(never)]
+    fn run(&mut self, vs: &[[f32; LANES]], total: &mut Moments) {
+        let (mut st, mut k, mut pv) = (self.st, self.k, splat(self.p));
+        for row in vs.chunks_exact(V) {
+            k += 1;
+            for (s, v) in st.iter_mut().zip(row) {
+                O::step(s, load(v), pv, k);
+            }
+            end_step::<O>(&mut st, k);
+            if k == self.limit {
+                (self.st, self.k) = (st, k);
+                self.fold(total, LANES);
+                (st, k, pv) = (self.st, 0, splat(self.p));
+            }
+        }
+        (self.st, self.k) = (st, k);
+    }
+
+    /// Steps one partial vector (`rem.len() < LANES`, the same length every time).
+    fn run_partial(&mut self, rem: &[f32], total: &mut Moments) {
+        self.k += 1;
+        O::step(&mut self.st[0], load_partial(rem), splat(self.p), self.k);
+        end_step::<O>(&mut self.st, self.k);
+        if self.k == self.limit {
+            self.fold(total, rem.len());
+        }
+    }
+
+    /// Folds the states (their first `lanes` lanes: all but for the partial vector) into
+    /// `total`, resets them and re-centers the parameter.
+    fn fold(&mut self, total: &mut Moments, lanes: usize) {
+        if self.k > 0 {
+            let m = if lanes == LANES {
+                fold_rows::<O, V>(self.st, self.k, self.p)
+            } else {
+                fold_part::<O>(self.st[0], self.k, lanes, self.p)
+            };
+            *total = total.merge(m);
+            if O::RECENTER {
+                self.p = total.mean as f32;
+            }
+        }
+        (self.st, self.k, self.limit) = ([O::ZERO; V], 0, CHUNK);
+    }
 }
 
 /// Folds `V` full accumulators that each saw `k` values per lane into f64 moments.
 fn fold_rows<O: LaneOp, const V: usize>(st: [O::State; V], k: usize, p: f32) -> Moments {
-    let (mean, m2) = fold_lanes(&st.map(|s| O::finish(s, k)), k as f64);
+    let pv = splat(p);
+    let (mean, m2) = fold_lanes(&st.map(|s| O::finish(s, k, pv)), k as f64);
     Moments {
         count: (k * V * LANES) as u64,
         mean: f64::from(p) + mean,
@@ -100,7 +127,7 @@ fn fold_rows<O: LaneOp, const V: usize>(st: [O::State; V], k: usize, p: f32) -> 
 
 /// Folds the first `len` lanes of the partial-vector accumulator into f64 moments.
 fn fold_part<O: LaneOp>(st: O::State, k: usize, len: usize, p: f32) -> Moments {
-    let (mean, m2) = O::finish(st, k);
+    let (mean, m2) = O::finish(st, k, splat(p));
     let (mean, m2) = (wide_lanes(mean), wide_lanes(m2));
     let mut total = Moments::EMPTY;
     for (m, q) in mean.iter().zip(&m2).take(len) {
@@ -176,7 +203,7 @@ fn flush<O: LaneOp>(
 ) {
     if k > 0 {
         for s in st.iter().take(used) {
-            let (m, q) = O::finish(*s, k);
+            let (m, q) = O::finish(*s, k, p);
             acc.absorb(k, &[(p, m, q)]);
         }
     }
