@@ -155,6 +155,9 @@ pub(crate) trait LaneOp: Copy {
     /// Per-lane `(mean - p, M2)`, in f64, of a state that saw `k >= 1` values per lane
     /// with parameter `p`.
     fn finish(st: Self::State, k: usize, p: F32s) -> (Wide, Wide);
+    /// Merges two states whose lanes each saw `k` values (same parameter) into one whose
+    /// lanes saw `2k`.
+    fn merge_equal(a: Self::State, b: Self::State, k: usize) -> Self::State;
     /// Whether kernels move the parameter `p` to the running mean after each chunk (true
     /// for pivots; false for the second pass, whose center is fixed).
     const RECENTER: bool = true;
@@ -209,6 +212,15 @@ impl LaneOp for Welford {
     fn finish(st: Self::State, _k: usize, _p: F32s) -> (Wide, Wide) {
         (widen(st.0), widen(st.1))
     }
+    #[inline(always)]
+    fn merge_equal(a: Self::State, b: Self::State, k: usize) -> Self::State {
+        // Chan with equal counts: mean = (a + b)/2, M2 = M2a + M2b + δ²·k/2.
+        let delta = b.0 - a.0;
+        (
+            delta.mul_add(crate::simd::splat(0.5), a.0),
+            (delta * delta).mul_add(crate::simd::splat(0.5 * k as f32), a.1 + b.1),
+        )
+    }
 }
 
 /// First pass of the two-pass method: the sum of `x` in f64 lanes (each f32 vector
@@ -233,6 +245,10 @@ impl LaneOp for Sum {
         let (r, p) = (splat64(1.0 / k as f64), widen(p));
         ([st[0] * r - p[0], st[1] * r - p[1]], [F64s::ZERO; 2])
     }
+    #[inline(always)]
+    fn merge_equal(a: Self::State, b: Self::State, _k: usize) -> Self::State {
+        [a[0] + b[0], a[1] + b[1]]
+    }
 }
 
 /// Second pass of the two-pass method: `Σd²` of `d = x - c` about the center `c` (the
@@ -255,6 +271,10 @@ impl LaneOp for Centered {
     #[inline(always)]
     fn finish(st: Self::State, _k: usize, _p: F32s) -> (Wide, Wide) {
         ([F64s::ZERO; 2], widen(st.1 + st.0))
+    }
+    #[inline(always)]
+    fn merge_equal(a: Self::State, b: Self::State, _k: usize) -> Self::State {
+        (a.0 + b.0, a.1 + b.1)
     }
     #[inline(always)]
     fn carry(st: &mut Self::State) {

@@ -115,9 +115,20 @@ impl<O: LaneOp, const V: usize> Group<O, V> {
 }
 
 /// Folds `V` full accumulators that each saw `k` values per lane into f64 moments.
-fn fold_rows<O: LaneOp, const V: usize>(st: [O::State; V], k: usize, p: f32) -> Moments {
-    let pv = splat(p);
-    let (mean, m2) = fold_lanes(&st.map(|s| O::finish(s, k, pv)), k as f64);
+///
+/// The vectors merge in their own precision first (pairwise, equal counts; the values are
+/// deviations from a nearby center by then), then the one left is widened and its lanes
+/// merge in f64.
+fn fold_rows<O: LaneOp, const V: usize>(mut st: [O::State; V], k: usize, p: f32) -> Moments {
+    let (mut width, mut kv) = (V / 2, k);
+    while width > 0 {
+        for i in 0..width {
+            st[i] = O::merge_equal(st[i], st[i + width], kv);
+        }
+        width /= 2;
+        kv *= 2;
+    }
+    let (mean, m2) = fold_lanes(&[O::finish(st[0], kv, splat(p))], kv as f64);
     Moments {
         count: (k * V * LANES) as u64,
         mean: f64::from(p) + mean,
