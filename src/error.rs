@@ -28,6 +28,13 @@ pub enum Error {
         /// Width.
         w: usize,
     },
+    /// A weight tensor's size `out * per_out` does not fit in `usize`.
+    WeightOverflow {
+        /// Output channels.
+        out: usize,
+        /// Weights per output channel.
+        per_out: usize,
+    },
     /// A channel has no values (`n * h * w == 0` while `c > 0`): its statistics are undefined.
     EmptyChannel {
         /// Batch size.
@@ -82,6 +89,10 @@ impl fmt::Display for Error {
             Error::ShapeOverflow { n, c, h, w } => write!(
                 f,
                 "shape n={n} c={c} h={h} w={w}: element count overflows usize"
+            ),
+            Error::WeightOverflow { out, per_out } => write!(
+                f,
+                "weights out={out} x per_out={per_out}: element count overflows usize"
             ),
             Error::EmptyChannel { n, h, w } => write!(
                 f,

@@ -199,6 +199,13 @@ pub(crate) fn lanes_from(v: F32s, w: F32s, from: usize) -> F32s {
     IOTA.simd_ge(splat(from as f32)).select(w, v)
 }
 
+/// `a` with the lanes whose index is `>= from[lane]` taken from `b` (`from` holds small
+/// integers).
+#[inline(always)]
+pub(crate) fn select_from(from: F32s, a: F32s, b: F32s) -> F32s {
+    IOTA.simd_ge(from).select(b, a)
+}
+
 /// ReLU that keeps NaN: lanes below zero become `+0.0`; every other lane (NaN, `-0.0`,
 /// `+inf`) passes through unchanged. Written as compare + select because the `max`
 /// instructions drop a NaN operand.
@@ -222,43 +229,42 @@ pub(crate) fn sqrt_f64(v: f64) -> f64 {
     wide::f64x2::splat(v).sqrt().to_array()[0]
 }
 
-/// `out[i] = gamma[i] / sqrt(var[i] + eps)` for `i < out.len()` (`gamma`, `var` at least as
-/// long), computed in f64 and rounded once to f32, eight channels at a time.
+/// `1/sqrt(w)` for eight f64 values.
 ///
-/// IEEE square root and division in f64 cost ~1 ns per channel, as much as normalizing a
-/// 7x7 plane; so the reciprocal square root starts from the f32 estimate instruction and
-/// takes three Newton steps in f64 (error below 2^-50 relative, far under the final
-/// rounding to f32: the result is the correctly rounded quotient except when that lies
-/// within ~2^-50 of a rounding boundary, where it may be the other neighbour). Lanes with
-/// `var + eps` outside the normal f32 range (0, subnormal, huge, infinite, NaN) take the
-/// exact IEEE path, so `var + eps == 0` gives `gamma / 0` as IEEE has it.
+/// IEEE square root and division in f64 cost about a nanosecond per value, as much as
+/// normalizing a 7x7 plane. So it starts from f32 (IEEE square root and division, relative
+/// error below 2^-22) and takes one Newton step in f64, which leaves a relative error
+/// below 2^-43: rounded to f32, that is the correctly rounded result except when it lies
+/// within 2^-43 of a rounding boundary (about one value in 2^19), where it may be the
+/// neighbouring f32. When some `w` is not a normal f32 well inside the range (0,
+/// subnormal, huge, infinite, NaN) all eight take the IEEE f64 path, so `w == 0` gives
+/// `+inf` as IEEE has it.
+#[inline(always)]
+fn rsqrt8(w: wide::f64x8) -> wide::f64x8 {
+    type F64x8 = wide::f64x8;
+    type F32x8 = wide::f32x8;
+    let w32 = F32x8::new(w.to_array().map(|w| w as f32));
+    let (lo, hi) = (
+        F32x8::splat(4.0 * f32::MIN_POSITIVE),
+        F32x8::splat(f32::MAX / 4.0),
+    );
+    if (w32.simd_ge(lo) & w32.simd_le(hi)).all() {
+        let y = F64x8::new((F32x8::ONE / w32.sqrt()).to_array().map(f64::from));
+        // y += y * (1/2 - (w/2) y²)
+        let r = (-(w * F64x8::splat(0.5)) * y).mul_add(y, F64x8::splat(0.5));
+        y.mul_add(r, y)
+    } else {
+        F64x8::ONE / w.sqrt()
+    }
+}
+
+/// `out[i] = gamma[i] / sqrt(var[i] + eps)` for `i < out.len()` (`gamma`, `var` at least as
+/// long), in f64 (see `rsqrt8`), rounded once to f32.
 pub(crate) fn scales(gamma: &[f32], var: &[f32], eps: f32, out: &mut [f32]) {
-    type F64s = wide::f64x8;
-    let e = F64s::splat(f64::from(eps));
+    let e = wide::f64x8::splat(f64::from(eps));
     let one = |g: [f32; 8], v: [f32; 8]| -> [f32; 8] {
-        let w = F64s::new(v.map(f64::from)) + e;
-        let g = F64s::new(g.map(f64::from));
-        let wa = w.to_array();
-        let normal = wa
-            .iter()
-            .all(|w| (4.0 * f64::from(f32::MIN_POSITIVE)..=f64::from(f32::MAX) / 4.0).contains(w));
-        let s = if normal {
-            let mut y = F64s::new(
-                wide::f32x8::new(wa.map(|w| w as f32))
-                    .recip_sqrt()
-                    .to_array()
-                    .map(f64::from),
-            );
-            let half = w * F64s::splat(0.5);
-            for _ in 0..3 {
-                // y += y * (1/2 - (w/2) y²)
-                let r = (-half * y).mul_add(y, F64s::splat(0.5));
-                y = (y * r).mul_add(F64s::splat(1.0), y);
-            }
-            g * y
-        } else {
-            g / w.sqrt()
-        };
+        let w = wide::f64x8::new(v.map(f64::from)) + e;
+        let s = wide::f64x8::new(g.map(f64::from)) * rsqrt8(w);
         s.to_array().map(|s| s as f32)
     };
     let n = out.len().min(gamma.len()).min(var.len());
@@ -268,9 +274,24 @@ pub(crate) fn scales(gamma: &[f32], var: &[f32], eps: f32, out: &mut [f32]) {
     for ((g, v), o) in gc.iter().zip(vc).zip(oc.iter_mut()) {
         *o = one(*g, *v);
     }
-    let (mut g, mut v) = ([1.0f32; 8], [1.0f32; 8]);
-    g[..gr.len()].copy_from_slice(gr);
-    v[..vr.len()].copy_from_slice(vr);
-    let s = one(g, v);
-    or.copy_from_slice(&s[..or.len()]);
+    if !or.is_empty() {
+        let (mut g, mut v) = ([1.0f32; 8], [1.0f32; 8]);
+        g[..gr.len()].copy_from_slice(gr);
+        v[..vr.len()].copy_from_slice(vr);
+        let s = one(g, v);
+        or.copy_from_slice(&s[..or.len()]);
+    }
+}
+
+/// `1 / sqrt(w + eps)` for eight f64 values (see `rsqrt8`), rounded to f32.
+pub(crate) fn inv_sqrt(w: [f64; 8], eps: f32) -> [f32; 8] {
+    let w = wide::f64x8::new(w) + wide::f64x8::splat(f64::from(eps));
+    rsqrt8(w).to_array().map(|v| v as f32)
+}
+
+/// `out[i] = gamma[i] * invstd[i]` in f64, rounded once to f32.
+pub(crate) fn scales_from_invstd(gamma: &[f32], invstd: &[f32], out: &mut [f32]) {
+    for ((o, g), i) in out.iter_mut().zip(gamma).zip(invstd) {
+        *o = (f64::from(*g) * f64::from(*i)) as f32;
+    }
 }

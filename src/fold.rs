@@ -1,0 +1,153 @@
+//! Folding batch normalization into the preceding convolution or linear layer's weights
+//! and bias, as inference engines do when they load a model.
+
+use crate::Error;
+use crate::normalize::NormParams;
+use crate::shape::check_len;
+
+/// Where the output channel sits in a weight tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WeightLayout {
+    /// Output channel outermost: convolution `[out, in, kh, kw]` (PyTorch, ONNX: OIHW),
+    /// linear `[out, in]`. Output channel `o`'s weights are the run
+    /// `o * per_out .. (o + 1) * per_out`.
+    OutFirst,
+    /// Output channel innermost: convolution `[kh, kw, in, out]` (TensorFlow: HWIO),
+    /// depthwise `[kh, kw, out]`, linear `[in, out]`. Weight `i * out + o` belongs to
+    /// output channel `o`.
+    OutLast,
+}
+
+/// The shape of a weight tensor, as folding sees it: how many output channels, how many
+/// weights each has, and where the output channel sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WeightShape {
+    /// Output channels: the batch normalization's channels.
+    pub out: usize,
+    /// Weights per output channel: `in * kh * kw` for a convolution, `kh * kw` for a
+    /// depthwise one, `in` for a linear layer.
+    pub per_out: usize,
+    /// Where the output channel sits.
+    pub layout: WeightLayout,
+}
+
+/// The layer's bias, for [`fold_into_weights`].
+#[derive(Debug)]
+pub enum Bias<'a> {
+    /// The layer has a bias (one value per output channel): it is rewritten in place.
+    InPlace(&'a mut [f32]),
+    /// The layer has no bias (zeros): the folded bias is written to this buffer (one value
+    /// per output channel), whose contents are ignored.
+    Zeros(&'a mut [f32]),
+}
+
+/// Folds batch normalization into the weights and bias of the layer before it, so that the
+/// rewritten layer computes `bn(layer(x))`: with `scale[o] = gamma[o] / sqrt(var[o] + eps)`,
+/// `w'[o, …] = w[o, …] * scale[o]` and `b'[o] = (b[o] - mean[o]) * scale[o] + beta[o]`
+/// (`b = 0` for [`Bias::Zeros`]). Computed in f64 from the f32 inputs, rounded once.
+///
+/// `p`'s slices and the bias hold `shape.out` values, `weights` holds
+/// `shape.out * shape.per_out`. As in [`crate::normalize`], the parameters are not checked
+/// beyond `eps`: `var + eps == 0` gives infinite or NaN weights, as IEEE arithmetic has it.
+///
+/// # Errors
+/// - [`Error::WeightOverflow`] when `out * per_out` overflows `usize`;
+/// - [`Error::LengthMismatch`] naming `weights`, `bias`, `mean`, `var`, `gamma` or `beta`;
+/// - [`Error::InvalidParameter`] naming `eps` (NaN, infinite or negative).
+///
+/// On error nothing is written.
+///
+/// # Example
+/// ```
+/// use batchnorm::{fold_into_weights, Bias, NormParams, WeightLayout, WeightShape};
+///
+/// // A linear layer with 2 outputs and 3 inputs, no bias.
+/// let mut w = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+/// let mut b = [0.0f32; 2];
+/// let p = NormParams { mean: &[1.0, -1.0], var: &[4.0, 1.0], gamma: &[1.0, 3.0],
+///                      beta: &[0.0, 0.5], eps: 0.0 };
+/// let shape = WeightShape { out: 2, per_out: 3, layout: WeightLayout::OutFirst };
+/// fold_into_weights(&mut w, shape, Bias::Zeros(&mut b), &p)?;
+/// assert_eq!(w, [0.5, 1.0, 1.5, 12.0, 15.0, 18.0]);
+/// assert_eq!(b, [-0.5, 3.5]);
+/// # Ok::<(), batchnorm::Error>(())
+/// ```
+pub fn fold_into_weights(
+    weights: &mut [f32],
+    shape: WeightShape,
+    bias: Bias<'_>,
+    p: &NormParams,
+) -> Result<(), Error> {
+    check(weights.len(), shape, &bias, p)?;
+    let (bias, present) = match bias {
+        Bias::InPlace(b) => (b, true),
+        Bias::Zeros(b) => (b, false),
+    };
+    let WeightShape {
+        out,
+        per_out,
+        layout,
+    } = shape;
+    match layout {
+        WeightLayout::OutFirst => {
+            if per_out > 0 {
+                for (o, run) in weights.chunks_exact_mut(per_out).enumerate() {
+                    let s = scale(p, o);
+                    for w in run {
+                        *w = (f64::from(*w) * s) as f32;
+                    }
+                }
+            }
+        }
+        WeightLayout::OutLast => {
+            // Output channels in blocks whose scales stay on the stack.
+            const BLOCK: usize = 256;
+            let mut o0 = 0;
+            while o0 < out {
+                let o1 = out.min(o0 + BLOCK);
+                let mut s = [0.0f64; BLOCK];
+                for (o, s) in (o0..o1).zip(&mut s) {
+                    *s = scale(p, o);
+                }
+                for row in weights.chunks_exact_mut(out) {
+                    for (w, s) in row[o0..o1].iter_mut().zip(&s) {
+                        *w = (f64::from(*w) * s) as f32;
+                    }
+                }
+                o0 = o1;
+            }
+        }
+    }
+    for (o, b) in bias.iter_mut().enumerate() {
+        let b0 = if present { f64::from(*b) } else { 0.0 };
+        *b = ((b0 - f64::from(p.mean[o])) * scale(p, o) + f64::from(p.beta[o])) as f32;
+    }
+    Ok(())
+}
+
+/// Every check of [`fold_into_weights`].
+pub(crate) fn check(
+    weights_len: usize,
+    shape: WeightShape,
+    bias: &Bias<'_>,
+    p: &NormParams,
+) -> Result<(), Error> {
+    let expected = shape
+        .out
+        .checked_mul(shape.per_out)
+        .ok_or(Error::WeightOverflow {
+            out: shape.out,
+            per_out: shape.per_out,
+        })?;
+    check_len("weights", expected, weights_len)?;
+    let bias_len = match bias {
+        Bias::InPlace(b) | Bias::Zeros(b) => b.len(),
+    };
+    check_len("bias", shape.out, bias_len)?;
+    p.check(shape.out)
+}
+
+/// `gamma[o] / sqrt(var[o] + eps)` in f64 (`o` checked).
+pub(crate) fn scale(p: &NormParams, o: usize) -> f64 {
+    f64::from(p.gamma[o]) / crate::simd::sqrt_f64(f64::from(p.var[o]) + f64::from(p.eps))
+}

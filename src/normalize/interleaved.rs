@@ -1,0 +1,233 @@
+//! NHWC normalize (and NCHW with 1x1 planes, which is the same thing): rows of `c`
+//! interleaved channels, so lane `i` of a vector at flat position `p` has channel
+//! `(p + i) % c`.
+//!
+//! - Few channels (`lcm(c, LANES)` at most `ACC` vectors: c = 1, 2, 3, 4, 6, 8, 12, 16, 32,
+//!   64…): the constants repeat every `lcm(c, LANES)` values, so a *tile* of that many
+//!   vectors (times a small factor) is built once, held in registers, and full vectors
+//!   stream over the flat buffer.
+//! - Odd channel counts up to [`TILE_MAX`] vectors per period (c = 9, 13, 17, 31…): the same
+//!   tile, kept on the stack and indexed by a wrapping counter.
+//! - Many channels: each row is `c / LANES` whole vectors whose constants are the same for
+//!   every row, plus, when `LANES` does not divide `c`, one whole vector that ends at the row's
+//!   end (overlapping the previous one, computed from the input before the row is written).
+//!   Channels are taken in blocks of at most [`BLOCK`], so the constants stay on the stack.
+
+use super::{Act, Block, Consts, Io, Src, norm, with_block};
+use crate::simd::{ACC, F32s, LANES};
+
+/// Channels whose scales one block keeps on the stack (4 KiB), a multiple of `LANES`.
+pub(crate) const BLOCK: usize = 1024;
+
+/// Most vectors in a stack-held tile: channel counts below `2 * LANES` whose period is
+/// too long for the registers.
+pub(crate) const TILE_MAX: usize = 2 * LANES;
+
+/// Normalizes rows of `c` channels.
+pub(super) fn run<I: Io, A: Act>(io: &mut I, c: usize, p: &Src, act: A) {
+    if c == 0 || io.len() == 0 {
+        return;
+    }
+    let t = lcm(c, LANES) / LANES;
+    if t <= ACC {
+        // The largest multiple of the period that fits the registers.
+        match (ACC / t) * t {
+            1 => tile_reg::<1, _, _>(io, c, p, act),
+            2 => tile_reg::<2, _, _>(io, c, p, act),
+            3 => tile_reg::<3, _, _>(io, c, p, act),
+            #[cfg(target_feature = "avx512f")]
+            4 => tile_reg::<4, _, _>(io, c, p, act),
+            #[cfg(target_feature = "avx512f")]
+            5 => tile_reg::<5, _, _>(io, c, p, act),
+            #[cfg(target_feature = "avx512f")]
+            6 => tile_reg::<6, _, _>(io, c, p, act),
+            #[cfg(target_feature = "avx512f")]
+            7 => tile_reg::<7, _, _>(io, c, p, act),
+            _ => tile_reg::<ACC, _, _>(io, c, p, act),
+        }
+    } else if c < 2 * LANES {
+        tile_mem(io, c, t, p, act);
+    } else {
+        rows(io, c, p, act);
+    }
+}
+
+/// Fills the constants of positions `0..m.len()` of the flat stream, position `i` having
+/// channel `i % c` (`1 <= c`; the slices have one length). Each channel's scale is computed
+/// once, then copied to every position it holds.
+fn pattern(c: usize, p: &Src, m: &mut [f32], s: &mut [f32], b: &mut [f32]) {
+    let n = m.len().min(s.len()).min(b.len());
+    let c = c.clamp(1, n.max(1));
+    p.scales(0, &mut s[..c.min(n)]);
+    for i in c..n {
+        s[i] = s[i - c];
+    }
+    for (i, (m, b)) in m.iter_mut().zip(b.iter_mut()).enumerate() {
+        *m = p.mean.get(i % c).copied().unwrap_or(0.0);
+        *b = p.beta.get(i % c).copied().unwrap_or(0.0);
+    }
+}
+
+/// Few channels: `T <= ACC` vectors of constants (a whole number of periods) in registers.
+fn tile_reg<const T: usize, I: Io, A: Act>(io: &mut I, c: usize, p: &Src, act: A) {
+    const N: usize = ACC * LANES;
+    let (mut m, mut s, mut b) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
+    let n = (T * LANES).min(N);
+    pattern(c, p, &mut m[..n], &mut s[..n], &mut b[..n]);
+    let (mc, _) = m.as_chunks::<LANES>();
+    let (sc, _) = s.as_chunks::<LANES>();
+    let (bc, _) = b.as_chunks::<LANES>();
+    let zero = [0.0f32; LANES];
+    let pat: [Consts; T] = core::array::from_fn(|v| {
+        Consts::from_arrays(
+            mc.get(v).unwrap_or(&zero),
+            sc.get(v).unwrap_or(&zero),
+            bc.get(v).unwrap_or(&zero),
+        )
+    });
+    let rows = io.len() / (T * LANES);
+    io.map::<T>(0, rows, |_, xs| {
+        core::array::from_fn(|i| norm(xs[i], &pat[i], act))
+    });
+    leftover(io, rows * T * LANES, &pat, act);
+}
+
+/// Odd channel counts: a tile of `t <= TILE_MAX` vectors on the stack, loaded vector by
+/// vector.
+fn tile_mem<I: Io, A: Act>(io: &mut I, c: usize, t: usize, p: &Src, act: A) {
+    const N: usize = TILE_MAX * LANES;
+    let (mut m, mut s, mut b) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
+    let n = (t * LANES).min(N);
+    pattern(c, p, &mut m[..n], &mut s[..n], &mut b[..n]);
+    let (mc, _) = m[..n].as_chunks::<LANES>();
+    let (sc, _) = s[..n].as_chunks::<LANES>();
+    let (bc, _) = b[..n].as_chunks::<LANES>();
+    let zero = [0.0f32; LANES];
+    let at = |j: usize| {
+        Consts::from_arrays(
+            mc.get(j).unwrap_or(&zero),
+            sc.get(j).unwrap_or(&zero),
+            bc.get(j).unwrap_or(&zero),
+        )
+    };
+    let vectors = io.len() / LANES;
+    let mut j = 0;
+    io.map::<1>(0, vectors, |_, [x]| {
+        let y = norm(x, &at(j), act);
+        j = if j + 1 == mc.len() { 0 } else { j + 1 };
+        [y]
+    });
+    // The last partial vector continues the pattern where the stream stopped.
+    let pos = vectors * LANES;
+    if pos < io.len() {
+        let v = norm(io.read(pos), &at(j), act);
+        io.write(pos, LANES, v);
+    }
+}
+
+/// What is left after the whole tiles: it starts a tile, so vector `v` uses `pat[v]`.
+fn leftover<I: Io, A: Act>(io: &mut I, mut pos: usize, pat: &[Consts], act: A) {
+    let len = io.len();
+    for k in pat {
+        if pos >= len {
+            break;
+        }
+        if pos + LANES <= len {
+            io.map::<1>(pos, 1, |_, [x]| [norm(x, k, act)]);
+        } else {
+            let v = norm(io.read(pos), k, act);
+            io.write(pos, LANES, v);
+        }
+        pos += LANES;
+    }
+}
+
+/// Many channels (`c > LANES`): row by row, in blocks of at most [`BLOCK`] channels.
+fn rows<I: Io, A: Act>(io: &mut I, c: usize, p: &Src, act: A) {
+    let nrows = io.len() / c;
+    let mut k0 = 0;
+    while k0 < c {
+        // Every block is at least one vector wide.
+        let width = match c - k0 {
+            w if w <= BLOCK => w,
+            w if w - BLOCK < LANES => BLOCK - LANES,
+            _ => BLOCK,
+        };
+        with_block::<BLOCK, _>(p, k0..k0 + width, |blk| block(io, c, nrows, k0, blk, act));
+        k0 += width;
+    }
+}
+
+/// The block of channels `k0..k0 + blk.len()` (`LANES <= blk.len() <= BLOCK`) of every row,
+/// a few rows at a time.
+fn block<I: Io, A: Act>(io: &mut I, c: usize, nrows: usize, k0: usize, blk: Block, act: A) {
+    let done = match rows_per_group(c) {
+        4 => block_rows::<4, I, A>(io, c, nrows, k0, blk, act),
+        2 => block_rows::<2, I, A>(io, c, nrows, k0, blk, act),
+        _ => 0,
+    };
+    // The last rows that do not fill a group, one at a time.
+    block_rows::<1, I, A>(io, c, nrows - done, k0 + done * c, blk, act);
+}
+
+/// Rows taken together: each vector of constants is loaded once for the group, which
+/// keeps the loads per output vector near one. Rows whose distance is a multiple of 4 KiB
+/// compete for the same cache sets (and alias in the store-to-load check), so those
+/// strides get fewer rows per group.
+fn rows_per_group(c: usize) -> usize {
+    match (c * 4) % 4096 {
+        0 => 2,
+        2048 => 2,
+        _ => 4,
+    }
+}
+
+/// `R` rows at a time; returns how many rows it did (a multiple of `R`).
+fn block_rows<const R: usize, I: Io, A: Act>(
+    io: &mut I,
+    c: usize,
+    nrows: usize,
+    k0: usize,
+    blk: Block,
+    act: A,
+) -> usize {
+    let width = blk.len();
+    let nv = width / LANES;
+    let (m, _) = blk.mean.as_chunks::<LANES>();
+    let (s, _) = blk.scale.as_chunks::<LANES>();
+    let (b, _) = blk.beta.as_chunks::<LANES>();
+    let zero = [0.0f32; LANES];
+    // The block's last LANES channels, for the vector that ends each row's block.
+    let tail = (!width.is_multiple_of(LANES)).then(|| blk.consts_at(width - LANES));
+    let groups = nrows / R;
+    for g in 0..groups {
+        let base = g * R * c + k0;
+        let last = base + width - LANES;
+        // Read before anything of these rows is written (the vectors overlap).
+        let t: Option<[F32s; R]> =
+            tail.map(|k| core::array::from_fn(|r| norm(io.read(last + r * c), &k, act)));
+        io.map_rows::<R>(base, c, nv, |j, xs| {
+            let k = Consts::from_arrays(
+                m.get(j).unwrap_or(&zero),
+                s.get(j).unwrap_or(&zero),
+                b.get(j).unwrap_or(&zero),
+            );
+            core::array::from_fn(|r| norm(xs[r], &k, act))
+        });
+        if let Some(t) = t {
+            for (r, v) in t.into_iter().enumerate() {
+                io.write(last + r * c, LANES, v);
+            }
+        }
+    }
+    groups * R
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Least common multiple, saturating (only compared against small bounds).
+fn lcm(a: usize, b: usize) -> usize {
+    (a / gcd(a, b)).saturating_mul(b)
+}

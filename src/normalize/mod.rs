@@ -1,0 +1,669 @@
+//! Fused normalize + affine (+ activation): the public entry points (validate once, then
+//! dispatch on layout) and what the layout kernels share: the in/out access ([`Io`]), the
+//! per-element operation ([`norm`]) and the activations ([`Act`]).
+//!
+//! Every element goes through the same arithmetic whatever the layout, the shape or the
+//! position in the buffer (main loop, tile leftover, last partial vector): one subtract,
+//! one fused multiply-add, the activation, all on whole vectors. So `normalize` and
+//! `normalize_in_place` agree bit for bit, and so do NCHW and NHWC.
+
+pub(crate) mod interleaved;
+pub(crate) mod planar;
+
+use crate::shape::check_len;
+use crate::simd::{
+    F32s, LANES, clamp, lanes_from, load, load_at, relu, splat, store, store_partial,
+};
+use crate::{Error, Layout, Shape};
+
+/// What follows the affine step, in the same pass.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Activation {
+    /// `y` as is.
+    #[default]
+    Identity,
+    /// `max(y, 0)`: negative values become `+0.0`; NaN, `-0.0` and `+inf` pass through.
+    Relu,
+    /// `y` limited to `[min, max]`: values below `min` become `min`, values above `max`
+    /// become `max`, NaN passes through. ReLU6 is `Clamp { min: 0.0, max: 6.0 }`.
+    /// `min <= max`, neither NaN (infinities are allowed).
+    Clamp {
+        /// Lower bound.
+        min: f32,
+        /// Upper bound.
+        max: f32,
+    },
+}
+
+impl Activation {
+    /// ReLU6, as in MobileNet: `Clamp { min: 0.0, max: 6.0 }`.
+    pub const RELU6: Activation = Activation::Clamp { min: 0.0, max: 6.0 };
+
+    /// `Ok` when the bounds of a `Clamp` are ordered and not NaN.
+    pub(crate) fn check(self) -> Result<(), Error> {
+        if let Activation::Clamp { min, max } = self {
+            if min.is_nan() {
+                return Err(Error::InvalidParameter {
+                    name: "Clamp.min",
+                    value: min,
+                    expected: "not NaN",
+                });
+            }
+            if max.is_nan() || max < min {
+                return Err(Error::InvalidParameter {
+                    name: "Clamp.max",
+                    value: max,
+                    expected: "not NaN and >= Clamp.min",
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per-channel parameters of [`normalize`]: the statistics to normalize with and the affine
+/// transform to apply. Each slice holds one value per channel.
+///
+/// Channel `k` computes `y = (x - mean[k]) * scale[k] + beta[k]` with
+/// `scale[k] = gamma[k] / sqrt(var[k] + eps)`, the scale computed in f64 and rounded once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NormParams<'a> {
+    /// Per-channel mean subtracted from `x`.
+    pub mean: &'a [f32],
+    /// Per-channel variance (biased or not: the caller's choice).
+    pub var: &'a [f32],
+    /// Per-channel scale `gamma` ("weight" in PyTorch).
+    pub gamma: &'a [f32],
+    /// Per-channel shift `beta` ("bias" in PyTorch).
+    pub beta: &'a [f32],
+    /// Added to the variance before the square root; finite and `>= 0`.
+    pub eps: f32,
+}
+
+impl NormParams<'_> {
+    /// Checks the four slices against `c` channels, then `eps`.
+    pub(crate) fn check(&self, c: usize) -> Result<(), Error> {
+        check_len("mean", c, self.mean.len())?;
+        check_len("var", c, self.var.len())?;
+        check_len("gamma", c, self.gamma.len())?;
+        check_len("beta", c, self.beta.len())?;
+        check_eps(self.eps)
+    }
+}
+
+impl<'a> From<&NormParams<'a>> for Src<'a> {
+    fn from(p: &NormParams<'a>) -> Src<'a> {
+        Src {
+            mean: p.mean,
+            beta: p.beta,
+            scale: ScaleFrom::Var {
+                gamma: p.gamma,
+                var: p.var,
+                eps: p.eps,
+            },
+        }
+    }
+}
+
+/// Where the scales of a call come from.
+#[derive(Clone, Copy)]
+pub(crate) enum ScaleFrom<'a> {
+    /// `gamma / sqrt(var + eps)`, in f64.
+    Var {
+        gamma: &'a [f32],
+        var: &'a [f32],
+        eps: f32,
+    },
+    /// `gamma * invstd`, in f64 (the training forward: `invstd` computed in f64 from the
+    /// batch's f64 variance).
+    Invstd { gamma: &'a [f32], invstd: &'a [f32] },
+}
+
+/// The per-channel constants of a call (validated lengths): mean and beta as given, the
+/// scales computed block by block.
+#[derive(Clone, Copy)]
+pub(crate) struct Src<'a> {
+    pub mean: &'a [f32],
+    pub beta: &'a [f32],
+    pub scale: ScaleFrom<'a>,
+}
+
+impl Src<'_> {
+    /// `out[i]` = the scale of channel `k0 + i` (`k0 + out.len() <= c`), rounded once.
+    pub(crate) fn scales(&self, k0: usize, out: &mut [f32]) {
+        fn tail(s: &[f32], k0: usize) -> &[f32] {
+            s.get(k0..).unwrap_or(&[])
+        }
+        match self.scale {
+            ScaleFrom::Var { gamma, var, eps } => {
+                crate::simd::scales(tail(gamma, k0), tail(var, k0), eps, out);
+            }
+            ScaleFrom::Invstd { gamma, invstd } => {
+                crate::simd::scales_from_invstd(tail(gamma, k0), tail(invstd, k0), out);
+            }
+        }
+    }
+}
+
+/// `Ok` when `eps` is finite and `>= 0`.
+pub(crate) fn check_eps(eps: f32) -> Result<(), Error> {
+    if eps.is_finite() && eps >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter {
+            name: "eps",
+            value: eps,
+            expected: "finite and >= 0",
+        })
+    }
+}
+
+/// Normalizes `x` into `y` channel by channel, applies the affine transform and `act`:
+/// `y = act((x - mean[k]) * scale[k] + beta[k])` with `scale[k] = gamma[k] / sqrt(var[k] + eps)`
+/// (computed once per channel in f64, then rounded to f32).
+///
+/// `x` and `y` hold `shape.numel()` values in `layout`; every slice of `p` holds `shape.c`
+/// values. Each element costs one subtract and one fused multiply-add (the centered form,
+/// which stays accurate when `|mean|` is large against the spread), then the activation.
+/// A NaN in `x` gives NaN in `y` with every activation. The parameters are not checked
+/// beyond `eps`: a channel with `var + eps == 0` gets the scale `gamma / 0` and whatever
+/// IEEE arithmetic makes of it (`±inf`, or NaN where `x == mean` or `gamma == 0`); NaN
+/// statistics give NaN outputs. A constant channel (`var == 0`, `eps > 0`) maps
+/// `x == mean` to exactly `beta`.
+///
+/// The result is bitwise identical to [`normalize_in_place`]'s, and the same in both layouts.
+///
+/// # Errors
+/// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize`;
+/// - [`Error::LengthMismatch`] naming `x`, `y`, `mean`, `var`, `gamma` or `beta`;
+/// - [`Error::InvalidParameter`] naming `eps` (NaN, infinite or negative), or `Clamp.min` /
+///   `Clamp.max` (NaN, or `min > max`).
+///
+/// On error `y` is untouched.
+///
+/// # Example
+/// ```
+/// use batchnorm::{normalize, Activation, Layout, NormParams, Shape};
+///
+/// // Two channels of a 1x2x1x2 NCHW tensor.
+/// let x = [1.0f32, 3.0, 10.0, 14.0];
+/// let p = NormParams { mean: &[2.0, 12.0], var: &[1.0, 4.0], gamma: &[1.0, 2.0],
+///                      beta: &[0.0, 1.0], eps: 0.0 };
+/// let mut y = [0.0f32; 4];
+/// normalize(&x, &mut y, Shape::new(1, 2, 1, 2), Layout::Nchw, &p, Activation::Relu)?;
+/// assert_eq!(y, [0.0, 1.0, 0.0, 3.0]);
+/// # Ok::<(), batchnorm::Error>(())
+/// ```
+pub fn normalize(
+    x: &[f32],
+    y: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &NormParams,
+    act: Activation,
+) -> Result<(), Error> {
+    let d = shape.dims(x.len(), false)?;
+    check_len("y", x.len(), y.len())?;
+    p.check(d.c)?;
+    act.check()?;
+    run(
+        &mut OutOfPlace { x, y },
+        d.layout_dims(layout),
+        &p.into(),
+        act,
+    );
+    Ok(())
+}
+
+/// [`normalize`] in place: `x` is overwritten with `y`. Bitwise identical to the
+/// out-of-place result.
+///
+/// # Errors
+/// As [`normalize`] (without `y`). On error `x` is untouched.
+pub fn normalize_in_place(
+    x: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &NormParams,
+    act: Activation,
+) -> Result<(), Error> {
+    let d = shape.dims(x.len(), false)?;
+    p.check(d.c)?;
+    act.check()?;
+    run(&mut InPlace(x), d.layout_dims(layout), &p.into(), act);
+    Ok(())
+}
+
+/// One channel's constants: `y = (x - mean) * scale + beta`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Chan {
+    pub mean: f32,
+    pub scale: f32,
+    pub beta: f32,
+}
+
+impl Chan {
+    pub(crate) const ZERO: Chan = Chan {
+        mean: 0.0,
+        scale: 0.0,
+        beta: 0.0,
+    };
+}
+
+/// The constants of a block of consecutive channels: the scales computed for the block,
+/// mean and beta borrowed from the caller. All three have the block's length.
+#[derive(Clone, Copy)]
+pub(crate) struct Block<'a> {
+    pub mean: &'a [f32],
+    pub scale: &'a [f32],
+    pub beta: &'a [f32],
+}
+
+impl Block<'_> {
+    /// Number of channels.
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.scale.len()
+    }
+
+    /// Channel `i` of the block (`i < len`; zeros past the end).
+    #[inline(always)]
+    pub(crate) fn chan(&self, i: usize) -> Chan {
+        match (self.mean.get(i), self.scale.get(i), self.beta.get(i)) {
+            (Some(&mean), Some(&scale), Some(&beta)) => Chan { mean, scale, beta },
+            _ => Chan::ZERO,
+        }
+    }
+
+    /// Channels `i..i + LANES` as one vector each (zeros past the end).
+    #[inline(always)]
+    pub(crate) fn consts_at(&self, i: usize) -> Consts {
+        Consts {
+            m: load_at(self.mean, i),
+            s: load_at(self.scale, i),
+            b: load_at(self.beta, i),
+        }
+    }
+}
+
+/// Calls `f` with the [`Block`] of channels `ks` of `p` (`ks.len() <= N`, validated): the
+/// block's scales live on the stack.
+#[inline(always)]
+pub(crate) fn with_block<const N: usize, R>(
+    p: &Src,
+    ks: core::ops::Range<usize>,
+    f: impl FnOnce(Block<'_>) -> R,
+) -> R {
+    let mut scale = [0.0f32; N];
+    let w = ks.len().min(N);
+    p.scales(ks.start, &mut scale[..w]);
+    let ks = ks.start..ks.start + w;
+    f(Block {
+        mean: p.mean.get(ks.clone()).unwrap_or(&[]),
+        scale: &scale[..w],
+        beta: p.beta.get(ks).unwrap_or(&[]),
+    })
+}
+
+/// The constants of a whole vector, one channel per lane.
+#[derive(Clone, Copy)]
+pub(crate) struct Consts {
+    m: F32s,
+    s: F32s,
+    b: F32s,
+}
+
+impl Consts {
+    /// Every lane channel `c`.
+    #[inline(always)]
+    pub(crate) fn splat(c: Chan) -> Consts {
+        Consts {
+            m: splat(c.mean),
+            s: splat(c.scale),
+            b: splat(c.beta),
+        }
+    }
+
+    /// Lane `i` from `mean[i]`, `scale[i]`, `beta[i]`.
+    #[inline(always)]
+    pub(crate) fn from_arrays(
+        mean: &[f32; LANES],
+        scale: &[f32; LANES],
+        beta: &[f32; LANES],
+    ) -> Consts {
+        Consts {
+            m: load(mean),
+            s: load(scale),
+            b: load(beta),
+        }
+    }
+
+    /// `self` with the lanes `from..` taken from `other`.
+    #[inline(always)]
+    pub(crate) fn blend_from(self, other: Consts, from: usize) -> Consts {
+        Consts {
+            m: lanes_from(self.m, other.m, from),
+            s: lanes_from(self.s, other.s, from),
+            b: lanes_from(self.b, other.b, from),
+        }
+    }
+}
+
+/// An activation, applied to whole vectors (a type per variant, so the choice is made once
+/// per call, outside the loops).
+pub(crate) trait Act: Copy {
+    fn apply(self, v: F32s) -> F32s;
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct NoAct;
+#[derive(Clone, Copy)]
+pub(crate) struct ReluAct;
+#[derive(Clone, Copy)]
+pub(crate) struct ClampAct {
+    lo: F32s,
+    hi: F32s,
+}
+
+impl Act for NoAct {
+    #[inline(always)]
+    fn apply(self, v: F32s) -> F32s {
+        v
+    }
+}
+
+impl Act for ReluAct {
+    #[inline(always)]
+    fn apply(self, v: F32s) -> F32s {
+        relu(v)
+    }
+}
+
+impl Act for ClampAct {
+    #[inline(always)]
+    fn apply(self, v: F32s) -> F32s {
+        clamp(v, self.lo, self.hi)
+    }
+}
+
+/// A computation generic over the activation type, run by [`with_act`].
+pub(crate) trait WithAct {
+    fn call<A: Act>(self, act: A);
+}
+
+/// Calls `f` with the activation type for `act` (checked).
+pub(crate) fn with_act(act: Activation, f: impl WithAct) {
+    match act {
+        Activation::Identity => f.call(NoAct),
+        Activation::Relu => f.call(ReluAct),
+        Activation::Clamp { min, max } => f.call(ClampAct {
+            lo: splat(min),
+            hi: splat(max),
+        }),
+    }
+}
+
+/// The per-element operation: `act((x - mean) * scale + beta)`, one subtract and one fused
+/// multiply-add.
+#[inline(always)]
+pub(crate) fn norm<A: Act>(x: F32s, k: &Consts, act: A) -> F32s {
+    act.apply(affine(x, k))
+}
+
+/// `(x - mean) * scale + beta`, before the activation.
+#[inline(always)]
+pub(crate) fn affine(x: F32s, k: &Consts) -> F32s {
+    (x - k.m).mul_add(k.s, k.b)
+}
+
+/// Where a kernel reads its input and writes its output: two buffers, or one in place.
+/// Kernels are written once over this trait, so both forms run the same instructions.
+pub(crate) trait Io {
+    /// The input values (before anything is written, in place).
+    fn src(&self) -> &[f32];
+
+    /// Replaces the `count` groups of `G` whole vectors starting at `start` with
+    /// `f(group index, values)`. The range must lie inside the buffer (else nothing happens).
+    fn map<const G: usize>(
+        &mut self,
+        start: usize,
+        count: usize,
+        f: impl FnMut(usize, [F32s; G]) -> [F32s; G],
+    );
+
+    /// For each `g < count`, replaces the `R` vectors at `start + r * stride + g * LANES`
+    /// (`r < R`: the same column of `R` rows) with `f(g, those vectors)`; all `R` are read
+    /// before any is written. The rows' `count` vectors must fit in `stride` and in the
+    /// buffer (else nothing happens).
+    fn map_rows<const R: usize>(
+        &mut self,
+        start: usize,
+        stride: usize,
+        count: usize,
+        f: impl FnMut(usize, [F32s; R]) -> [F32s; R],
+    );
+
+    /// Writes the first `n.min(LANES)` lanes of `v` at `i..`, stopping at the end of the
+    /// buffer.
+    fn write(&mut self, i: usize, n: usize, v: F32s);
+
+    /// The `LANES` values at `i..`, zero-filled past the end.
+    #[inline(always)]
+    fn read(&self, i: usize) -> F32s {
+        load_at(self.src(), i)
+    }
+
+    /// Number of values.
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.src().len()
+    }
+}
+
+/// The range `R` rows of `len` values spaced `stride` apart cover from `start`, if every
+/// row fits in its stride and the range in `buf_len`.
+#[inline(always)]
+fn rows_span<const R: usize>(
+    start: usize,
+    stride: usize,
+    len: usize,
+    buf_len: usize,
+) -> Option<core::ops::Range<usize>> {
+    let end = stride
+        .checked_mul(R - 1)?
+        .checked_add(len)?
+        .checked_add(start)?;
+    (len <= stride && end <= buf_len).then_some(start..end)
+}
+
+/// The first `len` values of each of the `R` rows of `buf` (`stride` apart), as vectors.
+#[inline(always)]
+fn rows_of<const R: usize>(buf: &mut [f32], stride: usize, len: usize) -> [&mut [[f32; LANES]]; R] {
+    let mut rows = buf.chunks_mut(stride.max(1));
+    core::array::from_fn(|_| {
+        let row = rows.next().unwrap_or_default();
+        let n = row.len().min(len);
+        row[..n].as_chunks_mut::<LANES>().0
+    })
+}
+
+/// Out of place: read `x`, write `y` (same length).
+pub(crate) struct OutOfPlace<'a> {
+    pub x: &'a [f32],
+    pub y: &'a mut [f32],
+}
+
+/// In place: read and write one buffer.
+pub(crate) struct InPlace<'a>(pub &'a mut [f32]);
+
+/// `start..start + count * G * LANES`, saturating (an out-of-range end makes `get` fail).
+#[inline(always)]
+fn span<const G: usize>(start: usize, count: usize) -> core::ops::Range<usize> {
+    start..count.saturating_mul(G * LANES).saturating_add(start)
+}
+
+impl Io for OutOfPlace<'_> {
+    #[inline(always)]
+    fn src(&self) -> &[f32] {
+        self.x
+    }
+
+    #[inline(always)]
+    fn map<const G: usize>(
+        &mut self,
+        start: usize,
+        count: usize,
+        mut f: impl FnMut(usize, [F32s; G]) -> [F32s; G],
+    ) {
+        let r = span::<G>(start, count);
+        let (Some(x), Some(y)) = (self.x.get(r.clone()), self.y.get_mut(r)) else {
+            return;
+        };
+        let (xs, _) = x.as_chunks::<LANES>();
+        let (xs, _) = xs.as_chunks::<G>();
+        let (ys, _) = y.as_chunks_mut::<LANES>();
+        let (ys, _) = ys.as_chunks_mut::<G>();
+        for (g, (xg, yg)) in xs.iter().zip(ys).enumerate() {
+            let out = f(g, core::array::from_fn(|i| load(&xg[i])));
+            for (d, v) in yg.iter_mut().zip(out) {
+                store(v, d);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn map_rows<const R: usize>(
+        &mut self,
+        start: usize,
+        stride: usize,
+        count: usize,
+        mut f: impl FnMut(usize, [F32s; R]) -> [F32s; R],
+    ) {
+        let len = count.saturating_mul(LANES);
+        let Some(r) = rows_span::<R>(start, stride, len, self.x.len().min(self.y.len())) else {
+            return;
+        };
+        let xs: [&[[f32; LANES]]; R] = core::array::from_fn(|i| {
+            let row = self.x.get(start + i * stride..).unwrap_or(&[]);
+            row[..len.min(row.len())].as_chunks::<LANES>().0
+        });
+        let mut ys = rows_of::<R>(&mut self.y[r], stride, len);
+        for g in 0..count {
+            let out = f(g, core::array::from_fn(|i| load(&xs[i][g])));
+            for (y, v) in ys.iter_mut().zip(out) {
+                store(v, &mut y[g]);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn write(&mut self, i: usize, n: usize, v: F32s) {
+        let end = self.y.len().min(i.saturating_add(n));
+        if let Some(out) = self.y.get_mut(i..end) {
+            store_partial(v, out);
+        }
+    }
+}
+
+impl Io for InPlace<'_> {
+    #[inline(always)]
+    fn src(&self) -> &[f32] {
+        self.0
+    }
+
+    #[inline(always)]
+    fn map<const G: usize>(
+        &mut self,
+        start: usize,
+        count: usize,
+        mut f: impl FnMut(usize, [F32s; G]) -> [F32s; G],
+    ) {
+        let Some(y) = self.0.get_mut(span::<G>(start, count)) else {
+            return;
+        };
+        let (ys, _) = y.as_chunks_mut::<LANES>();
+        let (ys, _) = ys.as_chunks_mut::<G>();
+        for (g, yg) in ys.iter_mut().enumerate() {
+            let out = f(g, core::array::from_fn(|i| load(&yg[i])));
+            for (d, v) in yg.iter_mut().zip(out) {
+                store(v, d);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn map_rows<const R: usize>(
+        &mut self,
+        start: usize,
+        stride: usize,
+        count: usize,
+        mut f: impl FnMut(usize, [F32s; R]) -> [F32s; R],
+    ) {
+        let len = count.saturating_mul(LANES);
+        let Some(r) = rows_span::<R>(start, stride, len, self.0.len()) else {
+            return;
+        };
+        let mut ys = rows_of::<R>(&mut self.0[r], stride, len);
+        for g in 0..count {
+            let out = f(g, core::array::from_fn(|i| load(&ys[i][g])));
+            for (y, v) in ys.iter_mut().zip(out) {
+                store(v, &mut y[g]);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn write(&mut self, i: usize, n: usize, v: F32s) {
+        let end = self.0.len().min(i.saturating_add(n));
+        if let Some(out) = self.0.get_mut(i..end) {
+            store_partial(v, out);
+        }
+    }
+}
+
+/// The sizes a layout kernel needs, for a validated shape.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LayoutDims {
+    /// Planar with `plane = h*w >= 2`: `n` samples of `c` planes.
+    Planar { n: usize, c: usize, plane: usize },
+    /// Rows of `c` interleaved channels (NHWC, or NCHW with 1x1 planes).
+    Rows { c: usize },
+}
+
+impl crate::shape::Dims {
+    /// How the normalize kernels see this shape in `layout`.
+    pub(crate) fn layout_dims(self, layout: Layout) -> LayoutDims {
+        match layout {
+            // A 1x1 plane is the interleaved layout with `n` rows.
+            Layout::Nchw if self.plane != 1 => LayoutDims::Planar {
+                n: self.n,
+                c: self.c,
+                plane: self.plane,
+            },
+            _ => LayoutDims::Rows { c: self.c },
+        }
+    }
+}
+
+/// Normalizes the whole buffer of `io` with the constants of `p` (validated).
+pub(crate) fn run<I: Io>(io: &mut I, d: LayoutDims, p: &Src, act: Activation) {
+    struct Run<'a, I> {
+        io: &'a mut I,
+        d: LayoutDims,
+        p: &'a Src<'a>,
+    }
+    impl<I: Io> WithAct for Run<'_, I> {
+        fn call<A: Act>(self, act: A) {
+            run_with(self.io, self.d, self.p, act);
+        }
+    }
+    with_act(act, Run { io, d, p });
+}
+
+/// [`run`] with the activation type chosen.
+pub(crate) fn run_with<I: Io, A: Act>(io: &mut I, d: LayoutDims, p: &Src, act: A) {
+    match d {
+        LayoutDims::Planar { n, c, plane } => planar::run(io, n, c, plane, p, act),
+        LayoutDims::Rows { c } => interleaved::run(io, c, p, act),
+    }
+}

@@ -1,0 +1,360 @@
+//! Training forward: the batch statistics, the normalized output, the running-statistics
+//! update and the values a backward pass needs, in one call.
+
+use crate::normalize::{
+    Act, Activation, InPlace, Io, LayoutDims, OutOfPlace, ScaleFrom, Src, WithAct, check_eps,
+    planar, run_with, with_act,
+};
+use crate::shape::{Dims, check_len};
+use crate::stats::{self, Method};
+use crate::{Error, Layout, Moments, Shape};
+
+/// How running statistics absorb a batch's statistics. Each convention is chosen
+/// explicitly; the constants give each framework's default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Momentum {
+    /// PyTorch's `momentum = m`: `running = (1 - m) * running + m * batch`, with the
+    /// **unbiased** batch variance `M2 / (count - 1)`. `m` in `[0, 1]`; PyTorch's default is 0.1.
+    PyTorch(f32),
+    /// ONNX's `momentum = m`: `running = m * running + (1 - m) * batch`, with the **biased**
+    /// batch variance `M2 / count`. `m` in `[0, 1]`; ONNX's default is 0.9.
+    Onnx(f32),
+    /// PyTorch's `momentum = None`, a cumulative average over every batch seen:
+    /// `running = (1 - f) * running + f * batch` with `f = 1 / (prior_batches + 1)` and the
+    /// unbiased batch variance. The first batch (`prior_batches == 0`) replaces the running
+    /// statistics.
+    Cumulative {
+        /// How many batches the running statistics already average, not counting this one
+        /// (PyTorch's `num_batches_tracked` before the call).
+        prior_batches: u64,
+    },
+}
+
+impl Momentum {
+    /// PyTorch's default, `momentum = 0.1`.
+    pub const PYTORCH_DEFAULT: Momentum = Momentum::PyTorch(0.1);
+    /// ONNX's default, `momentum = 0.9`.
+    pub const ONNX_DEFAULT: Momentum = Momentum::Onnx(0.9);
+
+    /// `Ok` when the momentum is in `[0, 1]` (NaN is not).
+    pub(crate) fn check(self) -> Result<(), Error> {
+        match self {
+            Momentum::PyTorch(m) | Momentum::Onnx(m) if !(0.0..=1.0).contains(&m) => {
+                Err(Error::InvalidParameter {
+                    name: "momentum",
+                    value: m,
+                    expected: "in [0, 1]",
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the update uses the unbiased batch variance (which needs 2 values).
+    pub(crate) fn unbiased(self) -> bool {
+        !matches!(self, Momentum::Onnx(_))
+    }
+
+    /// `(weight of the old running value, weight of the batch value)`.
+    fn weights(self) -> (f64, f64) {
+        match self {
+            Momentum::PyTorch(m) => (1.0 - f64::from(m), f64::from(m)),
+            Momentum::Onnx(m) => (f64::from(m), 1.0 - f64::from(m)),
+            Momentum::Cumulative { prior_batches } => {
+                let f = 1.0 / (prior_batches as f64 + 1.0);
+                (1.0 - f, f)
+            }
+        }
+    }
+
+    /// The new running `(mean, var)` from the old ones and the batch's moments, in f64.
+    pub(crate) fn update(self, mean: f64, var: f64, batch: &Moments) -> (f64, f64) {
+        let (old, new) = self.weights();
+        let bvar = if self.unbiased() {
+            batch.sample_variance()
+        } else {
+            batch.variance()
+        };
+        (old * mean + new * batch.mean, old * var + new * bvar)
+    }
+}
+
+/// Per-channel running statistics a training forward updates in place (one value per
+/// channel each), and the convention it uses.
+#[derive(Debug)]
+pub struct RunningStats<'a> {
+    /// Running mean, updated in place.
+    pub mean: &'a mut [f32],
+    /// Running variance, updated in place.
+    pub var: &'a mut [f32],
+    /// How the batch's statistics enter them.
+    pub momentum: Momentum,
+}
+
+/// What a training forward writes for the backward pass, one value per channel each.
+#[derive(Debug)]
+pub struct SavedStats<'a> {
+    /// The batch mean.
+    pub mean: &'a mut [f32],
+    /// `1 / sqrt(var + eps)`, `var` the biased batch variance, computed in f64 from the
+    /// f64 variance and rounded once (see [`crate::normalize`] for how the reciprocal
+    /// square root is taken).
+    pub invstd: &'a mut [f32],
+}
+
+/// The parameters of a training forward besides the buffers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainParams<'a> {
+    /// Per-channel scale `gamma`.
+    pub gamma: &'a [f32],
+    /// Per-channel shift `beta`.
+    pub beta: &'a [f32],
+    /// Added to the variance before the square root; finite and `>= 0`.
+    pub eps: f32,
+    /// How the batch statistics are computed.
+    pub method: Method,
+    /// The activation applied after the affine step.
+    pub act: Activation,
+}
+
+/// Training-mode batch normalization, in one call: computes each channel's batch mean and
+/// biased variance (with `p.method`), normalizes `x` into `y` with them
+/// (`y = act((x - mean) * gamma / sqrt(var + eps) + beta)`), updates `running` when given,
+/// and writes `saved.mean` and `saved.invstd = 1 / sqrt(var + eps)`.
+///
+/// The statistics are those [`crate::batch_stats`] computes (`saved.mean` is bitwise its
+/// mean); `y = act((x - mean) * scale + beta)` with exactly the saved values, `mean` the
+/// saved mean and `scale = gamma * invstd` (in f64, rounded once), so a backward pass sees
+/// the numbers the forward used. `invstd` comes from the f64 variance, so channels whose
+/// variance overflows f32 (values beyond ~1e19) still normalize correctly. In NCHW,
+/// channels are taken a few at a time: their statistics are computed and they are
+/// normalized at once while they are still in cache, so `x` comes from memory about once.
+///
+/// `x` and `y` hold `shape.numel()` values in `layout`; `gamma`, `beta`, `saved.*` and
+/// `running.*` hold `shape.c` values. The running statistics are updated in f64 from the
+/// batch's f64 moments, then rounded.
+///
+/// # Errors
+/// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize`;
+/// - [`Error::LengthMismatch`] naming `x`, `y`, `gamma`, `beta`, `saved.mean`,
+///   `saved.invstd`, `running.mean` or `running.var`;
+/// - [`Error::EmptyChannel`] when `n*h*w == 0` and `c > 0`;
+/// - [`Error::TooFewValues`] when a channel has 1 value and the running update needs the
+///   unbiased variance ([`Momentum::PyTorch`], [`Momentum::Cumulative`]), as PyTorch refuses;
+/// - [`Error::InvalidParameter`] naming `eps`, `momentum` (NaN or outside `[0, 1]`),
+///   `Clamp.min` or `Clamp.max`.
+///
+/// On error no output is written.
+///
+/// # Example
+/// The worked example: one channel of `1..=8` and `2..=9`, PyTorch's momentum 0.1.
+/// ```
+/// use batchnorm::*;
+///
+/// let x: Vec<f32> = (1..=8).chain(2..=9).map(|v| v as f32).collect();
+/// let mut y = vec![0.0f32; 16];
+/// let p = TrainParams { gamma: &[2.0], beta: &[0.5], eps: 1e-5, method: Method::Welford,
+///                       act: Activation::Identity };
+/// let (mut rmean, mut rvar) = ([0.0f32], [1.0f32]);
+/// let (mut mean, mut invstd) = ([0.0f32], [0.0f32]);
+/// train_forward(&x, &mut y, Shape::new(2, 1, 2, 4), Layout::Nchw, &p,
+///     Some(RunningStats { mean: &mut rmean, var: &mut rvar, momentum: Momentum::PYTORCH_DEFAULT }),
+///     SavedStats { mean: &mut mean, invstd: &mut invstd })?;
+/// assert_eq!(mean[0], 5.0);
+/// assert_eq!(rmean[0], 0.5);
+/// assert!((rvar[0] - (0.9 + 0.1 * 88.0 / 15.0)).abs() < 1e-6);
+/// assert!((y[0] - (-2.9112)).abs() < 1e-4);
+/// # Ok::<(), batchnorm::Error>(())
+/// ```
+pub fn train_forward(
+    x: &[f32],
+    y: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &TrainParams,
+    running: Option<RunningStats<'_>>,
+    saved: SavedStats<'_>,
+) -> Result<(), Error> {
+    let d = check(x.len(), shape, p, running.as_ref(), &saved)?;
+    check_len("y", x.len(), y.len())?;
+    forward(&mut OutOfPlace { x, y }, d, layout, p, running, saved);
+    Ok(())
+}
+
+/// [`train_forward`] in place: `x` is overwritten with `y` (bitwise the same values).
+///
+/// # Errors
+/// As [`train_forward`] (without `y`). On error nothing is written, `x` included.
+pub fn train_forward_in_place(
+    x: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &TrainParams,
+    running: Option<RunningStats<'_>>,
+    saved: SavedStats<'_>,
+) -> Result<(), Error> {
+    let d = check(x.len(), shape, p, running.as_ref(), &saved)?;
+    forward(&mut InPlace(x), d, layout, p, running, saved);
+    Ok(())
+}
+
+/// Every check of a training forward but `y`'s length.
+pub(crate) fn check(
+    x_len: usize,
+    shape: Shape,
+    p: &TrainParams,
+    running: Option<&RunningStats<'_>>,
+    saved: &SavedStats<'_>,
+) -> Result<Dims, Error> {
+    let d = shape.dims(x_len, true)?;
+    check_len("gamma", d.c, p.gamma.len())?;
+    check_len("beta", d.c, p.beta.len())?;
+    check_len("saved.mean", d.c, saved.mean.len())?;
+    check_len("saved.invstd", d.c, saved.invstd.len())?;
+    if let Some(r) = running {
+        check_len("running.mean", d.c, r.mean.len())?;
+        check_len("running.var", d.c, r.var.len())?;
+    }
+    check_eps(p.eps)?;
+    if let Some(r) = running {
+        r.momentum.check()?;
+        if r.momentum.unbiased() && d.c > 0 && d.count < 2 {
+            return Err(Error::TooFewValues {
+                count: d.count,
+                needed: 2,
+            });
+        }
+    }
+    p.act.check()?;
+    Ok(d)
+}
+
+/// Bytes of input a fused NCHW group of channels may span: their statistics pass leaves
+/// them in L2 for the normalize pass.
+pub(crate) const FUSE_BYTES: usize = 512 * 1024;
+
+/// Records each channel's batch moments: running update, saved mean, and
+/// `invstd = 1/sqrt(var + eps)` from the f64 variance, eight channels at a time.
+struct Recorder<'a> {
+    running: Option<RunningStats<'a>>,
+    saved: SavedStats<'a>,
+    eps: f32,
+    /// Channels whose invstd is not computed yet, and their variances.
+    pending: ([usize; 8], [f64; 8], usize),
+}
+
+impl<'a> Recorder<'a> {
+    fn new(running: Option<RunningStats<'a>>, saved: SavedStats<'a>, eps: f32) -> Self {
+        Recorder {
+            running,
+            saved,
+            eps,
+            pending: ([0; 8], [1.0; 8], 0),
+        }
+    }
+
+    fn record(&mut self, k: usize, m: Moments) {
+        if let Some(r) = &mut self.running {
+            let (mean, var) = r
+                .momentum
+                .update(f64::from(r.mean[k]), f64::from(r.var[k]), &m);
+            r.mean[k] = mean as f32;
+            r.var[k] = var as f32;
+        }
+        self.saved.mean[k] = m.mean as f32;
+        let (ks, vs, n) = &mut self.pending;
+        ks[*n] = k;
+        vs[*n] = m.variance();
+        *n += 1;
+        if *n == 8 {
+            self.flush();
+        }
+    }
+
+    /// Computes the pending channels' invstd.
+    fn flush(&mut self) {
+        let (ks, vs, n) = &mut self.pending;
+        let inv = crate::simd::inv_sqrt(*vs, self.eps);
+        for (k, v) in ks.iter().zip(inv).take(*n) {
+            self.saved.invstd[*k] = v;
+        }
+        *n = 0;
+    }
+
+    /// The normalize constants of the recorded channels (after a [`Recorder::flush`]):
+    /// the saved mean, `scale = gamma * invstd`, `p`'s beta.
+    fn src<'s>(&'s self, p: &'s TrainParams) -> Src<'s> {
+        Src {
+            mean: self.saved.mean,
+            beta: p.beta,
+            scale: ScaleFrom::Invstd {
+                gamma: p.gamma,
+                invstd: self.saved.invstd,
+            },
+        }
+    }
+}
+
+/// The training forward on validated arguments.
+fn forward<I: Io>(
+    io: &mut I,
+    d: Dims,
+    layout: Layout,
+    p: &TrainParams,
+    running: Option<RunningStats<'_>>,
+    saved: SavedStats<'_>,
+) {
+    struct Forward<'a, 'b, I> {
+        io: &'a mut I,
+        d: Dims,
+        layout: Layout,
+        p: &'a TrainParams<'a>,
+        rec: &'a mut Recorder<'b>,
+    }
+    impl<I: Io> WithAct for Forward<'_, '_, I> {
+        fn call<A: Act>(self, act: A) {
+            let Forward {
+                io,
+                d,
+                layout,
+                p,
+                rec,
+            } = self;
+            let fuse = d.count.saturating_mul(4) <= FUSE_BYTES;
+            match d.layout_dims(layout) {
+                LayoutDims::Planar { n, c, plane } if fuse => {
+                    // Groups of channels: statistics, then normalize while cached.
+                    let group = (FUSE_BYTES / (d.count * 4)).max(1);
+                    let mut k0 = 0;
+                    while k0 < c {
+                        let k1 = c.min(k0 + group);
+                        stats::planar_channel_range(io.src(), d, p.method, k0..k1, |k, m| {
+                            rec.record(k, m);
+                        });
+                        rec.flush();
+                        planar::channels(io, n, c, plane, k0..k1, &rec.src(p), act);
+                        k0 = k1;
+                    }
+                }
+                ld => {
+                    stats::channel_moments(io.src(), d, layout, p.method, |k, m| {
+                        rec.record(k, m);
+                    });
+                    rec.flush();
+                    run_with(io, ld, &rec.src(p), act);
+                }
+            }
+        }
+    }
+    let mut rec = Recorder::new(running, saved, p.eps);
+    with_act(
+        p.act,
+        Forward {
+            io,
+            d,
+            layout,
+            p,
+            rec: &mut rec,
+        },
+    );
+}
