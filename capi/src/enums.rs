@@ -1,0 +1,132 @@
+//! The C enums (layout, method, activation, momentum convention, weight layout, bias) as
+//! `c_int` constants with fixed values, and their checked conversion to the Rust types:
+//! a value outside its enum is `BN_ERR_BAD_ENUM`, never undefined behavior. Each table
+//! (e.g. [`LAYOUT`]) pairs the C enum's name with its constants; [`C_ENUMS`] lists them.
+
+use crate::status::{Fail, Status};
+use batchnorm::{Activation, Layout, Method, Momentum, WeightLayout};
+use std::ffi::c_int;
+
+/// Defines each constant and a table `(C enum name, [(constant name, value)])`.
+macro_rules! c_enums {
+    ($($(#[$doc:meta])* $table:ident = $cname:literal { $($(#[$vdoc:meta])* $name:ident = $v:literal,)* })*) => {
+        $($( $(#[$vdoc])* pub const $name: c_int = $v; )*
+        $(#[$doc])* pub const $table: (&str, &[(&str, c_int)]) = ($cname, &[$((stringify!($name), $v)),*]);)*
+    };
+}
+
+c_enums! {
+    /// `bn_layout`.
+    LAYOUT = "bn_layout" {
+        /// Planar: `((n*C + c)*H + h)*W + w`.
+        BN_LAYOUT_NCHW = 0,
+        /// Interleaved ("channels last"): `((n*H + h)*W + w)*C + c`.
+        BN_LAYOUT_NHWC = 1,
+    }
+    /// `bn_method`.
+    METHOD = "bn_method" {
+        /// Single-pass Welford.
+        BN_METHOD_WELFORD = 0,
+        /// Two passes, the most accurate.
+        BN_METHOD_TWO_PASS = 1,
+    }
+    /// `bn_activation`.
+    ACTIVATION = "bn_activation" {
+        /// `y` as is.
+        BN_ACTIVATION_IDENTITY = 0,
+        /// `max(y, 0)`.
+        BN_ACTIVATION_RELU = 1,
+        /// `y` limited to `[clamp_min, clamp_max]` (ReLU6: 0 and 6).
+        BN_ACTIVATION_CLAMP = 2,
+    }
+    /// `bn_momentum`.
+    MOMENTUM = "bn_momentum" {
+        /// `running = (1-m)*running + m*batch`, unbiased batch variance.
+        BN_MOMENTUM_PYTORCH = 0,
+        /// `running = m*running + (1-m)*batch`, biased batch variance.
+        BN_MOMENTUM_ONNX = 1,
+        /// Cumulative average (PyTorch's `momentum=None`), unbiased batch variance.
+        BN_MOMENTUM_CUMULATIVE = 2,
+    }
+    /// `bn_weight_layout`.
+    WEIGHT_LAYOUT = "bn_weight_layout" {
+        /// Output channel outermost: OIHW convolution, `[out, in]` linear.
+        BN_WEIGHTS_OUT_FIRST = 0,
+        /// Output channel innermost: HWIO convolution, `[kh, kw, out]` depthwise, `[in, out]` linear.
+        BN_WEIGHTS_OUT_LAST = 1,
+    }
+    /// `bn_bias`.
+    BIAS = "bn_bias" {
+        /// The layer has no bias: the folded bias is written to the bias buffer.
+        BN_BIAS_ZEROS = 0,
+        /// The layer has a bias: it is rewritten in place.
+        BN_BIAS_IN_PLACE = 1,
+    }
+}
+
+/// Every C enum of the header but `bn_status` (see [`crate::Status::ALL`]).
+pub const C_ENUMS: [(&str, &[(&str, c_int)]); 6] =
+    [LAYOUT, METHOD, ACTIVATION, MOMENTUM, WEIGHT_LAYOUT, BIAS];
+
+fn bad(arg: &str, value: c_int, table: (&str, &[(&str, c_int)])) -> Fail {
+    let (name, values) = table;
+    let first = values.first().map_or(0, |v| v.1);
+    let last = values.last().map_or(0, |v| v.1);
+    Fail::new(
+        Status::BadEnum,
+        format!("`{arg}` = {value} is not a {name} value ({first}..={last})"),
+    )
+}
+
+pub(crate) fn layout(v: c_int) -> Result<Layout, Fail> {
+    match v {
+        BN_LAYOUT_NCHW => Ok(Layout::Nchw),
+        BN_LAYOUT_NHWC => Ok(Layout::Nhwc),
+        _ => Err(bad("layout", v, LAYOUT)),
+    }
+}
+
+pub(crate) fn method(v: c_int) -> Result<Method, Fail> {
+    match v {
+        BN_METHOD_WELFORD => Ok(Method::Welford),
+        BN_METHOD_TWO_PASS => Ok(Method::TwoPass),
+        _ => Err(bad("method", v, METHOD)),
+    }
+}
+
+/// The activation; the clamp bounds are checked by the library.
+pub(crate) fn activation(v: c_int, min: f32, max: f32) -> Result<Activation, Fail> {
+    match v {
+        BN_ACTIVATION_IDENTITY => Ok(Activation::Identity),
+        BN_ACTIVATION_RELU => Ok(Activation::Relu),
+        BN_ACTIVATION_CLAMP => Ok(Activation::Clamp { min, max }),
+        _ => Err(bad("activation", v, ACTIVATION)),
+    }
+}
+
+/// The momentum convention; the momentum's range is checked by the library.
+pub(crate) fn momentum(v: c_int, m: f32, prior_batches: u64) -> Result<Momentum, Fail> {
+    match v {
+        BN_MOMENTUM_PYTORCH => Ok(Momentum::PyTorch(m)),
+        BN_MOMENTUM_ONNX => Ok(Momentum::Onnx(m)),
+        BN_MOMENTUM_CUMULATIVE => Ok(Momentum::Cumulative { prior_batches }),
+        _ => Err(bad("momentum_kind", v, MOMENTUM)),
+    }
+}
+
+pub(crate) fn weight_layout(v: c_int) -> Result<WeightLayout, Fail> {
+    match v {
+        BN_WEIGHTS_OUT_FIRST => Ok(WeightLayout::OutFirst),
+        BN_WEIGHTS_OUT_LAST => Ok(WeightLayout::OutLast),
+        _ => Err(bad("weight_layout", v, WEIGHT_LAYOUT)),
+    }
+}
+
+/// Whether the layer has a bias (`BN_BIAS_IN_PLACE`).
+pub(crate) fn bias_present(v: c_int) -> Result<bool, Fail> {
+    match v {
+        BN_BIAS_ZEROS => Ok(false),
+        BN_BIAS_IN_PLACE => Ok(true),
+        _ => Err(bad("bias_kind", v, BIAS)),
+    }
+}

@@ -1,0 +1,62 @@
+//! Version and status queries: `bn_version`, `bn_version_number`, `bn_status_message`,
+//! `bn_last_error_message`.
+
+use crate::status::{Status, last_error};
+use std::ffi::{CStr, c_char, c_int};
+
+/// The version of this library, e.g. `"0.1.0"` (the `batchnorm` crate's, which the C
+/// API follows).
+pub const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => panic!("the package version contains a NUL"),
+    };
+
+const fn parse(s: &str) -> u32 {
+    let b = s.as_bytes();
+    let (mut i, mut v) = (0, 0u32);
+    while i < b.len() {
+        assert!(b[i].is_ascii_digit(), "version part is not a number");
+        v = v * 10 + (b[i] - b'0') as u32;
+        i += 1;
+    }
+    v
+}
+
+/// `major * 10000 + minor * 100 + patch`, e.g. 100 for 0.1.0 (`BN_VERSION_NUMBER`).
+pub const VERSION_NUMBER: u32 = parse(env!("CARGO_PKG_VERSION_MAJOR")) * 10000
+    + parse(env!("CARGO_PKG_VERSION_MINOR")) * 100
+    + parse(env!("CARGO_PKG_VERSION_PATCH"));
+
+/// The library's version as a static NUL-terminated string, e.g. `"0.1.0"`; compare with
+/// the header's `BN_VERSION_STRING`.
+#[unsafe(no_mangle)]
+pub extern "C" fn bn_version() -> *const c_char {
+    VERSION.as_ptr()
+}
+
+/// The library's version as `major * 10000 + minor * 100 + patch`; compare with the
+/// header's `BN_VERSION_NUMBER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn bn_version_number() -> u32 {
+    VERSION_NUMBER
+}
+
+/// A static NUL-terminated description of a status code; `"unknown status code"` for a
+/// value that is not a `bn_status`. Never NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn bn_status_message(status: c_int) -> *const c_char {
+    match Status::from_code(status) {
+        Some(s) => s.message().as_ptr(),
+        None => c"unknown status code".as_ptr(),
+    }
+}
+
+/// The details of the last refused call on the calling thread, naming the argument and
+/// the numbers, e.g. ``"`mean` has 2 elements but the shape needs 3"``; `""` if no call
+/// was refused yet. Successful calls leave it unchanged. The string stays valid until the
+/// next refused call on the same thread. Never NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn bn_last_error_message() -> *const c_char {
+    last_error()
+}

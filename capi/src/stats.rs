@@ -1,0 +1,161 @@
+//! Statistics: `bn_batch_stats`, `bn_accumulate_moments`, `bn_moments_merge` and the
+//! `bn_moments` variances.
+
+use crate::enums;
+use crate::raw::{Buf, check_all};
+use crate::status::{Fail, Status, guard};
+use crate::types::BnMoments;
+use batchnorm::{Moments, Shape};
+use std::ffi::c_int;
+use std::panic::catch_unwind;
+
+/// Per-channel mean and biased variance (`M2 / count`) of a tensor
+/// ([`batchnorm::batch_stats`]).
+///
+/// `x` holds `x_len == n*c*h*w` values in `layout` (a `bn_layout`); `mean` and `var`
+/// receive one value per channel (`mean_len == var_len == c`). `method` is a `bn_method`.
+///
+/// Returns `BN_OK` or `BN_ERR_BAD_ENUM`, `BN_ERR_NULL_POINTER`, `BN_ERR_MISALIGNED`,
+/// `BN_ERR_OVERLAP` (`mean` or `var` overlapping another buffer), `BN_ERR_LENGTH_MISMATCH`,
+/// `BN_ERR_SHAPE_OVERFLOW`, `BN_ERR_EMPTY_CHANNEL` (`n*h*w == 0` with `c > 0`). On error
+/// nothing is written.
+///
+/// # Safety
+/// Each non-NULL pointer points to at least as many elements as its length says,
+/// readable for `x`, writable for `mean` and `var`, and no other thread writes them
+/// during the call. A NULL pointer is allowed with length 0.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bn_batch_stats(
+    x: *const f32,
+    x_len: usize,
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    layout: c_int,
+    method: c_int,
+    mean: *mut f32,
+    mean_len: usize,
+    var: *mut f32,
+    var_len: usize,
+) -> c_int {
+    guard(|| {
+        let layout = enums::layout(layout)?;
+        let method = enums::method(method)?;
+        let x = Buf::input("x", x, x_len);
+        let mean = Buf::output("mean", mean, mean_len);
+        let var = Buf::output("var", var, var_len);
+        check_all(&[x.region(), mean.region(), var.region()])?;
+        let shape = Shape::new(n, c, h, w);
+        batchnorm::batch_stats(
+            x.slice()?,
+            shape,
+            layout,
+            method,
+            mean.slice_mut()?,
+            var.slice_mut()?,
+        )?;
+        Ok(())
+    })
+}
+
+/// Adds the per-channel statistics of the batch `x` to `acc`, one `bn_moments` per
+/// channel ([`batchnorm::accumulate_moments`]): accumulating several batches, or pieces of
+/// one, gives the statistics of their union.
+///
+/// `x` holds `x_len == n*c*h*w` values in `layout`; `acc_len == c`. `method` is a
+/// `bn_method`.
+///
+/// Returns `BN_OK` or the codes of [`bn_batch_stats`], and `BN_ERR_OUT_OF_MEMORY` if the
+/// working copy of `acc` (24 bytes per channel) cannot be allocated. On error `acc` is
+/// untouched.
+///
+/// # Safety
+/// As [`bn_batch_stats`], with `acc` (readable and writable) in place of `mean` and `var`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bn_accumulate_moments(
+    x: *const f32,
+    x_len: usize,
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    layout: c_int,
+    method: c_int,
+    acc: *mut BnMoments,
+    acc_len: usize,
+) -> c_int {
+    guard(|| {
+        let layout = enums::layout(layout)?;
+        let method = enums::method(method)?;
+        let x = Buf::input("x", x, x_len);
+        let acc = Buf::output("acc", acc, acc_len);
+        check_all(&[x.region(), acc.region()])?;
+        let acc = acc.slice_mut()?;
+        // `Moments` has no fixed layout: work on a copy, written back only on success.
+        let mut work: Vec<Moments> = Vec::new();
+        work.try_reserve_exact(acc.len()).map_err(|_| {
+            Fail::new(
+                Status::OutOfMemory,
+                format!("cannot allocate a copy of `acc` ({} channels)", acc.len()),
+            )
+        })?;
+        work.extend(acc.iter().map(|m| Moments::from(*m)));
+        let shape = Shape::new(n, c, h, w);
+        batchnorm::accumulate_moments(x.slice()?, shape, layout, method, &mut work)?;
+        for (dst, m) in acc.iter_mut().zip(work) {
+            *dst = m.into();
+        }
+        Ok(())
+    })
+}
+
+/// Merges `other` into `acc` element by element with Chan et al.'s formula
+/// ([`batchnorm::Moments::merge`]): `acc[i]` becomes the moments of the union of both
+/// sets. Both arrays hold `len` elements; `other == acc` merges each set with itself.
+///
+/// Returns `BN_OK` or `BN_ERR_NULL_POINTER`, `BN_ERR_MISALIGNED`, `BN_ERR_OVERLAP`
+/// (partly overlapping arrays), `BN_ERR_LENGTH_MISMATCH` (a length no array can have). On
+/// error `acc` is untouched.
+///
+/// # Safety
+/// Each non-NULL pointer points to at least `len` elements, readable for `other`,
+/// readable and writable for `acc`, and no other thread writes them during the call. NULL
+/// pointers are allowed with `len == 0`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bn_moments_merge(
+    acc: *mut BnMoments,
+    other: *const BnMoments,
+    len: usize,
+) -> c_int {
+    guard(|| {
+        let acc_buf = Buf::output("acc", acc, len);
+        let other = Buf::input("other", other, len);
+        if acc_buf.same_start(&other) {
+            check_all(&[acc_buf.region()])?;
+            for m in acc_buf.slice_mut()? {
+                *m = Moments::from(*m).merge(Moments::from(*m)).into();
+            }
+            return Ok(());
+        }
+        check_all(&[acc_buf.region(), other.region()])?;
+        for (a, b) in acc_buf.slice_mut()?.iter_mut().zip(other.slice()?) {
+            *a = Moments::from(*a).merge(Moments::from(*b)).into();
+        }
+        Ok(())
+    })
+}
+
+/// The biased (population) variance `m2 / count` of `m`; NaN when `count == 0`
+/// ([`batchnorm::Moments::variance`]).
+#[unsafe(no_mangle)]
+pub extern "C" fn bn_moments_variance(m: BnMoments) -> f64 {
+    catch_unwind(|| Moments::from(m).variance()).unwrap_or(f64::NAN)
+}
+
+/// The unbiased (sample) variance `m2 / (count - 1)` of `m`; NaN when `count < 2`
+/// ([`batchnorm::Moments::sample_variance`]).
+#[unsafe(no_mangle)]
+pub extern "C" fn bn_moments_sample_variance(m: BnMoments) -> f64 {
+    catch_unwind(|| Moments::from(m).sample_variance()).unwrap_or(f64::NAN)
+}
