@@ -17,7 +17,7 @@ use super::{
     two_pass,
 };
 use crate::Moments;
-use crate::simd::{ACC, F32s, F64s, LANES, load, load_at};
+use crate::simd::{ACC, F32s, LANES, load, load_at};
 
 /// Register blocks in one super-block.
 const BLOCKS: usize = 4;
@@ -203,13 +203,16 @@ impl Grid<'_> {
         let blocks = self.width.div_ceil(BLOCK);
         let mut p: [[F32s; ACC]; BLOCKS] =
             core::array::from_fn(|b| core::array::from_fn(|j| load_at(prm, b * BLOCK + j * LANES)));
+        // One block keeps its states in registers for a whole chunk; several blocks are
+        // swept tile by tile.
+        let tile = if blocks == 1 { CHUNK } else { TILE_ROWS };
+        let mut st = [[O::ZERO; ACC]; BLOCKS];
         let mut done = 0;
         while done < self.rows {
             let k_max = (self.rows - done).min(if done == 0 { FIRST_CHUNK } else { CHUNK });
-            let mut st = [[O::ZERO; ACC]; BLOCKS];
             let mut k0 = 0;
             while k0 < k_max {
-                let r = (k_max - k0).min(TILE_ROWS);
+                let r = (k_max - k0).min(tile);
                 for (b, (st, p)) in st.iter_mut().zip(&p).enumerate().take(blocks) {
                     let cols = (self.width - b * BLOCK).min(BLOCK);
                     let at = self.s0 + b * BLOCK;
@@ -217,13 +220,14 @@ impl Grid<'_> {
                 }
                 k0 += r;
             }
-            for (b, (st, p)) in st.iter().zip(p.iter_mut()).enumerate().take(blocks) {
-                let mut fin = [(F32s::ZERO, [F64s::ZERO; 2], [F64s::ZERO; 2]); ACC];
-                for (f, (s, pj)) in fin.iter_mut().zip(st.iter().zip(p.iter())) {
+            for (b, (st, p)) in st.iter_mut().zip(p.iter_mut()).enumerate().take(blocks) {
+                let v = (self.width - b * BLOCK).min(BLOCK).div_ceil(LANES);
+                let fin = st.iter().zip(p.iter()).take(v).map(|(s, pj)| {
                     let (m, q) = O::finish(*s, k_max, *pj);
-                    *f = (*pj, m, q);
-                }
-                acc[b].absorb(k_max, &fin);
+                    (*pj, m, q)
+                });
+                acc[b].absorb(k_max, fin);
+                *st = [O::ZERO; ACC];
                 if O::RECENTER {
                     *p = core::array::from_fn(|j| acc[b].means(j));
                 }

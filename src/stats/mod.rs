@@ -305,12 +305,12 @@ impl<const N: usize> Positions<N> {
     /// Chan-merges finished lane states `(p, mean - p, M2)`, vector `j` holding
     /// positions `j*LANES..`, each lane having seen `k` values.
     #[inline(always)]
-    pub(crate) fn absorb(&mut self, k: usize, fin: &[(F32s, Wide, Wide)]) {
+    pub(crate) fn absorb(&mut self, k: usize, fin: impl IntoIterator<Item = (F32s, Wide, Wide)>) {
         let (na, nb) = (self.count as f64, k as f64);
         let w = nb / (na + nb);
         let c2 = na * w;
-        for (j, (p, m, q)) in fin.iter().enumerate().take(N / LANES) {
-            let (p, m, q) = (to_array(*p), wide_lanes(*m), wide_lanes(*q));
+        for (j, (p, m, q)) in fin.into_iter().enumerate().take(N / LANES) {
+            let (p, m, q) = (to_array(p), wide_lanes(m), wide_lanes(q));
             for l in 0..LANES {
                 let i = j * LANES + l;
                 let delta = f64::from(p[l]) + m[l] - self.mean[i];

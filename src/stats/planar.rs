@@ -215,7 +215,7 @@ fn flush<O: LaneOp>(
     if k > 0 {
         for s in st.iter().take(used) {
             let (m, q) = O::finish(*s, k, p);
-            acc.absorb(k, &[(p, m, q)]);
+            acc.absorb(k, [(p, m, q)]);
         }
     }
 }
