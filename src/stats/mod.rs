@@ -330,11 +330,6 @@ impl<const N: usize> Positions<N> {
         }
     }
 
-    /// Position `i`'s mean.
-    pub(crate) fn mean(&self, i: usize) -> f64 {
-        self.mean[i]
-    }
-
     /// The means of positions `j*LANES..(j+1)*LANES`, rounded to f32 (zero past `N`).
     pub(crate) fn means(&self, j: usize) -> F32s {
         F32s::new(core::array::from_fn(|l| {

@@ -151,8 +151,8 @@ fn fold_part<O: LaneOp>(st: O::State, k: usize, len: usize, p: f32) -> Moments {
     total
 }
 
-/// Planes shorter than this go to [`short_planes`]: per-channel horizontal folds would
-/// cost more than the transposes.
+/// Planes shorter than this put channels in lanes ([`transposed`]): per-channel
+/// horizontal folds would cost more than the transposes.
 const SHORT: usize = 512;
 
 /// Start of sample `i`'s plane of channel `c0 + l` for each lane `l`; lanes past the last
@@ -225,11 +225,11 @@ fn flush<O: LaneOp>(
 /// results; the training forward uses short ranges to normalize channels while they are
 /// still in cache.
 ///
-/// Short planes (`plane < SHORT`: 7x7, 14x14, …): `LANES` channels side by side, one per
-/// lane. An
-/// `LANES x 8` block of the channels' planes is loaded and transposed, so each vector
-/// holds one position of `LANES` channels and the lanes never need a horizontal fold.
-/// The 8 vectors of a block feed 8 independent accumulators.
+/// Short planes (`plane < SHORT`: 7x7, 14x14, …) put `LANES` channels side by side, one
+/// per lane: an `LANES x 8` block of the channels' planes is loaded and transposed, so
+/// each vector holds one position of `LANES` channels and the lanes never need a
+/// horizontal fold. The 8 vectors of a block feed 8 independent accumulators. Longer
+/// planes go through [`channel`], lanes along the plane.
 pub(super) fn channel_range(
     x: &[f32],
     d: Dims,
@@ -251,8 +251,7 @@ pub(super) fn channel_range(
                 }
                 Method::TwoPass => {
                     let first = transposed::<Sum>(x, d, c0, pivots);
-                    let centers = F32s::new(core::array::from_fn(|l| first.mean(l) as f32));
-                    let about = transposed::<Centered>(x, d, c0, centers);
+                    let about = transposed::<Centered>(x, d, c0, first.means(0));
                     for l in 0..group {
                         emit(c0 + l, two_pass(first.moments(l), about.moments(l)));
                     }
