@@ -3,7 +3,8 @@
 //! worked example, the fold example and every error status by itself, then runs every
 //! kernel on random cases this test writes, and this test compares each output bit for bit
 //! with what the batchnorm crate computes. `tests/cpp/test_header.cpp` checks that the
-//! header compiles as C++ and links.
+//! header compiles as C++ and links; the README's C example must compile and print the
+//! worked example.
 
 mod support;
 
@@ -428,4 +429,24 @@ fn header_compiles_and_links_as_cpp() {
     let exe = support::build_program("c++", &flags, &src, "test_header_cpp");
     let stdout = support::run(&mut Command::new(&exe));
     assert!(stdout.contains("C++ OK"), "{stdout}");
+}
+
+#[test]
+fn readme_c_example_compiles_and_prints_the_worked_example() {
+    if let Some(why) = support::not_native() {
+        eprintln!("skipped: the C compiler here builds native programs only ({why})");
+        return;
+    }
+    let readme = std::fs::read_to_string(support::capi_dir().join("../README.md")).unwrap();
+    let section = &readme[readme
+        .find("\n## C ABI")
+        .expect("README has a `## C ABI` section")..];
+    let start = section.find("```c\n").expect("a C example in `## C ABI`") + 5;
+    let code = &section[start..start + section[start..].find("```").unwrap()];
+    let src = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("readme_example.c");
+    std::fs::write(&src, code).unwrap();
+    let flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"];
+    let exe = support::build_program("cc", &flags, &src, "readme_example");
+    let stdout = support::run(&mut Command::new(&exe));
+    assert_eq!(stdout.trim(), "mean 5 var 5.5 y[0] -2.9112 y[15] 3.9112");
 }

@@ -1,0 +1,472 @@
+//! Every exported function called from Rust through the rlib, on small buffers: results
+//! equal to the batchnorm crate's, in place versus out of place, and the refusals that
+//! involve the pointer checks (NULL, misaligned, overlap). Small enough to run under Miri
+//! (`cargo +nightly miri test -p batchnorm-capi --test rust_calls`), which checks the
+//! `unsafe` code turning pointers into slices.
+
+use batchnorm::{Activation, Layout, Method, Moments, NormParams, Shape};
+use batchnorm_capi::enums::*;
+use batchnorm_capi::*;
+use std::ffi::{CStr, c_int};
+use std::ptr::{null, null_mut};
+
+const SHAPE: (usize, usize, usize, usize) = (2, 3, 2, 2);
+const NUM: usize = 24;
+const C: usize = 3;
+
+fn x() -> Vec<f32> {
+    (0..NUM)
+        .map(|i| (i * 7 % 11) as f32 * 0.5 + (i % 3) as f32)
+        .collect()
+}
+
+fn last_error() -> String {
+    // SAFETY: bn_last_error_message returns a NUL-terminated string, valid until the next
+    // refused call on this thread.
+    unsafe { CStr::from_ptr(bn_last_error_message()) }
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn status(code: c_int) -> Status {
+    Status::from_code(code).expect("a bn_status")
+}
+
+struct Params {
+    mean: Vec<f32>,
+    var: Vec<f32>,
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+impl Params {
+    fn new() -> Params {
+        Params {
+            mean: vec![1.0, 2.0, 3.0],
+            var: vec![0.5, 2.0, 4.0],
+            gamma: vec![1.0, -2.0, 0.5],
+            beta: vec![0.0, 0.25, -1.0],
+        }
+    }
+    fn c(&self) -> BnNormParams {
+        BnNormParams {
+            mean: self.mean.as_ptr(),
+            mean_len: self.mean.len(),
+            var: self.var.as_ptr(),
+            var_len: self.var.len(),
+            gamma: self.gamma.as_ptr(),
+            gamma_len: self.gamma.len(),
+            beta: self.beta.as_ptr(),
+            beta_len: self.beta.len(),
+            eps: 1e-3,
+        }
+    }
+    fn rust(&self) -> NormParams<'_> {
+        NormParams {
+            mean: &self.mean,
+            var: &self.var,
+            gamma: &self.gamma,
+            beta: &self.beta,
+            eps: 1e-3,
+        }
+    }
+}
+
+#[test]
+fn batch_stats_and_moments_match_the_crate() {
+    let x = x();
+    let (n, c, h, w) = SHAPE;
+    for (layout, l) in [
+        (BN_LAYOUT_NCHW, Layout::Nchw),
+        (BN_LAYOUT_NHWC, Layout::Nhwc),
+    ] {
+        for (method, m) in [
+            (BN_METHOD_WELFORD, Method::Welford),
+            (BN_METHOD_TWO_PASS, Method::TwoPass),
+        ] {
+            let (mut mean, mut var) = ([0.0f32; C], [0.0f32; C]);
+            // SAFETY: every pointer is valid for its length.
+            let st = unsafe {
+                bn_batch_stats(
+                    x.as_ptr(),
+                    NUM,
+                    n,
+                    c,
+                    h,
+                    w,
+                    layout,
+                    method,
+                    mean.as_mut_ptr(),
+                    C,
+                    var.as_mut_ptr(),
+                    C,
+                )
+            };
+            assert_eq!(status(st), Status::Ok);
+            let (mut rm, mut rv) = ([0.0f32; C], [0.0f32; C]);
+            batchnorm::batch_stats(&x, Shape::new(n, c, h, w), l, m, &mut rm, &mut rv).unwrap();
+            assert_eq!((mean, var), (rm, rv));
+
+            let mut acc = [BnMoments::default(); C];
+            // SAFETY: as above.
+            let st = unsafe {
+                bn_accumulate_moments(
+                    x.as_ptr(),
+                    NUM,
+                    n,
+                    c,
+                    h,
+                    w,
+                    layout,
+                    method,
+                    acc.as_mut_ptr(),
+                    C,
+                )
+            };
+            assert_eq!(status(st), Status::Ok);
+            let mut racc = [Moments::default(); C];
+            batchnorm::accumulate_moments(&x, Shape::new(n, c, h, w), l, m, &mut racc).unwrap();
+            assert_eq!(acc.map(Moments::from), racc);
+
+            // Merge with a copy, then with itself: both double the count.
+            let copy = acc;
+            // SAFETY: two distinct arrays of C elements.
+            assert_eq!(
+                unsafe { bn_moments_merge(acc.as_mut_ptr(), copy.as_ptr(), C) },
+                0
+            );
+            // SAFETY: the same array twice (allowed).
+            assert_eq!(
+                unsafe { bn_moments_merge(acc.as_mut_ptr(), acc.as_ptr(), C) },
+                0
+            );
+            assert_eq!(acc[0].count, 4 * copy[0].count);
+            assert_eq!(
+                bn_moments_variance(acc[1]),
+                Moments::from(acc[1]).variance()
+            );
+            assert_eq!(
+                bn_moments_sample_variance(acc[2]),
+                Moments::from(acc[2]).sample_variance()
+            );
+        }
+    }
+    assert!(bn_moments_variance(BnMoments::default()).is_nan());
+}
+
+#[test]
+fn normalize_in_place_and_out_of_place_agree_with_the_crate() {
+    let (n, c, h, w) = SHAPE;
+    let p = Params::new();
+    let cp = p.c();
+    for (layout, l) in [
+        (BN_LAYOUT_NCHW, Layout::Nchw),
+        (BN_LAYOUT_NHWC, Layout::Nhwc),
+    ] {
+        for (act, a) in [
+            (BN_ACTIVATION_IDENTITY, Activation::Identity),
+            (BN_ACTIVATION_RELU, Activation::Relu),
+            (
+                BN_ACTIVATION_CLAMP,
+                Activation::Clamp {
+                    min: -1.0,
+                    max: 2.0,
+                },
+            ),
+        ] {
+            let x = x();
+            let mut y = vec![0.0f32; NUM];
+            // SAFETY: every pointer is valid for its length; `cp` points into `p`.
+            let st = unsafe {
+                bn_normalize(
+                    x.as_ptr(),
+                    NUM,
+                    y.as_mut_ptr(),
+                    NUM,
+                    n,
+                    c,
+                    h,
+                    w,
+                    layout,
+                    &cp,
+                    act,
+                    -1.0,
+                    2.0,
+                )
+            };
+            assert_eq!(status(st), Status::Ok);
+            let mut want = vec![0.0f32; NUM];
+            batchnorm::normalize(&x, &mut want, Shape::new(n, c, h, w), l, &p.rust(), a).unwrap();
+            assert_eq!(y, want);
+            let mut z = x.clone();
+            let zp = z.as_mut_ptr();
+            // SAFETY: y == x: one buffer of NUM elements, in place.
+            let st =
+                unsafe { bn_normalize(zp, NUM, zp, NUM, n, c, h, w, layout, &cp, act, -1.0, 2.0) };
+            assert_eq!(status(st), Status::Ok);
+            assert_eq!(z, want);
+        }
+    }
+}
+
+#[test]
+fn refusals_leave_outputs_untouched() {
+    let (n, c, h, w) = SHAPE;
+    let p = Params::new();
+    let cp = p.c();
+    let mut buf = vec![0.0f32; 2 * NUM];
+    buf[..NUM].copy_from_slice(&x());
+    let before = buf.clone();
+    let b = buf.as_mut_ptr();
+    type Call<'a> = Box<dyn Fn() -> c_int + 'a>;
+    let cases: [(&str, Call, Status); 6] = [
+        (
+            "y one past x",
+            // SAFETY (all cases): the pointers lie in `buf` (2*NUM floats) or are NULL.
+            Box::new(|| unsafe {
+                bn_normalize(
+                    b,
+                    NUM,
+                    b.wrapping_add(1),
+                    NUM,
+                    n,
+                    c,
+                    h,
+                    w,
+                    0,
+                    &cp,
+                    0,
+                    0.0,
+                    0.0,
+                )
+            }),
+            Status::Overlap,
+        ),
+        (
+            "y NULL",
+            Box::new(|| unsafe {
+                bn_normalize(b, NUM, null_mut(), NUM, n, c, h, w, 0, &cp, 0, 0.0, 0.0)
+            }),
+            Status::NullPointer,
+        ),
+        (
+            "params NULL",
+            Box::new(|| unsafe {
+                bn_normalize(
+                    b,
+                    NUM,
+                    b.wrapping_add(NUM),
+                    NUM,
+                    n,
+                    c,
+                    h,
+                    w,
+                    0,
+                    null(),
+                    0,
+                    0.0,
+                    0.0,
+                )
+            }),
+            Status::NullPointer,
+        ),
+        (
+            "misaligned y",
+            Box::new(|| unsafe {
+                let y = b.cast::<u8>().wrapping_add(NUM * 4 + 2).cast::<f32>();
+                bn_normalize(b, NUM, y, NUM - 1, n, c, h, w, 0, &cp, 0, 0.0, 0.0)
+            }),
+            Status::Misaligned,
+        ),
+        (
+            "mean overlapping var",
+            Box::new(|| unsafe {
+                bn_batch_stats(
+                    b,
+                    NUM,
+                    n,
+                    c,
+                    h,
+                    w,
+                    0,
+                    0,
+                    b.wrapping_add(NUM),
+                    C,
+                    b.wrapping_add(NUM + 2),
+                    C,
+                )
+            }),
+            Status::Overlap,
+        ),
+        (
+            "layout 9",
+            Box::new(|| unsafe {
+                bn_normalize(
+                    b,
+                    NUM,
+                    b.wrapping_add(NUM),
+                    NUM,
+                    n,
+                    c,
+                    h,
+                    w,
+                    9,
+                    &cp,
+                    0,
+                    0.0,
+                    0.0,
+                )
+            }),
+            Status::BadEnum,
+        ),
+    ];
+    for (what, call, want) in &cases {
+        assert_eq!(status(call()), *want, "{what}: {}", last_error());
+        assert!(!last_error().is_empty(), "{what}");
+    }
+    assert_eq!(buf, before);
+    // A successful call leaves the last message as it was.
+    let msg = last_error();
+    let mut y = vec![0.0f32; NUM];
+    // SAFETY: valid buffers.
+    let st = unsafe { bn_normalize(b, NUM, y.as_mut_ptr(), NUM, n, c, h, w, 0, &cp, 0, 0.0, 0.0) };
+    assert_eq!(st, 0);
+    assert_eq!(last_error(), msg);
+}
+
+#[test]
+fn train_forward_and_fold_match_the_crate() {
+    use batchnorm::{Momentum, RunningStats, SavedStats, TrainParams};
+    let (n, c, h, w) = SHAPE;
+    let x = x();
+    let p = Params::new();
+    let tp = BnTrainParams {
+        gamma: p.gamma.as_ptr(),
+        gamma_len: C,
+        beta: p.beta.as_ptr(),
+        beta_len: C,
+        eps: 1e-3,
+        method: BN_METHOD_TWO_PASS,
+        activation: BN_ACTIVATION_IDENTITY,
+        clamp_min: 0.0,
+        clamp_max: 0.0,
+    };
+    for (kind, momentum) in [
+        (BN_MOMENTUM_PYTORCH, Momentum::PyTorch(0.25)),
+        (BN_MOMENTUM_ONNX, Momentum::Onnx(0.25)),
+        (
+            BN_MOMENTUM_CUMULATIVE,
+            Momentum::Cumulative { prior_batches: 2 },
+        ),
+    ] {
+        let (mut rm, mut rv, mut sm, mut si) = ([0.5f32; C], [2.0f32; C], [0.0f32; C], [0.0f32; C]);
+        let rs = BnRunningStats {
+            mean: rm.as_mut_ptr(),
+            mean_len: C,
+            var: rv.as_mut_ptr(),
+            var_len: C,
+            momentum_kind: kind,
+            momentum: 0.25,
+            prior_batches: 2,
+        };
+        let ss = BnSavedStats {
+            mean: sm.as_mut_ptr(),
+            mean_len: C,
+            invstd: si.as_mut_ptr(),
+            invstd_len: C,
+        };
+        let mut y = x.clone();
+        let yp = y.as_mut_ptr();
+        // SAFETY: in place on `y`; the structs point to live arrays of C elements.
+        let st = unsafe {
+            bn_train_forward(yp, NUM, yp, NUM, n, c, h, w, BN_LAYOUT_NHWC, &tp, &rs, &ss)
+        };
+        assert_eq!(status(st), Status::Ok, "{}", last_error());
+
+        let (mut wrm, mut wrv, mut wsm, mut wsi) =
+            ([0.5f32; C], [2.0f32; C], [0.0f32; C], [0.0f32; C]);
+        let mut want = vec![0.0f32; NUM];
+        let rtp = TrainParams {
+            gamma: &p.gamma,
+            beta: &p.beta,
+            eps: 1e-3,
+            method: Method::TwoPass,
+            act: Activation::Identity,
+        };
+        batchnorm::train_forward(
+            &x,
+            &mut want,
+            Shape::new(n, c, h, w),
+            Layout::Nhwc,
+            &rtp,
+            Some(RunningStats {
+                mean: &mut wrm,
+                var: &mut wrv,
+                momentum,
+            }),
+            SavedStats {
+                mean: &mut wsm,
+                invstd: &mut wsi,
+            },
+        )
+        .unwrap();
+        assert_eq!((y, rm, rv, sm, si), (want, wrm, wrv, wsm, wsi));
+    }
+
+    for (wl, layout) in [
+        (BN_WEIGHTS_OUT_FIRST, batchnorm::WeightLayout::OutFirst),
+        (BN_WEIGHTS_OUT_LAST, batchnorm::WeightLayout::OutLast),
+    ] {
+        for (bk, present) in [(BN_BIAS_ZEROS, false), (BN_BIAS_IN_PLACE, true)] {
+            let mut wts: Vec<f32> = (0..C * 4).map(|i| i as f32 - 5.0).collect();
+            let mut bias = [1.0f32, -1.0, 0.5];
+            let (mut ww, mut wb) = (wts.clone(), bias);
+            let cp = p.c();
+            // SAFETY: valid buffers.
+            let st = unsafe {
+                bn_fold_into_weights(
+                    wts.as_mut_ptr(),
+                    C * 4,
+                    C,
+                    4,
+                    wl,
+                    bias.as_mut_ptr(),
+                    C,
+                    bk,
+                    &cp,
+                )
+            };
+            assert_eq!(status(st), Status::Ok);
+            let b = if present {
+                batchnorm::Bias::InPlace(&mut wb)
+            } else {
+                batchnorm::Bias::Zeros(&mut wb)
+            };
+            let shape = batchnorm::WeightShape {
+                out: C,
+                per_out: 4,
+                layout,
+            };
+            batchnorm::fold_into_weights(&mut ww, shape, b, &p.rust()).unwrap();
+            assert_eq!((wts, bias), (ww, wb));
+        }
+    }
+}
+
+#[test]
+fn version_and_messages() {
+    // SAFETY: static NUL-terminated strings.
+    let v = unsafe { CStr::from_ptr(bn_version()) };
+    assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+    for s in Status::ALL {
+        assert_eq!(Status::from_code(s as c_int), Some(s));
+        // SAFETY: as above.
+        let m = unsafe { CStr::from_ptr(bn_status_message(s as c_int)) };
+        assert_eq!(m, s.message());
+        assert!(!m.is_empty());
+    }
+    // SAFETY: as above.
+    let unknown = unsafe { CStr::from_ptr(bn_status_message(-7)) };
+    assert_eq!(unknown.to_str().unwrap(), "unknown status code");
+}
