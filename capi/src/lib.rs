@@ -8,7 +8,8 @@
 //! buffers (except `y == x`, which means in place), enum values outside their enum, and
 //! out-of-range `eps`, momentum or clamp bounds. On a refusal nothing is written, and
 //! `bn_last_error_message` says what was wrong. No panic crosses the boundary: each body
-//! runs under `catch_unwind` and a panic (a bug) becomes `BN_ERR_INTERNAL`.
+//! runs under `catch_unwind` and a panic (a bug) becomes `BN_ERR_INTERNAL` (with the
+//! default `panic = "unwind"`; a profile with `panic = "abort"` would turn it into an abort).
 //!
 //! | C function | Rust |
 //! |---|---|
@@ -23,6 +24,9 @@
 //! The kernel functions are `unsafe` for Rust callers: the pointers must be valid for
 //! their lengths (see each `# Safety`). All `unsafe` code is in one private module that
 //! turns checked pointers into slices.
+
+#![deny(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod enums;
 mod fold;

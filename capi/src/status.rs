@@ -191,3 +191,89 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<(), Fail>) -> c_int {
     let _ = catch_unwind(|| set_last_error(&fail.detail));
     fail.status as c_int
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last() -> String {
+        LAST_ERROR.with(|s| s.borrow().to_string_lossy().into_owned())
+    }
+
+    #[test]
+    fn guard_returns_the_status_and_records_the_detail() {
+        assert_eq!(guard(|| Ok(())), 0);
+        let code = guard(|| Err(Fail::new(Status::Overlap, "`y` overlaps `x`")));
+        assert_eq!(Status::from_code(code), Some(Status::Overlap));
+        assert_eq!(last(), "`y` overlaps `x`");
+        // A success leaves the detail alone.
+        assert_eq!(guard(|| Ok(())), 0);
+        assert_eq!(last(), "`y` overlaps `x`");
+    }
+
+    // With panic = "abort" (wasm32-wasip1's default) a panic cannot be caught: nothing to test.
+    #[cfg(panic = "unwind")]
+    #[test]
+    fn a_panic_becomes_internal() {
+        let code = guard(|| panic!("a bug"));
+        assert_eq!(Status::from_code(code), Some(Status::Internal));
+        assert!(last().contains("panic"));
+    }
+
+    #[test]
+    fn every_error_kind_has_its_code() {
+        use batchnorm::Error as E;
+        let cases = [
+            (
+                E::LengthMismatch {
+                    buffer: "x",
+                    expected: 2,
+                    actual: 1,
+                },
+                Status::LengthMismatch,
+            ),
+            (
+                E::ShapeOverflow {
+                    n: 1,
+                    c: 1,
+                    h: 1,
+                    w: 1,
+                },
+                Status::ShapeOverflow,
+            ),
+            (
+                E::WeightOverflow { out: 1, per_out: 1 },
+                Status::WeightOverflow,
+            ),
+            (E::EmptyChannel { n: 0, h: 1, w: 1 }, Status::EmptyChannel),
+            (
+                E::TooFewValues {
+                    count: 1,
+                    needed: 2,
+                },
+                Status::TooFewValues,
+            ),
+            (
+                E::Misaligned {
+                    address: 1,
+                    align: 4,
+                },
+                Status::Misaligned,
+            ),
+            (E::ByteLength { len: 3 }, Status::ByteLength),
+            (
+                E::InvalidParameter {
+                    name: "eps",
+                    value: -1.0,
+                    expected: ">= 0",
+                },
+                Status::InvalidParameter,
+            ),
+        ];
+        for (e, want) in cases {
+            let fail = Fail::from(e);
+            assert_eq!(fail.status, want);
+            assert_eq!(fail.detail, e.to_string());
+        }
+    }
+}
