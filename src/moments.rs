@@ -6,7 +6,11 @@
 /// computed in pieces and combined.
 ///
 /// `Moments::default()` is the empty set (`count == 0`).
+///
+/// The layout is `#[repr(C)]` (`u64`, `f64`, `f64`, no padding), the same as the C ABI's
+/// `bn_moments`, so buffers of it can be shared with C without copying.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[repr(C)]
 pub struct Moments {
     /// Number of values.
     pub count: u64,
