@@ -51,7 +51,7 @@ typedef enum bn_status {
     BN_ERR_NULL_POINTER = 9,      /* NULL with a nonzero length, or a NULL struct */
     BN_ERR_OVERLAP = 10,          /* an output overlaps another buffer (y == x is fine) */
     BN_ERR_BAD_ENUM = 11,         /* an enum argument is out of range */
-    BN_ERR_OUT_OF_MEMORY = 12,    /* bn_accumulate_moments: no memory for its copy */
+    BN_ERR_OUT_OF_MEMORY = 12,    /* reserved: no function allocates, none returns it */
     BN_ERR_INTERNAL = 13          /* a bug: a panic was caught inside the library */
 } bn_status;
 

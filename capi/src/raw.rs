@@ -23,6 +23,9 @@ pub(crate) unsafe trait Plain: Copy {}
 unsafe impl Plain for f32 {}
 // SAFETY: u64 and f64 fields, `repr(C)`, no padding: every bit pattern is valid.
 unsafe impl Plain for BnMoments {}
+// SAFETY: `batchnorm::Moments` is `repr(C)` with the same u64, f64, f64 fields as
+// `BnMoments` (checked at compile time in `types.rs`): every bit pattern is valid.
+unsafe impl Plain for batchnorm::Moments {}
 // SAFETY: raw pointers, integers and floats only (enums are `c_int` fields), `repr(C)`;
 // padding bytes are never read as values.
 unsafe impl Plain for BnNormParams {}

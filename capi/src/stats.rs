@@ -3,7 +3,7 @@
 
 use crate::enums;
 use crate::raw::{Buf, check_all};
-use crate::status::{Fail, Status, guard};
+use crate::status::guard;
 use crate::types::BnMoments;
 use batchnorm::{Moments, Shape};
 use std::ffi::c_int;
@@ -66,9 +66,7 @@ pub unsafe extern "C" fn bn_batch_stats(
 /// `x` holds `x_len == n*c*h*w` values in `layout`; `acc_len == c`. `method` is a
 /// `bn_method`.
 ///
-/// Returns `BN_OK` or the codes of [`bn_batch_stats`], and `BN_ERR_OUT_OF_MEMORY` if the
-/// working copy of `acc` (24 bytes per channel) cannot be allocated. On error `acc` is
-/// untouched.
+/// Returns `BN_OK` or the codes of [`bn_batch_stats`]. On error `acc` is untouched.
 ///
 /// # Safety
 /// As [`bn_batch_stats`], with `acc` (readable and writable) in place of `mean` and `var`.
@@ -89,23 +87,12 @@ pub unsafe extern "C" fn bn_accumulate_moments(
         let layout = enums::layout(layout)?;
         let method = enums::method(method)?;
         let x = Buf::input("x", x, x_len);
-        let acc = Buf::output("acc", acc, acc_len);
+        // `bn_moments` and `batchnorm::Moments` share one `repr(C)` layout (asserted in
+        // `types.rs`), so the caller's array is used in place.
+        let acc = Buf::output("acc", acc.cast::<Moments>(), acc_len);
         check_all(&[x.region(), acc.region()])?;
-        let acc = acc.slice_mut()?;
-        // `Moments` has no fixed layout: work on a copy, written back only on success.
-        let mut work: Vec<Moments> = Vec::new();
-        work.try_reserve_exact(acc.len()).map_err(|_| {
-            Fail::new(
-                Status::OutOfMemory,
-                format!("cannot allocate a copy of `acc` ({} channels)", acc.len()),
-            )
-        })?;
-        work.extend(acc.iter().map(|m| Moments::from(*m)));
         let shape = Shape::new(n, c, h, w);
-        batchnorm::accumulate_moments(x.slice()?, shape, layout, method, &mut work)?;
-        for (dst, m) in acc.iter_mut().zip(work) {
-            *dst = m.into();
-        }
+        batchnorm::accumulate_moments(x.slice()?, shape, layout, method, acc.slice_mut()?)?;
         Ok(())
     })
 }

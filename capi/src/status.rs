@@ -42,7 +42,7 @@ pub enum Status {
     /// `BN_ERR_BAD_ENUM`: an enum argument (layout, method, activation, momentum, weight
     /// layout, bias) has a value outside its enum.
     BadEnum = 11,
-    /// `BN_ERR_OUT_OF_MEMORY`: `bn_accumulate_moments` could not allocate its copy of `acc`.
+    /// `BN_ERR_OUT_OF_MEMORY`: reserved; no function allocates, so none returns it today.
     OutOfMemory = 12,
     /// `BN_ERR_INTERNAL`: a bug: a panic was caught at the boundary, or the Rust library
     /// returned an error kind this version of the C API does not know.

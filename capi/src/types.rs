@@ -18,6 +18,18 @@ pub struct BnMoments {
     pub m2: f64,
 }
 
+// `bn_accumulate_moments` hands the caller's `bn_moments` array to the core crate as
+// `batchnorm::Moments` (both `repr(C)`): the layouts must agree field by field.
+const _: () = {
+    use batchnorm::Moments;
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<BnMoments>() == size_of::<Moments>());
+    assert!(align_of::<BnMoments>() == align_of::<Moments>());
+    assert!(offset_of!(BnMoments, count) == offset_of!(Moments, count));
+    assert!(offset_of!(BnMoments, mean) == offset_of!(Moments, mean));
+    assert!(offset_of!(BnMoments, m2) == offset_of!(Moments, m2));
+};
+
 impl From<batchnorm::Moments> for BnMoments {
     fn from(m: batchnorm::Moments) -> Self {
         BnMoments {
