@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Every SIMD path and every platform class batchnorm promises, each with the full test suite
 # where it can run:
-#   - x86-64 at three levels (`wide` picks instructions at compile time, so each is
-#     different code): default (SSE2, f32x8 = two SSE registers), x86-64-v3 (AVX2 + FMA),
-#     x86-64-v4 (AVX-512, f32x16); each in its own CARGO_TARGET_DIR;
-#   - aarch64 (NEON) under qemu-user;
-#   - wasm32-wasip1 with simd128, the tests run by Node's WASI (.ci/wasi-runner.mjs);
-#   - no_std: the library for thumbv7em-none-eabihf and riscv32imac-unknown-none-elf, and
-#     ensure_no_std/ (a no_std, no_main binary calling every public kernel) linked for
-#     thumbv7em-none-eabihf;
-#   - Miri, only when the library has unsafe code: today src/lib.rs says
-#     `#![forbid(unsafe_code)]`, so there is nothing for Miri to check beyond what the
-#     test suite checks, and the step is skipped (it runs by itself once that line goes).
+#   x86     x86-64 at three levels (`wide` picks instructions at compile time, so each is
+#           different code): default (SSE2, f32x8 = two SSE registers), x86-64-v3 (AVX2 +
+#           FMA, f32x8 = one ymm), x86-64-v4 (AVX-512, f32x16); each in its own target dir;
+#   aarch64 aarch64 (NEON) under qemu-user;
+#   wasm    wasm32-wasip1 with simd128: the library, and the tests run by Node's WASI
+#           (.ci/wasi-runner.mjs);
+#   nostd   the library for thumbv7em-none-eabihf and riscv32imac-unknown-none-elf, and
+#           ensure_no_std/ (a no_std, no_main binary calling every public kernel) linked
+#           for thumbv7em-none-eabihf;
+#   miri    Miri over the unit tests, only when the library has unsafe code: today
+#           src/lib.rs says `#![forbid(unsafe_code)]`, so Miri would check nothing the test
+#           suite does not, and the step is skipped (it runs by itself once that line goes).
 # Runs on a clean machine as root and installs what it needs; fails on the first error.
+#
+# Usage: .ci/cross.sh [x86] [aarch64] [wasm] [nostd] [miri]    (no argument: all of them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,62 +25,79 @@ step() { printf '\n=== cross: %s (%ss since start)\n' "$*" "$((SECONDS - START))
 die() { printf '\ncross.sh: %s\n' "$*" >&2; exit 1; }
 add_target() { rustup target add "$@" || die "rustup could not add target(s) $*"; }
 
-step "x86-64 default level (SSE2)"
-cargo test --workspace
+x86() {
+    step "x86-64 default level (SSE2)"
+    cargo test --workspace
+    local level
+    for level in x86-64-v3 x86-64-v4; do
+        if [[ $level == x86-64-v4 ]] && ! grep -qw avx512f /proc/cpuinfo; then
+            # This machine's kind has AVX-512; do not fail where it is missing.
+            step "x86-64-v4 SKIPPED: this CPU has no AVX-512F"
+            continue
+        fi
+        step "x86-64 level $level"
+        CARGO_TARGET_DIR="$ROOT/target/cross/$level" \
+            RUSTFLAGS="-C target-cpu=$level" RUSTDOCFLAGS="-C target-cpu=$level" \
+            cargo test --workspace
+    done
+}
 
-for level in x86-64-v3 x86-64-v4; do
-    if [[ $level == x86-64-v4 ]] && ! grep -qw avx512f /proc/cpuinfo; then
-        # Not on this machine's kind (which has AVX-512); do not fail elsewhere.
-        step "x86-64-v4 SKIPPED: this CPU has no AVX-512F"
-        continue
+aarch64() {
+    step "aarch64 (NEON) under qemu-user: install"
+    if ! command -v qemu-aarch64 >/dev/null || ! command -v aarch64-linux-gnu-gcc >/dev/null \
+        || [[ ! -d /usr/aarch64-linux-gnu/lib ]]; then
+        { apt-get update && apt-get install -y qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross; } \
+            || die "apt-get could not install qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
     fi
-    step "x86-64 level $level"
-    CARGO_TARGET_DIR="$ROOT/target/cross/$level" \
-        RUSTFLAGS="-C target-cpu=$level" RUSTDOCFLAGS="-C target-cpu=$level" \
-        cargo test --workspace
-done
+    add_target aarch64-unknown-linux-gnu
+    step "aarch64 (NEON) under qemu-user: tests"
+    CARGO_TARGET_DIR="$ROOT/target/cross/aarch64" \
+        CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+        CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+        cargo test --workspace --target aarch64-unknown-linux-gnu
+}
 
-step "aarch64 (NEON) under qemu-user: install"
-if ! command -v qemu-aarch64 >/dev/null || ! command -v aarch64-linux-gnu-gcc >/dev/null \
-    || [[ ! -d /usr/aarch64-linux-gnu/lib ]]; then
-    { apt-get update && apt-get install -y qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross; } \
-        || die "apt-get could not install qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
-fi
-add_target aarch64-unknown-linux-gnu
-step "aarch64 (NEON) under qemu-user: tests"
-CARGO_TARGET_DIR="$ROOT/target/cross/aarch64" \
-    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
-    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
-    cargo test --workspace --target aarch64-unknown-linux-gnu
+wasm() {
+    step "wasm32-wasip1 + simd128: library"
+    command -v node >/dev/null || die "node is needed to run the wasm tests (Debian package nodejs)"
+    add_target wasm32-wasip1
+    local env=(CARGO_TARGET_DIR="$ROOT/target/cross/wasm" RUSTFLAGS="-C target-feature=+simd128"
+        CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $ROOT/.ci/wasi-runner.mjs")
+    env "${env[@]}" cargo build --lib --target wasm32-wasip1
+    step "wasm32-wasip1 + simd128: tests under Node's WASI (doctests are host-only)"
+    env "${env[@]}" cargo test --workspace --target wasm32-wasip1 --tests
+}
 
-step "wasm32-wasip1 + simd128: library"
-command -v node >/dev/null || die "node is needed to run the wasm tests (Debian package nodejs)"
-add_target wasm32-wasip1
-export CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $ROOT/.ci/wasi-runner.mjs"
-CARGO_TARGET_DIR="$ROOT/target/cross/wasm" RUSTFLAGS="-C target-feature=+simd128" \
-    cargo build --lib --target wasm32-wasip1
-step "wasm32-wasip1 + simd128: tests under Node's WASI (doctests excluded: host-only)"
-CARGO_TARGET_DIR="$ROOT/target/cross/wasm" RUSTFLAGS="-C target-feature=+simd128" \
-    cargo test --workspace --target wasm32-wasip1 --tests
-unset CARGO_TARGET_WASM32_WASIP1_RUNNER
+nostd() {
+    step "no_std: library for thumbv7em-none-eabihf and riscv32imac-unknown-none-elf"
+    add_target thumbv7em-none-eabihf riscv32imac-unknown-none-elf
+    local target
+    for target in thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
+        CARGO_TARGET_DIR="$ROOT/target/cross/nostd" cargo build --lib --target "$target"
+    done
+    step "no_std: ensure_no_std links for thumbv7em-none-eabihf"
+    (cd ensure_no_std && CARGO_TARGET_DIR="$ROOT/target/cross/nostd-bin" \
+        cargo build --release --target thumbv7em-none-eabihf)
+}
 
-step "no_std: library for thumbv7em-none-eabihf and riscv32imac-unknown-none-elf"
-add_target thumbv7em-none-eabihf riscv32imac-unknown-none-elf
-for target in thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
-    CARGO_TARGET_DIR="$ROOT/target/cross/nostd" cargo build --lib --target "$target"
-done
-step "no_std: ensure_no_std links for thumbv7em-none-eabihf"
-(cd ensure_no_std && CARGO_TARGET_DIR="$ROOT/target/cross/nostd-bin" \
-    cargo build --release --target thumbv7em-none-eabihf)
-
-if grep -q '^#!\[forbid(unsafe_code)\]' src/lib.rs; then
-    step "Miri SKIPPED: src/lib.rs forbids unsafe code"
-else
+miri() {
+    if grep -q '^#!\[forbid(unsafe_code)\]' src/lib.rs; then
+        step "Miri SKIPPED: src/lib.rs forbids unsafe code"
+        return
+    fi
     step "Miri: unit tests of the unsafe code"
     rustup toolchain install nightly --profile minimal --component miri \
         || die "rustup could not install nightly with miri"
     cargo +nightly miri setup || die "cargo miri setup failed"
     MIRIFLAGS=-Zmiri-disable-isolation PROPTEST_CASES=16 cargo +nightly miri test --lib
-fi
+}
 
-step "done"
+STEPS=("$@")
+[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(x86 aarch64 wasm nostd miri)
+for s in "${STEPS[@]}"; do
+    case $s in
+        x86 | aarch64 | wasm | nostd | miri) "$s" ;;
+        *) die "unknown step $s (x86, aarch64, wasm, nostd, miri)" ;;
+    esac
+done
+step "done: ${STEPS[*]}"

@@ -894,6 +894,7 @@ fn merge_empty_sides_and_small_counts_exactly() {
 /// bit for bit those of the same calls on the main thread (the kernels are deterministic)
 /// and close to the reference (a loose check: accuracy is the other tests' business).
 #[test]
+#[cfg(not(target_family = "wasm"))]
 fn kernels_run_in_a_64_kib_stack() {
     let cases: Vec<(Shape, Layout)> = vec![
         (Shape::new(2, 3, 13, 13), Layout::Nhwc), // NHWC small c, tiled
