@@ -214,9 +214,16 @@ impl Grid<'_> {
             while k0 < k_max {
                 let r = (k_max - k0).min(tile);
                 for (b, (st, p)) in st.iter_mut().zip(&p).enumerate().take(blocks) {
-                    let cols = (self.width - b * BLOCK).min(BLOCK);
-                    let at = self.s0 + b * BLOCK;
-                    self.by_width::<O>(cols.div_ceil(LANES), at, done + k0, k0, r, p, st);
+                    let v = (self.width - b * BLOCK).min(BLOCK).div_ceil(LANES);
+                    // Operations with wide states take the block in parts of `MAX_V`
+                    // vectors, so their states still fit in registers.
+                    let mut j = 0;
+                    while j < v {
+                        let w = (v - j).min(O::MAX_V);
+                        let at = self.s0 + b * BLOCK + j * LANES;
+                        self.by_width::<O>(w, at, done + k0, k0, r, &p[j..], &mut st[j..]);
+                        j += w;
+                    }
                 }
                 k0 += r;
             }
@@ -236,7 +243,8 @@ impl Grid<'_> {
         }
     }
 
-    /// Picks the kernel instance whose block is `v` vectors wide (`1 <= v <= ACC`).
+    /// Picks the kernel instance whose block is `v` vectors wide (`1 <= v <= ACC`), with
+    /// the states and parameters of those vectors.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn by_width<O: LaneOp>(
@@ -246,8 +254,8 @@ impl Grid<'_> {
         row: usize,
         k0: usize,
         r: usize,
-        p: &[F32s; ACC],
-        st: &mut [O::State; ACC],
+        p: &[F32s],
+        st: &mut [O::State],
     ) {
         match v {
             1 => self.columns::<O, 1>(col, row, k0, r, p, st),
@@ -274,11 +282,12 @@ impl Grid<'_> {
         row: usize,
         k0: usize,
         r: usize,
-        p: &[F32s; ACC],
-        state: &mut [O::State; ACC],
+        p: &[F32s],
+        state: &mut [O::State],
     ) {
-        let mut st: [O::State; V] = core::array::from_fn(|j| state[j]);
-        let p: [F32s; V] = core::array::from_fn(|j| p[j]);
+        let mut st: [O::State; V] =
+            core::array::from_fn(|j| state.get(j).copied().unwrap_or(O::ZERO));
+        let p: [F32s; V] = core::array::from_fn(|j| p.get(j).copied().unwrap_or(F32s::ZERO));
         let x = self.x;
         for i in 0..r {
             let k = k0 + i + 1;
@@ -299,7 +308,9 @@ impl Grid<'_> {
             }
             end_step::<O>(&mut st, k);
         }
-        state[..V].copy_from_slice(&st);
+        for (s, v) in state.iter_mut().zip(st) {
+            *s = v;
+        }
     }
 }
 

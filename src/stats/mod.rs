@@ -158,6 +158,9 @@ pub(crate) trait LaneOp: Copy {
     /// Merges two states whose lanes each saw `k` values (same parameter) into one whose
     /// lanes saw `2k`.
     fn merge_equal(a: Self::State, b: Self::State, k: usize) -> Self::State;
+    /// The most vectors a kernel should step at once: `ACC`, or fewer for states too wide
+    /// for that many to stay in registers.
+    const MAX_V: usize = ACC;
     /// Whether kernels move the parameter `p` to the running mean after each chunk (true
     /// for pivots; false for the second pass, whose center is fixed).
     const RECENTER: bool = true;
@@ -233,6 +236,7 @@ pub(crate) struct Sum;
 impl LaneOp for Sum {
     type State = [F64s; 2];
     const ZERO: Self::State = [F64s::ZERO; 2];
+    const MAX_V: usize = ACC / 2;
     const RECENTER: bool = false;
     #[inline(always)]
     fn step(st: &mut Self::State, x: F32s, _p: F32s, _k: usize) {
