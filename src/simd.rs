@@ -229,44 +229,12 @@ pub(crate) fn sqrt_f64(v: f64) -> f64 {
     wide::f64x2::splat(v).sqrt().to_array()[0]
 }
 
-/// `1/sqrt(w)` for eight f64 values.
-///
-/// IEEE square root and division in f64 cost about a nanosecond per value, as much as
-/// normalizing a 7x7 plane. So it starts from f32 (IEEE square root and division, relative
-/// error below 2^-22) and takes one Newton step in f64, which leaves a relative error
-/// below 2^-43: rounded to f32, that is the correctly rounded result except when it lies
-/// within 2^-43 of a rounding boundary (about one value in 2^19), where it may be the
-/// neighbouring f32. When some `w` is not a normal f32 well inside the range (0,
-/// subnormal, huge, infinite, NaN) all eight take the IEEE f64 path, so `w == 0` gives
-/// `+inf` as IEEE has it.
-#[inline(always)]
-fn rsqrt8(w: wide::f64x8) -> wide::f64x8 {
-    type F64x8 = wide::f64x8;
-    type F32x8 = wide::f32x8;
-    let w32 = F32x8::new(w.to_array().map(|w| w as f32));
-    let (lo, hi) = (
-        F32x8::splat(4.0 * f32::MIN_POSITIVE),
-        F32x8::splat(f32::MAX / 4.0),
-    );
-    if (w32.simd_ge(lo) & w32.simd_le(hi)).all() {
-        let y = F64x8::new((F32x8::ONE / w32.sqrt()).to_array().map(f64::from));
-        // y += y * (1/2 - (w/2) y²)
-        let r = (-(w * F64x8::splat(0.5)) * y).mul_add(y, F64x8::splat(0.5));
-        y.mul_add(r, y)
-    } else {
-        F64x8::ONE / w.sqrt()
-    }
-}
-
 /// `out[i] = gamma[i] / sqrt(var[i] + eps)` for `i < out.len()` (`gamma`, `var` at least as
-/// long), in f64 (see `rsqrt8`), rounded once to f32.
+/// long): IEEE f64 square root and division eight channels at a time, rounded once to
+/// f32. Bitwise what the same operations give one channel at a time (they are correctly
+/// rounded).
 pub(crate) fn scales(gamma: &[f32], var: &[f32], eps: f32, out: &mut [f32]) {
-    let e = wide::f64x8::splat(f64::from(eps));
-    let one = |g: [f32; 8], v: [f32; 8]| -> [f32; 8] {
-        let w = wide::f64x8::new(v.map(f64::from)) + e;
-        let s = wide::f64x8::new(g.map(f64::from)) * rsqrt8(w);
-        s.to_array().map(|s| s as f32)
-    };
+    let one = |g: [f32; 8], v: [f32; 8]| scales8(g, v, eps);
     let n = out.len().min(gamma.len()).min(var.len());
     let (gc, gr) = gamma[..n].as_chunks::<8>();
     let (vc, vr) = var[..n].as_chunks::<8>();
@@ -283,10 +251,19 @@ pub(crate) fn scales(gamma: &[f32], var: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
-/// `1 / sqrt(w + eps)` for eight f64 values (see `rsqrt8`), rounded to f32.
+/// [`scales`] for eight channels.
+#[inline(always)]
+pub(crate) fn scales8(gamma: [f32; 8], var: [f32; 8], eps: f32) -> [f32; 8] {
+    type F64x8 = wide::f64x8;
+    let w = F64x8::new(var.map(f64::from)) + F64x8::splat(f64::from(eps));
+    let s = F64x8::new(gamma.map(f64::from)) / w.sqrt();
+    s.to_array().map(|s| s as f32)
+}
+
+/// `1 / sqrt(w + eps)` for eight f64 values (IEEE f64), rounded to f32.
 pub(crate) fn inv_sqrt(w: [f64; 8], eps: f32) -> [f32; 8] {
     let w = wide::f64x8::new(w) + wide::f64x8::splat(f64::from(eps));
-    rsqrt8(w).to_array().map(|v| v as f32)
+    (wide::f64x8::ONE / w.sqrt()).to_array().map(|v| v as f32)
 }
 
 /// `out[i] = gamma[i] * invstd[i]` in f64, rounded once to f32.

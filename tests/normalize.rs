@@ -326,7 +326,7 @@ proptest! {
 fn every_kernel_path() {
     let cs = [
         1usize, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 15, 16, 17, 24, 31, 32, 33, 40, 48, 64, 96, 100,
-        128, 255, 256, 257, 512, 1000, 1024, 1025, 1030, 2100,
+        128, 192, 255, 256, 257, 320, 512, 1000, 1024, 1025, 1030, 2100,
     ];
     let planes = [
         (1usize, 1usize),
@@ -873,6 +873,7 @@ fn empty_is_ok() {
 /// The kernels' per-channel blocks live on the stack: a 64 KiB thread stack is enough for
 /// every path, the training forward and folding included.
 #[test]
+#[cfg(not(target_family = "wasm"))]
 fn runs_on_a_64k_stack() {
     std::thread::Builder::new()
         .stack_size(64 * 1024)

@@ -611,6 +611,8 @@ fn kernel_paths_and_activations() {
         (1, 2, 1, 2),
         (4, 33, 1, 1),
         (2, 1030, 1, 1),
+        (2, 320, 2, 2),
+        (3, 192, 1, 5),
         (2, 3, 1, 17),
     ] {
         for layout in [Layout::Nchw, Layout::Nhwc] {

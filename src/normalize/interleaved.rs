@@ -13,7 +13,7 @@
 //!   end (overlapping the previous one, computed from the input before the row is written).
 //!   Channels are taken in blocks of at most [`BLOCK`], so the constants stay on the stack.
 
-use super::{Act, Block, Consts, Io, Src, norm, with_block};
+use super::{Act, Block, Consts, Io, Src, norm};
 use crate::simd::{ACC, F32s, LANES};
 
 /// Channels whose scales one block keeps on the stack (4 KiB), a multiple of `LANES`.
@@ -145,6 +145,7 @@ fn leftover<I: Io, A: Act>(io: &mut I, mut pos: usize, pat: &[Consts], act: A) {
 /// Many channels (`c > LANES`): row by row, in blocks of at most [`BLOCK`] channels.
 fn rows<I: Io, A: Act>(io: &mut I, c: usize, p: &Src, act: A) {
     let nrows = io.len() / c;
+    let mut scale = [0.0f32; BLOCK];
     let mut k0 = 0;
     while k0 < c {
         // Every block is at least one vector wide.
@@ -153,21 +154,33 @@ fn rows<I: Io, A: Act>(io: &mut I, c: usize, p: &Src, act: A) {
             w if w - BLOCK < LANES => BLOCK - LANES,
             _ => BLOCK,
         };
-        with_block::<BLOCK, _>(p, k0..k0 + width, |blk| block(io, c, nrows, k0, blk, act));
+        let scale = &mut scale[..width];
+        let mut done = 0;
+        let tiles = nrows.saturating_mul(c) <= CACHED
+            && !(c * 4).is_multiple_of(2048)
+            && nrows >= TILE_R
+            && width.is_multiple_of(TILE_V * LANES);
+        if tiles {
+            done = block_tiles::<TILE_V, TILE_R, I, A>(io, c, nrows, k0, p, scale, act);
+        } else {
+            p.scales(k0, scale);
+        }
+        let blk = Block {
+            mean: p.mean.get(k0..k0 + width).unwrap_or(&[]),
+            scale,
+            beta: p.beta.get(k0..k0 + width).unwrap_or(&[]),
+        };
+        if done == 0 {
+            done = match rows_per_group(c) {
+                4 => block_rows::<4, I, A>(io, c, nrows, k0, blk, act),
+                2 => block_rows::<2, I, A>(io, c, nrows, k0, blk, act),
+                _ => 0,
+            };
+        }
+        // The last rows that do not fill a group, one at a time.
+        block_rows::<1, I, A>(io, c, nrows - done, k0 + done * c, blk, act);
         k0 += width;
     }
-}
-
-/// The block of channels `k0..k0 + blk.len()` (`LANES <= blk.len() <= BLOCK`) of every row,
-/// a few rows at a time.
-fn block<I: Io, A: Act>(io: &mut I, c: usize, nrows: usize, k0: usize, blk: Block, act: A) {
-    let done = match rows_per_group(c) {
-        4 => block_rows::<4, I, A>(io, c, nrows, k0, blk, act),
-        2 => block_rows::<2, I, A>(io, c, nrows, k0, blk, act),
-        _ => 0,
-    };
-    // The last rows that do not fill a group, one at a time.
-    block_rows::<1, I, A>(io, c, nrows - done, k0 + done * c, blk, act);
 }
 
 /// Rows taken together: each vector of constants is loaded once for the group, which
@@ -180,6 +193,65 @@ fn rows_per_group(c: usize) -> usize {
         2048 => 2,
         _ => 4,
     }
+}
+
+/// Tensors of at most this many values (and as many again in `y`) stay in cache while a
+/// tile of rows is revisited: there, loading the constants, not memory, is the limit.
+const CACHED: usize = 64 * 1024;
+
+/// Vectors of channels whose constants a tile keeps in registers, and rows per tile.
+const TILE_V: usize = if ACC >= 8 { 4 } else { 2 };
+const TILE_R: usize = 8;
+
+/// `R` rows at a time, in tiles of `V` vectors of channels (`V * LANES` divides the
+/// block's width, at least `R` rows): a tile's constants are loaded once into registers
+/// and used for all `R` rows. The block's scales are computed tile by tile during the
+/// first `R` rows, inline, so that their f64 divisions overlap the stream. Returns how
+/// many rows it did (a multiple of `R`); the scales are all computed.
+fn block_tiles<const V: usize, const R: usize, I: Io, A: Act>(
+    io: &mut I,
+    c: usize,
+    nrows: usize,
+    k0: usize,
+    p: &Src,
+    scale: &mut [f32],
+    act: A,
+) -> usize {
+    let tiles = scale.len() / (V * LANES);
+    let zero = [0.0f32; LANES];
+    let (mc, _) = p.mean.get(k0..).unwrap_or(&[]).as_chunks::<LANES>();
+    let (bc, _) = p.beta.get(k0..).unwrap_or(&[]).as_chunks::<LANES>();
+    let groups = nrows / R;
+    for g in 0..groups {
+        let first = g == 0;
+        io.map_tile::<V, R, [Consts; V]>(
+            g * R * c + k0,
+            c,
+            tiles,
+            |j| {
+                if first {
+                    let (sc, _) = scale.as_chunks_mut::<8>();
+                    for t in 0..V * LANES / 8 {
+                        let i = j * (V * LANES / 8) + t;
+                        if let Some(s) = sc.get_mut(i) {
+                            *s = p.scales8(k0 + i * 8);
+                        }
+                    }
+                }
+                let (sc, _) = scale.as_chunks::<LANES>();
+                core::array::from_fn(|i| {
+                    let v = j * V + i;
+                    Consts::from_arrays(
+                        mc.get(v).unwrap_or(&zero),
+                        sc.get(v).unwrap_or(&zero),
+                        bc.get(v).unwrap_or(&zero),
+                    )
+                })
+            },
+            |k, xs| core::array::from_fn(|i| norm(xs[i], &k[i], act)),
+        );
+    }
+    groups * R
 }
 
 /// `R` rows at a time; returns how many rows it did (a multiple of `R`).

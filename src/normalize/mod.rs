@@ -129,6 +129,28 @@ pub(crate) struct Src<'a> {
 }
 
 impl Src<'_> {
+    /// The scales of channels `k0..k0 + 8` (all `< c`), rounded once: bitwise what
+    /// [`Src::scales`] gives. Small enough to inline in a loop that streams data, so its
+    /// f64 divisions overlap the memory traffic.
+    #[inline(always)]
+    pub(crate) fn scales8(&self, k0: usize) -> [f32; 8] {
+        fn eight(s: &[f32], k0: usize) -> [f32; 8] {
+            s.get(k0..)
+                .and_then(|t| t.first_chunk::<8>())
+                .copied()
+                .unwrap_or([1.0; 8])
+        }
+        match self.scale {
+            ScaleFrom::Var { gamma, var, eps } => {
+                crate::simd::scales8(eight(gamma, k0), eight(var, k0), eps)
+            }
+            ScaleFrom::Invstd { gamma, invstd } => {
+                let (g, i) = (eight(gamma, k0), eight(invstd, k0));
+                core::array::from_fn(|j| (f64::from(g[j]) * f64::from(i[j])) as f32)
+            }
+        }
+    }
+
     /// `out[i]` = the scale of channel `k0 + i` (`k0 + out.len() <= c`), rounded once.
     pub(crate) fn scales(&self, k0: usize, out: &mut [f32]) {
         fn tail(s: &[f32], k0: usize) -> &[f32] {
@@ -443,6 +465,19 @@ pub(crate) trait Io {
         f: impl FnMut(usize, [F32s; R]) -> [F32s; R],
     );
 
+    /// For each `g < count`: `k = cs(g)`, then for each row `r < R` replaces the `V`
+    /// vectors at `start + r * stride + g * V * LANES` with `f(&k, those vectors)`. The
+    /// rows' `count * V` vectors must fit in `stride` and in the buffer (else nothing
+    /// happens).
+    fn map_tile<const V: usize, const R: usize, K>(
+        &mut self,
+        start: usize,
+        stride: usize,
+        count: usize,
+        cs: impl FnMut(usize) -> K,
+        f: impl FnMut(&K, [F32s; V]) -> [F32s; V],
+    );
+
     /// Writes the first `n.min(LANES)` lanes of `v` at `i..`, stopping at the end of the
     /// buffer.
     fn write(&mut self, i: usize, n: usize, v: F32s);
@@ -557,6 +592,43 @@ impl Io for OutOfPlace<'_> {
     }
 
     #[inline(always)]
+    fn map_tile<const V: usize, const R: usize, K>(
+        &mut self,
+        start: usize,
+        stride: usize,
+        count: usize,
+        mut cs: impl FnMut(usize) -> K,
+        mut f: impl FnMut(&K, [F32s; V]) -> [F32s; V],
+    ) {
+        let len = count.saturating_mul(V * LANES);
+        let Some(r) = rows_span::<R>(start, stride, len, self.x.len().min(self.y.len())) else {
+            return;
+        };
+        let xs: [&[[[f32; LANES]; V]]; R] = core::array::from_fn(|i| {
+            let row = self.x.get(start + i * stride..).unwrap_or(&[]);
+            row[..len.min(row.len())]
+                .as_chunks::<LANES>()
+                .0
+                .as_chunks::<V>()
+                .0
+        });
+        let mut ys: [&mut [[[f32; LANES]; V]]; R] =
+            rows_of::<R>(&mut self.y[r], stride, len).map(|row| row.as_chunks_mut::<V>().0);
+        for g in 0..count {
+            let k = cs(g);
+            for (x, y) in xs.iter().zip(ys.iter_mut()) {
+                let (Some(x), Some(y)) = (x.get(g), y.get_mut(g)) else {
+                    continue;
+                };
+                let out = f(&k, core::array::from_fn(|i| load(&x[i])));
+                for (d, v) in y.iter_mut().zip(out) {
+                    store(v, d);
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
     fn write(&mut self, i: usize, n: usize, v: F32s) {
         let end = self.y.len().min(i.saturating_add(n));
         if let Some(out) = self.y.get_mut(i..end) {
@@ -608,6 +680,35 @@ impl Io for InPlace<'_> {
             let out = f(g, core::array::from_fn(|i| load(&ys[i][g])));
             for (y, v) in ys.iter_mut().zip(out) {
                 store(v, &mut y[g]);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn map_tile<const V: usize, const R: usize, K>(
+        &mut self,
+        start: usize,
+        stride: usize,
+        count: usize,
+        mut cs: impl FnMut(usize) -> K,
+        mut f: impl FnMut(&K, [F32s; V]) -> [F32s; V],
+    ) {
+        let len = count.saturating_mul(V * LANES);
+        let Some(r) = rows_span::<R>(start, stride, len, self.0.len()) else {
+            return;
+        };
+        let mut ys: [&mut [[[f32; LANES]; V]]; R] =
+            rows_of::<R>(&mut self.0[r], stride, len).map(|row| row.as_chunks_mut::<V>().0);
+        for g in 0..count {
+            let k = cs(g);
+            for y in ys.iter_mut() {
+                let Some(y) = y.get_mut(g) else {
+                    continue;
+                };
+                let out = f(&k, core::array::from_fn(|i| load(&y[i])));
+                for (d, v) in y.iter_mut().zip(out) {
+                    store(v, d);
+                }
             }
         }
     }

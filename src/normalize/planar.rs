@@ -1,19 +1,17 @@
 //! NCHW normalize (planes of `h*w >= 2` values): one flat stream of whole vectors over
 //! consecutive planes.
 //!
-//! Channels go in blocks of [`PBLOCK`] (a whole number of vectors): a block's scales are
-//! computed right before its planes are streamed, so that f64 work overlaps the memory
-//! traffic of the stream, and each block's planes of one sample form a *segment* of whole
-//! vectors. Inside a segment:
+//! Channels go in blocks of [`PBLOCK`] (a whole number of vectors, so each block's planes
+//! of one sample form a *segment* of whole vectors). The next block's scales (f64 square
+//! roots and divisions) are computed before the current block streams: they do not feed
+//! that stream, so they run in the shadow of its memory traffic. Inside a segment:
 //!
-//! - long planes (at least [`LONG`] values): the channel's constants are splat once and
-//!   the plane streams through one subtract and one fused multiply-add per vector; the
-//!   one vector that crosses into the next plane takes its lanes' constants from both
-//!   channels with a select;
-//! - short planes (7x7, 14x14: a vector holds at most one boundary): every vector is
-//!   computed with the constants of the plane it starts in and of the next one, and the
-//!   lanes from the boundary on take the second result — no branch per plane, so short
-//!   planes do not fall off a cliff;
+//! - planes of at least a vector (a vector then holds at most one plane boundary): the
+//!   plane's constants are splat once and every vector costs one subtract and one fused
+//!   multiply-add; the vector that crosses into the next plane is also computed with the
+//!   next plane's constants and its lanes from the boundary on take that result. One
+//!   well-predicted branch per vector and no loop per plane, so short planes (7x7, 14x14)
+//!   do not fall off a cliff;
 //! - planes shorter than a vector: the constants of each vector are assembled lane range
 //!   by lane range.
 //!
@@ -25,10 +23,7 @@ use super::{Act, Block, Consts, Io, Src, affine, norm, with_block};
 use crate::simd::{LANES, select_from, splat};
 
 /// Channels whose constants are computed together, a multiple of `LANES`.
-pub(crate) const PBLOCK: usize = 2 * LANES;
-
-/// Planes at least this long stream in runs with splat constants.
-const LONG: usize = 256;
+pub(crate) const PBLOCK: usize = LANES;
 
 /// Normalizes `n` samples of `c` planes of `plane >= 2` values.
 pub(super) fn run<I: Io, A: Act>(io: &mut I, n: usize, c: usize, plane: usize, p: &Src, act: A) {
@@ -47,18 +42,41 @@ pub(crate) fn channels<I: Io, A: Act>(
 ) {
     if ks.len() == c && c <= PBLOCK {
         // Few channels: the whole buffer is one segment, plane `j` is channel `j % c`.
-        with_block::<PBLOCK, _>(p, ks, |blk| segment(io, 0, n * c, plane, blk, act));
+        with_block::<PBLOCK, _>(p, ks, |blk| {
+            segment(io, 0, n * c, plane, blk, act);
+        });
         return;
     }
-    let mut k0 = ks.start;
-    while k0 < ks.end {
-        let k1 = ks.end.min(k0 + PBLOCK);
-        with_block::<PBLOCK, _>(p, k0..k1, |blk| {
-            for i in 0..n {
-                segment(io, (i * c + k0) * plane, k1 - k0, plane, blk, act);
-            }
-        });
-        k0 = k1;
+    // Blocks of PBLOCK channels. The scales of the next block are computed before the
+    // current block streams: that f64 work does not feed the stream, so it can run in the
+    // shadow of the memory traffic instead of in front of it.
+    let mut bufs = [[0.0f32; PBLOCK]; 2];
+    let block = |b: usize| {
+        let k0 = ks.start + b * PBLOCK;
+        k0..ks.end.min(k0 + PBLOCK)
+    };
+    let blocks = ks.len().div_ceil(PBLOCK);
+    p.scales(block(0).start, &mut bufs[0][..block(0).len()]);
+    for b in 0..blocks {
+        let (first, second) = bufs.split_at_mut(1);
+        let (now, ahead) = if b % 2 == 0 {
+            (&first[0], &mut second[0])
+        } else {
+            (&second[0], &mut first[0])
+        };
+        if b + 1 < blocks {
+            let kb = block(b + 1);
+            p.scales(kb.start, &mut ahead[..kb.len()]);
+        }
+        let kb = block(b);
+        let blk = Block {
+            mean: p.mean.get(kb.clone()).unwrap_or(&[]),
+            scale: &now[..kb.len()],
+            beta: p.beta.get(kb.clone()).unwrap_or(&[]),
+        };
+        for i in 0..n {
+            segment(io, (i * c + kb.start) * plane, kb.len(), plane, blk, act);
+        }
     }
 }
 
@@ -94,9 +112,12 @@ fn segment<I: Io, A: Act>(
     blk: Block,
     act: A,
 ) {
+    if blk.len() == 0 {
+        return;
+    }
     let len = planes * plane;
     let end = start + len;
-    if len == 0 || blk.len() == 0 {
+    if len == 0 {
         return;
     }
     if len < LANES {
@@ -115,10 +136,8 @@ fn segment<I: Io, A: Act>(
             act,
         )
     });
-    if plane >= LONG {
-        long_planes(io, start, body_end, plane, blk, act);
-    } else if plane >= LANES {
-        short_planes(io, start, body_end, plane, blk, act);
+    if plane >= LANES {
+        wide_planes(io, start, body_end, plane, blk, act);
     } else {
         tiny_planes(io, start, body_end, plane, blk, act);
     }
@@ -127,48 +146,13 @@ fn segment<I: Io, A: Act>(
     }
 }
 
-/// Whole vectors `start..body_end` of planes of at least [`LONG`] values: runs with splat
-/// constants, one select per plane boundary.
-fn long_planes<I: Io, A: Act>(
-    io: &mut I,
-    start: usize,
-    body_end: usize,
-    plane: usize,
-    blk: Block,
-    act: A,
-) {
-    let cycle = blk.len();
-    // `pos` is the next vector, `k` the channel of the plane holding it, ending at `pend`.
-    let (mut pos, mut k, mut pend) = (start, 0, start + plane);
-    while pos < body_end {
-        let run = (pend.min(body_end) - pos) / LANES;
-        if run > 0 {
-            let c = Consts::splat(blk.chan(k));
-            io.map::<1>(pos, run, |_, [x]| [norm(x, &c, act)]);
-            pos += run * LANES;
-        }
-        if pos >= body_end {
-            break;
-        }
-        if pos == pend {
-            k = next(k, cycle);
-            pend += plane;
-            continue;
-        }
-        // The vector that starts in this plane and ends in the next.
-        let c = Consts::splat(blk.chan(k));
-        k = next(k, cycle);
-        let c = c.blend_from(Consts::splat(blk.chan(k)), pend - pos);
-        pend += plane;
-        io.map::<1>(pos, 1, |_, [x]| [norm(x, &c, act)]);
-        pos += LANES;
-    }
-}
-
-/// Whole vectors `start..body_end` of planes of `LANES..LONG` values: each vector holds at
-/// most one plane boundary; it is computed with both planes' constants and the lanes from
-/// the boundary on take the second result.
-fn short_planes<I: Io, A: Act>(
+/// Whole vectors `start..body_end` of planes of at least `LANES` values: each vector holds
+/// at most one plane boundary. Every vector is computed with the constants of the plane
+/// it starts in; the one that crosses into the next plane is computed with that plane's
+/// constants too, and the lanes from the boundary on take the second result. The only
+/// branch per vector is the (well predicted) test for the crossing, so short planes (7x7,
+/// 14x14) run nearly as fast as long ones.
+fn wide_planes<I: Io, A: Act>(
     io: &mut I,
     start: usize,
     body_end: usize,
@@ -180,22 +164,20 @@ fn short_planes<I: Io, A: Act>(
     let mut kn = next(0, cycle);
     let mut cur = Consts::splat(blk.chan(0));
     let mut nxt = Consts::splat(blk.chan(kn));
-    // Offset of the next boundary from the current vector's start (>= 1), as an integer
-    // and in every lane.
+    // Offset of the current plane's end from the current vector's start (>= 1).
     let mut bound = plane;
-    let mut bv = splat(plane as f32);
-    let (step, back) = (splat(LANES as f32), splat(plane as f32));
     io.map::<1>(start, (body_end - start) / LANES, |_, [x]| {
-        let y = select_from(bv, affine(x, &cur), affine(x, &nxt));
+        let mut y = affine(x, &cur);
         if bound <= LANES {
-            cur = nxt;
+            if bound < LANES {
+                y = select_from(splat(bound as f32), y, affine(x, &nxt));
+            }
             kn = next(kn, cycle);
+            cur = nxt;
             nxt = Consts::splat(blk.chan(kn));
             bound += plane;
-            bv += back;
         }
         bound -= LANES;
-        bv -= step;
         [act.apply(y)]
     });
 }
