@@ -13,8 +13,7 @@
 //! channels in registers at a time), so memory is read in order, not in long strides.
 
 use super::{
-    BLOCK, CHUNK, Centered, FIRST_CHUNK, LaneOp, Method, Positions, Sum, Welford, end_step,
-    two_pass,
+    BLOCK, CHUNK, Centered, LaneOp, Method, Positions, Sum, Welford, end_step, pivot, two_pass,
 };
 use crate::Moments;
 use crate::simd::{ACC, F32s, LANES, load, load_at};
@@ -76,17 +75,19 @@ fn tiled(
     let main_rows = x.len() / period;
     let (main, rest) = x.split_at(main_rows * period);
     let parts = [(main, period, main_rows), (rest, c, rest.len() / c)];
-    let first_row = |part: &[f32], i: usize| part.get(i).copied().unwrap_or(0.0);
+    let first_rows = |part: &[f32], stride: usize, i: usize| {
+        pivot(part.get(i..).unwrap_or(&[]), stride, part.len() / stride)
+    };
     match method {
         Method::Welford => {
-            let ch = tile_pass(Op::Welford, &parts, c, first_row);
+            let ch = tile_pass(Op::Welford, &parts, c, first_rows);
             for (k, m) in ch.iter().enumerate().take(c) {
                 emit(k, *m);
             }
         }
         Method::TwoPass => {
-            let first = tile_pass(Op::Sum, &parts, c, first_row);
-            let about = tile_pass(Op::Centered, &parts, c, |_, i| first[i % c].mean as f32);
+            let first = tile_pass(Op::Sum, &parts, c, first_rows);
+            let about = tile_pass(Op::Centered, &parts, c, |_, _, i| first[i % c].mean as f32);
             for (k, (f, a)) in first.iter().zip(&about).enumerate().take(c) {
                 emit(k, two_pass(*f, *a));
             }
@@ -95,12 +96,12 @@ fn tiled(
 }
 
 /// One pass of `op` over every part `(values, row length, rows)`; position `i` of a row is
-/// channel `i % c` and gets parameter `param(values, i)`. Returns per-channel moments.
+/// channel `i % c` and gets parameter `param(values, row length, i)`. Returns per-channel moments.
 fn tile_pass(
     op: Op,
     parts: &[(&[f32], usize, usize)],
     c: usize,
-    param: impl Fn(&[f32], usize) -> f32,
+    param: impl Fn(&[f32], usize, usize) -> f32,
 ) -> [Moments; BLOCK] {
     let mut out = [Moments::EMPTY; BLOCK];
     let mut acc = new_acc();
@@ -111,7 +112,7 @@ fn tile_pass(
         let width = stride.min(BLOCK);
         let mut prm = [0.0f32; SUPER];
         for (i, p) in prm.iter_mut().enumerate().take(width) {
-            *p = param(values, i);
+            *p = param(values, stride, i);
         }
         acc[0] = Positions::new();
         pass(op, values, stride, rows, 0, width, &prm, &mut acc);
@@ -133,8 +134,8 @@ fn blocked(
 ) {
     let rows = x.len() / c;
     let mut prm = [0.0f32; SUPER];
-    for (p, v) in prm.iter_mut().zip(x.get(s0..).unwrap_or(&[])).take(width) {
-        *p = *v;
+    for (i, p) in prm.iter_mut().enumerate().take(width) {
+        *p = pivot(x.get(s0 + i..).unwrap_or(&[]), c, rows);
     }
     let at = |acc: &Acc, i: usize| acc[i / BLOCK].moments(i % BLOCK);
     let mut acc = new_acc();
@@ -209,7 +210,7 @@ impl Grid<'_> {
         let mut st = [[O::ZERO; ACC]; BLOCKS];
         let mut done = 0;
         while done < self.rows {
-            let k_max = (self.rows - done).min(if done == 0 { FIRST_CHUNK } else { CHUNK });
+            let k_max = (self.rows - done).min(CHUNK);
             let mut k0 = 0;
             while k0 < k_max {
                 let r = (k_max - k0).min(tile);

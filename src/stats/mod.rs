@@ -126,11 +126,6 @@ fn checked(
 /// center even on sorted data (ramps, steps), where rounding errors do not cancel.
 pub(crate) const CHUNK: usize = 64;
 
-/// Length of a lane's first chunk. The first parameter is the channel's first value,
-/// which may be an outlier; after this many steps it moves to the mean of the values
-/// seen so far, a center that keeps the long chunks' deviations small.
-pub(crate) const FIRST_CHUNK: usize = 8;
-
 /// `RECIP[k] = 1/k`: Welford's step weight, shared by all lanes (they advance together).
 static RECIP: [f32; CHUNK + 1] = {
     let mut t = [0.0f32; CHUNK + 1];
@@ -246,8 +241,9 @@ impl LaneOp for Sum {
     }
     #[inline(always)]
     fn finish(st: Self::State, k: usize, p: F32s) -> (Wide, Wide) {
-        let (r, p) = (splat64(1.0 / k as f64), widen(p));
-        ([st[0] * r - p[0], st[1] * r - p[1]], [F64s::ZERO; 2])
+        // A true division: `k·c / k` is exactly `c` for a constant channel.
+        let (kv, p) = (splat64(k as f64), widen(p));
+        ([st[0] / kv - p[0], st[1] / kv - p[1]], [F64s::ZERO; 2])
     }
     #[inline(always)]
     fn merge_equal(a: Self::State, b: Self::State, _k: usize) -> Self::State {
@@ -353,4 +349,22 @@ pub(crate) fn planar_channel_range(
     emit: impl FnMut(usize, Moments),
 ) {
     planar::channel_range(x, d, method, ks, &mut checked(x, d, Layout::Nchw, emit));
+}
+
+/// How many values a starting pivot averages.
+const PIVOT_SPAN: usize = 8;
+
+/// A starting pivot: the mean (in f64, rounded to f32) of the first `PIVOT_SPAN` of the
+/// values `values[i * stride]`, `i < count`. Near the bulk of the data, unlike a lone first
+/// value that may be an outlier, and exactly the value of a constant channel.
+pub(crate) fn pivot(values: &[f32], stride: usize, count: usize) -> f32 {
+    let take = count.min(PIVOT_SPAN);
+    let sum: f64 = (0..take)
+        .map(|i| values.get(i * stride).map_or(0.0, |v| f64::from(*v)))
+        .sum();
+    if take == 0 {
+        0.0
+    } else {
+        (sum / take as f64) as f32
+    }
 }

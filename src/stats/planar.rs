@@ -7,9 +7,7 @@
 //! accumulator is folded into the channel's f64 [`Moments`] every `CHUNK` steps and at
 //! the end of the channel.
 
-use super::{
-    CHUNK, Centered, FIRST_CHUNK, LaneOp, Method, Positions, Sum, Welford, end_step, two_pass,
-};
+use super::{CHUNK, Centered, LaneOp, Method, Positions, Sum, Welford, end_step, pivot, two_pass};
 use crate::Moments;
 use crate::shape::Dims;
 use crate::simd::{
@@ -47,13 +45,11 @@ fn channel<O: LaneOp>(x: &[f32], d: Dims, c: usize, p0: f32) -> Moments {
     total
 }
 
-/// `V` accumulators stepping in lockstep, with their step count, parameter and current
-/// chunk length (the first chunk is short: see [`FIRST_CHUNK`]).
+/// `V` accumulators stepping in lockstep, with their step count and parameter.
 struct Group<O: LaneOp, const V: usize> {
     st: [O::State; V],
     k: usize,
     p: f32,
-    limit: usize,
 }
 
 impl<O: LaneOp, const V: usize> Group<O, V> {
@@ -62,7 +58,6 @@ impl<O: LaneOp, const V: usize> Group<O, V> {
             st: [O::ZERO; V],
             k: 0,
             p,
-            limit: FIRST_CHUNK,
         }
     }
 
@@ -77,7 +72,7 @@ impl<O: LaneOp, const V: usize> Group<O, V> {
                 O::step(s, load(v), pv, k);
             }
             end_step::<O>(&mut st, k);
-            if k == self.limit {
+            if k == CHUNK {
                 (self.st, self.k) = (st, k);
                 self.fold(total, LANES);
                 (st, k, pv) = (self.st, 0, splat(self.p));
@@ -91,7 +86,7 @@ impl<O: LaneOp, const V: usize> Group<O, V> {
         self.k += 1;
         O::step(&mut self.st[0], load_partial(rem), splat(self.p), self.k);
         end_step::<O>(&mut self.st, self.k);
-        if self.k == self.limit {
+        if self.k == CHUNK {
             self.fold(total, rem.len());
         }
     }
@@ -110,7 +105,7 @@ impl<O: LaneOp, const V: usize> Group<O, V> {
                 self.p = total.mean as f32;
             }
         }
-        (self.st, self.k, self.limit) = ([O::ZERO; V], 0, CHUNK);
+        (self.st, self.k) = ([O::ZERO; V], 0);
     }
 }
 
@@ -169,8 +164,8 @@ fn transposed<O: LaneOp>(x: &[f32], d: Dims, c0: usize, p0: F32s) -> Positions<L
         if O::RECENTER { acc.means(0) } else { p }
     };
     // `cols[j]` takes column `j` of every block, `rest[j]` column `j` of the leftover.
-    let (mut cols, mut k_cols, mut p_cols, mut lim_cols) = ([O::ZERO; T], 0, p0, FIRST_CHUNK);
-    let (mut rest, mut k_rest, mut p_rest, mut lim_rest) = ([O::ZERO; T], 0, p0, FIRST_CHUNK);
+    let (mut cols, mut k_cols, mut p_cols) = ([O::ZERO; T], 0, p0);
+    let (mut rest, mut k_rest, mut p_rest) = ([O::ZERO; T], 0, p0);
     let (blocks, rem) = (d.plane / T, d.plane % T);
     for i in 0..d.n {
         let s = starts(d, c0, i);
@@ -181,9 +176,9 @@ fn transposed<O: LaneOp>(x: &[f32], d: Dims, c0: usize, p0: F32s) -> Positions<L
                 O::step(st, v, p_cols, k_cols);
             }
             end_step::<O>(&mut cols, k_cols);
-            if k_cols == lim_cols {
+            if k_cols == CHUNK {
                 flush::<O>(&mut acc, &cols, k_cols, T, p_cols);
-                (cols, k_cols, p_cols, lim_cols) = ([O::ZERO; T], 0, center(&acc, p_cols), CHUNK);
+                (cols, k_cols, p_cols) = ([O::ZERO; T], 0, center(&acc, p_cols));
             }
         }
         if rem > 0 {
@@ -192,9 +187,9 @@ fn transposed<O: LaneOp>(x: &[f32], d: Dims, c0: usize, p0: F32s) -> Positions<L
                 O::step(st, gather(x, &s, blocks * T + j), p_rest, k_rest);
             }
             end_step::<O>(&mut rest, k_rest);
-            if k_rest == lim_rest {
+            if k_rest == CHUNK {
                 flush::<O>(&mut acc, &rest, k_rest, rem, p_rest);
-                (rest, k_rest, p_rest, lim_rest) = ([O::ZERO; T], 0, center(&acc, p_rest), CHUNK);
+                (rest, k_rest, p_rest) = ([O::ZERO; T], 0, center(&acc, p_rest));
             }
         }
     }
@@ -241,7 +236,10 @@ pub(super) fn channel_range(
         let mut c0 = ks.start;
         while c0 < ks.end {
             let group = (ks.end - c0).min(LANES);
-            let pivots = gather(x, &starts(d, c0, 0), 0);
+            let s = starts(d, c0, 0);
+            let pivots = F32s::new(core::array::from_fn(|l| {
+                pivot(x.get(s[l]..).unwrap_or(&[]), 1, d.plane)
+            }));
             match method {
                 Method::Welford => {
                     let acc = transposed::<Welford>(x, d, c0, pivots);
@@ -262,9 +260,9 @@ pub(super) fn channel_range(
         return;
     }
     for c in ks {
-        // The channel's first value is its pivot: shifting by it keeps the f32 lanes'
-        // error proportional to the spread, not to the offset.
-        let pivot = x.get(c * d.plane).copied().unwrap_or(0.0);
+        // Shifting by a pivot near the channel's values keeps the f32 lanes' error
+        // proportional to the spread, not to the offset.
+        let pivot = pivot(x.get(c * d.plane..).unwrap_or(&[]), 1, d.plane);
         let m = match method {
             Method::Welford => channel::<Welford>(x, d, c, pivot),
             Method::TwoPass => {
