@@ -35,6 +35,13 @@ pub(crate) fn widen(v: F32s) -> Wide {
     ]
 }
 
+/// A widened vector's lanes rounded back to f32.
+#[inline(always)]
+pub(crate) fn narrow(v: Wide) -> [f32; LANES] {
+    let (lo, hi) = (v[0].to_array(), v[1].to_array());
+    core::array::from_fn(|i| if i < LANES / 2 { lo[i] } else { hi[i - LANES / 2] } as f32)
+}
+
 /// The lanes of a widened vector as one array.
 #[inline(always)]
 pub(crate) fn wide_lanes(v: Wide) -> [f64; LANES] {

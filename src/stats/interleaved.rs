@@ -13,10 +13,10 @@
 //! channels in registers at a time), so memory is read in order, not in long strides.
 
 use super::{
-    BLOCK, CHUNK, Centered, LaneOp, Method, Positions, Sum, Welford, end_step, pivot, two_pass,
+    BLOCK, CHUNK, Centered, LaneOp, Method, PIVOT_SPAN, Positions, Sum, Welford, end_step, two_pass,
 };
 use crate::Moments;
-use crate::simd::{ACC, F32s, LANES, load, load_at};
+use crate::simd::{ACC, F32s, F64s, LANES, load, load_at, narrow, splat64, widen};
 
 /// Register blocks in one super-block.
 const BLOCKS: usize = 4;
@@ -75,9 +75,8 @@ fn tiled(
     let main_rows = x.len() / period;
     let (main, rest) = x.split_at(main_rows * period);
     let parts = [(main, period, main_rows), (rest, c, rest.len() / c)];
-    let first_rows = |part: &[f32], stride: usize, i: usize| {
-        pivot(part.get(i..).unwrap_or(&[]), stride, part.len() / stride)
-    };
+    let first_rows =
+        |part: &[f32], stride: usize, rows: usize| pivots(part, stride, rows, 0, stride);
     match method {
         Method::Welford => {
             let ch = tile_pass(Op::Welford, &parts, c, first_rows);
@@ -87,7 +86,8 @@ fn tiled(
         }
         Method::TwoPass => {
             let first = tile_pass(Op::Sum, &parts, c, first_rows);
-            let about = tile_pass(Op::Centered, &parts, c, |_, _, i| first[i % c].mean as f32);
+            let centers = |_: &[f32], _, _| core::array::from_fn(|i| first[i % c].mean as f32);
+            let about = tile_pass(Op::Centered, &parts, c, centers);
             for (k, (f, a)) in first.iter().zip(&about).enumerate().take(c) {
                 emit(k, two_pass(*f, *a));
             }
@@ -96,12 +96,13 @@ fn tiled(
 }
 
 /// One pass of `op` over every part `(values, row length, rows)`; position `i` of a row is
-/// channel `i % c` and gets parameter `param(values, row length, i)`. Returns per-channel moments.
+/// channel `i % c` and gets parameter `param(values, row length, rows)[i]`. Returns
+/// per-channel moments.
 fn tile_pass(
     op: Op,
     parts: &[(&[f32], usize, usize)],
     c: usize,
-    param: impl Fn(&[f32], usize, usize) -> f32,
+    param: impl Fn(&[f32], usize, usize) -> [f32; SUPER],
 ) -> [Moments; BLOCK] {
     let mut out = [Moments::EMPTY; BLOCK];
     let mut acc = new_acc();
@@ -110,10 +111,7 @@ fn tile_pass(
             continue;
         }
         let width = stride.min(BLOCK);
-        let mut prm = [0.0f32; SUPER];
-        for (i, p) in prm.iter_mut().enumerate().take(width) {
-            *p = param(values, stride, i);
-        }
+        let prm = param(values, stride, rows);
         acc[0] = Positions::new();
         pass(op, values, stride, rows, 0, width, &prm, &mut acc);
         for i in 0..width {
@@ -133,10 +131,7 @@ fn blocked(
     emit: &mut impl FnMut(usize, Moments),
 ) {
     let rows = x.len() / c;
-    let mut prm = [0.0f32; SUPER];
-    for (i, p) in prm.iter_mut().enumerate().take(width) {
-        *p = pivot(x.get(s0 + i..).unwrap_or(&[]), c, rows);
-    }
+    let mut prm = pivots(x, c, rows, s0, width);
     let at = |acc: &Acc, i: usize| acc[i / BLOCK].moments(i % BLOCK);
     let mut acc = new_acc();
     match method {
@@ -158,6 +153,30 @@ fn blocked(
             }
         }
     }
+}
+
+/// Starting pivots of positions `s0..s0 + width` (`width <= SUPER`) of `rows` rows of
+/// `stride` values: as [`super::pivot`], the mean of each position's first `PIVOT_SPAN`
+/// values, summed in f64 a vector of positions at a time.
+fn pivots(x: &[f32], stride: usize, rows: usize, s0: usize, width: usize) -> [f32; SUPER] {
+    let take = rows.min(PIVOT_SPAN);
+    let mut out = [0.0f32; SUPER];
+    let n = splat64(take.max(1) as f64);
+    for (j, o) in out
+        .as_chunks_mut::<LANES>()
+        .0
+        .iter_mut()
+        .enumerate()
+        .take(width.div_ceil(LANES))
+    {
+        let mut sum = [F64s::ZERO; 2];
+        for r in 0..take {
+            let v = widen(load_at(x, r * stride + s0 + j * LANES));
+            sum = [sum[0] + v[0], sum[1] + v[1]];
+        }
+        *o = narrow([sum[0] / n, sum[1] / n]);
+    }
+    out
 }
 
 /// Runs `op` over `rows` rows of `stride` values, positions `s0..s0 + width`

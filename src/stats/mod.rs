@@ -352,7 +352,7 @@ pub(crate) fn planar_channel_range(
 }
 
 /// How many values a starting pivot averages.
-const PIVOT_SPAN: usize = 8;
+pub(crate) const PIVOT_SPAN: usize = 8;
 
 /// A starting pivot: the mean (in f64, rounded to f32) of the first `PIVOT_SPAN` of the
 /// values `values[i * stride]`, `i < count`. Near the bulk of the data, unlike a lone first
