@@ -23,7 +23,10 @@ mod support;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use batchnorm::{Layout, Method, Shape, batch_stats};
+use batchnorm::{
+    Activation, Layout, Method, Momentum, NormParams, RunningStats, SavedStats, Shape, TrainParams,
+    batch_stats, normalize, train_forward,
+};
 
 /// The bound a kernel is compared against.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -32,15 +35,19 @@ enum Roofline {
     Read,
     /// `y = a*x + b`: reads and writes `4*numel` bytes each.
     Copy,
+    /// `Σx`, then `y = a*x + b`: the bound of a training forward that reads `x` for its
+    /// statistics and again to normalize it (12 bytes per element).
+    ReadCopy,
 }
 
 impl Roofline {
-    const ALL: [Roofline; 2] = [Roofline::Read, Roofline::Copy];
+    const ALL: [Roofline; 3] = [Roofline::Read, Roofline::Copy, Roofline::ReadCopy];
 
     fn name(self) -> &'static str {
         match self {
             Roofline::Read => "read",
             Roofline::Copy => "copy",
+            Roofline::ReadCopy => "read+copy",
         }
     }
 
@@ -49,6 +56,7 @@ impl Roofline {
         match self {
             Roofline::Read => 4,
             Roofline::Copy => 8,
+            Roofline::ReadCopy => 12,
         }
     }
 
@@ -58,6 +66,11 @@ impl Roofline {
                 black_box(support::read_sum(black_box(&b.x)));
             }
             Roofline::Copy => {
+                support::copy_affine(black_box(&b.x), &mut b.y, 1.5, 0.25);
+                black_box(&mut b.y);
+            }
+            Roofline::ReadCopy => {
+                black_box(support::read_sum(black_box(&b.x)));
                 support::copy_affine(black_box(&b.x), &mut b.y, 1.5, 0.25);
                 black_box(&mut b.y);
             }
@@ -73,6 +86,11 @@ struct Buffers {
     /// Per-channel outputs (`c` values each).
     mean: Vec<f32>,
     var: Vec<f32>,
+    /// Per-channel parameters of normalize and the training forward, and its running and
+    /// saved statistics (`c` values each).
+    params: [Vec<f32>; 4],
+    running: [Vec<f32>; 2],
+    saved: [Vec<f32>; 2],
 }
 
 impl Buffers {
@@ -84,6 +102,9 @@ impl Buffers {
             y: vec![0.0; len],
             mean: vec![0.0; shape.c],
             var: vec![0.0; shape.c],
+            params: core::array::from_fn(|_| support::data(shape.c)),
+            running: [vec![0.0; shape.c], vec![1.0; shape.c]],
+            saved: [vec![0.0; shape.c], vec![0.0; shape.c]],
         }
     }
 }
@@ -112,6 +133,50 @@ fn stats(b: &mut Buffers, layout: Layout, method: Method) {
     )
     .expect("grid shapes and buffers agree");
     black_box((&mut b.mean, &mut b.var));
+}
+
+fn norm(b: &mut Buffers, layout: Layout, act: Activation) {
+    let [mean, var, gamma, beta] = &b.params;
+    let p = NormParams {
+        mean,
+        var,
+        gamma,
+        beta,
+        eps: 1e-5,
+    };
+    normalize(black_box(&b.x), &mut b.y, b.shape, layout, &p, act)
+        .expect("grid shapes and buffers agree");
+    black_box(&mut b.y);
+}
+
+fn train(b: &mut Buffers, layout: Layout, method: Method) {
+    let p = TrainParams {
+        gamma: &b.params[2],
+        beta: &b.params[3],
+        eps: 1e-5,
+        method,
+        act: Activation::Relu,
+    };
+    let [rm, rv] = &mut b.running;
+    let [sm, si] = &mut b.saved;
+    train_forward(
+        black_box(&b.x),
+        &mut b.y,
+        b.shape,
+        layout,
+        &p,
+        Some(RunningStats {
+            mean: rm,
+            var: rv,
+            momentum: Momentum::PYTORCH_DEFAULT,
+        }),
+        SavedStats {
+            mean: sm,
+            invstd: si,
+        },
+    )
+    .expect("grid shapes and buffers agree");
+    black_box(&mut b.y);
 }
 
 /// The kernels, in table order within a shape.
@@ -147,6 +212,70 @@ const KERNELS: &[Kernel] = &[
         roofline: Roofline::Read,
         target: 0.45,
         run: |b| stats(b, Layout::Nhwc, Method::TwoPass),
+    },
+    Kernel {
+        op: "normalize",
+        layout: Layout::Nchw,
+        method: "identity",
+        roofline: Roofline::Copy,
+        target: 0.85,
+        run: |b| norm(b, Layout::Nchw, Activation::Identity),
+    },
+    Kernel {
+        op: "normalize",
+        layout: Layout::Nchw,
+        method: "relu6",
+        roofline: Roofline::Copy,
+        target: 0.85,
+        run: |b| norm(b, Layout::Nchw, Activation::RELU6),
+    },
+    Kernel {
+        op: "normalize",
+        layout: Layout::Nhwc,
+        method: "identity",
+        roofline: Roofline::Copy,
+        target: 0.85,
+        run: |b| norm(b, Layout::Nhwc, Activation::Identity),
+    },
+    Kernel {
+        op: "normalize",
+        layout: Layout::Nhwc,
+        method: "relu6",
+        roofline: Roofline::Copy,
+        target: 0.85,
+        run: |b| norm(b, Layout::Nhwc, Activation::RELU6),
+    },
+    Kernel {
+        op: "train",
+        layout: Layout::Nchw,
+        method: "Welford",
+        roofline: Roofline::ReadCopy,
+        target: 0.75,
+        run: |b| train(b, Layout::Nchw, Method::Welford),
+    },
+    Kernel {
+        op: "train",
+        layout: Layout::Nchw,
+        method: "TwoPass",
+        roofline: Roofline::ReadCopy,
+        target: 0.75,
+        run: |b| train(b, Layout::Nchw, Method::TwoPass),
+    },
+    Kernel {
+        op: "train",
+        layout: Layout::Nhwc,
+        method: "Welford",
+        roofline: Roofline::ReadCopy,
+        target: 0.75,
+        run: |b| train(b, Layout::Nhwc, Method::Welford),
+    },
+    Kernel {
+        op: "train",
+        layout: Layout::Nhwc,
+        method: "TwoPass",
+        roofline: Roofline::ReadCopy,
+        target: 0.75,
+        run: |b| train(b, Layout::Nhwc, Method::TwoPass),
     },
 ];
 
