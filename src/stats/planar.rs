@@ -150,6 +150,26 @@ fn fold_part<O: LaneOp>(st: O::State, k: usize, len: usize, p: f32) -> Moments {
 /// horizontal folds would cost more than the transposes.
 const SHORT: usize = 512;
 
+/// Each lane's starting pivot (as [`super::pivot`]): the mean of the first 8 values of its
+/// plane; for planes of 8 or more, from one transposed block, summed pairwise (exact for a
+/// constant plane).
+fn lane_pivots(x: &[f32], starts: &[usize; LANES], plane: usize) -> F32s {
+    if plane < T {
+        return F32s::new(core::array::from_fn(|l| {
+            pivot(x.get(starts[l]..).unwrap_or(&[]), 1, plane)
+        }));
+    }
+    let mut v = load_transposed(x, starts, 0);
+    let mut width = T / 2;
+    while width > 0 {
+        for i in 0..width {
+            v[i] += v[i + width];
+        }
+        width /= 2;
+    }
+    v[0] * splat(1.0 / T as f32)
+}
+
 /// Start of sample `i`'s plane of channel `c0 + l` for each lane `l`; lanes past the last
 /// channel repeat it (their results are ignored).
 fn starts(d: Dims, c0: usize, i: usize) -> [usize; LANES] {
@@ -160,58 +180,106 @@ fn starts(d: Dims, c0: usize, i: usize) -> [usize; LANES] {
 /// parameters `p0` (re-centered after each fold, as in [`channel`]).
 fn transposed<O: LaneOp>(x: &[f32], d: Dims, c0: usize, p0: F32s) -> Positions<LANES> {
     let mut acc = Positions::new();
-    let center = |acc: &Positions<LANES>, p: F32s| {
-        if O::RECENTER { acc.means(0) } else { p }
-    };
-    // `cols[j]` takes column `j` of every block, `rest[j]` column `j` of the leftover.
-    let (mut cols, mut k_cols, mut p_cols) = ([O::ZERO; T], 0, p0);
-    let (mut rest, mut k_rest, mut p_rest) = ([O::ZERO; T], 0, p0);
+    // `cols[j]` takes column `j` of every 8-column block, `rest[j]` column `j` of the
+    // columns left over.
+    let mut cols = Columns::<O>::new(p0);
+    let mut rest = Columns::<O>::new(p0);
     let (blocks, rem) = (d.plane / T, d.plane % T);
     for i in 0..d.n {
         let s = starts(d, c0, i);
-        for b in 0..blocks {
-            k_cols += 1;
-            let v = load_transposed(x, &s, b * T);
-            for (st, v) in cols.iter_mut().zip(v) {
-                O::step(st, v, p_cols, k_cols);
-            }
-            end_step::<O>(&mut cols, k_cols);
-            if k_cols == CHUNK {
-                flush::<O>(&mut acc, &cols, k_cols, T, p_cols);
-                (cols, k_cols, p_cols) = ([O::ZERO; T], 0, center(&acc, p_cols));
-            }
-        }
+        cols.blocks(x, &s, blocks, &mut acc);
         if rem > 0 {
-            k_rest += 1;
-            for (j, st) in rest.iter_mut().enumerate().take(rem) {
-                O::step(st, gather(x, &s, blocks * T + j), p_rest, k_rest);
-            }
-            end_step::<O>(&mut rest, k_rest);
-            if k_rest == CHUNK {
-                flush::<O>(&mut acc, &rest, k_rest, rem, p_rest);
-                (rest, k_rest, p_rest) = ([O::ZERO; T], 0, center(&acc, p_rest));
-            }
+            rest.step(|j| gather(x, &s, blocks * T + j), rem, &mut acc);
         }
     }
-    flush::<O>(&mut acc, &cols, k_cols, T, p_cols);
-    flush::<O>(&mut acc, &rest, k_rest, rem, p_rest);
+    cols.flush(T, &mut acc);
+    rest.flush(rem, &mut acc);
     acc
 }
 
-/// Adds the first `used` accumulators, which saw `k` values per lane each, to `acc`
-/// (widened to f64 before any merge).
-fn flush<O: LaneOp>(
-    acc: &mut Positions<LANES>,
-    st: &[O::State; T],
+/// `T` accumulators, one per column of a transposed block (lanes are channels), with
+/// their step count and per-lane parameters.
+struct Columns<O: LaneOp> {
+    st: [O::State; T],
     k: usize,
-    used: usize,
     p: F32s,
-) {
-    if k > 0 {
-        for s in st.iter().take(used) {
-            let (m, q) = O::finish(*s, k, p);
-            acc.absorb(k, [(p, m, q)]);
+}
+
+impl<O: LaneOp> Columns<O> {
+    fn new(p: F32s) -> Self {
+        Columns {
+            st: [O::ZERO; T],
+            k: 0,
+            p,
         }
+    }
+
+    /// Steps the `blocks` transposed blocks of one sample (`starts` as [`starts`]). The
+    /// states are copied to locals for the loop, so they stay in registers.
+    #[inline(never)]
+    fn blocks(
+        &mut self,
+        x: &[f32],
+        starts: &[usize; LANES],
+        blocks: usize,
+        acc: &mut Positions<LANES>,
+    ) {
+        let (mut st, mut k, mut p) = (self.st, self.k, self.p);
+        for b in 0..blocks {
+            k += 1;
+            let v = load_transposed(x, starts, b * T);
+            for (s, v) in st.iter_mut().zip(v) {
+                O::step(s, v, p, k);
+            }
+            end_step::<O>(&mut st, k);
+            if k == CHUNK {
+                (self.st, self.k) = (st, k);
+                self.flush(T, acc);
+                (st, k, p) = (self.st, 0, self.p);
+            }
+        }
+        (self.st, self.k) = (st, k);
+    }
+
+    /// Steps the first `used` accumulators, accumulator `j` with `column(j)`.
+    fn step(&mut self, column: impl Fn(usize) -> F32s, used: usize, acc: &mut Positions<LANES>) {
+        self.k += 1;
+        for (j, s) in self.st.iter_mut().enumerate().take(used) {
+            O::step(s, column(j), self.p, self.k);
+        }
+        end_step::<O>(&mut self.st, self.k);
+        if self.k == CHUNK {
+            self.flush(used, acc);
+        }
+    }
+
+    /// Adds the first `used` accumulators to `acc`, resets them and re-centers the
+    /// parameters. All `T` of them merge pairwise in their own precision first (equal
+    /// counts); fewer are widened to f64 one by one.
+    fn flush(&mut self, used: usize, acc: &mut Positions<LANES>) {
+        if self.k > 0 {
+            if used == T {
+                let (mut st, mut width, mut k) = (self.st, T / 2, self.k);
+                while width > 0 {
+                    for i in 0..width {
+                        st[i] = O::merge_equal(st[i], st[i + width], k);
+                    }
+                    width /= 2;
+                    k *= 2;
+                }
+                let (m, q) = O::finish(st[0], k, self.p);
+                acc.absorb(k, [(self.p, m, q)]);
+            } else {
+                for s in self.st.iter().take(used) {
+                    let (m, q) = O::finish(*s, self.k, self.p);
+                    acc.absorb(self.k, [(self.p, m, q)]);
+                }
+            }
+            if O::RECENTER {
+                self.p = acc.means(0);
+            }
+        }
+        (self.st, self.k) = ([O::ZERO; T], 0);
     }
 }
 
@@ -236,10 +304,7 @@ pub(super) fn channel_range(
         let mut c0 = ks.start;
         while c0 < ks.end {
             let group = (ks.end - c0).min(LANES);
-            let s = starts(d, c0, 0);
-            let pivots = F32s::new(core::array::from_fn(|l| {
-                pivot(x.get(s[l]..).unwrap_or(&[]), 1, d.plane)
-            }));
+            let pivots = lane_pivots(x, &starts(d, c0, 0), d.plane);
             match method {
                 Method::Welford => {
                     let acc = transposed::<Welford>(x, d, c0, pivots);
