@@ -37,12 +37,22 @@ fn run(target: &str) {
 #[test]
 fn every_target_has_a_test() {
     let names: Vec<&str> = bodies::TARGETS.iter().map(|(name, _)| *name).collect();
-    assert_eq!(names, ["stats", "api"]);
+    assert_eq!(names, ["stats", "normalize", "train", "api"]);
 }
 
 #[test]
 fn stats_seeds() {
     run("stats");
+}
+
+#[test]
+fn normalize_seeds() {
+    run("normalize");
+}
+
+#[test]
+fn train_seeds() {
+    run("train");
 }
 
 #[test]

@@ -1,13 +1,18 @@
 //! A `#![no_std]`, `#![no_main]` binary with its own panic handler and entry point that
 //! calls every public kernel of `batchnorm`. If it links for a bare-metal target
-//! (`thumbv7em-none-eabihf`, no `std`, no allocator, no `alloc` crate), nothing in the
+//! (`thumbv7em-none-eabihf`: no `std`, no allocator, no `alloc` crate), nothing in the
 //! library pulls in `std` or an allocator.
 //!
 //! Build: `cargo build --release --target thumbv7em-none-eabihf` in this folder.
 #![no_std]
 #![no_main]
 
-use batchnorm::{Layout, Method, Moments, Shape, accumulate_moments, batch_stats};
+use batchnorm::{
+    Activation, Bias, Layout, Method, Moments, Momentum, NormParams, RunningStats, SavedStats,
+    Shape, TrainParams, WeightLayout, WeightShape, accumulate_moments, batch_stats,
+    f32s_from_bytes, fold_into_weights, normalize, normalize_in_place, train_forward,
+    train_forward_in_place,
+};
 use core::hint::black_box;
 
 #[panic_handler]
@@ -17,25 +22,104 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     }
 }
 
-/// The entry point the linker starts at. Everything goes through `black_box`, so no call
-/// is optimized away.
+/// The entry point the linker starts at. Inputs and results go through `black_box`, so no
+/// call is optimized away.
 #[unsafe(no_mangle)]
 pub extern "C" fn _start() -> ! {
-    let shape = Shape::new(2, 3, 2, 4);
+    const C: usize = 3;
+    let shape = Shape::new(2, C, 2, 4);
     let mut x = [0.0f32; 48];
     for (i, v) in x.iter_mut().enumerate() {
         *v = i as f32 * 0.5 - 3.0;
     }
     let x = black_box(x);
-    let (mut mean, mut var) = ([0.0f32; 3], [0.0f32; 3]);
-    let mut acc = [Moments::EMPTY; 3];
+    let (gamma, beta) = (
+        black_box([1.0f32, 2.0, 0.5]),
+        black_box([0.0f32, 0.5, -1.0]),
+    );
+    let (mut mean, mut var) = ([0.0f32; C], [0.0f32; C]);
+    let mut acc = [Moments::EMPTY; C];
+    let mut y = [0.0f32; 48];
+    let (mut rmean, mut rvar) = ([0.0f32; C], [1.0f32; C]);
+    let (mut smean, mut invstd) = ([0.0f32; C], [0.0f32; C]);
     for layout in [Layout::Nchw, Layout::Nhwc] {
         for method in [Method::Welford, Method::TwoPass] {
             let _ = black_box(batch_stats(&x, shape, layout, method, &mut mean, &mut var));
             let _ = black_box(accumulate_moments(&x, shape, layout, method, &mut acc));
+
+            let p = NormParams {
+                mean: &mean,
+                var: &var,
+                gamma: &gamma,
+                beta: &beta,
+                eps: 1e-5,
+            };
+            let _ = black_box(normalize(&x, &mut y, shape, layout, &p, Activation::RELU6));
+            let _ = black_box(normalize_in_place(
+                &mut y,
+                shape,
+                layout,
+                &p,
+                Activation::Relu,
+            ));
+
+            let tp = TrainParams {
+                gamma: &gamma,
+                beta: &beta,
+                eps: 1e-5,
+                method,
+                act: Activation::Identity,
+            };
+            let running = RunningStats {
+                mean: &mut rmean,
+                var: &mut rvar,
+                momentum: Momentum::PYTORCH_DEFAULT,
+            };
+            let saved = SavedStats {
+                mean: &mut smean,
+                invstd: &mut invstd,
+            };
+            let _ = black_box(train_forward(
+                &x,
+                &mut y,
+                shape,
+                layout,
+                &tp,
+                Some(running),
+                saved,
+            ));
+            let saved = SavedStats {
+                mean: &mut smean,
+                invstd: &mut invstd,
+            };
+            let _ = black_box(train_forward_in_place(
+                &mut y, shape, layout, &tp, None, saved,
+            ));
         }
     }
-    black_box((mean, var, acc));
+
+    let p = NormParams {
+        mean: &mean,
+        var: &var,
+        gamma: &gamma,
+        beta: &beta,
+        eps: 1e-5,
+    };
+    let mut w = black_box([0.25f32; 12]);
+    let mut b = [0.0f32; C];
+    for layout in [WeightLayout::OutFirst, WeightLayout::OutLast] {
+        let ws = WeightShape {
+            out: C,
+            per_out: 4,
+            layout,
+        };
+        let _ = black_box(fold_into_weights(&mut w, ws, Bias::InPlace(&mut b), &p));
+        let _ = black_box(fold_into_weights(&mut w, ws, Bias::Zeros(&mut b), &p));
+    }
+    let bytes = black_box([0u8; 16]);
+    let _ = black_box(f32s_from_bytes(&bytes));
+
+    black_box((mean, var, acc, y, rmean, rvar, smean, invstd, w, b));
     loop {
         core::hint::spin_loop();
     }

@@ -1,8 +1,10 @@
 //! The DESIGN.md accuracy contract as checks against `batchnorm::reference`.
 //!
-//! Per channel, with `u = 2^-24`, `A = mean |x|` and `κ = sqrt(1 + mean²/var)`:
-//! mean error ≤ `16·u·A`; variance relative error ≤ `1e-5 + 2·κ·u` (Welford) or `1e-6`
-//! (two-pass); a constant channel gives exactly its value and variance 0. Results rounded
+//! Per channel, with `u = 2^-24`, `A = mean |x|`, `σ² = var` and `κ = sqrt(1 + mean²/var)`,
+//! as `batchnorm::Method` documents them: mean error ≤ `16·u·A` (two-pass) or
+//! `16·u·max(A, σ)` (Welford: its f32 running mean rounds at the scale of the deviations);
+//! variance relative error ≤ `1e-5 + 2·κ·u` (Welford) or `1e-6` (two-pass); a constant
+//! channel gives exactly its value and variance 0. Results rounded
 //! to f32 get half an f32 ulp more (and may round to ±inf past `f32::MAX`), and every
 //! result gets an absolute floor of a few subnormal quanta, since f32 arithmetic in the
 //! subnormal range has absolute, not relative, rounding errors. Where the f64 reference is
@@ -36,7 +38,37 @@ impl Expected {
 
     /// `κ = sqrt(1 + mean²/var)` (∞ when var = 0).
     pub fn kappa(&self) -> f64 {
-        (1.0 + self.m.mean * self.m.mean / self.var()).sqrt()
+        if self.var() == 0.0 {
+            f64::INFINITY
+        } else {
+            (1.0 + self.m.mean * self.m.mean / self.var()).sqrt()
+        }
+    }
+
+    /// The documented bound on the mean's absolute error for `method` (before the floor).
+    pub fn mean_bound(&self, method: Method) -> f64 {
+        match method {
+            Method::Welford => 16.0 * U * self.abs_mean.max(self.var().sqrt()),
+            Method::TwoPass => 16.0 * U * self.abs_mean,
+        }
+    }
+
+    /// The documented bound on the variance's absolute error for `method`, on a variance
+    /// `var` of this channel (biased or not); 0 for a constant channel.
+    pub fn var_bound(&self, method: Method, var: f64) -> f64 {
+        if var == 0.0 {
+            0.0
+        } else {
+            self.var_rel_bound(method) * var
+        }
+    }
+
+    /// The documented bound on the variance's relative error for `method`.
+    pub fn var_rel_bound(&self, method: Method) -> f64 {
+        match method {
+            Method::Welford => 1e-5 + 2.0 * self.kappa() * U,
+            Method::TwoPass => 1e-6,
+        }
     }
 
     /// Whether the reference is finite (the channel holds no NaN or ±inf).
@@ -123,12 +155,14 @@ pub fn stats(
             ))
         };
     }
-    within("mean", mean, e.m.mean, 16.0 * U * e.abs_mean, f32_output)?;
-    let rel = match method {
-        Method::Welford => 1e-5 + 2.0 * e.kappa() * U,
-        Method::TwoPass => 1e-6,
-    };
-    within("variance", var, e.var(), rel * e.var(), f32_output)
+    within("mean", mean, e.m.mean, e.mean_bound(method), f32_output)?;
+    within(
+        "variance",
+        var,
+        e.var(),
+        e.var_bound(method, e.var()),
+        f32_output,
+    )
 }
 
 /// Whether two moments are bitwise equal.

@@ -49,7 +49,7 @@ const OFFSETS: [f64; 16] = [
 
 /// Spreads (half-widths) of generated channels, from nothing to the whole f32 range.
 const SPREADS: [f64; 14] = [
-    0.0, 1.0e-40, 1.0e-20, 1.0e-7, 1.0e-3, 0.1, 1.0, 10.0, 1.0e3, 1.0e6, 1.0e18, 1.0e30, 3.0e38,
+    1.0, 1.0e-40, 1.0e-20, 1.0e-7, 1.0e-3, 0.1, 0.0, 10.0, 1.0e3, 1.0e6, 1.0e18, 1.0e30, 3.0e38,
     1.0e-38,
 ];
 
@@ -257,16 +257,18 @@ impl<'a> Arbitrary<'a> for Tensor {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
         let shape = shape(u)?;
         let layout = layout(u)?;
-        // One distribution per channel; channels past the input's end reuse earlier ones.
+        let mut rng = Rng::new(u64::arbitrary(u)?);
+        // One distribution per channel; once the input runs out, the rest are drawn from
+        // bytes the PRNG makes, so short inputs still give varied tensors.
         let mut dists = Vec::with_capacity(shape.c);
-        for c in 0..shape.c {
-            dists.push(if u.is_empty() && c > 0 {
-                dists[c % (dists.len())]
+        for _ in 0..shape.c {
+            dists.push(if u.is_empty() {
+                let bytes = rng.next_u64().to_le_bytes();
+                Dist::arbitrary(&mut Unstructured::new(&bytes))?
             } else {
                 Dist::arbitrary(u)?
             });
         }
-        let mut rng = Rng::new(u64::arbitrary(u)?);
         let plane = shape.h * shape.w;
         let mut x = vec![0.0f32; shape.n * shape.c * plane];
         for (c, dist) in dists.iter().enumerate() {
@@ -292,5 +294,86 @@ impl<'a> Arbitrary<'a> for Tensor {
             x[at..at + run].fill(v);
         }
         Ok(Tensor { shape, layout, x })
+    }
+}
+
+/// Per-channel parameter values: mostly typical ones (drawn by `rng` around `center` with
+/// spread `spread`), with a given share (`special_rate` out of 256) of [`SPECIALS`].
+pub fn params(rng: &mut Rng, c: usize, center: f64, spread: f64, special_rate: u8) -> Vec<f32> {
+    (0..c)
+        .map(|_| {
+            if (rng.next_u64() & 0xFF) < u64::from(special_rate) {
+                SPECIALS[(rng.next_u64() % SPECIALS.len() as u64) as usize]
+            } else {
+                saturate(center + spread * rng.symmetric())
+            }
+        })
+        .collect()
+}
+
+/// A valid `eps` (finite, `>= 0`), from zero to huge.
+pub fn eps(u: &mut Unstructured<'_>) -> Result<f32> {
+    Ok(*u.choose(&[
+        1.0e-5f32,
+        0.0,
+        1.0e-3,
+        1.0e-45,
+        1.0e-30,
+        1.0,
+        1.0e30,
+        f32::MAX,
+    ])?)
+}
+
+/// A valid activation: `Clamp` bounds ordered, not NaN, infinities allowed.
+pub fn activation(u: &mut Unstructured<'_>) -> Result<batchnorm::Activation> {
+    use batchnorm::Activation;
+    Ok(match u.int_in_range(0u8..=3)? {
+        0 => Activation::Identity,
+        1 => Activation::Relu,
+        2 => Activation::RELU6,
+        _ => {
+            let bounds = [
+                f32::NEG_INFINITY,
+                -f32::MAX,
+                -6.0,
+                -1.0,
+                -0.0,
+                0.0,
+                1.0e-45,
+                0.5,
+                6.0,
+                1.0e30,
+                f32::INFINITY,
+            ];
+            let a = *u.choose(&bounds)?;
+            let b = *u.choose(&bounds)?;
+            Activation::Clamp {
+                min: a.min(b),
+                max: a.max(b),
+            }
+        }
+    })
+}
+
+/// `x` (in `from`) rewritten in layout `to`.
+pub fn relayout(x: &[f32], shape: Shape, from: Layout, to: Layout) -> Vec<f32> {
+    let mut y = vec![0.0f32; x.len()];
+    let plane = shape.h * shape.w;
+    for n in 0..shape.n {
+        for c in 0..shape.c {
+            for s in 0..plane {
+                y[index(shape, to, n, c, s)] = x[index(shape, from, n, c, s)];
+            }
+        }
+    }
+    y
+}
+
+/// The channel of flat index `i` in `layout`.
+pub fn channel_of(i: usize, shape: Shape, layout: Layout) -> usize {
+    match layout {
+        Layout::Nchw => (i / (shape.h * shape.w)) % shape.c,
+        Layout::Nhwc => i % shape.c,
     }
 }

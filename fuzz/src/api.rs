@@ -1,0 +1,375 @@
+//! Fuzz target `api`: every public function on shapes (overflowing ones included),
+//! buffer lengths and scalar parameters (`eps`, momentum, clamp bounds) that are mostly
+//! wrong. Every call returns `Ok` or `Err` as the reference does, never panics, and on
+//! `Err` leaves every output bitwise unchanged (in place: the input too).
+
+use super::check;
+use super::input::{self, Rng};
+use arbitrary::{Arbitrary, Unstructured};
+use batchnorm::reference::{self, Running64, Train64};
+use batchnorm::{
+    Activation, Bias, Error, Layout, Method, Moments, Momentum, NormParams, RunningStats,
+    SavedStats, Shape, TrainParams, WeightLayout, WeightShape,
+};
+
+/// Longest `x` (and weight tensor) the target allocates.
+const MAX_X: usize = 4096;
+/// Longest per-channel buffer the target allocates.
+const MAX_C: usize = 700;
+
+/// A dimension: small, or one that makes products overflow `usize`.
+fn dim(u: &mut Unstructured<'_>) -> arbitrary::Result<usize> {
+    let half = 1usize << (usize::BITS / 2);
+    Ok(if u.ratio(1u8, 6)? {
+        *u.choose(&[
+            usize::MAX,
+            usize::MAX / 2 + 1,
+            usize::MAX / 3,
+            half,
+            half + 1,
+            half - 1,
+            1 << 20,
+        ])?
+    } else {
+        u.int_in_range(0..=12)?
+    })
+}
+
+/// A buffer length: often the right one (`want`, when it is small), or near it, or not.
+fn len(u: &mut Unstructured<'_>, want: Option<usize>, max: usize) -> arbitrary::Result<usize> {
+    Ok(match (want, u.int_in_range(0u8..=9)?) {
+        (Some(w), 0..=6) if w <= max => w,
+        (Some(w), 7) if w < max => w + 1,
+        (Some(w), 8) if w > 0 && w <= max => w - 1,
+        _ => u.int_in_range(0..=max.min(64))?,
+    })
+}
+
+/// A scalar that is often valid for `eps` or a momentum, and often not.
+fn scalar(u: &mut Unstructured<'_>) -> arbitrary::Result<f32> {
+    Ok(*u.choose(&[
+        1.0e-5f32,
+        0.1,
+        0.9,
+        0.0,
+        -0.0,
+        1.0,
+        1.000_000_1,
+        -1.0e-45,
+        -1.0,
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MAX,
+    ])?)
+}
+
+/// An activation whose `Clamp` bounds may be NaN or reversed.
+fn activation(u: &mut Unstructured<'_>) -> arbitrary::Result<Activation> {
+    Ok(if u.ratio(1u8, 2)? {
+        Activation::Clamp {
+            min: scalar(u)?,
+            max: scalar(u)?,
+        }
+    } else {
+        input::activation(u)?
+    })
+}
+
+/// `n` values of arbitrary bits, NaN payloads included: outputs start as this sentinel.
+fn sentinel(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|_| f32::from_bits(rng.next_u64() as u32))
+        .collect()
+}
+
+/// Bit patterns, to compare buffers holding NaNs.
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// On `Err`: the error prints, and every `(name, before, after)` buffer is bitwise unchanged.
+fn untouched_on_err(call: &str, r: &Result<(), Error>, outputs: &[(&str, &[f32], &[f32])]) {
+    if let Err(e) = r {
+        let _ = format!("{e} {e:?}");
+        for (name, before, after) in outputs {
+            assert_eq!(
+                bits(before),
+                bits(after),
+                "{call} returned {e:?} but changed `{name}`"
+            );
+        }
+    }
+}
+
+/// `Ok`/`Err` of the function and its reference agree; with `exact`, so do the errors.
+fn agree(call: &str, r: &Result<(), Error>, reference: &Result<(), Error>, exact: bool) {
+    let same = if exact {
+        format!("{r:?}") == format!("{reference:?}")
+    } else {
+        r.is_ok() == reference.is_ok()
+    };
+    assert!(same, "{call} gave {r:?} but its reference {reference:?}");
+}
+
+/// One decoded input: arguments for every public function.
+#[derive(Debug)]
+struct Call {
+    shape: Shape,
+    layout: Layout,
+    method: Method,
+    /// Lengths of x, y, and of the per-channel buffers: mean, var, gamma, beta, acc,
+    /// saved.mean, saved.invstd, running.mean, running.var.
+    x_len: usize,
+    y_len: usize,
+    c_lens: [usize; 9],
+    eps: f32,
+    act: Activation,
+    momentum: Option<Momentum>,
+    weights: WeightShape,
+    w_len: usize,
+    bias_len: usize,
+    bias_present: bool,
+    seed: u64,
+}
+
+impl<'a> Arbitrary<'a> for Call {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let shape = Shape::new(dim(u)?, dim(u)?, dim(u)?, dim(u)?);
+        let numel = shape.numel().ok();
+        let x_len = len(u, numel, MAX_X)?;
+        let y_len = len(u, Some(x_len), MAX_X)?;
+        let mut c_lens = [0; 9];
+        for l in &mut c_lens {
+            *l = len(u, Some(shape.c), MAX_C)?;
+        }
+        let momentum = match u.int_in_range(0u8..=3)? {
+            0 => None,
+            1 => Some(Momentum::PyTorch(scalar(u)?)),
+            2 => Some(Momentum::Onnx(scalar(u)?)),
+            _ => Some(Momentum::Cumulative {
+                prior_batches: u64::arbitrary(u)?,
+            }),
+        };
+        let weights = WeightShape {
+            out: if u.ratio(1u8, 2)? { shape.c } else { dim(u)? },
+            per_out: dim(u)?,
+            layout: if bool::arbitrary(u)? {
+                WeightLayout::OutFirst
+            } else {
+                WeightLayout::OutLast
+            },
+        };
+        let w_want = weights.out.checked_mul(weights.per_out);
+        Ok(Call {
+            shape,
+            layout: input::layout(u)?,
+            method: input::method(u)?,
+            x_len,
+            y_len,
+            c_lens,
+            eps: scalar(u)?,
+            act: activation(u)?,
+            momentum,
+            weights,
+            w_len: len(u, w_want, MAX_X)?,
+            bias_len: len(u, Some(weights.out), MAX_C)?,
+            bias_present: bool::arbitrary(u)?,
+            seed: u64::arbitrary(u)?,
+        })
+    }
+}
+
+/// The body of fuzz target `api`.
+pub fn api(data: &[u8]) {
+    let Ok(a) = Call::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let mut rng = Rng::new(a.seed);
+    let (shape, layout, method) = (a.shape, a.layout, a.method);
+    let what = format!("{a:?}");
+
+    // Shape arithmetic never panics and agrees with checked multiplication.
+    let product = [shape.c, shape.h, shape.w]
+        .iter()
+        .try_fold(shape.n, |p, &d| p.checked_mul(d));
+    assert_eq!(shape.numel().ok(), product, "Shape::numel of {shape:?}");
+    let _ = shape.count_per_channel();
+
+    let x: Vec<f32> = (0..a.x_len)
+        .map(|_| input::Dist::Specials.sample(&mut rng))
+        .collect();
+    let [
+        mean_len,
+        var_len,
+        gamma_len,
+        beta_len,
+        acc_len,
+        sm_len,
+        si_len,
+        rm_len,
+        rv_len,
+    ] = a.c_lens;
+    let params: Vec<Vec<f32>> = [mean_len, var_len, gamma_len, beta_len]
+        .iter()
+        .map(|&n| sentinel(&mut rng, n))
+        .collect();
+
+    // batch_stats: the same verdict (and error) as the reference.
+    let (mut mean, mut var) = (sentinel(&mut rng, mean_len), sentinel(&mut rng, var_len));
+    let (mean0, var0) = (mean.clone(), var.clone());
+    let r = batchnorm::batch_stats(&x, shape, layout, method, &mut mean, &mut var);
+    untouched_on_err(
+        "batch_stats",
+        &r,
+        &[("mean", &mean0, &mean), ("var", &var0, &var)],
+    );
+    let (mut rm, mut rv) = (vec![0.0f64; mean_len], vec![0.0f64; var_len]);
+    let rr = reference::batch_stats(&x, shape, layout, &mut rm, &mut rv);
+    agree(&format!("batch_stats {what}"), &r, &rr, true);
+
+    // accumulate_moments: accumulators untouched on error.
+    let prior = Moments {
+        count: rng.next_u64() % 4,
+        mean: rng.symmetric(),
+        m2: rng.symmetric().abs(),
+    };
+    let mut acc = vec![prior; acc_len];
+    let r = batchnorm::accumulate_moments(&x, shape, layout, method, &mut acc);
+    if let Err(e) = &r {
+        let _ = format!("{e} {e:?}");
+        assert!(
+            acc.iter().all(|m| check::same_moments(m, &prior)),
+            "accumulate_moments returned {e:?} but changed `acc`"
+        );
+    }
+    let mut out = vec![Moments::EMPTY; acc_len];
+    let rr = reference::moments(&x, shape, layout, &mut out);
+    agree(&format!("accumulate_moments {what}"), &r, &rr, false);
+
+    // normalize and normalize_in_place.
+    let p = NormParams {
+        mean: &params[0],
+        var: &params[1],
+        gamma: &params[2],
+        beta: &params[3],
+        eps: a.eps,
+    };
+    let mut y = sentinel(&mut rng, a.y_len);
+    let y0 = y.clone();
+    let r = batchnorm::normalize(&x, &mut y, shape, layout, &p, a.act);
+    untouched_on_err("normalize", &r, &[("y", &y0, &y)]);
+    let mut y64 = vec![0.0f64; a.y_len];
+    let rr = reference::normalize(&x, &mut y64, shape, layout, &p, a.act);
+    agree(&format!("normalize {what}"), &r, &rr, true);
+    let mut xi = x.clone();
+    let r = batchnorm::normalize_in_place(&mut xi, shape, layout, &p, a.act);
+    untouched_on_err("normalize_in_place", &r, &[("x", &x, &xi)]);
+    let mut y64 = vec![0.0f64; a.x_len];
+    let rr = reference::normalize(&x, &mut y64, shape, layout, &p, a.act);
+    agree(&format!("normalize_in_place {what}"), &r, &rr, true);
+
+    // train_forward and train_forward_in_place.
+    let tp = TrainParams {
+        gamma: &params[2],
+        beta: &params[3],
+        eps: a.eps,
+        method,
+        act: a.act,
+    };
+    let start = [sm_len, si_len, rm_len, rv_len].map(|n| sentinel(&mut rng, n));
+    for in_place in [false, true] {
+        let [mut sm, mut si, mut rmean, mut rvar] = start.clone();
+        let mut y = sentinel(&mut rng, a.y_len);
+        let (y0, mut xi) = (y.clone(), x.clone());
+        let running = a.momentum.map(|momentum| RunningStats {
+            mean: &mut rmean,
+            var: &mut rvar,
+            momentum,
+        });
+        let saved = SavedStats {
+            mean: &mut sm,
+            invstd: &mut si,
+        };
+        let (call, r) = if in_place {
+            let r = batchnorm::train_forward_in_place(&mut xi, shape, layout, &tp, running, saved);
+            ("train_forward_in_place", r)
+        } else {
+            let r = batchnorm::train_forward(&x, &mut y, shape, layout, &tp, running, saved);
+            ("train_forward", r)
+        };
+        untouched_on_err(
+            call,
+            &r,
+            &[
+                ("x", &x, &xi),
+                ("y", &y0, &y),
+                ("saved.mean", &start[0], &sm),
+                ("saved.invstd", &start[1], &si),
+                ("running.mean", &start[2], &rmean),
+                ("running.var", &start[3], &rvar),
+            ],
+        );
+        let y_len = if in_place { a.x_len } else { a.y_len };
+        let mut y64 = vec![0.0f64; y_len];
+        let (mut m64, mut i64) = (vec![0.0f64; sm_len], vec![0.0f64; si_len]);
+        let (mut rm64, mut rv64) = (vec![0.0f64; rm_len], vec![0.0f64; rv_len]);
+        let running64 = a.momentum.map(|momentum| Running64 {
+            mean: &mut rm64,
+            var: &mut rv64,
+            momentum,
+        });
+        let out64 = Train64 {
+            y: &mut y64,
+            mean: &mut m64,
+            invstd: &mut i64,
+        };
+        let rr = reference::train_forward(&x, shape, layout, &tp, running64, out64);
+        // The reference checks `y` first; in place there is no `y` to disagree on.
+        agree(&format!("{call} {what}"), &r, &rr, in_place);
+    }
+
+    // fold_into_weights.
+    let w_start = sentinel(&mut rng, a.w_len);
+    let b_start = sentinel(&mut rng, a.bias_len);
+    let (mut w, mut b) = (w_start.clone(), b_start.clone());
+    let bias = if a.bias_present {
+        Bias::InPlace(&mut b)
+    } else {
+        Bias::Zeros(&mut b)
+    };
+    let r = batchnorm::fold_into_weights(&mut w, a.weights, bias, &p);
+    untouched_on_err(
+        "fold_into_weights",
+        &r,
+        &[("weights", &w_start, &w), ("bias", &b_start, &b)],
+    );
+    let (mut w64, mut b64) = (vec![0.0f64; a.w_len], vec![0.0f64; a.bias_len]);
+    let rr = reference::fold_into_weights(
+        &w_start,
+        a.weights,
+        a.bias_present.then_some(&b_start[..]),
+        &p,
+        &mut w64,
+        &mut b64,
+    );
+    agree(&format!("fold_into_weights {what}"), &r, &rr, false);
+
+    // Byte views: Ok exactly when the window is aligned and a whole number of f32s.
+    let mut backing = vec![0u32; 8];
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut backing);
+    let start = (a.seed % 8) as usize;
+    let end = start + ((a.seed >> 8) % (bytes.len() - start + 1) as u64) as usize;
+    let whole = start.is_multiple_of(4) && (end - start).is_multiple_of(4);
+    let r = batchnorm::f32s_from_bytes(&bytes[start..end]);
+    assert_eq!(r.is_ok(), whole, "f32s_from_bytes({start}..{end}) = {r:?}");
+    if let Ok(v) = r {
+        assert_eq!(v.len(), (end - start) / 4);
+    }
+    let r = batchnorm::f32s_from_bytes_mut(&mut bytes[start..end]).map(|v| v.len());
+    assert_eq!(
+        r.is_ok(),
+        whole,
+        "f32s_from_bytes_mut({start}..{end}) = {r:?}"
+    );
+}
