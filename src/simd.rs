@@ -214,19 +214,37 @@ pub(crate) fn select_from(from: F32s, a: F32s, b: F32s) -> F32s {
 }
 
 /// ReLU that keeps NaN: lanes below zero become `+0.0`; every other lane (NaN, `-0.0`,
-/// `+inf`) passes through unchanged. Written as compare + select because the `max`
-/// instructions drop a NaN operand.
+/// `+inf`) passes through unchanged.
+///
+/// On x86 this is one `maxps` with the bound first: that instruction returns its second
+/// operand when either is NaN (or when they are equal, so `-0.0` stays). Elsewhere `wide`'s
+/// `max` flavours differ on NaN, so it is a compare and a select.
 #[inline(always)]
 pub(crate) fn relu(v: F32s) -> F32s {
-    v.simd_lt(F32s::ZERO).select(F32s::ZERO, v)
+    #[cfg(target_feature = "sse")]
+    {
+        F32s::ZERO.fast_max(v)
+    }
+    #[cfg(not(target_feature = "sse"))]
+    {
+        v.simd_lt(F32s::ZERO).select(F32s::ZERO, v)
+    }
 }
 
 /// Clamp to `[lo, hi]` (`lo <= hi`, neither NaN) that keeps NaN: lanes below `lo` become
 /// `lo`, lanes above `hi` become `hi`, every other lane (NaN included) passes through.
+/// On x86, `min(hi, max(lo, v))` with the bounds first (see [`relu`]).
 #[inline(always)]
 pub(crate) fn clamp(v: F32s, lo: F32s, hi: F32s) -> F32s {
-    let v = v.simd_lt(lo).select(lo, v);
-    v.simd_gt(hi).select(hi, v)
+    #[cfg(target_feature = "sse")]
+    {
+        hi.fast_min(lo.fast_max(v))
+    }
+    #[cfg(not(target_feature = "sse"))]
+    {
+        let v = v.simd_lt(lo).select(lo, v);
+        v.simd_gt(hi).select(hi, v)
+    }
 }
 
 /// The correctly rounded square root of `v` (`core` has no `f64::sqrt`; `wide` uses the

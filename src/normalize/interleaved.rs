@@ -6,14 +6,18 @@
 //!   64…): the constants repeat every `lcm(c, LANES)` values, so a *tile* of that many
 //!   vectors (times a small factor) is built once, held in registers, and full vectors
 //!   stream over the flat buffer.
-//! - Odd channel counts up to [`TILE_MAX`] vectors per period (c = 9, 13, 17, 31…): the same
-//!   tile, kept on the stack and indexed by a wrapping counter.
+//! - Other channel counts below `2 * LANES` (c = 9, 13, 17, 31…): the same tile, kept on
+//!   the stack and indexed by a wrapping counter.
 //! - Many channels: each row is `c / LANES` whole vectors whose constants are the same for
-//!   every row, plus, when `LANES` does not divide `c`, one whole vector that ends at the row's
-//!   end (overlapping the previous one, computed from the input before the row is written).
-//!   Channels are taken in blocks of at most [`BLOCK`], so the constants stay on the stack.
+//!   every row, plus, when `LANES` does not divide `c`, one whole vector that ends at the
+//!   row's end (overlapping the previous one, computed from the input before the row is
+//!   written). Channels are taken in blocks of at most [`BLOCK`], so the constants stay on
+//!   the stack, and rows a few at a time so that each vector of constants serves several
+//!   rows: column by column over 2 or 4 rows for large tensors, or, for tensors that stay
+//!   in cache, register tiles of `TILE_V` vectors of channels over `TILE_R` rows, whose
+//!   scales are computed during the first rows so their f64 divisions overlap the stream.
 
-use super::{Act, Block, Consts, Io, Src, norm};
+use super::{Act, Block, Chan, Consts, Io, Src, array, norm};
 use crate::simd::{ACC, F32s, LANES};
 
 /// Channels whose scales one block keeps on the stack (4 KiB), a multiple of `LANES`.
@@ -78,7 +82,7 @@ fn tile_reg<const T: usize, I: Io, A: Act>(io: &mut I, c: usize, p: &Src, act: A
     let (sc, _) = s.as_chunks::<LANES>();
     let (bc, _) = b.as_chunks::<LANES>();
     let zero = [0.0f32; LANES];
-    let pat: [Consts; T] = core::array::from_fn(|v| {
+    let pat: [Consts; T] = array(Consts::splat(Chan::ZERO), |v| {
         Consts::from_arrays(
             mc.get(v).unwrap_or(&zero),
             sc.get(v).unwrap_or(&zero),
@@ -87,7 +91,7 @@ fn tile_reg<const T: usize, I: Io, A: Act>(io: &mut I, c: usize, p: &Src, act: A
     });
     let rows = io.len() / (T * LANES);
     io.map::<T>(0, rows, |_, xs| {
-        core::array::from_fn(|i| norm(xs[i], &pat[i], act))
+        array(F32s::ZERO, |i| norm(xs[i], &pat[i], act))
     });
     leftover(io, rows * T * LANES, &pat, act);
 }
@@ -170,7 +174,7 @@ fn rows<I: Io, A: Act>(io: &mut I, c: usize, p: &Src, act: A) {
             scale,
             beta: p.beta.get(k0..k0 + width).unwrap_or(&[]),
         };
-        if done == 0 {
+        if done == 0 && nrows.saturating_mul(c) <= STREAMED {
             done = match rows_per_group(c) {
                 4 => block_rows::<4, I, A>(io, c, nrows, k0, blk, act),
                 2 => block_rows::<2, I, A>(io, c, nrows, k0, blk, act),
@@ -194,6 +198,11 @@ fn rows_per_group(c: usize) -> usize {
         _ => 4,
     }
 }
+
+/// Tensors of more than this many values come from memory: one row at a time keeps the
+/// access pattern a plain stream, which the prefetchers follow best (several rows at
+/// once lose more to that than they gain on the constants' loads).
+const STREAMED: usize = 512 * 1024;
 
 /// Tensors of at most this many values (and as many again in `y`) stay in cache while a
 /// tile of rows is revisited: there, loading the constants, not memory, is the limit.
@@ -239,7 +248,7 @@ fn block_tiles<const V: usize, const R: usize, I: Io, A: Act>(
                     }
                 }
                 let (sc, _) = scale.as_chunks::<LANES>();
-                core::array::from_fn(|i| {
+                array(Consts::splat(Chan::ZERO), |i| {
                     let v = j * V + i;
                     Consts::from_arrays(
                         mc.get(v).unwrap_or(&zero),
@@ -248,7 +257,7 @@ fn block_tiles<const V: usize, const R: usize, I: Io, A: Act>(
                     )
                 })
             },
-            |k, xs| core::array::from_fn(|i| norm(xs[i], &k[i], act)),
+            |k, xs| array(F32s::ZERO, |i| norm(xs[i], &k[i], act)),
         );
     }
     groups * R
@@ -277,14 +286,14 @@ fn block_rows<const R: usize, I: Io, A: Act>(
         let last = base + width - LANES;
         // Read before anything of these rows is written (the vectors overlap).
         let t: Option<[F32s; R]> =
-            tail.map(|k| core::array::from_fn(|r| norm(io.read(last + r * c), &k, act)));
+            tail.map(|k| array(F32s::ZERO, |r| norm(io.read(last + r * c), &k, act)));
         io.map_rows::<R>(base, c, nv, |j, xs| {
             let k = Consts::from_arrays(
                 m.get(j).unwrap_or(&zero),
                 s.get(j).unwrap_or(&zero),
                 b.get(j).unwrap_or(&zero),
             );
-            core::array::from_fn(|r| norm(xs[r], &k, act))
+            array(F32s::ZERO, |r| norm(xs[r], &k, act))
         });
         if let Some(t) = t {
             for (r, v) in t.into_iter().enumerate() {

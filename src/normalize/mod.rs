@@ -146,7 +146,7 @@ impl Src<'_> {
             }
             ScaleFrom::Invstd { gamma, invstd } => {
                 let (g, i) = (eight(gamma, k0), eight(invstd, k0));
-                core::array::from_fn(|j| (f64::from(g[j]) * f64::from(i[j])) as f32)
+                array(0.0, |j| (f64::from(g[j]) * f64::from(i[j])) as f32)
             }
         }
     }
@@ -425,6 +425,17 @@ pub(crate) fn with_act(act: Activation, f: impl WithAct) {
     }
 }
 
+/// `[f(0), f(1), …, f(N - 1)]` by a plain loop: `core::array::from_fn` is not always inlined
+/// in a hot loop (with some activations it was not), which costs a call per vector.
+#[inline(always)]
+pub(crate) fn array<T: Copy, const N: usize>(zero: T, mut f: impl FnMut(usize) -> T) -> [T; N] {
+    let mut out = [zero; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = f(i);
+    }
+    out
+}
+
 /// The per-element operation: `act((x - mean) * scale + beta)`, one subtract and one fused
 /// multiply-add.
 #[inline(always)]
@@ -559,7 +570,7 @@ impl Io for OutOfPlace<'_> {
         let (ys, _) = y.as_chunks_mut::<LANES>();
         let (ys, _) = ys.as_chunks_mut::<G>();
         for (g, (xg, yg)) in xs.iter().zip(ys).enumerate() {
-            let out = f(g, core::array::from_fn(|i| load(&xg[i])));
+            let out = f(g, array(F32s::ZERO, |i| load(&xg[i])));
             for (d, v) in yg.iter_mut().zip(out) {
                 store(v, d);
             }
@@ -584,7 +595,7 @@ impl Io for OutOfPlace<'_> {
         });
         let mut ys = rows_of::<R>(&mut self.y[r], stride, len);
         for g in 0..count {
-            let out = f(g, core::array::from_fn(|i| load(&xs[i][g])));
+            let out = f(g, array(F32s::ZERO, |i| load(&xs[i][g])));
             for (y, v) in ys.iter_mut().zip(out) {
                 store(v, &mut y[g]);
             }
@@ -620,7 +631,7 @@ impl Io for OutOfPlace<'_> {
                 let (Some(x), Some(y)) = (x.get(g), y.get_mut(g)) else {
                     continue;
                 };
-                let out = f(&k, core::array::from_fn(|i| load(&x[i])));
+                let out = f(&k, array(F32s::ZERO, |i| load(&x[i])));
                 for (d, v) in y.iter_mut().zip(out) {
                     store(v, d);
                 }
@@ -656,7 +667,7 @@ impl Io for InPlace<'_> {
         let (ys, _) = y.as_chunks_mut::<LANES>();
         let (ys, _) = ys.as_chunks_mut::<G>();
         for (g, yg) in ys.iter_mut().enumerate() {
-            let out = f(g, core::array::from_fn(|i| load(&yg[i])));
+            let out = f(g, array(F32s::ZERO, |i| load(&yg[i])));
             for (d, v) in yg.iter_mut().zip(out) {
                 store(v, d);
             }
@@ -677,7 +688,7 @@ impl Io for InPlace<'_> {
         };
         let mut ys = rows_of::<R>(&mut self.0[r], stride, len);
         for g in 0..count {
-            let out = f(g, core::array::from_fn(|i| load(&ys[i][g])));
+            let out = f(g, array(F32s::ZERO, |i| load(&ys[i][g])));
             for (y, v) in ys.iter_mut().zip(out) {
                 store(v, &mut y[g]);
             }
@@ -705,7 +716,7 @@ impl Io for InPlace<'_> {
                 let Some(y) = y.get_mut(g) else {
                     continue;
                 };
-                let out = f(&k, core::array::from_fn(|i| load(&y[i])));
+                let out = f(&k, array(F32s::ZERO, |i| load(&y[i])));
                 for (d, v) in y.iter_mut().zip(out) {
                     store(v, d);
                 }
