@@ -13,7 +13,9 @@
 #   miri    Miri over the unit tests, only when the library has unsafe code: today
 #           src/lib.rs says `#![forbid(unsafe_code)]`, so Miri would check nothing the test
 #           suite does not, and the step is skipped (it runs by itself once that line goes).
-# Runs on a clean machine as root and installs what it needs; fails on the first error.
+# Runs on a clean machine as root and installs what it needs (a failed install stops the
+# script at once). Each build or test run is attempted even when an earlier one failed
+# (`cargo test --no-fail-fast`), and the script ends with a summary and fails if any did.
 #
 # Usage: .ci/cross.sh [x86] [aarch64] [wasm] [nostd] [miri]    (no argument: all of them)
 set -euo pipefail
@@ -24,10 +26,20 @@ START=$SECONDS
 step() { printf '\n=== cross: %s (%ss since start)\n' "$*" "$((SECONDS - START))"; }
 die() { printf '\ncross.sh: %s\n' "$*" >&2; exit 1; }
 add_target() { rustup target add "$@" || die "rustup could not add target(s) $*"; }
+FAILED=()
+# check LABEL CMD...: runs CMD; on failure records LABEL and goes on.
+check() {
+    local label=$1
+    shift
+    if ! "$@"; then
+        printf '\ncross.sh: FAILED: %s\n' "$label" >&2
+        FAILED+=("$label")
+    fi
+}
 
 x86() {
     step "x86-64 default level (SSE2)"
-    cargo test --workspace
+    check "x86-64 default tests" cargo test --workspace --no-fail-fast
     local level
     for level in x86-64-v3 x86-64-v4; do
         if [[ $level == x86-64-v4 ]] && ! grep -qw avx512f /proc/cpuinfo; then
@@ -36,9 +48,9 @@ x86() {
             continue
         fi
         step "x86-64 level $level"
-        CARGO_TARGET_DIR="$ROOT/target/cross/$level" \
+        check "$level tests" env CARGO_TARGET_DIR="$ROOT/target/cross/$level" \
             RUSTFLAGS="-C target-cpu=$level" RUSTDOCFLAGS="-C target-cpu=$level" \
-            cargo test --workspace
+            cargo test --workspace --no-fail-fast
     done
 }
 
@@ -51,10 +63,10 @@ aarch64() {
     fi
     add_target aarch64-unknown-linux-gnu
     step "aarch64 (NEON) under qemu-user: tests"
-    CARGO_TARGET_DIR="$ROOT/target/cross/aarch64" \
+    check "aarch64 tests" env CARGO_TARGET_DIR="$ROOT/target/cross/aarch64" \
         CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
         CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
-        cargo test --workspace --target aarch64-unknown-linux-gnu
+        cargo test --workspace --no-fail-fast --target aarch64-unknown-linux-gnu
 }
 
 wasm() {
@@ -63,9 +75,10 @@ wasm() {
     add_target wasm32-wasip1
     local env=(CARGO_TARGET_DIR="$ROOT/target/cross/wasm" RUSTFLAGS="-C target-feature=+simd128"
         CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $ROOT/.ci/wasi-runner.mjs")
-    env "${env[@]}" cargo build --lib --target wasm32-wasip1
+    check "wasm32 library" env "${env[@]}" cargo build --lib --target wasm32-wasip1
     step "wasm32-wasip1 + simd128: tests under Node's WASI (doctests are host-only)"
-    env "${env[@]}" cargo test --workspace --target wasm32-wasip1 --tests
+    check "wasm32 tests" env "${env[@]}" \
+        cargo test --workspace --no-fail-fast --target wasm32-wasip1 --tests
 }
 
 nostd() {
@@ -73,11 +86,12 @@ nostd() {
     add_target thumbv7em-none-eabihf riscv32imac-unknown-none-elf
     local target
     for target in thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
-        CARGO_TARGET_DIR="$ROOT/target/cross/nostd" cargo build --lib --target "$target"
+        check "$target library" env CARGO_TARGET_DIR="$ROOT/target/cross/nostd" \
+            cargo build --lib --target "$target"
     done
     step "no_std: ensure_no_std links for thumbv7em-none-eabihf"
-    (cd ensure_no_std && CARGO_TARGET_DIR="$ROOT/target/cross/nostd-bin" \
-        cargo build --release --target thumbv7em-none-eabihf)
+    check "ensure_no_std link" env CARGO_TARGET_DIR="$ROOT/target/cross/nostd-bin" \
+        cargo build --release --manifest-path ensure_no_std/Cargo.toml --target thumbv7em-none-eabihf
 }
 
 miri() {
@@ -89,7 +103,8 @@ miri() {
     rustup toolchain install nightly --profile minimal --component miri \
         || die "rustup could not install nightly with miri"
     cargo +nightly miri setup || die "cargo miri setup failed"
-    MIRIFLAGS=-Zmiri-disable-isolation PROPTEST_CASES=16 cargo +nightly miri test --lib
+    check "Miri" env MIRIFLAGS=-Zmiri-disable-isolation PROPTEST_CASES=16 \
+        cargo +nightly miri test --lib
 }
 
 STEPS=("$@")
@@ -100,4 +115,8 @@ for s in "${STEPS[@]}"; do
         *) die "unknown step $s (x86, aarch64, wasm, nostd, miri)" ;;
     esac
 done
-step "done: ${STEPS[*]}"
+if [[ ${#FAILED[@]} -gt 0 ]]; then
+    step "FAILED: ${FAILED[*]}"
+    exit 1
+fi
+step "done, all passed: ${STEPS[*]}"

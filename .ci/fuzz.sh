@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds every cargo-fuzz target in fuzz/ and runs each for a bounded time
 # (FUZZ_SECONDS, default 60). Any crash (a panic: a broken accuracy bound, an `Err` that
-# wrote to an output, a panic inside the library) fails the script; libFuzzer writes the
-# input to fuzz/artifacts/<target>/ and cargo-fuzz prints how to reproduce it.
+# wrote to an output, a panic inside the library) fails the script, after every target has
+# had its run; libFuzzer writes the input to fuzz/artifacts/<target>/, the script prints it
+# in base64 (CI's files are gone after the run), and cargo-fuzz prints how to reproduce it:
+#   cargo fuzz run -a -s none <target> <file>      (with RUSTC_BOOTSTRAP=1 on stable)
 #
 # To fuzz longer by hand:
 #   FUZZ_SECONDS=3600 .ci/fuzz.sh                        # every target, an hour each
@@ -45,13 +47,23 @@ cargo fuzz build "${FLAGS[@]}"
 
 mapfile -t TARGETS < <(cargo fuzz list)
 [[ ${#TARGETS[@]} -gt 0 ]] || die "cargo fuzz list found no targets"
+FAILED=()
 for target in "${TARGETS[@]}"; do
     step "run $target for ${SECONDS_PER_TARGET}s"
     [[ -d fuzz/seeds/$target ]] || die "no seeds for $target in fuzz/seeds/$target"
     mkdir -p "fuzz/corpus/$target"
-    cargo fuzz run "${FLAGS[@]}" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
-        -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 \
-        || die "fuzz target $target failed: the input is in fuzz/artifacts/$target/"
+    if ! cargo fuzz run "${FLAGS[@]}" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
+        -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1; then
+        printf '\nfuzz.sh: FAILED: %s; the input is in fuzz/artifacts/%s/, base64:\n' "$target" "$target" >&2
+        for f in "fuzz/artifacts/$target"/*; do
+            [[ -f $f ]] && printf '  %s: %s\n' "$f" "$(base64 -w0 "$f")" >&2
+        done
+        FAILED+=("$target")
+    fi
 done
 
-step "done: ${TARGETS[*]}"
+if [[ ${#FAILED[@]} -gt 0 ]]; then
+    step "FAILED: ${FAILED[*]}"
+    exit 1
+fi
+step "done, no crash: ${TARGETS[*]}"
