@@ -19,7 +19,7 @@ use crate::Moments;
 use crate::simd::{ACC, F32s, F64s, LANES, load, load_at, narrow, splat64, widen};
 
 /// Register blocks in one super-block.
-const BLOCKS: usize = 4;
+const BLOCKS: usize = 2;
 /// Channels in one super-block: their f32 states and f64 moments live on the stack.
 const SUPER: usize = BLOCKS * BLOCK;
 /// Rows in one tile: a tile of a super-block (`TILE_ROWS * SUPER` values, 32 KiB with
@@ -105,14 +105,13 @@ fn tile_pass(
     param: impl Fn(&[f32], usize, usize) -> [f32; SUPER],
 ) -> [Moments; BLOCK] {
     let mut out = [Moments::EMPTY; BLOCK];
-    let mut acc = new_acc();
     for &(values, stride, rows) in parts {
         if rows == 0 {
             continue;
         }
         let width = stride.min(BLOCK);
         let prm = param(values, stride, rows);
-        acc[0] = Positions::new();
+        let mut acc = [Positions::new()];
         pass(op, values, stride, rows, 0, width, &prm, &mut acc);
         for i in 0..width {
             out[i % c] = out[i % c].merge(acc[0].moments(i));
@@ -190,7 +189,7 @@ fn pass(
     s0: usize,
     width: usize,
     prm: &[f32; SUPER],
-    acc: &mut Acc,
+    acc: &mut [Positions],
 ) {
     let g = Grid {
         x,
@@ -219,7 +218,7 @@ struct Grid<'a> {
 impl Grid<'_> {
     /// Streams the rows in chunks of `CHUNK` (f32 states, then folded into `acc`) and
     /// tiles of `TILE_ROWS`, sweeping the blocks of each tile in turn.
-    fn run<O: LaneOp>(&self, prm: &[f32; SUPER], acc: &mut Acc) {
+    fn run<O: LaneOp>(&self, prm: &[f32; SUPER], acc: &mut [Positions]) {
         let blocks = self.width.div_ceil(BLOCK);
         let mut p: [[F32s; ACC]; BLOCKS] =
             core::array::from_fn(|b| core::array::from_fn(|j| load_at(prm, b * BLOCK + j * LANES)));
@@ -247,16 +246,17 @@ impl Grid<'_> {
                 }
                 k0 += r;
             }
-            for (b, (st, p)) in st.iter_mut().zip(p.iter_mut()).enumerate().take(blocks) {
+            let blocks_acc = st.iter_mut().zip(p.iter_mut()).zip(acc.iter_mut());
+            for (b, ((st, p), acc)) in blocks_acc.enumerate().take(blocks) {
                 let v = (self.width - b * BLOCK).min(BLOCK).div_ceil(LANES);
                 let fin = st.iter().zip(p.iter()).take(v).map(|(s, pj)| {
                     let (m, q) = O::finish(*s, k_max, *pj);
                     (*pj, m, q)
                 });
-                acc[b].absorb(k_max, fin);
+                acc.absorb(k_max, fin);
                 *st = [O::ZERO; ACC];
                 if O::RECENTER {
-                    *p = core::array::from_fn(|j| acc[b].means(j));
+                    *p = core::array::from_fn(|j| acc.means(j));
                 }
             }
             done += k_max;
@@ -266,7 +266,6 @@ impl Grid<'_> {
     /// Picks the kernel instance whose block is `v` vectors wide (`1 <= v <= ACC`), with
     /// the states and parameters of those vectors.
     #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
     fn by_width<O: LaneOp>(
         &self,
         v: usize,
@@ -294,8 +293,10 @@ impl Grid<'_> {
     }
 
     /// The kernel: `V` vectors of positions `col..` held in registers, streamed down
-    /// rows `row..row + r`, which are steps `k0 + 1..=k0 + r` of the current chunk.
-    #[inline(always)]
+    /// rows `row..row + r`, which are steps `k0 + 1..=k0 + r` of the current chunk. Not
+    /// inlined: one call per tile of rows is cheap, and each width keeps its own small
+    /// frame (a debug build inlining all eight would need them all at once).
+    #[inline(never)]
     fn columns<O: LaneOp, const V: usize>(
         &self,
         col: usize,
