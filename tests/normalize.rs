@@ -301,7 +301,16 @@ fn check_shape(shape: Shape, act: Activation, seed: u64) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+    // A fixed seed (unless PROPTEST_RNG_SEED is set) and no regression files: CI runs the
+    // same cases every time; set PROPTEST_CASES to explore more.
+    #![proptest_config({
+        let mut c = ProptestConfig::with_cases(40);
+        c.failure_persistence = None;
+        if c.rng_seed == proptest::test_runner::RngSeed::Random {
+            c.rng_seed = proptest::test_runner::RngSeed::Fixed(0x00ba_7c40_5eed);
+        }
+        c
+    })]
 
     /// The odd shapes: c in {1, 3, 7, 13, 257}, h*w in {1, 15, 169}, n in 1..=4.
     #[test]
