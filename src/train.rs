@@ -324,7 +324,8 @@ fn forward<I: Io>(
             match d.layout_dims(layout) {
                 LayoutDims::Planar { n, c, plane } if fuse => {
                     // Groups of channels: statistics, then normalize while cached.
-                    let group = (FUSE_BYTES / (d.count * 4)).max(1);
+                    // `count` may be 0 (no channels, `c == 0`): no divide by zero.
+                    let group = (FUSE_BYTES / (d.count * 4).max(1)).max(1);
                     let mut k0 = 0;
                     while k0 < c {
                         let k1 = c.min(k0 + group);

@@ -1046,3 +1046,39 @@ fn same_error(got: Error, want: Error) {
         _ => assert_eq!(got, want),
     }
 }
+
+/// No channels (`c == 0`) is `Ok` with empty buffers, for every plane size, layout and
+/// method, with and without running statistics (found by the `api` fuzz target: the fused
+/// NCHW path divided by the per-channel count, 0 here).
+#[test]
+fn no_channels_is_ok() {
+    for (n, h, w) in [(2, 3, 3), (0, 3, 3), (2, 0, 5), (1, 1, 1)] {
+        let shape = Shape::new(n, 0, h, w);
+        for layout in [Layout::Nchw, Layout::Nhwc] {
+            for method in [Method::Welford, Method::TwoPass] {
+                let p = TrainParams {
+                    gamma: &[],
+                    beta: &[],
+                    eps: 1e-5,
+                    method,
+                    act: Activation::Identity,
+                };
+                for with_running in [false, true] {
+                    let (mut rm, mut rv, mut sm, mut si) =
+                        ([0.0f32; 0], [0.0f32; 0], [0.0f32; 0], [0.0f32; 0]);
+                    let running = with_running.then(|| RunningStats {
+                        mean: &mut rm,
+                        var: &mut rv,
+                        momentum: Momentum::PYTORCH_DEFAULT,
+                    });
+                    let saved = SavedStats {
+                        mean: &mut sm,
+                        invstd: &mut si,
+                    };
+                    let r = train_forward(&[], &mut [], shape, layout, &p, running, saved);
+                    assert_eq!(r, Ok(()), "{shape:?} {layout:?} {method:?}");
+                }
+            }
+        }
+    }
+}
