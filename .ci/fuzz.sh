@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds every cargo-fuzz target in fuzz/ and runs each for a bounded time
 # (FUZZ_SECONDS, default 60). Any crash (a panic: a broken accuracy bound, an `Err` that
-# wrote to an output, a panic inside the library) fails the script, after every target has
+# wrote to an output, a panic inside the library) or any input that runs longer than 20 s
+# (tensors here have at most 65536 values: that is a hang) fails the script, after every target has
 # had its run; libFuzzer writes the input to fuzz/artifacts/<target>/, the script prints it
 # in base64 (CI's files are gone after the run), and cargo-fuzz prints how to reproduce it:
 #   cargo fuzz run -a -s none <target> <file>      (with RUSTC_BOOTSTRAP=1 on stable)
@@ -53,7 +54,7 @@ for target in "${TARGETS[@]}"; do
     [[ -d fuzz/seeds/$target ]] || die "no seeds for $target in fuzz/seeds/$target"
     mkdir -p "fuzz/corpus/$target"
     if ! cargo fuzz run "${FLAGS[@]}" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
-        -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1; then
+        -max_total_time="$SECONDS_PER_TARGET" -timeout=20 -print_final_stats=1; then
         printf '\nfuzz.sh: FAILED: %s; the input is in fuzz/artifacts/%s/, base64:\n' "$target" "$target" >&2
         for f in "fuzz/artifacts/$target"/*; do
             [[ -f $f ]] && printf '  %s: %s\n' "$f" "$(base64 -w0 "$f")" >&2
