@@ -21,76 +21,8 @@ const TINY: f64 = 1.401_298_464_324_817e-45;
 /// each step of a subnormal channel at the quantum.
 const FLOOR: f64 = 8.0 * TINY;
 
-/// A seeded xorshift64* generator (splitmix-scrambled seed).
-#[derive(Debug, Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in `[0, 1)`.
-    fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Uniform in `0..n`.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-    fn sign(&mut self) -> f64 {
-        if self.next_u64() >> 63 == 0 {
-            1.0
-        } else {
-            -1.0
-        }
-    }
-    /// Standard normal (Box-Muller).
-    fn normal(&mut self) -> f64 {
-        let (u1, u2) = (1.0 - self.uniform(), self.uniform());
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-}
-
-/// How one channel's values are drawn.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Dist {
-    /// `offset + spread * N(0, 1)`.
-    Normal { offset: f64, spread: f64 },
-    /// One value.
-    Constant(f32),
-    /// Magnitudes in `[1e18, 3e19]`, whose squares overflow f32.
-    Huge { mixed_signs: bool },
-    /// Subnormals around 1e-40.
-    Denormal { mixed_signs: bool },
-    /// Integers in `lo..=hi`.
-    SmallInts { lo: i32, hi: i32 },
-}
-
-impl Dist {
-    fn sample(self, rng: &mut Rng) -> f32 {
-        let sign = |rng: &mut Rng, mixed: bool| if mixed { rng.sign() } else { 1.0 };
-        match self {
-            Dist::Normal { offset, spread } => (offset + spread * rng.normal()) as f32,
-            Dist::Constant(v) => v,
-            Dist::Huge { mixed_signs } => {
-                (sign(rng, mixed_signs) * 1e18 * 30f64.powf(rng.uniform())) as f32
-            }
-            Dist::Denormal { mixed_signs } => {
-                (sign(rng, mixed_signs) * 1e-40 * (0.5 + rng.uniform())) as f32
-            }
-            Dist::SmallInts { lo, hi } => (lo + rng.below((hi - lo + 1) as usize) as i32) as f32,
-        }
-    }
-}
+mod values;
+use values::{Dist, Rng};
 
 /// Flat index of `(n, c, s)`, `s` the spatial position.
 fn index(shape: Shape, layout: Layout, n: usize, c: usize, s: usize) -> usize {
@@ -1066,7 +998,7 @@ fn no_channels_is_ok() {
                 for with_running in [false, true] {
                     let (mut rm, mut rv, mut sm, mut si) =
                         ([0.0f32; 0], [0.0f32; 0], [0.0f32; 0], [0.0f32; 0]);
-                    let running = with_running.then(|| RunningStats {
+                    let running = with_running.then_some(RunningStats {
                         mean: &mut rm,
                         var: &mut rv,
                         momentum: Momentum::PYTORCH_DEFAULT,
