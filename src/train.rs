@@ -177,6 +177,11 @@ pub fn train_forward(
 ) -> Result<(), Error> {
     let d = check(x.len(), shape, p, running.as_ref(), &saved)?;
     check_len("y", x.len(), y.len())?;
+    if x.is_empty() {
+        // Only possible with no channels: nothing to write, and no loop over `n` (which
+        // may be huge) empty samples.
+        return Ok(());
+    }
     forward(&mut OutOfPlace { x, y }, d, layout, p, running, saved);
     Ok(())
 }
@@ -194,6 +199,9 @@ pub fn train_forward_in_place(
     saved: SavedStats<'_>,
 ) -> Result<(), Error> {
     let d = check(x.len(), shape, p, running.as_ref(), &saved)?;
+    if x.is_empty() {
+        return Ok(());
+    }
     forward(&mut InPlace(x), d, layout, p, running, saved);
     Ok(())
 }

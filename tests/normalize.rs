@@ -894,3 +894,30 @@ fn runs_on_a_64k_stack() {
         .join()
         .unwrap();
 }
+
+/// An empty tensor with a huge batch is `Ok` without a loop over `n * c` empty planes
+/// (found by the `api` fuzz target, where `n` near 2^32 took minutes; before the fix this
+/// test would not finish).
+#[test]
+fn empty_tensor_with_huge_batch_is_ok() {
+    let (m, v, g, b) = ([0.0f32; 12], [1.0f32; 12], [1.0f32; 12], [0.0f32; 12]);
+    let p = NormParams {
+        mean: &m,
+        var: &v,
+        gamma: &g,
+        beta: &b,
+        eps: 1e-5,
+    };
+    for layout in [Layout::Nchw, Layout::Nhwc] {
+        for shape in [Shape::new(1 << 40, 12, 0, 2), Shape::new(1 << 50, 12, 2, 0)] {
+            assert_eq!(
+                normalize(&[], &mut [], shape, layout, &p, Activation::Identity),
+                Ok(())
+            );
+            assert_eq!(
+                normalize_in_place(&mut [], shape, layout, &p, Activation::Relu),
+                Ok(())
+            );
+        }
+    }
+}

@@ -228,6 +228,10 @@ pub fn normalize(
     check_len("y", x.len(), y.len())?;
     p.check(d.c)?;
     act.check()?;
+    if x.is_empty() {
+        // Nothing to write; and no loop over `n * c` empty planes (n may be huge).
+        return Ok(());
+    }
     run(
         &mut OutOfPlace { x, y },
         d.layout_dims(layout),
@@ -252,6 +256,9 @@ pub fn normalize_in_place(
     let d = shape.dims(x.len(), false)?;
     p.check(d.c)?;
     act.check()?;
+    if x.is_empty() {
+        return Ok(());
+    }
     run(&mut InPlace(x), d.layout_dims(layout), &p.into(), act);
     Ok(())
 }
