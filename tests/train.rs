@@ -22,43 +22,7 @@ const TINY: f64 = 1.401_298_464_324_817e-45;
 const FLOOR: f64 = 8.0 * TINY;
 
 mod values;
-use values::{Dist, Rng};
-
-/// Flat index of `(n, c, s)`, `s` the spatial position.
-fn index(shape: Shape, layout: Layout, n: usize, c: usize, s: usize) -> usize {
-    let plane = shape.h * shape.w;
-    match layout {
-        Layout::Nchw => (n * shape.c + c) * plane + s,
-        Layout::Nhwc => (n * plane + s) * shape.c + c,
-    }
-}
-
-/// An NCHW tensor whose channel `k` draws from `dists[k % dists.len()]`.
-fn tensor_nchw(shape: Shape, dists: &[Dist], rng: &mut Rng) -> Vec<f32> {
-    let plane = shape.h * shape.w;
-    let mut x = Vec::with_capacity(shape.n * shape.c * plane);
-    for _ in 0..shape.n {
-        for c in 0..shape.c {
-            for _ in 0..plane {
-                x.push(dists[c % dists.len()].sample(rng));
-            }
-        }
-    }
-    x
-}
-
-/// The NCHW tensor `x` in `layout`.
-fn to_layout(x: &[f32], shape: Shape, layout: Layout) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
-    for n in 0..shape.n {
-        for c in 0..shape.c {
-            for s in 0..shape.h * shape.w {
-                out[index(shape, layout, n, c, s)] = x[index(shape, Layout::Nchw, n, c, s)];
-            }
-        }
-    }
-    out
-}
+use values::{Dist, Rng, tensor_nchw, to_layout};
 
 /// Everything a training forward writes.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,6 +2,8 @@
 //! PRNG and the distributions of the hard data classes.
 #![allow(dead_code)] // each test binary uses its own subset
 
+use batchnorm::{Layout, Shape};
+
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 
@@ -70,4 +72,40 @@ impl Dist {
             Dist::SmallInts { lo, hi } => (lo + rng.below((hi - lo + 1) as usize) as i32) as f32,
         }
     }
+}
+
+/// Flat index of `(n, c, s)`, `s` the spatial position.
+pub fn index(shape: Shape, layout: Layout, n: usize, c: usize, s: usize) -> usize {
+    let plane = shape.h * shape.w;
+    match layout {
+        Layout::Nchw => (n * shape.c + c) * plane + s,
+        Layout::Nhwc => (n * plane + s) * shape.c + c,
+    }
+}
+
+/// An NCHW tensor whose channel `k` draws from `dists[k % dists.len()]`.
+pub fn tensor_nchw(shape: Shape, dists: &[Dist], rng: &mut Rng) -> Vec<f32> {
+    let plane = shape.h * shape.w;
+    let mut x = Vec::with_capacity(shape.n * shape.c * plane);
+    for _ in 0..shape.n {
+        for c in 0..shape.c {
+            for _ in 0..plane {
+                x.push(dists[c % dists.len()].sample(rng));
+            }
+        }
+    }
+    x
+}
+
+/// The NCHW tensor `x` in `layout`.
+pub fn to_layout(x: &[f32], shape: Shape, layout: Layout) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.len()];
+    for n in 0..shape.n {
+        for c in 0..shape.c {
+            for s in 0..shape.h * shape.w {
+                out[index(shape, layout, n, c, s)] = x[index(shape, Layout::Nchw, n, c, s)];
+            }
+        }
+    }
+    out
 }
