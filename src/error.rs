@@ -1,5 +1,6 @@
 //! `Error`: every way a call can be refused, with the argument and the numbers involved.
 
+use crate::simd::Isa;
 use core::fmt;
 
 /// Why a call was refused. Every public function that can fail returns this, after
@@ -73,6 +74,13 @@ pub enum Error {
         /// The accepted range, in words, e.g. `"finite and >= 0"`.
         expected: &'static str,
     },
+    /// The instruction-set level asked of [`crate::Kernels::new`] does not run on this CPU.
+    UnsupportedIsa {
+        /// The level asked for.
+        requested: Isa,
+        /// The best level this CPU runs ([`Isa::detected`]).
+        best: Isa,
+    },
 }
 
 impl fmt::Display for Error {
@@ -117,6 +125,10 @@ impl fmt::Display for Error {
                 value,
                 expected,
             } => write!(f, "`{name}` = {value} but it must be {expected}"),
+            Error::UnsupportedIsa { requested, best } => write!(
+                f,
+                "instruction set `{requested}` does not run on this CPU (best: `{best}`)"
+            ),
         }
     }
 }

@@ -47,10 +47,11 @@
 //! ```
 #![no_std]
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod error;
 mod fold;
+mod kernels;
 mod moments;
 mod normalize;
 mod shape;
@@ -62,9 +63,11 @@ pub mod reference;
 
 pub use error::Error;
 pub use fold::{Bias, WeightLayout, WeightShape, fold_into_weights};
+pub use kernels::Kernels;
 pub use moments::Moments;
 pub use normalize::{Activation, NormParams, normalize, normalize_in_place};
 pub use shape::{Layout, Shape, f32s_from_bytes, f32s_from_bytes_mut};
+pub use simd::Isa;
 pub use stats::{Method, accumulate_moments, batch_stats};
 pub use train::{
     Momentum, RunningStats, SavedStats, TrainParams, train_forward, train_forward_in_place,

@@ -6,6 +6,7 @@ use crate::normalize::{
     planar, run_with, with_act,
 };
 use crate::shape::{Dims, check_len};
+use crate::simd::{Isa, Simd, WithSimd, dispatch};
 use crate::stats::{self, Method};
 use crate::{Error, Layout, Moments, Shape};
 
@@ -175,6 +176,21 @@ pub fn train_forward(
     running: Option<RunningStats<'_>>,
     saved: SavedStats<'_>,
 ) -> Result<(), Error> {
+    train_forward_at(Isa::detected(), x, y, shape, layout, p, running, saved)
+}
+
+/// [`train_forward`] at level `isa` (supported: checked by the caller).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_forward_at(
+    isa: Isa,
+    x: &[f32],
+    y: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &TrainParams,
+    running: Option<RunningStats<'_>>,
+    saved: SavedStats<'_>,
+) -> Result<(), Error> {
     let d = check(x.len(), shape, p, running.as_ref(), &saved)?;
     check_len("y", x.len(), y.len())?;
     if x.is_empty() {
@@ -182,7 +198,7 @@ pub fn train_forward(
         // may be huge) empty samples.
         return Ok(());
     }
-    forward(&mut OutOfPlace { x, y }, d, layout, p, running, saved);
+    forward(isa, &mut OutOfPlace { x, y }, d, layout, p, running, saved);
     Ok(())
 }
 
@@ -198,11 +214,24 @@ pub fn train_forward_in_place(
     running: Option<RunningStats<'_>>,
     saved: SavedStats<'_>,
 ) -> Result<(), Error> {
+    train_forward_in_place_at(Isa::detected(), x, shape, layout, p, running, saved)
+}
+
+/// [`train_forward_in_place`] at level `isa` (supported: checked by the caller).
+pub(crate) fn train_forward_in_place_at(
+    isa: Isa,
+    x: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &TrainParams,
+    running: Option<RunningStats<'_>>,
+    saved: SavedStats<'_>,
+) -> Result<(), Error> {
     let d = check(x.len(), shape, p, running.as_ref(), &saved)?;
     if x.is_empty() {
         return Ok(());
     }
-    forward(&mut InPlace(x), d, layout, p, running, saved);
+    forward(isa, &mut InPlace(x), d, layout, p, running, saved);
     Ok(())
 }
 
@@ -305,6 +334,7 @@ impl<'a> Recorder<'a> {
 
 /// The training forward on validated arguments.
 fn forward<I: Io>(
+    isa: Isa,
     io: &mut I,
     d: Dims,
     layout: Layout,
@@ -319,15 +349,29 @@ fn forward<I: Io>(
         p: &'a TrainParams<'a>,
         rec: &'a mut Recorder<'b>,
     }
-    impl<I: Io> WithAct for Forward<'_, '_, I> {
-        fn call<A: Act>(self, act: A) {
+    impl<I: Io> WithSimd for Forward<'_, '_, I> {
+        type Output = ();
+        #[inline(always)]
+        fn run<S: Simd>(self, s: S) {
+            let act = self.p.act;
+            with_act(s, act, WithS { s, f: self });
+        }
+    }
+    struct WithS<'a, 'b, S, I> {
+        s: S,
+        f: Forward<'a, 'b, I>,
+    }
+    impl<S: Simd, I: Io> WithAct<S::F> for WithS<'_, '_, S, I> {
+        #[inline(always)]
+        fn call<A: Act<S::F>>(self, act: A) {
+            let s = self.s;
             let Forward {
                 io,
                 d,
                 layout,
                 p,
                 rec,
-            } = self;
+            } = self.f;
             let fuse = d.count.saturating_mul(4) <= FUSE_BYTES;
             match d.layout_dims(layout) {
                 LayoutDims::Planar { n, c, plane } if fuse => {
@@ -337,27 +381,27 @@ fn forward<I: Io>(
                     let mut k0 = 0;
                     while k0 < c {
                         let k1 = c.min(k0 + group);
-                        stats::planar_channel_range(io.src(), d, p.method, k0..k1, |k, m| {
+                        stats::planar_channel_range(s, io.src(), d, p.method, k0..k1, |k, m| {
                             rec.record(k, m);
                         });
                         rec.flush();
-                        planar::channels(io, n, c, plane, k0..k1, &rec.src(p), act);
+                        planar::channels(s, io, n, c, plane, k0..k1, &rec.src(p), act);
                         k0 = k1;
                     }
                 }
                 ld => {
-                    stats::channel_moments(io.src(), d, layout, p.method, |k, m| {
+                    stats::moments_with(s, io.src(), d, layout, p.method, |k, m| {
                         rec.record(k, m);
                     });
                     rec.flush();
-                    run_with(io, ld, &rec.src(p), act);
+                    run_with(s, io, ld, &rec.src(p), act);
                 }
             }
         }
     }
     let mut rec = Recorder::new(running, saved, p.eps);
-    with_act(
-        p.act,
+    dispatch(
+        isa,
         Forward {
             io,
             d,

@@ -4,9 +4,9 @@
 //! place vs out of place bit for bit, NCHW vs NHWC bit for bit, every error with the
 //! outputs untouched, and a 64 KiB stack.
 
-use batchnorm::{
-    Activation, Error, Layout, NormParams, Shape, normalize, normalize_in_place, reference,
-};
+use batchnorm::{Activation, Error, Layout, NormParams, Shape, reference};
+mod isa;
+use isa::{normalize, normalize_in_place};
 use proptest::prelude::*;
 
 /// Unit roundoff of f32.
@@ -217,7 +217,11 @@ proptest! {
         act in prop::sample::select(ACTS.to_vec()),
         seed in any::<u64>(),
     ) {
-        check_shape(Shape::new(n, c, hw.0, hw.1), act, seed);
+        let r = isa::try_each_isa(|| {
+            check_shape(Shape::new(n, c, hw.0, hw.1), act, seed);
+            Ok::<(), TestCaseError>(())
+        });
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 }
 
@@ -229,38 +233,40 @@ proptest! {
 /// segments); 1x1 planes (the NHWC kernels).
 #[test]
 fn every_kernel_path() {
-    let cs = [
-        1usize, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 15, 16, 17, 24, 31, 32, 33, 40, 48, 64, 96, 100,
-        128, 192, 255, 256, 257, 320, 512, 1000, 1024, 1025, 1030, 2100,
-    ];
-    let planes = [
-        (1usize, 1usize),
-        (1, 2),
-        (1, 3),
-        (2, 3),
-        (3, 5),
-        (4, 4),
-        (1, 17),
-        (7, 7),
-        (14, 14),
-        (8, 8),
-        (2, 4),
-        (16, 16),
-        (17, 19),
-    ];
-    let mut case = 0u64;
-    for &c in &cs {
-        for &(h, w) in &planes {
-            for n in [1usize, 3] {
-                let shape = Shape::new(n, c, h, w);
-                if n * c * h * w > 40_000 {
-                    continue;
+    isa::each_isa(|| {
+        let cs = [
+            1usize, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 15, 16, 17, 24, 31, 32, 33, 40, 48, 64, 96,
+            100, 128, 192, 255, 256, 257, 320, 512, 1000, 1024, 1025, 1030, 2100,
+        ];
+        let planes = [
+            (1usize, 1usize),
+            (1, 2),
+            (1, 3),
+            (2, 3),
+            (3, 5),
+            (4, 4),
+            (1, 17),
+            (7, 7),
+            (14, 14),
+            (8, 8),
+            (2, 4),
+            (16, 16),
+            (17, 19),
+        ];
+        let mut case = 0u64;
+        for &c in &cs {
+            for &(h, w) in &planes {
+                for n in [1usize, 3] {
+                    let shape = Shape::new(n, c, h, w);
+                    if n * c * h * w > 40_000 {
+                        continue;
+                    }
+                    case += 1;
+                    check_shape(shape, ACTS[case as usize % ACTS.len()], case);
                 }
-                case += 1;
-                check_shape(shape, ACTS[case as usize % ACTS.len()], case);
             }
         }
-    }
+    });
 }
 
 /// The centered form `(x - mean) * scale + beta` on offsets of 1e4 and 1e6 with unit
@@ -268,154 +274,164 @@ fn every_kernel_path() {
 /// about `u * |mean| * scale` (0.06·scale at 1e6).
 #[test]
 fn large_offsets_stay_accurate() {
-    for offset in [1e4, 1e6, -1e6, 3e7] {
-        let shape = Shape::new(2, 5, 9, 11);
-        let mut rng = Rng::new(offset as u64 ^ 77);
-        let x = tensor_nchw(
-            shape,
-            &[Dist::Normal {
-                offset,
-                spread: 1.0,
-            }],
-            &mut rng,
-        );
-        for layout in [Layout::Nchw, Layout::Nhwc] {
-            let x = to_layout(&x, shape, layout);
-            let p = Params::of_data(&x, shape, layout, &mut rng);
-            let y = run(&x, shape, layout, &p.view(), Activation::Identity);
-            check(&x, &y, shape, layout, &p.view(), Activation::Identity);
-            // And in absolute terms: unit-spread outputs within 1e-5 of the reference.
-            let mut r = vec![0.0f64; x.len()];
-            reference::normalize(&x, &mut r, shape, layout, &p.view(), Activation::Identity)
-                .unwrap();
-            for (y, r) in y.iter().zip(&r) {
-                assert!(
-                    (f64::from(*y) - r).abs() < 1e-5 * (1.0 + r.abs()),
-                    "{y} vs {r}"
-                );
+    isa::each_isa(|| {
+        for offset in [1e4, 1e6, -1e6, 3e7] {
+            let shape = Shape::new(2, 5, 9, 11);
+            let mut rng = Rng::new(offset as u64 ^ 77);
+            let x = tensor_nchw(
+                shape,
+                &[Dist::Normal {
+                    offset,
+                    spread: 1.0,
+                }],
+                &mut rng,
+            );
+            for layout in [Layout::Nchw, Layout::Nhwc] {
+                let x = to_layout(&x, shape, layout);
+                let p = Params::of_data(&x, shape, layout, &mut rng);
+                let y = run(&x, shape, layout, &p.view(), Activation::Identity);
+                check(&x, &y, shape, layout, &p.view(), Activation::Identity);
+                // And in absolute terms: unit-spread outputs within 1e-5 of the reference.
+                let mut r = vec![0.0f64; x.len()];
+                reference::normalize(&x, &mut r, shape, layout, &p.view(), Activation::Identity)
+                    .unwrap();
+                for (y, r) in y.iter().zip(&r) {
+                    assert!(
+                        (f64::from(*y) - r).abs() < 1e-5 * (1.0 + r.abs()),
+                        "{y} vs {r}"
+                    );
+                }
             }
         }
-    }
+    });
 }
 
 /// A constant channel with `var == 0` and `eps > 0` maps every value (== mean) to exactly
 /// `beta`, whatever the constant, gamma or activation (beta inside the clamp range).
 #[test]
 fn constant_channels_give_exactly_beta() {
-    let mut rng = Rng::new(5);
-    for (i, &v) in CONSTANTS.iter().enumerate() {
-        for &(n, c, h, w) in &[
-            (1usize, 3usize, 7usize, 7usize),
-            (2, 13, 1, 1),
-            (1, 257, 1, 3),
-        ] {
-            let shape = Shape::new(n, c, h, w);
-            let x = vec![v; n * c * h * w];
-            let p = Params {
-                mean: vec![v; c],
-                var: vec![0.0; c],
-                gamma: (0..c).map(|_| (rng.normal() * 10.0) as f32).collect(),
-                beta: (0..c).map(|_| (rng.uniform() * 5.0) as f32).collect(),
-                eps: [1e-5, 1e-3, 1.0][i % 3],
-            };
-            for layout in [Layout::Nchw, Layout::Nhwc] {
-                for act in [Activation::Identity, Activation::Relu, Activation::RELU6] {
-                    let y = run(&x, shape, layout, &p.view(), act);
-                    for (j, y) in y.iter().enumerate() {
-                        let k = match layout {
-                            Layout::Nchw => (j / (h * w)) % c,
-                            Layout::Nhwc => j % c,
-                        };
-                        assert_eq!(*y, p.beta[k], "constant {v}, {layout:?}, {act:?}");
+    isa::each_isa(|| {
+        let mut rng = Rng::new(5);
+        for (i, &v) in CONSTANTS.iter().enumerate() {
+            for &(n, c, h, w) in &[
+                (1usize, 3usize, 7usize, 7usize),
+                (2, 13, 1, 1),
+                (1, 257, 1, 3),
+            ] {
+                let shape = Shape::new(n, c, h, w);
+                let x = vec![v; n * c * h * w];
+                let p = Params {
+                    mean: vec![v; c],
+                    var: vec![0.0; c],
+                    gamma: (0..c).map(|_| (rng.normal() * 10.0) as f32).collect(),
+                    beta: (0..c).map(|_| (rng.uniform() * 5.0) as f32).collect(),
+                    eps: [1e-5, 1e-3, 1.0][i % 3],
+                };
+                for layout in [Layout::Nchw, Layout::Nhwc] {
+                    for act in [Activation::Identity, Activation::Relu, Activation::RELU6] {
+                        let y = run(&x, shape, layout, &p.view(), act);
+                        for (j, y) in y.iter().enumerate() {
+                            let k = match layout {
+                                Layout::Nchw => (j / (h * w)) % c,
+                                Layout::Nhwc => j % c,
+                            };
+                            assert_eq!(*y, p.beta[k], "constant {v}, {layout:?}, {act:?}");
+                        }
                     }
                 }
             }
         }
-    }
+    });
 }
 
 /// `var + eps == 0`: the scale is `gamma / 0`, and the output is what IEEE gives:
 /// NaN where `x == mean` (0 * inf), `±inf` elsewhere, NaN when `gamma == 0` too.
 #[test]
 fn zero_variance_and_zero_eps_follow_ieee() {
-    let shape = Shape::new(1, 2, 1, 3);
-    let x = [1.0f32, 2.0, 0.0, 5.0, 5.0, 5.0];
-    let p = NormParams {
-        mean: &[1.0, 5.0],
-        var: &[0.0, 0.0],
-        gamma: &[2.0, 0.0],
-        beta: &[0.5, 0.5],
-        eps: 0.0,
-    };
-    let y = run(&x, shape, Layout::Nchw, &p, Activation::Identity);
-    assert!(y[0].is_nan());
-    assert_eq!(y[1], f32::INFINITY);
-    assert_eq!(y[2], f32::NEG_INFINITY);
-    assert!(y[3..].iter().all(|v| v.is_nan()));
+    isa::each_isa(|| {
+        let shape = Shape::new(1, 2, 1, 3);
+        let x = [1.0f32, 2.0, 0.0, 5.0, 5.0, 5.0];
+        let p = NormParams {
+            mean: &[1.0, 5.0],
+            var: &[0.0, 0.0],
+            gamma: &[2.0, 0.0],
+            beta: &[0.5, 0.5],
+            eps: 0.0,
+        };
+        let y = run(&x, shape, Layout::Nchw, &p, Activation::Identity);
+        assert!(y[0].is_nan());
+        assert_eq!(y[1], f32::INFINITY);
+        assert_eq!(y[2], f32::NEG_INFINITY);
+        assert!(y[3..].iter().all(|v| v.is_nan()));
+    });
 }
 
 /// Tiny variance (spread 1e-6 around 1, var ~1e-12, eps 0): the scale is ~1e6 and the
 /// output still matches the reference.
 #[test]
 fn tiny_variance() {
-    let shape = Shape::new(3, 7, 5, 5);
-    let mut rng = Rng::new(11);
-    let x = tensor_nchw(
-        shape,
-        &[Dist::Normal {
-            offset: 1.0,
-            spread: 1e-6,
-        }],
-        &mut rng,
-    );
-    for layout in [Layout::Nchw, Layout::Nhwc] {
-        let x = to_layout(&x, shape, layout);
-        let mut p = Params::of_data(&x, shape, layout, &mut rng);
-        p.eps = 0.0;
-        let y = run(&x, shape, layout, &p.view(), Activation::Identity);
-        check(&x, &y, shape, layout, &p.view(), Activation::Identity);
-    }
+    isa::each_isa(|| {
+        let shape = Shape::new(3, 7, 5, 5);
+        let mut rng = Rng::new(11);
+        let x = tensor_nchw(
+            shape,
+            &[Dist::Normal {
+                offset: 1.0,
+                spread: 1e-6,
+            }],
+            &mut rng,
+        );
+        for layout in [Layout::Nchw, Layout::Nhwc] {
+            let x = to_layout(&x, shape, layout);
+            let mut p = Params::of_data(&x, shape, layout, &mut rng);
+            p.eps = 0.0;
+            let y = run(&x, shape, layout, &p.view(), Activation::Identity);
+            check(&x, &y, shape, layout, &p.view(), Activation::Identity);
+        }
+    });
 }
 
 /// Huge values (1e18..3e19, whose squares overflow f32) and denormals (no flush to zero:
 /// the outputs depend on the subnormal inputs).
 #[test]
 fn huge_and_denormal_values() {
-    let shape = Shape::new(2, 3, 4, 5);
-    let mut rng = Rng::new(3);
-    for dist in [
-        Dist::Huge { mixed_signs: false },
-        Dist::Huge { mixed_signs: true },
-        Dist::Denormal { mixed_signs: false },
-        Dist::Denormal { mixed_signs: true },
-    ] {
-        let x = tensor_nchw(shape, &[dist], &mut rng);
-        for layout in [Layout::Nchw, Layout::Nhwc] {
-            let x = to_layout(&x, shape, layout);
-            let mut p = Params::of_data(&x, shape, layout, &mut rng);
-            if matches!(dist, Dist::Denormal { .. }) {
-                // Scale the subnormals up to O(1): mean 0, var 1e-38 (scale 1e19), eps 0.
-                p.mean = vec![0.0; shape.c];
-                p.var = vec![1e-38; shape.c];
-                p.eps = 0.0;
-                p.beta = vec![0.0; shape.c];
-            }
-            let y = run(&x, shape, layout, &p.view(), Activation::Identity);
-            check(&x, &y, shape, layout, &p.view(), Activation::Identity);
-            if matches!(dist, Dist::Denormal { .. }) {
-                // Flushing the inputs to zero would give exactly beta.
-                let k_of = |j: usize| match layout {
-                    Layout::Nchw => (j / 20) % 3,
-                    Layout::Nhwc => j % 3,
-                };
-                let moved = y
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, y)| **y != p.beta[k_of(*j)]);
-                assert_eq!(moved.count(), y.len(), "denormal inputs were flushed");
+    isa::each_isa(|| {
+        let shape = Shape::new(2, 3, 4, 5);
+        let mut rng = Rng::new(3);
+        for dist in [
+            Dist::Huge { mixed_signs: false },
+            Dist::Huge { mixed_signs: true },
+            Dist::Denormal { mixed_signs: false },
+            Dist::Denormal { mixed_signs: true },
+        ] {
+            let x = tensor_nchw(shape, &[dist], &mut rng);
+            for layout in [Layout::Nchw, Layout::Nhwc] {
+                let x = to_layout(&x, shape, layout);
+                let mut p = Params::of_data(&x, shape, layout, &mut rng);
+                if matches!(dist, Dist::Denormal { .. }) {
+                    // Scale the subnormals up to O(1): mean 0, var 1e-38 (scale 1e19), eps 0.
+                    p.mean = vec![0.0; shape.c];
+                    p.var = vec![1e-38; shape.c];
+                    p.eps = 0.0;
+                    p.beta = vec![0.0; shape.c];
+                }
+                let y = run(&x, shape, layout, &p.view(), Activation::Identity);
+                check(&x, &y, shape, layout, &p.view(), Activation::Identity);
+                if matches!(dist, Dist::Denormal { .. }) {
+                    // Flushing the inputs to zero would give exactly beta.
+                    let k_of = |j: usize| match layout {
+                        Layout::Nchw => (j / 20) % 3,
+                        Layout::Nhwc => j % 3,
+                    };
+                    let moved = y
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, y)| **y != p.beta[k_of(*j)]);
+                    assert_eq!(moved.count(), y.len(), "denormal inputs were flushed");
+                }
             }
         }
-    }
+    });
 }
 
 /// Every activation at its edges with `scale == 1`, `mean == 0`, `beta == -0` (so `y == x`
@@ -423,356 +439,368 @@ fn huge_and_denormal_values() {
 /// outside, NaN, ±inf, at every position of a vector (main loop, tile leftover, tail).
 #[test]
 fn activations_at_their_edges() {
-    let edges = [
-        0.0f32,
-        -0.0,
-        6.0,
-        -6.0,
-        6.0f32.next_up(),
-        6.0f32.next_down(),
-        f32::MIN_POSITIVE,
-        -f32::MIN_POSITIVE,
-        1e-45,
-        -1e-45,
-        f32::NAN,
-        f32::INFINITY,
-        f32::NEG_INFINITY,
-        0.5,
-        -0.5,
-        f32::MAX,
-        f32::MIN,
-    ];
-    let want = |v: f32, act: Activation| -> f32 {
-        match act {
-            Activation::Identity => v,
-            Activation::Relu => {
-                if v < 0.0 {
-                    0.0
-                } else {
-                    v
+    isa::each_isa(|| {
+        let edges = [
+            0.0f32,
+            -0.0,
+            6.0,
+            -6.0,
+            6.0f32.next_up(),
+            6.0f32.next_down(),
+            f32::MIN_POSITIVE,
+            -f32::MIN_POSITIVE,
+            1e-45,
+            -1e-45,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.5,
+            -0.5,
+            f32::MAX,
+            f32::MIN,
+        ];
+        let want = |v: f32, act: Activation| -> f32 {
+            match act {
+                Activation::Identity => v,
+                Activation::Relu => {
+                    if v < 0.0 {
+                        0.0
+                    } else {
+                        v
+                    }
+                }
+                Activation::Clamp { min, max } => {
+                    if v < min {
+                        min
+                    } else if v > max {
+                        max
+                    } else {
+                        v
+                    }
                 }
             }
-            Activation::Clamp { min, max } => {
-                if v < min {
-                    min
-                } else if v > max {
-                    max
-                } else {
-                    v
-                }
-            }
-        }
-    };
-    let acts = [
-        Activation::Identity,
-        Activation::Relu,
-        Activation::RELU6,
-        Activation::Clamp {
-            min: -6.0,
-            max: 0.0,
-        },
-        Activation::Clamp { min: 2.0, max: 2.0 },
-        Activation::Clamp {
-            min: f32::NEG_INFINITY,
-            max: f32::INFINITY,
-        },
-        Activation::Clamp {
-            min: f32::NEG_INFINITY,
-            max: -1.0,
-        },
-    ];
-    // 1 channel (tile path), 3 channels (tile), 40 channels (rows), NCHW planes of 7.
-    for &(c, hw, layout) in &[
-        (1usize, 37usize, Layout::Nhwc),
-        (3, 37, Layout::Nhwc),
-        (37, 3, Layout::Nhwc),
-        (37, 1, Layout::Nchw),
-        (3, 37, Layout::Nchw),
-        (2, 7, Layout::Nchw),
-    ] {
-        let shape = Shape::new(2, c, 1, hw);
-        let len = 2 * c * hw;
-        let x: Vec<f32> = (0..len).map(|i| edges[i % edges.len()]).collect();
-        let p = NormParams {
-            mean: &vec![0.0; c],
-            var: &vec![1.0; c],
-            gamma: &vec![1.0; c],
-            // -0.0, so that x = -0.0 stays -0.0 (-0 + +0 would be +0).
-            beta: &vec![-0.0; c],
-            eps: 0.0,
         };
-        for act in acts {
-            let y = run(&x, shape, layout, &p, act);
-            for (i, (&x, &y)) in x.iter().zip(&y).enumerate() {
-                let w = want(x, act);
-                assert!(
-                    y.to_bits() == w.to_bits() || (y.is_nan() && w.is_nan()),
-                    "{act:?} at {i} ({layout:?} c={c}): f({x:e}) = {y:e}, want {w:e}"
-                );
+        let acts = [
+            Activation::Identity,
+            Activation::Relu,
+            Activation::RELU6,
+            Activation::Clamp {
+                min: -6.0,
+                max: 0.0,
+            },
+            Activation::Clamp { min: 2.0, max: 2.0 },
+            Activation::Clamp {
+                min: f32::NEG_INFINITY,
+                max: f32::INFINITY,
+            },
+            Activation::Clamp {
+                min: f32::NEG_INFINITY,
+                max: -1.0,
+            },
+        ];
+        // 1 channel (tile path), 3 channels (tile), 40 channels (rows), NCHW planes of 7.
+        for &(c, hw, layout) in &[
+            (1usize, 37usize, Layout::Nhwc),
+            (3, 37, Layout::Nhwc),
+            (37, 3, Layout::Nhwc),
+            (37, 1, Layout::Nchw),
+            (3, 37, Layout::Nchw),
+            (2, 7, Layout::Nchw),
+        ] {
+            let shape = Shape::new(2, c, 1, hw);
+            let len = 2 * c * hw;
+            let x: Vec<f32> = (0..len).map(|i| edges[i % edges.len()]).collect();
+            let p = NormParams {
+                mean: &vec![0.0; c],
+                var: &vec![1.0; c],
+                gamma: &vec![1.0; c],
+                // -0.0, so that x = -0.0 stays -0.0 (-0 + +0 would be +0).
+                beta: &vec![-0.0; c],
+                eps: 0.0,
+            };
+            for act in acts {
+                let y = run(&x, shape, layout, &p, act);
+                for (i, (&x, &y)) in x.iter().zip(&y).enumerate() {
+                    let w = want(x, act);
+                    assert!(
+                        y.to_bits() == w.to_bits() || (y.is_nan() && w.is_nan()),
+                        "{act:?} at {i} ({layout:?} c={c}): f({x:e}) = {y:e}, want {w:e}"
+                    );
+                }
             }
         }
-    }
+    });
 }
 
 /// A NaN anywhere in `x` (main loop, crossing vectors, tails) gives NaN at that position
 /// and only there, for every activation.
 #[test]
 fn nan_propagates_for_every_activation() {
-    let mut rng = Rng::new(9);
-    for &(n, c, h, w) in &[
-        (2usize, 3usize, 7usize, 7usize),
-        (1, 13, 1, 1),
-        (3, 257, 1, 1),
-        (2, 5, 3, 5),
-        (1, 40, 2, 3),
-    ] {
-        let shape = Shape::new(n, c, h, w);
-        let mut x = tensor_nchw(shape, &DATA[..1], &mut rng);
-        let len = x.len();
-        for i in (0..len).step_by(7) {
-            x[i] = f32::NAN;
-        }
-        x[len - 1] = f32::NAN;
-        for layout in [Layout::Nchw, Layout::Nhwc] {
-            let p = Params::of_data(&vec![0.5; len], shape, layout, &mut rng);
-            for act in ACTS {
-                let y = run(&x, shape, layout, &p.view(), act);
-                for (i, (x, y)) in x.iter().zip(&y).enumerate() {
-                    assert_eq!(
-                        x.is_nan(),
-                        y.is_nan(),
-                        "{act:?} {layout:?} {shape:?} at {i}"
-                    );
+    isa::each_isa(|| {
+        let mut rng = Rng::new(9);
+        for &(n, c, h, w) in &[
+            (2usize, 3usize, 7usize, 7usize),
+            (1, 13, 1, 1),
+            (3, 257, 1, 1),
+            (2, 5, 3, 5),
+            (1, 40, 2, 3),
+        ] {
+            let shape = Shape::new(n, c, h, w);
+            let mut x = tensor_nchw(shape, &DATA[..1], &mut rng);
+            let len = x.len();
+            for i in (0..len).step_by(7) {
+                x[i] = f32::NAN;
+            }
+            x[len - 1] = f32::NAN;
+            for layout in [Layout::Nchw, Layout::Nhwc] {
+                let p = Params::of_data(&vec![0.5; len], shape, layout, &mut rng);
+                for act in ACTS {
+                    let y = run(&x, shape, layout, &p.view(), act);
+                    for (i, (x, y)) in x.iter().zip(&y).enumerate() {
+                        assert_eq!(
+                            x.is_nan(),
+                            y.is_nan(),
+                            "{act:?} {layout:?} {shape:?} at {i}"
+                        );
+                    }
                 }
             }
         }
-    }
+    });
 }
 
 /// Infinite inputs give infinities of the right sign (or the clamp bound).
 #[test]
 fn infinities() {
-    let shape = Shape::new(1, 2, 3, 3);
-    let mut x = vec![1.0f32; 18];
-    x[4] = f32::INFINITY;
-    x[13] = f32::NEG_INFINITY;
-    let p = NormParams {
-        mean: &[0.0, 0.0],
-        var: &[1.0, 1.0],
-        gamma: &[1.0, -1.0],
-        beta: &[0.0, 0.0],
-        eps: 0.0,
-    };
-    let y = run(&x, shape, Layout::Nchw, &p, Activation::Identity);
-    assert_eq!((y[4], y[13]), (f32::INFINITY, f32::INFINITY));
-    let y = run(&x, shape, Layout::Nchw, &p, Activation::RELU6);
-    assert_eq!((y[4], y[13]), (6.0, 6.0));
+    isa::each_isa(|| {
+        let shape = Shape::new(1, 2, 3, 3);
+        let mut x = vec![1.0f32; 18];
+        x[4] = f32::INFINITY;
+        x[13] = f32::NEG_INFINITY;
+        let p = NormParams {
+            mean: &[0.0, 0.0],
+            var: &[1.0, 1.0],
+            gamma: &[1.0, -1.0],
+            beta: &[0.0, 0.0],
+            eps: 0.0,
+        };
+        let y = run(&x, shape, Layout::Nchw, &p, Activation::Identity);
+        assert_eq!((y[4], y[13]), (f32::INFINITY, f32::INFINITY));
+        let y = run(&x, shape, Layout::Nchw, &p, Activation::RELU6);
+        assert_eq!((y[4], y[13]), (6.0, 6.0));
+    });
 }
 
 /// The README / crate-docs worked example: x = 1 and x = 9 with mean 5, var 5.5, gamma 2,
 /// beta 0.5, eps 1e-5.
 #[test]
 fn worked_example() {
-    let x: Vec<f32> = (1..=8).chain(2..=9).map(|v| v as f32).collect();
-    let shape = Shape::new(2, 1, 2, 4);
-    let p = NormParams {
-        mean: &[5.0],
-        var: &[5.5],
-        gamma: &[2.0],
-        beta: &[0.5],
-        eps: 1e-5,
-    };
-    let y = run(&x, shape, Layout::Nchw, &p, Activation::Identity);
-    let s = 2.0 / (5.5f64 + 1e-5f32 as f64).sqrt();
-    assert!((f64::from(y[0]) - (-4.0 * s + 0.5)).abs() < 1e-6);
-    assert!((f64::from(y[15]) - (4.0 * s + 0.5)).abs() < 1e-6);
-    assert!((y[0] - -2.9112).abs() < 1e-4 && (y[15] - 3.9112).abs() < 1e-4);
+    isa::each_isa(|| {
+        let x: Vec<f32> = (1..=8).chain(2..=9).map(|v| v as f32).collect();
+        let shape = Shape::new(2, 1, 2, 4);
+        let p = NormParams {
+            mean: &[5.0],
+            var: &[5.5],
+            gamma: &[2.0],
+            beta: &[0.5],
+            eps: 1e-5,
+        };
+        let y = run(&x, shape, Layout::Nchw, &p, Activation::Identity);
+        let s = 2.0 / (5.5f64 + 1e-5f32 as f64).sqrt();
+        assert!((f64::from(y[0]) - (-4.0 * s + 0.5)).abs() < 1e-6);
+        assert!((f64::from(y[15]) - (4.0 * s + 0.5)).abs() < 1e-6);
+        assert!((y[0] - -2.9112).abs() < 1e-4 && (y[15] - 3.9112).abs() < 1e-4);
+    });
 }
 
 /// Every way to call it wrong: the error names the argument, and nothing is written.
 #[test]
 fn errors_leave_outputs_untouched() {
-    let shape = Shape::new(2, 3, 2, 2);
-    let x = [1.0f32; 24];
-    let ok = [0.0f32; 3];
-    let one = [1.0f32; 3];
-    let good = NormParams {
-        mean: &ok,
-        var: &one,
-        gamma: &one,
-        beta: &ok,
-        eps: 1e-5,
-    };
-    let short = [0.0f32; 2];
-    let len = |buffer, expected, actual| Error::LengthMismatch {
-        buffer,
-        expected,
-        actual,
-    };
-    let cases: Vec<(Shape, usize, usize, NormParams, Activation, Error)> = vec![
-        (shape, 23, 24, good, Activation::Identity, len("x", 24, 23)),
-        (shape, 24, 25, good, Activation::Identity, len("y", 24, 25)),
-        (
-            shape,
-            24,
-            24,
-            NormParams {
-                mean: &short,
-                ..good
-            },
-            Activation::Identity,
-            len("mean", 3, 2),
-        ),
-        (
-            shape,
-            24,
-            24,
-            NormParams {
-                var: &short,
-                ..good
-            },
-            Activation::Identity,
-            len("var", 3, 2),
-        ),
-        (
-            shape,
-            24,
-            24,
-            NormParams {
-                gamma: &short,
-                ..good
-            },
-            Activation::Identity,
-            len("gamma", 3, 2),
-        ),
-        (
-            shape,
-            24,
-            24,
-            NormParams {
-                beta: &short,
-                ..good
-            },
-            Activation::Identity,
-            len("beta", 3, 2),
-        ),
-        (
-            Shape::new(usize::MAX, 2, 1, 1),
-            24,
-            24,
-            good,
-            Activation::Identity,
-            Error::ShapeOverflow {
-                n: usize::MAX,
-                c: 2,
-                h: 1,
-                w: 1,
-            },
-        ),
-    ];
-    let mut cases = cases;
-    for eps in [f32::NAN, f32::INFINITY, -1e-5, f32::NEG_INFINITY] {
-        cases.push((
-            shape,
-            24,
-            24,
-            NormParams { eps, ..good },
-            Activation::Identity,
-            Error::InvalidParameter {
-                name: "eps",
-                value: eps,
-                expected: "finite and >= 0",
-            },
-        ));
-    }
-    for (act, name) in [
-        (
-            Activation::Clamp {
-                min: f32::NAN,
-                max: 1.0,
-            },
-            "Clamp.min",
-        ),
-        (
-            Activation::Clamp {
-                min: 0.0,
-                max: f32::NAN,
-            },
-            "Clamp.max",
-        ),
-        (Activation::Clamp { min: 1.0, max: 0.5 }, "Clamp.max"),
-    ] {
-        cases.push((
-            shape,
-            24,
-            24,
-            good,
-            act,
-            Error::InvalidParameter {
-                name,
-                value: 0.0,
-                expected: "",
-            },
-        ));
-    }
-    for (shape, xl, yl, p, act, want) in cases {
-        let x = &x[..xl.min(24)];
-        let x = if xl > 24 { vec![1.0; xl] } else { x.to_vec() };
-        let mut y = vec![7.0f32; yl];
-        let got = normalize(&x, &mut y, shape, Layout::Nchw, &p, act).unwrap_err();
-        assert!(y.iter().all(|v| *v == 7.0), "y written on {want:?}");
-        if !matches!(want, Error::LengthMismatch { buffer: "y", .. }) {
-            let mut z = x.clone();
-            assert!(normalize_in_place(&mut z, shape, Layout::Nhwc, &p, act).is_err());
-            assert!(bits(&z) == bits(&x), "x written in place on {want:?}");
-        }
-        match (got, want) {
+    isa::each_isa(|| {
+        let shape = Shape::new(2, 3, 2, 2);
+        let x = [1.0f32; 24];
+        let ok = [0.0f32; 3];
+        let one = [1.0f32; 3];
+        let good = NormParams {
+            mean: &ok,
+            var: &one,
+            gamma: &one,
+            beta: &ok,
+            eps: 1e-5,
+        };
+        let short = [0.0f32; 2];
+        let len = |buffer, expected, actual| Error::LengthMismatch {
+            buffer,
+            expected,
+            actual,
+        };
+        let cases: Vec<(Shape, usize, usize, NormParams, Activation, Error)> = vec![
+            (shape, 23, 24, good, Activation::Identity, len("x", 24, 23)),
+            (shape, 24, 25, good, Activation::Identity, len("y", 24, 25)),
             (
-                Error::InvalidParameter { name: a, .. },
-                Error::InvalidParameter { name: b, value, .. },
-            ) => {
-                assert_eq!(a, b);
-                if let (Error::InvalidParameter { value: v, .. }, "eps") = (got, b) {
-                    assert_eq!(v.to_bits(), value.to_bits());
-                }
-            }
-            _ => assert_eq!(got, want),
+                shape,
+                24,
+                24,
+                NormParams {
+                    mean: &short,
+                    ..good
+                },
+                Activation::Identity,
+                len("mean", 3, 2),
+            ),
+            (
+                shape,
+                24,
+                24,
+                NormParams {
+                    var: &short,
+                    ..good
+                },
+                Activation::Identity,
+                len("var", 3, 2),
+            ),
+            (
+                shape,
+                24,
+                24,
+                NormParams {
+                    gamma: &short,
+                    ..good
+                },
+                Activation::Identity,
+                len("gamma", 3, 2),
+            ),
+            (
+                shape,
+                24,
+                24,
+                NormParams {
+                    beta: &short,
+                    ..good
+                },
+                Activation::Identity,
+                len("beta", 3, 2),
+            ),
+            (
+                Shape::new(usize::MAX, 2, 1, 1),
+                24,
+                24,
+                good,
+                Activation::Identity,
+                Error::ShapeOverflow {
+                    n: usize::MAX,
+                    c: 2,
+                    h: 1,
+                    w: 1,
+                },
+            ),
+        ];
+        let mut cases = cases;
+        for eps in [f32::NAN, f32::INFINITY, -1e-5, f32::NEG_INFINITY] {
+            cases.push((
+                shape,
+                24,
+                24,
+                NormParams { eps, ..good },
+                Activation::Identity,
+                Error::InvalidParameter {
+                    name: "eps",
+                    value: eps,
+                    expected: "finite and >= 0",
+                },
+            ));
         }
-    }
+        for (act, name) in [
+            (
+                Activation::Clamp {
+                    min: f32::NAN,
+                    max: 1.0,
+                },
+                "Clamp.min",
+            ),
+            (
+                Activation::Clamp {
+                    min: 0.0,
+                    max: f32::NAN,
+                },
+                "Clamp.max",
+            ),
+            (Activation::Clamp { min: 1.0, max: 0.5 }, "Clamp.max"),
+        ] {
+            cases.push((
+                shape,
+                24,
+                24,
+                good,
+                act,
+                Error::InvalidParameter {
+                    name,
+                    value: 0.0,
+                    expected: "",
+                },
+            ));
+        }
+        for (shape, xl, yl, p, act, want) in cases {
+            let x = &x[..xl.min(24)];
+            let x = if xl > 24 { vec![1.0; xl] } else { x.to_vec() };
+            let mut y = vec![7.0f32; yl];
+            let got = normalize(&x, &mut y, shape, Layout::Nchw, &p, act).unwrap_err();
+            assert!(y.iter().all(|v| *v == 7.0), "y written on {want:?}");
+            if !matches!(want, Error::LengthMismatch { buffer: "y", .. }) {
+                let mut z = x.clone();
+                assert!(normalize_in_place(&mut z, shape, Layout::Nhwc, &p, act).is_err());
+                assert!(bits(&z) == bits(&x), "x written in place on {want:?}");
+            }
+            match (got, want) {
+                (
+                    Error::InvalidParameter { name: a, .. },
+                    Error::InvalidParameter { name: b, value, .. },
+                ) => {
+                    assert_eq!(a, b);
+                    if let (Error::InvalidParameter { value: v, .. }, "eps") = (got, b) {
+                        assert_eq!(v.to_bits(), value.to_bits());
+                    }
+                }
+                _ => assert_eq!(got, want),
+            }
+        }
+    });
 }
 
 /// Empty tensors and zero channels are fine (nothing to do).
 #[test]
 fn empty_is_ok() {
-    let p = NormParams {
-        mean: &[],
-        var: &[],
-        gamma: &[],
-        beta: &[],
-        eps: 0.0,
-    };
-    for shape in [Shape::new(0, 0, 3, 3), Shape::new(4, 0, 3, 3)] {
-        for layout in [Layout::Nchw, Layout::Nhwc] {
-            normalize(&[], &mut [], shape, layout, &p, Activation::Relu).unwrap();
-            normalize_in_place(&mut [], shape, layout, &p, Activation::Relu).unwrap();
+    isa::each_isa(|| {
+        let p = NormParams {
+            mean: &[],
+            var: &[],
+            gamma: &[],
+            beta: &[],
+            eps: 0.0,
+        };
+        for shape in [Shape::new(0, 0, 3, 3), Shape::new(4, 0, 3, 3)] {
+            for layout in [Layout::Nchw, Layout::Nhwc] {
+                normalize(&[], &mut [], shape, layout, &p, Activation::Relu).unwrap();
+                normalize_in_place(&mut [], shape, layout, &p, Activation::Relu).unwrap();
+            }
         }
-    }
-    let p1 = NormParams {
-        mean: &[0.0],
-        var: &[1.0],
-        gamma: &[1.0],
-        beta: &[0.0],
-        eps: 0.0,
-    };
-    normalize(
-        &[],
-        &mut [],
-        Shape::new(0, 1, 3, 3),
-        Layout::Nchw,
-        &p1,
-        Activation::Relu,
-    )
-    .unwrap();
+        let p1 = NormParams {
+            mean: &[0.0],
+            var: &[1.0],
+            gamma: &[1.0],
+            beta: &[0.0],
+            eps: 0.0,
+        };
+        normalize(
+            &[],
+            &mut [],
+            Shape::new(0, 1, 3, 3),
+            Layout::Nchw,
+            &p1,
+            Activation::Relu,
+        )
+        .unwrap();
+    });
 }
 
 /// The kernels' per-channel blocks live on the stack: a 64 KiB thread stack is enough for
@@ -781,7 +809,7 @@ fn empty_is_ok() {
 #[cfg(not(target_family = "wasm"))]
 fn runs_on_a_64k_stack() {
     std::thread::Builder::new()
-        .stack_size(64 * 1024)
+        .stack_size(isa::KERNEL_STACK)
         .spawn(|| {
             for &(n, c, h, w) in &[
                 (2usize, 2100usize, 1usize, 1usize),
@@ -864,28 +892,30 @@ fn runs_on_a_64k_stack() {
 /// test would not finish).
 #[test]
 fn empty_tensor_with_huge_batch_is_ok() {
-    let (m, v, g, b) = ([0.0f32; 12], [1.0f32; 12], [1.0f32; 12], [0.0f32; 12]);
-    let p = NormParams {
-        mean: &m,
-        var: &v,
-        gamma: &g,
-        beta: &b,
-        eps: 1e-5,
-    };
-    for layout in [Layout::Nchw, Layout::Nhwc] {
-        // n * c * h fits in usize (32-bit too), and h * w == 0.
-        for shape in [
-            Shape::new(usize::MAX / 16, 12, 0, 2),
-            Shape::new(usize::MAX / 32, 12, 2, 0),
-        ] {
-            assert_eq!(
-                normalize(&[], &mut [], shape, layout, &p, Activation::Identity),
-                Ok(())
-            );
-            assert_eq!(
-                normalize_in_place(&mut [], shape, layout, &p, Activation::Relu),
-                Ok(())
-            );
+    isa::each_isa(|| {
+        let (m, v, g, b) = ([0.0f32; 12], [1.0f32; 12], [1.0f32; 12], [0.0f32; 12]);
+        let p = NormParams {
+            mean: &m,
+            var: &v,
+            gamma: &g,
+            beta: &b,
+            eps: 1e-5,
+        };
+        for layout in [Layout::Nchw, Layout::Nhwc] {
+            // n * c * h fits in usize (32-bit too), and h * w == 0.
+            for shape in [
+                Shape::new(usize::MAX / 16, 12, 0, 2),
+                Shape::new(usize::MAX / 32, 12, 2, 0),
+            ] {
+                assert_eq!(
+                    normalize(&[], &mut [], shape, layout, &p, Activation::Identity),
+                    Ok(())
+                );
+                assert_eq!(
+                    normalize_in_place(&mut [], shape, layout, &p, Activation::Relu),
+                    Ok(())
+                );
+            }
         }
-    }
+    });
 }

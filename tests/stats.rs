@@ -3,8 +3,10 @@
 
 mod common;
 
-use batchnorm::{Layout, Method, Moments, Shape, accumulate_moments, batch_stats};
+use batchnorm::{Layout, Method, Moments, Shape};
+mod isa;
 use common::*;
+use isa::{accumulate_moments, batch_stats};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, RngSeed};
 
@@ -52,123 +54,131 @@ fn worked_example() -> (Vec<f32>, Shape) {
 
 #[test]
 fn worked_example_batch_stats_is_exact() {
-    let (x, shape) = worked_example();
-    for layout in LAYOUTS {
-        for method in METHODS {
-            let (mut mean, mut var) = ([f32::NAN], [f32::NAN]);
-            batch_stats(&x, shape, layout, method, &mut mean, &mut var).unwrap();
-            assert_eq!(mean[0], 5.0, "{layout:?} {method:?} mean");
-            assert_eq!(var[0], 5.5, "{layout:?} {method:?} biased variance");
+    isa::each_isa(|| {
+        let (x, shape) = worked_example();
+        for layout in LAYOUTS {
+            for method in METHODS {
+                let (mut mean, mut var) = ([f32::NAN], [f32::NAN]);
+                batch_stats(&x, shape, layout, method, &mut mean, &mut var).unwrap();
+                assert_eq!(mean[0], 5.0, "{layout:?} {method:?} mean");
+                assert_eq!(var[0], 5.5, "{layout:?} {method:?} biased variance");
+            }
         }
-    }
+    });
 }
 
 #[test]
 fn worked_example_accumulate_moments() {
-    let (x, shape) = worked_example();
-    for layout in LAYOUTS {
-        for method in METHODS {
-            let mut acc = [Moments::default()];
-            accumulate_moments(&x, shape, layout, method, &mut acc).unwrap();
-            let m = acc[0];
-            assert_eq!(m.count, 16, "{layout:?} {method:?}");
-            // f64 moments: exact with two-pass; Welford's f32 steps (1/k rounded) may
-            // leave about one f32 rounding (the f32 outputs of `batch_stats` are exact,
-            // see above).
-            let close = |got: f64, want: f64| match method {
-                Method::TwoPass => got == want,
-                Method::Welford => (got - want).abs() <= 16.0 * U * want.abs(),
-            };
-            assert!(close(m.mean, 5.0), "{layout:?} {method:?} mean {m:?}");
-            assert!(close(m.m2, 88.0), "{layout:?} {method:?} M2 {m:?}");
-            assert!(close(m.variance(), 5.5), "{layout:?} {method:?} variance");
-            assert!(
-                close(m.sample_variance(), 88.0 / 15.0),
-                "{layout:?} {method:?}"
-            );
+    isa::each_isa(|| {
+        let (x, shape) = worked_example();
+        for layout in LAYOUTS {
+            for method in METHODS {
+                let mut acc = [Moments::default()];
+                accumulate_moments(&x, shape, layout, method, &mut acc).unwrap();
+                let m = acc[0];
+                assert_eq!(m.count, 16, "{layout:?} {method:?}");
+                // f64 moments: exact with two-pass; Welford's f32 steps (1/k rounded) may
+                // leave about one f32 rounding (the f32 outputs of `batch_stats` are exact,
+                // see above).
+                let close = |got: f64, want: f64| match method {
+                    Method::TwoPass => got == want,
+                    Method::Welford => (got - want).abs() <= 16.0 * U * want.abs(),
+                };
+                assert!(close(m.mean, 5.0), "{layout:?} {method:?} mean {m:?}");
+                assert!(close(m.m2, 88.0), "{layout:?} {method:?} M2 {m:?}");
+                assert!(close(m.variance(), 5.5), "{layout:?} {method:?} variance");
+                assert!(
+                    close(m.sample_variance(), 88.0 / 15.0),
+                    "{layout:?} {method:?}"
+                );
+            }
         }
-    }
+    });
 }
 
 #[test]
 fn worked_example_split_into_its_two_samples() {
-    let (x, _) = worked_example();
-    let one = Shape::new(1, 1, 2, 4);
-    for layout in LAYOUTS {
-        for method in METHODS {
-            // Two-pass is exact here. Welford steps by `1/k` rounded to f32 (1/3, 1/5,
-            // 1/6, 1/7 are inexact), so its f64 moments may be off by about one f32
-            // rounding of the values: within the DESIGN.md bounds, not to the last bit.
-            let close = |got: f64, want: f64| match method {
-                Method::TwoPass => got == want,
-                Method::Welford => (got - want).abs() <= 16.0 * U * want.abs(),
-            };
-            let mut acc = [Moments::EMPTY];
-            accumulate_moments(&x[..8], one, layout, method, &mut acc).unwrap();
-            let m = acc[0];
-            assert_eq!(m.count, 8);
-            assert!(
-                close(m.mean, 4.5) && close(m.m2, 42.0),
-                "{layout:?} {method:?} {m:?}"
-            );
-            accumulate_moments(&x[8..], one, layout, method, &mut acc).unwrap();
-            let m = acc[0];
-            assert_eq!(m.count, 16);
-            assert!(
-                close(m.mean, 5.0) && close(m.m2, 88.0),
-                "{layout:?} {method:?} {m:?}"
-            );
-            assert!(
-                close(m.sample_variance(), 88.0 / 15.0),
-                "{layout:?} {method:?}"
-            );
+    isa::each_isa(|| {
+        let (x, _) = worked_example();
+        let one = Shape::new(1, 1, 2, 4);
+        for layout in LAYOUTS {
+            for method in METHODS {
+                // Two-pass is exact here. Welford steps by `1/k` rounded to f32 (1/3, 1/5,
+                // 1/6, 1/7 are inexact), so its f64 moments may be off by about one f32
+                // rounding of the values: within the DESIGN.md bounds, not to the last bit.
+                let close = |got: f64, want: f64| match method {
+                    Method::TwoPass => got == want,
+                    Method::Welford => (got - want).abs() <= 16.0 * U * want.abs(),
+                };
+                let mut acc = [Moments::EMPTY];
+                accumulate_moments(&x[..8], one, layout, method, &mut acc).unwrap();
+                let m = acc[0];
+                assert_eq!(m.count, 8);
+                assert!(
+                    close(m.mean, 4.5) && close(m.m2, 42.0),
+                    "{layout:?} {method:?} {m:?}"
+                );
+                accumulate_moments(&x[8..], one, layout, method, &mut acc).unwrap();
+                let m = acc[0];
+                assert_eq!(m.count, 16);
+                assert!(
+                    close(m.mean, 5.0) && close(m.m2, 88.0),
+                    "{layout:?} {method:?} {m:?}"
+                );
+                assert!(
+                    close(m.sample_variance(), 88.0 / 15.0),
+                    "{layout:?} {method:?}"
+                );
+            }
         }
-    }
+    });
 }
 
 /// The example as the middle channel of three, so that NHWC interleaves it with others
 /// (the tiled kernel) and NCHW gives it planes of 8 next to other channels.
 #[test]
 fn worked_example_among_other_channels() {
-    let shape = Shape::new(2, 3, 2, 4);
-    let mut rng = XorShift::new(7);
-    let mut x_nchw = tensor_nchw(
-        shape,
-        &[
-            Dist::Normal {
-                offset: 1e6,
-                spread: 3.0,
-            },
-            Dist::Constant(0.0),
-            Dist::Constant(-3.25),
-        ],
-        &mut rng,
-    );
-    for n in 0..2 {
-        for s in 0..8 {
-            x_nchw[index(shape, Layout::Nchw, n, 1, s)] = (1 + n + s) as f32;
-        }
-    }
-    for layout in LAYOUTS {
-        let x = to_layout(&x_nchw, shape, layout);
-        let exp = expected(&x, shape, layout);
-        assert_eq!(
-            (exp[1].mean, exp[1].var),
-            (5.0, 5.5),
-            "the reference itself"
+    isa::each_isa(|| {
+        let shape = Shape::new(2, 3, 2, 4);
+        let mut rng = XorShift::new(7);
+        let mut x_nchw = tensor_nchw(
+            shape,
+            &[
+                Dist::Normal {
+                    offset: 1e6,
+                    spread: 3.0,
+                },
+                Dist::Constant(0.0),
+                Dist::Constant(-3.25),
+            ],
+            &mut rng,
         );
-        for method in METHODS {
-            let (mean, var) = run_batch_stats(&x, shape, layout, method, &exp).unwrap();
-            assert_eq!((mean[1], var[1]), (5.0, 5.5), "{layout:?} {method:?}");
-            assert_eq!((mean[2], var[2]), (-3.25, 0.0), "{layout:?} {method:?}");
-            let acc = run_accumulate(&x, shape, layout, method, &exp).unwrap();
-            assert_eq!(
-                acc[1].sample_variance(),
-                88.0 / 15.0,
-                "{layout:?} {method:?}"
-            );
+        for n in 0..2 {
+            for s in 0..8 {
+                x_nchw[index(shape, Layout::Nchw, n, 1, s)] = (1 + n + s) as f32;
+            }
         }
-    }
+        for layout in LAYOUTS {
+            let x = to_layout(&x_nchw, shape, layout);
+            let exp = expected(&x, shape, layout);
+            assert_eq!(
+                (exp[1].mean, exp[1].var),
+                (5.0, 5.5),
+                "the reference itself"
+            );
+            for method in METHODS {
+                let (mean, var) = run_batch_stats(&x, shape, layout, method, &exp).unwrap();
+                assert_eq!((mean[1], var[1]), (5.0, 5.5), "{layout:?} {method:?}");
+                assert_eq!((mean[2], var[2]), (-3.25, 0.0), "{layout:?} {method:?}");
+                let acc = run_accumulate(&x, shape, layout, method, &exp).unwrap();
+                assert_eq!(
+                    acc[1].sample_variance(),
+                    88.0 / 15.0,
+                    "{layout:?} {method:?}"
+                );
+            }
+        }
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -197,54 +207,56 @@ fn exact_int_stats(v: &[f32]) -> Expected {
 
 #[test]
 fn reference_and_kernels_match_exact_arithmetic_on_integers() {
-    let shapes = [
-        Shape::new(3, 4, 5, 7),
-        Shape::new(2, 13, 13, 13),
-        Shape::new(40, 3, 1, 1),
-        Shape::new(1, 33, 17, 9),
-    ];
-    let mut failures = vec![];
-    for (i, &shape) in shapes.iter().enumerate() {
-        let mut rng = XorShift::new(100 + i as u64);
-        let dists = [
-            Dist::SmallInts { lo: -100, hi: 100 },
-            Dist::SmallInts { lo: 0, hi: 3 },
-            Dist::SmallInts {
-                lo: 10_000,
-                hi: 10_010,
-            },
+    isa::each_isa(|| {
+        let shapes = [
+            Shape::new(3, 4, 5, 7),
+            Shape::new(2, 13, 13, 13),
+            Shape::new(40, 3, 1, 1),
+            Shape::new(1, 33, 17, 9),
         ];
-        let x_nchw = tensor_nchw(shape, &dists, &mut rng);
-        for layout in LAYOUTS {
-            let x = to_layout(&x_nchw, shape, layout);
-            let exp: Vec<Expected> = (0..shape.c)
-                .map(|c| exact_int_stats(&channel_values(&x, shape, layout, c)))
-                .collect();
-            // The oracle: within a few f64 ulps of the exact values.
-            let oracle = expected(&x, shape, layout);
-            for (c, (o, e)) in oracle.iter().zip(&exp).enumerate() {
-                // Recursive f64 summation of `count` terms: error up to ~count·ε.
-                let tol = (4.0 + e.count as f64) * f64::EPSILON;
-                let ok = (o.mean - e.mean).abs() <= tol * e.abs_mean
-                    && (o.var - e.var).abs() <= tol * e.var;
-                if !ok || o.count != e.count {
-                    failures.push(format!(
-                        "reference {shape:?} {layout:?} ch {c}: {o:?} vs exact {e:?}"
-                    ));
+        let mut failures = vec![];
+        for (i, &shape) in shapes.iter().enumerate() {
+            let mut rng = XorShift::new(100 + i as u64);
+            let dists = [
+                Dist::SmallInts { lo: -100, hi: 100 },
+                Dist::SmallInts { lo: 0, hi: 3 },
+                Dist::SmallInts {
+                    lo: 10_000,
+                    hi: 10_010,
+                },
+            ];
+            let x_nchw = tensor_nchw(shape, &dists, &mut rng);
+            for layout in LAYOUTS {
+                let x = to_layout(&x_nchw, shape, layout);
+                let exp: Vec<Expected> = (0..shape.c)
+                    .map(|c| exact_int_stats(&channel_values(&x, shape, layout, c)))
+                    .collect();
+                // The oracle: within a few f64 ulps of the exact values.
+                let oracle = expected(&x, shape, layout);
+                for (c, (o, e)) in oracle.iter().zip(&exp).enumerate() {
+                    // Recursive f64 summation of `count` terms: error up to ~count·ε.
+                    let tol = (4.0 + e.count as f64) * f64::EPSILON;
+                    let ok = (o.mean - e.mean).abs() <= tol * e.abs_mean
+                        && (o.var - e.var).abs() <= tol * e.var;
+                    if !ok || o.count != e.count {
+                        failures.push(format!(
+                            "reference {shape:?} {layout:?} ch {c}: {o:?} vs exact {e:?}"
+                        ));
+                    }
                 }
-            }
-            // The kernels: within the DESIGN.md bounds of the exact values.
-            for method in METHODS {
-                if let Err(msg) = run_batch_stats(&x, shape, layout, method, &exp) {
-                    failures.push(msg);
-                }
-                if let Err(msg) = run_accumulate(&x, shape, layout, method, &exp) {
-                    failures.push(msg);
+                // The kernels: within the DESIGN.md bounds of the exact values.
+                for method in METHODS {
+                    if let Err(msg) = run_batch_stats(&x, shape, layout, method, &exp) {
+                        failures.push(msg);
+                    }
+                    if let Err(msg) = run_accumulate(&x, shape, layout, method, &exp) {
+                        failures.push(msg);
+                    }
                 }
             }
         }
-    }
-    assert_no_failures("integer data", &failures);
+        assert_no_failures("integer data", &failures);
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -300,21 +312,25 @@ proptest! {
         palette in prop::collection::vec(dist_strategy(), 1..=4),
         seed in any::<u64>(),
     ) {
-        let mut rng = XorShift::new(seed);
-        let x_nchw = tensor_nchw(shape, &palette, &mut rng);
-        let exp_nchw = expected(&x_nchw, shape, Layout::Nchw);
-        for layout in LAYOUTS {
-            let x = to_layout(&x_nchw, shape, layout);
-            let exp = expected(&x, shape, layout);
-            // The oracle sums each channel in (n, h, w) order in either layout.
-            prop_assert_eq!(&exp, &exp_nchw, "the reference depends on the layout");
-            for method in METHODS {
-                let r = run_batch_stats(&x, shape, layout, method, &exp);
-                prop_assert!(r.is_ok(), "{}", r.unwrap_err());
-                let r = run_accumulate(&x, shape, layout, method, &exp);
-                prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+        let r = isa::try_each_isa(|| {
+            let mut rng = XorShift::new(seed);
+            let x_nchw = tensor_nchw(shape, &palette, &mut rng);
+            let exp_nchw = expected(&x_nchw, shape, Layout::Nchw);
+            for layout in LAYOUTS {
+                let x = to_layout(&x_nchw, shape, layout);
+                let exp = expected(&x, shape, layout);
+                // The oracle sums each channel in (n, h, w) order in either layout.
+                prop_assert_eq!(&exp, &exp_nchw, "the reference depends on the layout");
+                for method in METHODS {
+                    let r = run_batch_stats(&x, shape, layout, method, &exp);
+                    prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+                    let r = run_accumulate(&x, shape, layout, method, &exp);
+                    prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+                }
             }
-        }
+            Ok::<(), TestCaseError>(())
+        });
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 
 }
@@ -333,42 +349,46 @@ proptest! {
         palette in prop::collection::vec(dist_strategy(), 1..=3),
         seed in any::<u64>(),
     ) {
-        let mut rng = XorShift::new(seed);
-        let x_nchw = tensor_nchw(shape, &palette, &mut rng);
-        let sample = shape.c * shape.h * shape.w;
-        // Pieces: always a cut after the first sample, then after sample i when cuts[i].
-        let mut bounds = vec![0];
-        for i in 0..shape.n {
-            if i + 1 == shape.n || i == 0 || cuts[i % cuts.len()] {
-                bounds.push(i + 1);
-            }
-        }
-        for layout in LAYOUTS {
-            let x = to_layout(&x_nchw, shape, layout);
-            let exp = expected(&x, shape, layout);
-            let piece_exp: Vec<(Shape, &[f32], Vec<Expected>)> = bounds
-                .windows(2)
-                .map(|b| {
-                    let piece = Shape::new(b[1] - b[0], shape.c, shape.h, shape.w);
-                    let xs = &x[b[0] * sample..b[1] * sample];
-                    (piece, xs, expected(xs, piece, layout))
-                })
-                .collect();
-            for method in METHODS {
-                let whole = run_accumulate(&x, shape, layout, method, &exp);
-                prop_assert!(whole.is_ok(), "{}", whole.unwrap_err());
-                let mut acc = vec![Moments::EMPTY; shape.c];
-                for (piece, xs, _) in &piece_exp {
-                    accumulate_moments(xs, *piece, layout, method, &mut acc).unwrap();
-                }
-                for c in 0..shape.c {
-                    let pieces: Vec<(Expected, Option<Method>)> =
-                        piece_exp.iter().map(|(_, _, e)| (e[c], Some(method))).collect();
-                    let r = check_acc_pieces(&acc[c], &exp[c], &pieces);
-                    prop_assert!(r.is_ok(), "{shape:?} {layout:?} {method:?} ch {c}, pieces {bounds:?}: {}", r.unwrap_err());
+        let r = isa::try_each_isa(|| {
+            let mut rng = XorShift::new(seed);
+            let x_nchw = tensor_nchw(shape, &palette, &mut rng);
+            let sample = shape.c * shape.h * shape.w;
+            // Pieces: always a cut after the first sample, then after sample i when cuts[i].
+            let mut bounds = vec![0];
+            for i in 0..shape.n {
+                if i + 1 == shape.n || i == 0 || cuts[i % cuts.len()] {
+                    bounds.push(i + 1);
                 }
             }
-        }
+            for layout in LAYOUTS {
+                let x = to_layout(&x_nchw, shape, layout);
+                let exp = expected(&x, shape, layout);
+                let piece_exp: Vec<(Shape, &[f32], Vec<Expected>)> = bounds
+                    .windows(2)
+                    .map(|b| {
+                        let piece = Shape::new(b[1] - b[0], shape.c, shape.h, shape.w);
+                        let xs = &x[b[0] * sample..b[1] * sample];
+                        (piece, xs, expected(xs, piece, layout))
+                    })
+                    .collect();
+                for method in METHODS {
+                    let whole = run_accumulate(&x, shape, layout, method, &exp);
+                    prop_assert!(whole.is_ok(), "{}", whole.unwrap_err());
+                    let mut acc = vec![Moments::EMPTY; shape.c];
+                    for (piece, xs, _) in &piece_exp {
+                        accumulate_moments(xs, *piece, layout, method, &mut acc).unwrap();
+                    }
+                    for c in 0..shape.c {
+                        let pieces: Vec<(Expected, Option<Method>)> =
+                            piece_exp.iter().map(|(_, _, e)| (e[c], Some(method))).collect();
+                        let r = check_acc_pieces(&acc[c], &exp[c], &pieces);
+                        prop_assert!(r.is_ok(), "{shape:?} {layout:?} {method:?} ch {c}, pieces {bounds:?}: {}", r.unwrap_err());
+                    }
+                }
+            }
+            Ok::<(), TestCaseError>(())
+        });
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 
     /// Accumulating into non-empty accumulators merges: the result is the statistics of
@@ -380,28 +400,32 @@ proptest! {
         pal_b in prop::collection::vec(dist_strategy(), 1..=3),
         seed in any::<u64>(),
     ) {
-        let mut rng = XorShift::new(seed);
-        let a_nchw = tensor_nchw(shape, &pal_a, &mut rng);
-        let b_nchw = tensor_nchw(shape, &pal_b, &mut rng);
-        let both = Shape::new(2 * shape.n, shape.c, shape.h, shape.w);
-        for layout in LAYOUTS {
-            let a = to_layout(&a_nchw, shape, layout);
-            let b = to_layout(&b_nchw, shape, layout);
-            let ab: Vec<f32> = a.iter().chain(&b).copied().collect();
-            let exp = expected(&ab, both, layout);
-            let (exp_a, exp_b) = (expected(&a, shape, layout), expected(&b, shape, layout));
-            for method in METHODS {
-                // Start from the reference moments of `a`, then add `b`.
-                let mut acc = vec![Moments::EMPTY; shape.c];
-                batchnorm::reference::moments(&a, shape, layout, &mut acc).unwrap();
-                accumulate_moments(&b, shape, layout, method, &mut acc).unwrap();
-                for c in 0..shape.c {
-                    let pieces = [(exp_a[c], None), (exp_b[c], Some(method))];
-                    let r = check_acc_pieces(&acc[c], &exp[c], &pieces);
-                    prop_assert!(r.is_ok(), "{shape:?} {layout:?} {method:?} ch {c}: {}", r.unwrap_err());
+        let r = isa::try_each_isa(|| {
+            let mut rng = XorShift::new(seed);
+            let a_nchw = tensor_nchw(shape, &pal_a, &mut rng);
+            let b_nchw = tensor_nchw(shape, &pal_b, &mut rng);
+            let both = Shape::new(2 * shape.n, shape.c, shape.h, shape.w);
+            for layout in LAYOUTS {
+                let a = to_layout(&a_nchw, shape, layout);
+                let b = to_layout(&b_nchw, shape, layout);
+                let ab: Vec<f32> = a.iter().chain(&b).copied().collect();
+                let exp = expected(&ab, both, layout);
+                let (exp_a, exp_b) = (expected(&a, shape, layout), expected(&b, shape, layout));
+                for method in METHODS {
+                    // Start from the reference moments of `a`, then add `b`.
+                    let mut acc = vec![Moments::EMPTY; shape.c];
+                    batchnorm::reference::moments(&a, shape, layout, &mut acc).unwrap();
+                    accumulate_moments(&b, shape, layout, method, &mut acc).unwrap();
+                    for c in 0..shape.c {
+                        let pieces = [(exp_a[c], None), (exp_b[c], Some(method))];
+                        let r = check_acc_pieces(&acc[c], &exp[c], &pieces);
+                        prop_assert!(r.is_ok(), "{shape:?} {layout:?} {method:?} ch {c}: {}", r.unwrap_err());
+                    }
                 }
             }
-        }
+            Ok::<(), TestCaseError>(())
+        });
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 }
 
@@ -414,24 +438,26 @@ proptest! {
 /// every shape), both layouts, both methods, both entry points.
 #[test]
 fn every_kernel_path_matches_reference() {
-    let mut failures = vec![];
-    for (i, shape) in kernel_path_shapes().into_iter().enumerate() {
-        let rotations = Dist::ALL.len().div_ceil(shape.c);
-        for r in 0..rotations {
-            let dists: Vec<Dist> = (0..Dist::ALL.len())
-                .map(|k| Dist::ALL[(k + r * shape.c) % Dist::ALL.len()])
-                .collect();
-            let mut rng = XorShift::new((i * 100 + r) as u64);
-            let x_nchw = tensor_nchw(shape, &dists, &mut rng);
-            for layout in LAYOUTS {
-                let x = to_layout(&x_nchw, shape, layout);
-                if let Err(msg) = check_all_methods(&x, shape, layout) {
-                    failures.push(msg);
+    isa::each_isa(|| {
+        let mut failures = vec![];
+        for (i, shape) in kernel_path_shapes().into_iter().enumerate() {
+            let rotations = Dist::ALL.len().div_ceil(shape.c);
+            for r in 0..rotations {
+                let dists: Vec<Dist> = (0..Dist::ALL.len())
+                    .map(|k| Dist::ALL[(k + r * shape.c) % Dist::ALL.len()])
+                    .collect();
+                let mut rng = XorShift::new((i * 100 + r) as u64);
+                let x_nchw = tensor_nchw(shape, &dists, &mut rng);
+                for layout in LAYOUTS {
+                    let x = to_layout(&x_nchw, shape, layout);
+                    if let Err(msg) = check_all_methods(&x, shape, layout) {
+                        failures.push(msg);
+                    }
                 }
             }
         }
-    }
-    assert_no_failures("kernel paths", &failures);
+        assert_no_failures("kernel paths", &failures);
+    });
 }
 
 /// Channel 0 of a tensor holds `values` (one per row of an `(len, 7, 1, 1)` tensor, the
@@ -472,12 +498,14 @@ fn check_one_channel(values: &[f32], failures: &mut Vec<String>) {
 /// of 16,384 values (512 steps in each of 32 lanes) the mean must stay within 16·u·A.
 #[test]
 fn mean_of_a_ramp() {
-    let mut failures = vec![];
-    for n in [512, 16_384] {
-        let ramp: Vec<f32> = (0..n).map(|i| 0.1f32 * i as f32).collect();
-        check_one_channel(&ramp, &mut failures);
-    }
-    assert_no_failures("ramp", &failures);
+    isa::each_isa(|| {
+        let mut failures = vec![];
+        for n in [512, 16_384] {
+            let ramp: Vec<f32> = (0..n).map(|i| 0.1f32 * i as f32).collect();
+            check_one_channel(&ramp, &mut failures);
+        }
+        assert_no_failures("ramp", &failures);
+    });
 }
 
 /// A step: `1.1f32` for the first quarter of the values, 0 after. Sequential f32 sums of
@@ -485,12 +513,14 @@ fn mean_of_a_ramp() {
 /// mean, exactly `1.1f32 / 4` = 0.2750000059604645, must stay within 16·u·A = 2.62e-7.
 #[test]
 fn mean_of_a_step() {
-    let mut failures = vec![];
-    for n in [512, 16_384] {
-        let step: Vec<f32> = (0..n).map(|i| if i < n / 4 { 1.1 } else { 0.0 }).collect();
-        check_one_channel(&step, &mut failures);
-    }
-    assert_no_failures("step", &failures);
+    isa::each_isa(|| {
+        let mut failures = vec![];
+        for n in [512, 16_384] {
+            let step: Vec<f32> = (0..n).map(|i| if i < n / 4 { 1.1 } else { 0.0 }).collect();
+            check_one_channel(&step, &mut failures);
+        }
+        assert_no_failures("step", &failures);
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -499,164 +529,172 @@ fn mean_of_a_step() {
 
 #[test]
 fn constant_channels_are_exact() {
-    let shapes = [
-        Shape::new(1, 1, 1, 1),
-        Shape::new(3, 1, 1, 1),
-        Shape::new(2, 3, 13, 13),
-        Shape::new(2, 7, 3, 5),
-        Shape::new(1, 257, 2, 3),
-        Shape::new(4, 13, 1, 1),
-        Shape::new(1, 2, 150, 151),
-        Shape::new(600, 2, 3, 5),
-        Shape::new(1, 3, 80, 80),
-    ];
-    let mut failures = vec![];
-    for shape in shapes {
-        // Channel k holds CONSTANTS[(k + r) % len]: every constant in every position.
-        let rotations = CONSTANTS.len().div_ceil(shape.c).min(CONSTANTS.len());
-        for r in 0..rotations {
-            let dists: Vec<Dist> = (0..shape.c)
-                .map(|k| Dist::Constant(CONSTANTS[(k + r) % CONSTANTS.len()]))
-                .collect();
-            let x_nchw = tensor_nchw(shape, &dists, &mut XorShift::new(0));
-            for layout in LAYOUTS {
-                let x = to_layout(&x_nchw, shape, layout);
-                for method in METHODS {
-                    let (mut mean, mut var) = (vec![f32::NAN; shape.c], vec![f32::NAN; shape.c]);
-                    batch_stats(&x, shape, layout, method, &mut mean, &mut var).unwrap();
-                    let mut acc = vec![Moments::EMPTY; shape.c];
-                    accumulate_moments(&x, shape, layout, method, &mut acc).unwrap();
-                    for k in 0..shape.c {
-                        let v = CONSTANTS[(k + r) % CONSTANTS.len()];
-                        let count = (shape.n * shape.h * shape.w) as u64;
-                        if mean[k] != v || var[k] != 0.0 {
-                            failures.push(format!(
-                                "batch_stats {shape:?} {layout:?} {method:?} ch {k} = {v:e}: mean {:e} var {:e}",
-                                mean[k], var[k]
-                            ));
-                        }
-                        let m = acc[k];
-                        if m.mean != f64::from(v) || m.m2 != 0.0 || m.count != count {
-                            failures.push(format!(
-                                "accumulate {shape:?} {layout:?} {method:?} ch {k} = {v:e}: {m:?}"
-                            ));
+    isa::each_isa(|| {
+        let shapes = [
+            Shape::new(1, 1, 1, 1),
+            Shape::new(3, 1, 1, 1),
+            Shape::new(2, 3, 13, 13),
+            Shape::new(2, 7, 3, 5),
+            Shape::new(1, 257, 2, 3),
+            Shape::new(4, 13, 1, 1),
+            Shape::new(1, 2, 150, 151),
+            Shape::new(600, 2, 3, 5),
+            Shape::new(1, 3, 80, 80),
+        ];
+        let mut failures = vec![];
+        for shape in shapes {
+            // Channel k holds CONSTANTS[(k + r) % len]: every constant in every position.
+            let rotations = CONSTANTS.len().div_ceil(shape.c).min(CONSTANTS.len());
+            for r in 0..rotations {
+                let dists: Vec<Dist> = (0..shape.c)
+                    .map(|k| Dist::Constant(CONSTANTS[(k + r) % CONSTANTS.len()]))
+                    .collect();
+                let x_nchw = tensor_nchw(shape, &dists, &mut XorShift::new(0));
+                for layout in LAYOUTS {
+                    let x = to_layout(&x_nchw, shape, layout);
+                    for method in METHODS {
+                        let (mut mean, mut var) =
+                            (vec![f32::NAN; shape.c], vec![f32::NAN; shape.c]);
+                        batch_stats(&x, shape, layout, method, &mut mean, &mut var).unwrap();
+                        let mut acc = vec![Moments::EMPTY; shape.c];
+                        accumulate_moments(&x, shape, layout, method, &mut acc).unwrap();
+                        for k in 0..shape.c {
+                            let v = CONSTANTS[(k + r) % CONSTANTS.len()];
+                            let count = (shape.n * shape.h * shape.w) as u64;
+                            if mean[k] != v || var[k] != 0.0 {
+                                failures.push(format!(
+                                    "batch_stats {shape:?} {layout:?} {method:?} ch {k} = {v:e}: mean {:e} var {:e}",
+                                    mean[k], var[k]
+                                ));
+                            }
+                            let m = acc[k];
+                            if m.mean != f64::from(v) || m.m2 != 0.0 || m.count != count {
+                                failures.push(format!(
+                                    "accumulate {shape:?} {layout:?} {method:?} ch {k} = {v:e}: {m:?}"
+                                ));
+                            }
                         }
                     }
                 }
             }
         }
-    }
-    assert_no_failures("constant channels", &failures);
+        assert_no_failures("constant channels", &failures);
+    });
 }
 
 /// Values whose squares overflow f32 (|x| > 1.8e19): the statistics come out right, not
 /// infinite, unless the variance itself is beyond f32 (then ∞ in f32, finite in f64).
 #[test]
 fn huge_values_do_not_overflow() {
-    let mut failures = vec![];
-    for shape in [
-        Shape::new(2, 3, 13, 13),
-        Shape::new(600, 2, 1, 1),
-        Shape::new(1, 1, 64, 64),
-        Shape::new(1, 33, 5, 7),
-    ] {
-        // Per channel: same-sign near 3e19 (variance small), alternating ±1e19
-        // (variance 1e38, fits), alternating ±3e19 (variance 9e38 > f32::MAX).
-        let count = shape.n * shape.h * shape.w;
-        let x_nchw: Vec<f32> = (0..shape.numel().unwrap())
-            .map(|i| {
-                let (c, s) = ((i / (shape.h * shape.w)) % shape.c, i % count.max(1));
-                match c % 3 {
-                    0 => 3e19 - 1e17 * (s % 10) as f32,
-                    1 => 1e19 * if s % 2 == 0 { 1.0 } else { -1.0 },
-                    _ => 3e19 * if s % 2 == 0 { 1.0 } else { -1.0 },
-                }
-            })
-            .collect();
-        for layout in LAYOUTS {
-            let x = to_layout(&x_nchw, shape, layout);
-            let exp = expected(&x, shape, layout);
-            for method in METHODS {
-                match run_batch_stats(&x, shape, layout, method, &exp) {
-                    Ok((mean, var)) => {
-                        for c in 0..shape.c {
-                            let finite_var = c % 3 != 2 || count < 2;
-                            if !mean[c].is_finite() || var[c].is_finite() != finite_var {
-                                failures.push(format!(
-                                    "{shape:?} {layout:?} {method:?} ch {c}: mean {:e} var {:e}",
-                                    mean[c], var[c]
-                                ));
+    isa::each_isa(|| {
+        let mut failures = vec![];
+        for shape in [
+            Shape::new(2, 3, 13, 13),
+            Shape::new(600, 2, 1, 1),
+            Shape::new(1, 1, 64, 64),
+            Shape::new(1, 33, 5, 7),
+        ] {
+            // Per channel: same-sign near 3e19 (variance small), alternating ±1e19
+            // (variance 1e38, fits), alternating ±3e19 (variance 9e38 > f32::MAX).
+            let count = shape.n * shape.h * shape.w;
+            let x_nchw: Vec<f32> = (0..shape.numel().unwrap())
+                .map(|i| {
+                    let (c, s) = ((i / (shape.h * shape.w)) % shape.c, i % count.max(1));
+                    match c % 3 {
+                        0 => 3e19 - 1e17 * (s % 10) as f32,
+                        1 => 1e19 * if s % 2 == 0 { 1.0 } else { -1.0 },
+                        _ => 3e19 * if s % 2 == 0 { 1.0 } else { -1.0 },
+                    }
+                })
+                .collect();
+            for layout in LAYOUTS {
+                let x = to_layout(&x_nchw, shape, layout);
+                let exp = expected(&x, shape, layout);
+                for method in METHODS {
+                    match run_batch_stats(&x, shape, layout, method, &exp) {
+                        Ok((mean, var)) => {
+                            for c in 0..shape.c {
+                                let finite_var = c % 3 != 2 || count < 2;
+                                if !mean[c].is_finite() || var[c].is_finite() != finite_var {
+                                    failures.push(format!(
+                                        "{shape:?} {layout:?} {method:?} ch {c}: mean {:e} var {:e}",
+                                        mean[c], var[c]
+                                    ));
+                                }
                             }
                         }
+                        Err(msg) => failures.push(msg),
                     }
-                    Err(msg) => failures.push(msg),
-                }
-                match run_accumulate(&x, shape, layout, method, &exp) {
-                    Ok(acc) => {
-                        for (c, m) in acc.iter().enumerate() {
-                            if !(m.mean.is_finite() && m.m2.is_finite()) {
-                                failures
-                                    .push(format!("{shape:?} {layout:?} {method:?} ch {c}: {m:?}"));
+                    match run_accumulate(&x, shape, layout, method, &exp) {
+                        Ok(acc) => {
+                            for (c, m) in acc.iter().enumerate() {
+                                if !(m.mean.is_finite() && m.m2.is_finite()) {
+                                    failures.push(format!(
+                                        "{shape:?} {layout:?} {method:?} ch {c}: {m:?}"
+                                    ));
+                                }
                             }
                         }
+                        Err(msg) => failures.push(msg),
                     }
-                    Err(msg) => failures.push(msg),
                 }
             }
         }
-    }
-    assert_no_failures("huge values", &failures);
+        assert_no_failures("huge values", &failures);
+    });
 }
 
 /// Subnormal inputs are not flushed to zero: integer multiples of the smallest subnormal
 /// (2^-149) have an exactly known mean, which must come out within the floor.
 #[test]
 fn denormals_are_not_flushed() {
-    let q = f32::from_bits(1); // 2^-149
-    let mut failures = vec![];
-    for shape in [
-        Shape::new(1, 1, 1, 37),
-        Shape::new(3, 3, 13, 13),
-        Shape::new(700, 2, 1, 1),
-        Shape::new(1, 13, 20, 20),
-    ] {
-        // Channel c: values (1 + (i·7 + c) mod 1000) · 2^-149.
-        let plane = shape.h * shape.w;
-        let x_nchw: Vec<f32> = (0..shape.numel().unwrap())
-            .map(|i| {
-                let c = (i / plane) % shape.c;
-                q * (1 + (i * 7 + c) % 1000) as f32
-            })
-            .collect();
-        for layout in LAYOUTS {
-            let x = to_layout(&x_nchw, shape, layout);
-            let exp: Vec<Expected> = (0..shape.c)
-                .map(|c| {
-                    let v = channel_values(&x, shape, layout, c);
-                    let ints: Vec<f32> = v.iter().map(|&x| (x.to_bits()) as f32).collect();
-                    let e = exact_int_stats(&ints);
-                    let tiny = f64::from(q);
-                    exact(
-                        e.count,
-                        e.mean * tiny,
-                        e.var * tiny * tiny,
-                        e.abs_mean * tiny,
-                    )
+    isa::each_isa(|| {
+        let q = f32::from_bits(1); // 2^-149
+        let mut failures = vec![];
+        for shape in [
+            Shape::new(1, 1, 1, 37),
+            Shape::new(3, 3, 13, 13),
+            Shape::new(700, 2, 1, 1),
+            Shape::new(1, 13, 20, 20),
+        ] {
+            // Channel c: values (1 + (i·7 + c) mod 1000) · 2^-149.
+            let plane = shape.h * shape.w;
+            let x_nchw: Vec<f32> = (0..shape.numel().unwrap())
+                .map(|i| {
+                    let c = (i / plane) % shape.c;
+                    q * (1 + (i * 7 + c) % 1000) as f32
                 })
                 .collect();
-            for method in METHODS {
-                match run_batch_stats(&x, shape, layout, method, &exp) {
-                    Ok((mean, _)) if mean.iter().all(|&m| m > 0.0) => {}
-                    Ok((mean, _)) => failures.push(format!("flushed to zero: {mean:?}")),
-                    Err(msg) => failures.push(msg),
-                }
-                if let Err(msg) = run_accumulate(&x, shape, layout, method, &exp) {
-                    failures.push(msg);
+            for layout in LAYOUTS {
+                let x = to_layout(&x_nchw, shape, layout);
+                let exp: Vec<Expected> = (0..shape.c)
+                    .map(|c| {
+                        let v = channel_values(&x, shape, layout, c);
+                        let ints: Vec<f32> = v.iter().map(|&x| (x.to_bits()) as f32).collect();
+                        let e = exact_int_stats(&ints);
+                        let tiny = f64::from(q);
+                        exact(
+                            e.count,
+                            e.mean * tiny,
+                            e.var * tiny * tiny,
+                            e.abs_mean * tiny,
+                        )
+                    })
+                    .collect();
+                for method in METHODS {
+                    match run_batch_stats(&x, shape, layout, method, &exp) {
+                        Ok((mean, _)) if mean.iter().all(|&m| m > 0.0) => {}
+                        Ok((mean, _)) => failures.push(format!("flushed to zero: {mean:?}")),
+                        Err(msg) => failures.push(msg),
+                    }
+                    if let Err(msg) = run_accumulate(&x, shape, layout, method, &exp) {
+                        failures.push(msg);
+                    }
                 }
             }
         }
-    }
-    assert_no_failures("denormals", &failures);
+        assert_no_failures("denormals", &failures);
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -665,32 +703,35 @@ fn denormals_are_not_flushed() {
 
 #[test]
 fn one_channel_of_a_million_and_three_values() {
-    const N: usize = 1_000_003;
-    let mut rng = XorShift::new(1_000_003);
-    let x: Vec<f32> = (0..N).map(|_| (1e4 + rng.normal()) as f32).collect();
-    // With one channel, every shape and layout below is the same buffer.
-    let exp = expected(&x, Shape::new(1, 1, 1, N), Layout::Nchw);
-    assert!((exp[0].mean - 1e4).abs() < 0.01 && (exp[0].var - 1.0).abs() < 0.01);
-    let mut failures = vec![];
-    for shape in [
-        Shape::new(1, 1, 1, N),
-        Shape::new(N, 1, 1, 1),
-        Shape::new(1, 1, N, 1),
-    ] {
-        for layout in LAYOUTS {
-            for method in METHODS {
-                if let Err(msg) = run_batch_stats(&x, shape, layout, method, &exp) {
-                    failures.push(msg);
+    isa::each_isa(|| {
+        const N: usize = 1_000_003;
+        let mut rng = XorShift::new(1_000_003);
+        let x: Vec<f32> = (0..N).map(|_| (1e4 + rng.normal()) as f32).collect();
+        // With one channel, every shape and layout below is the same buffer.
+        let exp = expected(&x, Shape::new(1, 1, 1, N), Layout::Nchw);
+        assert!((exp[0].mean - 1e4).abs() < 0.01 && (exp[0].var - 1.0).abs() < 0.01);
+        let mut failures = vec![];
+        for shape in [
+            Shape::new(1, 1, 1, N),
+            Shape::new(N, 1, 1, 1),
+            Shape::new(1, 1, N, 1),
+        ] {
+            for layout in LAYOUTS {
+                for method in METHODS {
+                    if let Err(msg) = run_batch_stats(&x, shape, layout, method, &exp) {
+                        failures.push(msg);
+                    }
                 }
             }
         }
-    }
-    for method in METHODS {
-        if let Err(msg) = run_accumulate(&x, Shape::new(1, 1, 1, N), Layout::Nchw, method, &exp) {
-            failures.push(msg);
+        for method in METHODS {
+            if let Err(msg) = run_accumulate(&x, Shape::new(1, 1, 1, N), Layout::Nchw, method, &exp)
+            {
+                failures.push(msg);
+            }
         }
-    }
-    assert_no_failures("1,000,003 values", &failures);
+        assert_no_failures("1,000,003 values", &failures);
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -699,75 +740,82 @@ fn one_channel_of_a_million_and_three_values() {
 
 #[test]
 fn non_finite_values_poison_only_their_channel() {
-    let shapes = [
-        Shape::new(2, 3, 13, 13),
-        Shape::new(3, 5, 1, 1),
-        Shape::new(2, 7, 3, 5),
-        Shape::new(1, 4, 32, 33),
-        Shape::new(2, 40, 2, 3),
-        Shape::new(600, 2, 3, 1),
-    ];
-    let bad_values: [&[f32]; 4] = [
-        &[f32::NAN],
-        &[f32::INFINITY],
-        &[f32::NEG_INFINITY],
-        &[f32::INFINITY, f32::NEG_INFINITY],
-    ];
-    let mut failures = vec![];
-    for (i, &shape) in shapes.iter().enumerate() {
-        let mut rng = XorShift::new(500 + i as u64);
-        let clean_nchw = tensor_nchw(shape, Dist::ALL, &mut rng);
-        let count = shape.n * shape.h * shape.w;
-        let plane = shape.h * shape.w;
-        for bad in bad_values {
-            for &bad_c in &[0, shape.c / 2, shape.c - 1] {
-                // The bad values at the channel's first value (the pivot), middle, last.
-                for where_ in [0, count / 2, count - 1] {
-                    let mut x_nchw = clean_nchw.clone();
-                    for (j, &v) in bad.iter().enumerate() {
-                        let at = (where_ + j) % count;
-                        x_nchw[index(shape, Layout::Nchw, at / plane, bad_c, at % plane)] = v;
-                    }
-                    for layout in LAYOUTS {
-                        let x = to_layout(&x_nchw, shape, layout);
-                        let clean = to_layout(&clean_nchw, shape, layout);
-                        let exp = expected(&clean, shape, layout);
-                        for method in METHODS {
-                            let what = format!(
-                                "{shape:?} {layout:?} {method:?} {bad:?} in ch {bad_c} at {where_}"
-                            );
-                            let (mut m0, mut v0) = (vec![0.0; shape.c], vec![0.0; shape.c]);
-                            batch_stats(&clean, shape, layout, method, &mut m0, &mut v0).unwrap();
-                            let (mut m1, mut v1) = (vec![0.0; shape.c], vec![0.0; shape.c]);
-                            batch_stats(&x, shape, layout, method, &mut m1, &mut v1).unwrap();
-                            let mut acc = vec![Moments::EMPTY; shape.c];
-                            accumulate_moments(&x, shape, layout, method, &mut acc).unwrap();
-                            for c in 0..shape.c {
-                                if c == bad_c {
-                                    if m1[c].is_finite() || v1[c].is_finite() {
-                                        failures.push(format!(
-                                            "{what}: finite stats {} {}",
-                                            m1[c], v1[c]
-                                        ));
-                                    }
-                                    if acc[c].mean.is_finite() || acc[c].variance().is_finite() {
-                                        failures
-                                            .push(format!("{what}: finite moments {:?}", acc[c]));
-                                    }
-                                } else {
-                                    // Unaffected: bit-for-bit the clean result, within bounds.
-                                    if m1[c].to_bits() != m0[c].to_bits()
-                                        || v1[c].to_bits() != v0[c].to_bits()
-                                    {
-                                        failures.push(format!(
-                                            "{what}: ch {c} changed: ({}, {}) -> ({}, {})",
-                                            m0[c], v0[c], m1[c], v1[c]
-                                        ));
-                                    }
-                                    if let Err(msg) = check_moments(m1[c], v1[c], &exp[c], method)
-                                        .and_then(|_| check_acc(&acc[c], &exp[c], method))
-                                    {
-                                        failures.push(format!("{what}: ch {c}: {msg}"));
+    isa::each_isa(|| {
+        let shapes = [
+            Shape::new(2, 3, 13, 13),
+            Shape::new(3, 5, 1, 1),
+            Shape::new(2, 7, 3, 5),
+            Shape::new(1, 4, 32, 33),
+            Shape::new(2, 40, 2, 3),
+            Shape::new(600, 2, 3, 1),
+        ];
+        let bad_values: [&[f32]; 4] = [
+            &[f32::NAN],
+            &[f32::INFINITY],
+            &[f32::NEG_INFINITY],
+            &[f32::INFINITY, f32::NEG_INFINITY],
+        ];
+        let mut failures = vec![];
+        for (i, &shape) in shapes.iter().enumerate() {
+            let mut rng = XorShift::new(500 + i as u64);
+            let clean_nchw = tensor_nchw(shape, Dist::ALL, &mut rng);
+            let count = shape.n * shape.h * shape.w;
+            let plane = shape.h * shape.w;
+            for bad in bad_values {
+                for &bad_c in &[0, shape.c / 2, shape.c - 1] {
+                    // The bad values at the channel's first value (the pivot), middle, last.
+                    for where_ in [0, count / 2, count - 1] {
+                        let mut x_nchw = clean_nchw.clone();
+                        for (j, &v) in bad.iter().enumerate() {
+                            let at = (where_ + j) % count;
+                            x_nchw[index(shape, Layout::Nchw, at / plane, bad_c, at % plane)] = v;
+                        }
+                        for layout in LAYOUTS {
+                            let x = to_layout(&x_nchw, shape, layout);
+                            let clean = to_layout(&clean_nchw, shape, layout);
+                            let exp = expected(&clean, shape, layout);
+                            for method in METHODS {
+                                let what = format!(
+                                    "{shape:?} {layout:?} {method:?} {bad:?} in ch {bad_c} at {where_}"
+                                );
+                                let (mut m0, mut v0) = (vec![0.0; shape.c], vec![0.0; shape.c]);
+                                batch_stats(&clean, shape, layout, method, &mut m0, &mut v0)
+                                    .unwrap();
+                                let (mut m1, mut v1) = (vec![0.0; shape.c], vec![0.0; shape.c]);
+                                batch_stats(&x, shape, layout, method, &mut m1, &mut v1).unwrap();
+                                let mut acc = vec![Moments::EMPTY; shape.c];
+                                accumulate_moments(&x, shape, layout, method, &mut acc).unwrap();
+                                for c in 0..shape.c {
+                                    if c == bad_c {
+                                        if m1[c].is_finite() || v1[c].is_finite() {
+                                            failures.push(format!(
+                                                "{what}: finite stats {} {}",
+                                                m1[c], v1[c]
+                                            ));
+                                        }
+                                        if acc[c].mean.is_finite() || acc[c].variance().is_finite()
+                                        {
+                                            failures.push(format!(
+                                                "{what}: finite moments {:?}",
+                                                acc[c]
+                                            ));
+                                        }
+                                    } else {
+                                        // Unaffected: bit-for-bit the clean result, within bounds.
+                                        if m1[c].to_bits() != m0[c].to_bits()
+                                            || v1[c].to_bits() != v0[c].to_bits()
+                                        {
+                                            failures.push(format!(
+                                                "{what}: ch {c} changed: ({}, {}) -> ({}, {})",
+                                                m0[c], v0[c], m1[c], v1[c]
+                                            ));
+                                        }
+                                        if let Err(msg) =
+                                            check_moments(m1[c], v1[c], &exp[c], method)
+                                                .and_then(|_| check_acc(&acc[c], &exp[c], method))
+                                        {
+                                            failures.push(format!("{what}: ch {c}: {msg}"));
+                                        }
                                     }
                                 }
                             }
@@ -776,8 +824,8 @@ fn non_finite_values_poison_only_their_channel() {
                 }
             }
         }
-    }
-    assert_no_failures("NaN/inf", &failures);
+        assert_no_failures("NaN/inf", &failures);
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -833,23 +881,27 @@ proptest! {
         c in prop::collection::vec(-1e3f64..1e3, 0..40),
         offset in prop::sample::select(vec![0.0, 1.0, 1e4, -1e6, 1e9]),
     ) {
-        let shift = |v: &Vec<f64>| v.iter().map(|x| x + offset).collect::<Vec<f64>>();
-        let (a, b, c) = (shift(&a), shift(&b), shift(&c));
-        let (ma, mb, mc) = (moments_of(&a), moments_of(&b), moments_of(&c));
-        let left = ma.merge(mb).merge(mc);
-        let right = ma.merge(mb.merge(mc));
-        let all: Vec<f64> = a.iter().chain(&b).chain(&c).copied().collect();
-        let scale = all.iter().map(|x| x.abs()).fold(0.0, f64::max);
-        let direct = moments_of(&all);
-        if all.is_empty() {
-            prop_assert_eq!(left, Moments::EMPTY);
-            prop_assert_eq!(right, Moments::EMPTY);
-        } else {
-            let r = close_moments(&left, &direct, scale);
-            prop_assert!(r.is_ok(), "(a+b)+c vs direct: {}", r.unwrap_err());
-            let r = close_moments(&right, &direct, scale);
-            prop_assert!(r.is_ok(), "a+(b+c) vs direct: {}", r.unwrap_err());
-        }
+        let r = isa::try_each_isa(|| {
+            let shift = |v: &Vec<f64>| v.iter().map(|x| x + offset).collect::<Vec<f64>>();
+            let (a, b, c) = (shift(&a), shift(&b), shift(&c));
+            let (ma, mb, mc) = (moments_of(&a), moments_of(&b), moments_of(&c));
+            let left = ma.merge(mb).merge(mc);
+            let right = ma.merge(mb.merge(mc));
+            let all: Vec<f64> = a.iter().chain(&b).chain(&c).copied().collect();
+            let scale = all.iter().map(|x| x.abs()).fold(0.0, f64::max);
+            let direct = moments_of(&all);
+            if all.is_empty() {
+                prop_assert_eq!(left, Moments::EMPTY);
+                prop_assert_eq!(right, Moments::EMPTY);
+            } else {
+                let r = close_moments(&left, &direct, scale);
+                prop_assert!(r.is_ok(), "(a+b)+c vs direct: {}", r.unwrap_err());
+                let r = close_moments(&right, &direct, scale);
+                prop_assert!(r.is_ok(), "a+(b+c) vs direct: {}", r.unwrap_err());
+            }
+            Ok::<(), TestCaseError>(())
+        });
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 
     /// Associativity on arbitrary valid `Moments` (any count, mean, `M2 >= 0`), and the
@@ -858,61 +910,67 @@ proptest! {
     fn merge_is_associative_on_random_moments(
         raw in prop::collection::vec((0u64..1_000_000_000, -1e6f64..1e6, 0f64..1e12), 3),
     ) {
-        let m: Vec<Moments> = raw
-            .iter()
-            .map(|&(count, mean, m2)| match count {
-                0 => Moments::EMPTY,
-                1 => Moments { count, mean, m2: 0.0 },
-                _ => Moments { count, mean, m2 },
-            })
-            .collect();
-        let left = m[0].merge(m[1]).merge(m[2]);
-        let right = m[0].merge(m[1].merge(m[2]));
-        let scale = m.iter().map(|x| x.mean.abs()).fold(0.0, f64::max);
-        if left.count == 0 {
-            prop_assert_eq!(left, Moments::EMPTY);
-            prop_assert_eq!(right, Moments::EMPTY);
-        } else {
-            let r = close_moments(&left, &right, scale);
-            prop_assert!(r.is_ok(), "{:?}: {}", m, r.unwrap_err());
-        }
-        for x in &m {
-            prop_assert_eq!(x.merge(Moments::EMPTY), *x);
-            prop_assert_eq!(Moments::EMPTY.merge(*x), *x);
-        }
+        let r = isa::try_each_isa(|| {
+            let m: Vec<Moments> = raw
+                .iter()
+                .map(|&(count, mean, m2)| match count {
+                    0 => Moments::EMPTY,
+                    1 => Moments { count, mean, m2: 0.0 },
+                    _ => Moments { count, mean, m2 },
+                })
+                .collect();
+            let left = m[0].merge(m[1]).merge(m[2]);
+            let right = m[0].merge(m[1].merge(m[2]));
+            let scale = m.iter().map(|x| x.mean.abs()).fold(0.0, f64::max);
+            if left.count == 0 {
+                prop_assert_eq!(left, Moments::EMPTY);
+                prop_assert_eq!(right, Moments::EMPTY);
+            } else {
+                let r = close_moments(&left, &right, scale);
+                prop_assert!(r.is_ok(), "{:?}: {}", m, r.unwrap_err());
+            }
+            for x in &m {
+                prop_assert_eq!(x.merge(Moments::EMPTY), *x);
+                prop_assert_eq!(Moments::EMPTY.merge(*x), *x);
+            }
+            Ok::<(), TestCaseError>(())
+        });
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 }
 
 #[test]
 fn merge_empty_sides_and_small_counts_exactly() {
-    let a = Moments {
-        count: 3,
-        mean: -0.1,
-        m2: 7.25,
-    };
-    let same = |x: Moments, y: Moments| {
-        x.count == y.count
-            && x.mean.to_bits() == y.mean.to_bits()
-            && x.m2.to_bits() == y.m2.to_bits()
-    };
-    assert!(same(a.merge(Moments::EMPTY), a));
-    assert!(same(Moments::EMPTY.merge(a), a));
-    assert!(same(Moments::EMPTY.merge(Moments::EMPTY), Moments::EMPTY));
-    assert_eq!(Moments::default(), Moments::EMPTY);
-    // Two single values x, y: mean (x+y)/2, M2 (x-y)²/2, exactly for these.
-    let one = |x: f64| Moments {
-        count: 1,
-        mean: x,
-        m2: 0.0,
-    };
-    let m = one(3.0).merge(one(7.0));
-    assert_eq!((m.count, m.mean, m.m2), (2, 5.0, 8.0));
-    assert_eq!((m.variance(), m.sample_variance()), (4.0, 8.0));
-    // Counts below what a statistic needs.
-    assert!(Moments::EMPTY.variance().is_nan());
-    assert!(Moments::EMPTY.sample_variance().is_nan());
-    assert_eq!(one(2.5).variance(), 0.0);
-    assert!(one(2.5).sample_variance().is_nan());
+    isa::each_isa(|| {
+        let a = Moments {
+            count: 3,
+            mean: -0.1,
+            m2: 7.25,
+        };
+        let same = |x: Moments, y: Moments| {
+            x.count == y.count
+                && x.mean.to_bits() == y.mean.to_bits()
+                && x.m2.to_bits() == y.m2.to_bits()
+        };
+        assert!(same(a.merge(Moments::EMPTY), a));
+        assert!(same(Moments::EMPTY.merge(a), a));
+        assert!(same(Moments::EMPTY.merge(Moments::EMPTY), Moments::EMPTY));
+        assert_eq!(Moments::default(), Moments::EMPTY);
+        // Two single values x, y: mean (x+y)/2, M2 (x-y)²/2, exactly for these.
+        let one = |x: f64| Moments {
+            count: 1,
+            mean: x,
+            m2: 0.0,
+        };
+        let m = one(3.0).merge(one(7.0));
+        assert_eq!((m.count, m.mean, m.m2), (2, 5.0, 8.0));
+        assert_eq!((m.variance(), m.sample_variance()), (4.0, 8.0));
+        // Counts below what a statistic needs.
+        assert!(Moments::EMPTY.variance().is_nan());
+        assert!(Moments::EMPTY.sample_variance().is_nan());
+        assert_eq!(one(2.5).variance(), 0.0);
+        assert!(one(2.5).sample_variance().is_nan());
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -975,7 +1033,7 @@ fn kernels_run_in_a_64_kib_stack() {
         .collect();
     let on_main: Vec<Out> = inputs.iter().map(|(s, l, x)| run(*s, *l, x)).collect();
     let worker = std::thread::Builder::new()
-        .stack_size(64 * 1024)
+        .stack_size(isa::KERNEL_STACK)
         .spawn(move || -> Vec<(Shape, Layout, Vec<f32>, Out)> {
             inputs
                 .into_iter()

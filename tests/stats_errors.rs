@@ -2,6 +2,7 @@
 //! panic, and leaves every output buffer untouched. Also the byte-buffer views.
 
 mod common;
+mod isa;
 
 use batchnorm::{
     Error, Layout, Moments, Shape, accumulate_moments, batch_stats, f32s_from_bytes,

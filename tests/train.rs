@@ -6,8 +6,10 @@
 
 use batchnorm::{
     Activation, Error, Layout, Method, Momentum, RunningStats, SavedStats, Shape, TrainParams,
-    batch_stats, reference, train_forward, train_forward_in_place,
+    reference,
 };
+mod isa;
+use isa::{batch_stats, train_forward, train_forward_in_place};
 use proptest::prelude::*;
 
 /// Unit roundoff of f32.
@@ -120,139 +122,145 @@ fn params<'a>(
 /// 1/sqrt(5.5 + eps); y(1) = -2.9112..., y(9) = 3.9112...
 #[test]
 fn worked_example() {
-    let x: Vec<f32> = (1..=8).chain(2..=9).map(|v| v as f32).collect();
-    let shape = Shape::new(2, 1, 2, 4);
-    for method in [Method::Welford, Method::TwoPass] {
-        for layout in [Layout::Nchw, Layout::Nhwc] {
-            let p = params(&[2.0], &[0.5], method, Activation::Identity);
-            let o = train(
-                &x,
-                shape,
-                layout,
-                &p,
-                Some(Momentum::PYTORCH_DEFAULT),
-                &[0.0],
-                &[1.0],
-            );
-            assert_eq!(o.mean[0], 5.0);
-            assert_eq!(o.rmean[0], 0.5);
-            let want_var = 0.9 + 0.1 * 88.0 / 15.0;
-            assert!(
-                (f64::from(o.rvar[0]) - want_var).abs() < 1e-6,
-                "{}",
-                o.rvar[0]
-            );
-            assert_eq!(o.rvar[0], want_var as f32);
-            let invstd = 1.0 / (5.5f64 + f64::from(1e-5f32)).sqrt();
-            assert_eq!(o.invstd[0], invstd as f32);
-            let s = 2.0 * invstd;
-            assert!((f64::from(o.y[0]) - (-4.0 * s + 0.5)).abs() < 1e-6);
-            assert!((f64::from(o.y[15]) - (4.0 * s + 0.5)).abs() < 1e-6);
-            assert!((o.y[0] + 2.9112).abs() < 1e-4 && (o.y[15] - 3.9112).abs() < 1e-4);
+    isa::each_isa(|| {
+        let x: Vec<f32> = (1..=8).chain(2..=9).map(|v| v as f32).collect();
+        let shape = Shape::new(2, 1, 2, 4);
+        for method in [Method::Welford, Method::TwoPass] {
+            for layout in [Layout::Nchw, Layout::Nhwc] {
+                let p = params(&[2.0], &[0.5], method, Activation::Identity);
+                let o = train(
+                    &x,
+                    shape,
+                    layout,
+                    &p,
+                    Some(Momentum::PYTORCH_DEFAULT),
+                    &[0.0],
+                    &[1.0],
+                );
+                assert_eq!(o.mean[0], 5.0);
+                assert_eq!(o.rmean[0], 0.5);
+                let want_var = 0.9 + 0.1 * 88.0 / 15.0;
+                assert!(
+                    (f64::from(o.rvar[0]) - want_var).abs() < 1e-6,
+                    "{}",
+                    o.rvar[0]
+                );
+                assert_eq!(o.rvar[0], want_var as f32);
+                let invstd = 1.0 / (5.5f64 + f64::from(1e-5f32)).sqrt();
+                assert_eq!(o.invstd[0], invstd as f32);
+                let s = 2.0 * invstd;
+                assert!((f64::from(o.y[0]) - (-4.0 * s + 0.5)).abs() < 1e-6);
+                assert!((f64::from(o.y[15]) - (4.0 * s + 0.5)).abs() < 1e-6);
+                assert!((o.y[0] + 2.9112).abs() < 1e-4 && (o.y[15] - 3.9112).abs() < 1e-4);
+            }
         }
-    }
+    });
 }
 
 /// Each convention against values computed by hand (in f64 from the exact batch moments
 /// mean 5, M2 88, count 16).
 #[test]
 fn momentum_conventions() {
-    let x: Vec<f32> = (1..=8).chain(2..=9).map(|v| v as f32).collect();
-    let shape = Shape::new(2, 1, 2, 4);
-    let (m0, v0) = (1.0f64, 2.0f64);
-    let (mean, biased, unbiased) = (5.0f64, 5.5f64, 88.0f64 / 15.0);
-    let m = |v: f32| f64::from(v);
-    let cases: [(Momentum, f64, f64); 7] = [
-        (
-            Momentum::PyTorch(0.1),
-            0.9 * m0 + m(0.1) * mean,
-            (1.0 - m(0.1)) * v0 + m(0.1) * unbiased,
-        ),
-        (Momentum::PyTorch(0.0), m0, v0),
-        (Momentum::PyTorch(1.0), mean, unbiased),
-        (
-            Momentum::Onnx(0.9),
-            m(0.9) * m0 + (1.0 - m(0.9)) * mean,
-            m(0.9) * v0 + (1.0 - m(0.9)) * biased,
-        ),
-        (Momentum::Onnx(1.0), m0, v0),
-        (Momentum::Cumulative { prior_batches: 0 }, mean, unbiased),
-        (
-            Momentum::Cumulative { prior_batches: 3 },
-            0.75 * m0 + 0.25 * mean,
-            0.75 * v0 + 0.25 * unbiased,
-        ),
-    ];
-    for (momentum, want_mean, want_var) in cases {
-        for method in [Method::Welford, Method::TwoPass] {
-            let p = params(&[1.0], &[0.0], method, Activation::Identity);
-            let o = train(
-                &x,
-                shape,
-                Layout::Nchw,
-                &p,
-                Some(momentum),
-                &[m0 as f32],
-                &[v0 as f32],
-            );
-            assert_eq!(o.rmean[0], want_mean as f32, "{momentum:?} mean");
-            assert_eq!(o.rvar[0], want_var as f32, "{momentum:?} var");
+    isa::each_isa(|| {
+        let x: Vec<f32> = (1..=8).chain(2..=9).map(|v| v as f32).collect();
+        let shape = Shape::new(2, 1, 2, 4);
+        let (m0, v0) = (1.0f64, 2.0f64);
+        let (mean, biased, unbiased) = (5.0f64, 5.5f64, 88.0f64 / 15.0);
+        let m = |v: f32| f64::from(v);
+        let cases: [(Momentum, f64, f64); 7] = [
+            (
+                Momentum::PyTorch(0.1),
+                0.9 * m0 + m(0.1) * mean,
+                (1.0 - m(0.1)) * v0 + m(0.1) * unbiased,
+            ),
+            (Momentum::PyTorch(0.0), m0, v0),
+            (Momentum::PyTorch(1.0), mean, unbiased),
+            (
+                Momentum::Onnx(0.9),
+                m(0.9) * m0 + (1.0 - m(0.9)) * mean,
+                m(0.9) * v0 + (1.0 - m(0.9)) * biased,
+            ),
+            (Momentum::Onnx(1.0), m0, v0),
+            (Momentum::Cumulative { prior_batches: 0 }, mean, unbiased),
+            (
+                Momentum::Cumulative { prior_batches: 3 },
+                0.75 * m0 + 0.25 * mean,
+                0.75 * v0 + 0.25 * unbiased,
+            ),
+        ];
+        for (momentum, want_mean, want_var) in cases {
+            for method in [Method::Welford, Method::TwoPass] {
+                let p = params(&[1.0], &[0.0], method, Activation::Identity);
+                let o = train(
+                    &x,
+                    shape,
+                    Layout::Nchw,
+                    &p,
+                    Some(momentum),
+                    &[m0 as f32],
+                    &[v0 as f32],
+                );
+                assert_eq!(o.rmean[0], want_mean as f32, "{momentum:?} mean");
+                assert_eq!(o.rvar[0], want_var as f32, "{momentum:?} var");
+            }
         }
-    }
-    // Defaults are the frameworks' defaults.
-    assert_eq!(Momentum::PYTORCH_DEFAULT, Momentum::PyTorch(0.1));
-    assert_eq!(Momentum::ONNX_DEFAULT, Momentum::Onnx(0.9));
+        // Defaults are the frameworks' defaults.
+        assert_eq!(Momentum::PYTORCH_DEFAULT, Momentum::PyTorch(0.1));
+        assert_eq!(Momentum::ONNX_DEFAULT, Momentum::Onnx(0.9));
+    });
 }
 
 /// A cumulative average over several batches equals the average of the batch statistics.
 #[test]
 fn cumulative_average_over_batches() {
-    let shape = Shape::new(2, 3, 3, 3);
-    let mut rng = Rng::new(4);
-    let (mut rm, mut rv) = (vec![123.0f32; 3], vec![456.0f32; 3]);
-    let (mut sum_m, mut sum_v) = (vec![0.0f64; 3], vec![0.0f64; 3]);
-    let batches = 5;
-    for b in 0..batches {
-        let x = tensor_nchw(
-            shape,
-            &[Dist::Normal {
-                offset: b as f64,
-                spread: 2.0,
-            }],
-            &mut rng,
-        );
-        let mut mom = vec![batchnorm::Moments::EMPTY; 3];
-        reference::moments(&x, shape, Layout::Nchw, &mut mom).unwrap();
-        for k in 0..3 {
-            sum_m[k] += mom[k].mean;
-            sum_v[k] += mom[k].sample_variance();
+    isa::each_isa(|| {
+        let shape = Shape::new(2, 3, 3, 3);
+        let mut rng = Rng::new(4);
+        let (mut rm, mut rv) = (vec![123.0f32; 3], vec![456.0f32; 3]);
+        let (mut sum_m, mut sum_v) = (vec![0.0f64; 3], vec![0.0f64; 3]);
+        let batches = 5;
+        for b in 0..batches {
+            let x = tensor_nchw(
+                shape,
+                &[Dist::Normal {
+                    offset: b as f64,
+                    spread: 2.0,
+                }],
+                &mut rng,
+            );
+            let mut mom = vec![batchnorm::Moments::EMPTY; 3];
+            reference::moments(&x, shape, Layout::Nchw, &mut mom).unwrap();
+            for k in 0..3 {
+                sum_m[k] += mom[k].mean;
+                sum_v[k] += mom[k].sample_variance();
+            }
+            let p = params(&[1.0; 3], &[0.0; 3], Method::TwoPass, Activation::Identity);
+            let o = train(
+                &x,
+                shape,
+                Layout::Nchw,
+                &p,
+                Some(Momentum::Cumulative { prior_batches: b }),
+                &rm,
+                &rv,
+            );
+            rm = o.rmean;
+            rv = o.rvar;
         }
-        let p = params(&[1.0; 3], &[0.0; 3], Method::TwoPass, Activation::Identity);
-        let o = train(
-            &x,
-            shape,
-            Layout::Nchw,
-            &p,
-            Some(Momentum::Cumulative { prior_batches: b }),
-            &rm,
-            &rv,
-        );
-        rm = o.rmean;
-        rv = o.rvar;
-    }
-    for k in 0..3 {
-        let (wm, wv) = (sum_m[k] / batches as f64, sum_v[k] / batches as f64);
-        assert!(
-            (f64::from(rm[k]) - wm).abs() <= 1e-5 * (1.0 + wm.abs()),
-            "{} vs {wm}",
-            rm[k]
-        );
-        assert!(
-            (f64::from(rv[k]) - wv).abs() <= 1e-5 * wv,
-            "{} vs {wv}",
-            rv[k]
-        );
-    }
+        for k in 0..3 {
+            let (wm, wv) = (sum_m[k] / batches as f64, sum_v[k] / batches as f64);
+            assert!(
+                (f64::from(rm[k]) - wm).abs() <= 1e-5 * (1.0 + wm.abs()),
+                "{} vs {wm}",
+                rm[k]
+            );
+            assert!(
+                (f64::from(rv[k]) - wv).abs() <= 1e-5 * wv,
+                "{} vs {wv}",
+                rv[k]
+            );
+        }
+    });
 }
 
 /// The saved mean is bitwise `batch_stats`'s mean, and `y` is what the saved values give:
@@ -506,7 +514,11 @@ proptest! {
         momentum in prop::sample::select(MOMENTA.to_vec()),
         seed in any::<u64>(),
     ) {
-        check_shape(Shape::new(n, c, hw.0, hw.1), layout, method, Activation::Identity, momentum, seed);
+        let r = isa::try_each_isa(|| {
+            check_shape(Shape::new(n, c, hw.0, hw.1), layout, method, Activation::Identity, momentum, seed);
+            Ok::<(), TestCaseError>(())
+        });
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 }
 
@@ -514,381 +526,367 @@ proptest! {
 /// short and long planes.
 #[test]
 fn kernel_paths_and_activations() {
-    let mut seed = 0;
-    for &(n, c, h, w) in &[
-        (2usize, 40usize, 7usize, 7usize),
-        (3, 70, 2, 3),
-        (2, 5, 16, 17),
-        (1, 2, 1, 2),
-        (4, 33, 1, 1),
-        (2, 1030, 1, 1),
-        (2, 320, 2, 2),
-        (3, 192, 1, 5),
-        (2, 3, 1, 17),
-    ] {
-        for layout in [Layout::Nchw, Layout::Nhwc] {
-            for act in [Activation::Identity, Activation::Relu, Activation::RELU6] {
-                seed += 1;
-                let m = MOMENTA[seed as usize % MOMENTA.len()];
-                let method = if seed % 2 == 0 {
-                    Method::Welford
-                } else {
-                    Method::TwoPass
-                };
-                check_shape(Shape::new(n, c, h, w), layout, method, act, m, seed);
+    isa::each_isa(|| {
+        let mut seed = 0;
+        for &(n, c, h, w) in &[
+            (2usize, 40usize, 7usize, 7usize),
+            (3, 70, 2, 3),
+            (2, 5, 16, 17),
+            (1, 2, 1, 2),
+            (4, 33, 1, 1),
+            (2, 1030, 1, 1),
+            (2, 320, 2, 2),
+            (3, 192, 1, 5),
+            (2, 3, 1, 17),
+        ] {
+            for layout in [Layout::Nchw, Layout::Nhwc] {
+                for act in [Activation::Identity, Activation::Relu, Activation::RELU6] {
+                    seed += 1;
+                    let m = MOMENTA[seed as usize % MOMENTA.len()];
+                    let method = if seed % 2 == 0 {
+                        Method::Welford
+                    } else {
+                        Method::TwoPass
+                    };
+                    check_shape(Shape::new(n, c, h, w), layout, method, act, m, seed);
+                }
             }
         }
-    }
+    });
 }
 
 /// NCHW channels too large to fuse (more than 512 KiB each) take the two-pass route:
 /// statistics of every channel, then normalize. Same results as the fused route's contract.
 #[test]
 fn unfused_large_channels() {
-    let shape = Shape::new(1, 2, 400, 400);
-    for method in [Method::Welford, Method::TwoPass] {
-        check_shape(
-            shape,
-            Layout::Nchw,
-            method,
-            Activation::Identity,
-            Some(Momentum::PyTorch(0.1)),
-            77,
-        );
-    }
+    isa::each_isa(|| {
+        let shape = Shape::new(1, 2, 400, 400);
+        for method in [Method::Welford, Method::TwoPass] {
+            check_shape(
+                shape,
+                Layout::Nchw,
+                method,
+                Activation::Identity,
+                Some(Momentum::PyTorch(0.1)),
+                77,
+            );
+        }
+    });
 }
 
 /// A constant channel: y exactly beta, invstd exactly 1/sqrt(eps) (rounded), running
 /// variance moves toward 0.
 #[test]
 fn constant_channels() {
-    for &v in &[0.0f32, -3.25, 1_000_000.5, 1e-40, 3e19] {
-        let shape = Shape::new(3, 2, 5, 7);
-        let x = vec![v; 210];
-        for layout in [Layout::Nchw, Layout::Nhwc] {
-            for method in [Method::Welford, Method::TwoPass] {
-                let p = TrainParams {
-                    gamma: &[3.0, -2.0],
-                    beta: &[0.25, -1.5],
-                    eps: 1e-3,
-                    method,
-                    act: Activation::Identity,
-                };
-                let o = train(
-                    &x,
-                    shape,
-                    layout,
-                    &p,
-                    Some(Momentum::PyTorch(0.5)),
-                    &[0.0; 2],
-                    &[4.0; 2],
-                );
-                assert!(o.mean.iter().all(|m| *m == v), "{v}: mean {:?}", o.mean);
-                for (i, y) in o.y.iter().enumerate() {
-                    let k = match layout {
-                        Layout::Nchw => (i / 35) % 2,
-                        Layout::Nhwc => i % 2,
+    isa::each_isa(|| {
+        for &v in &[0.0f32, -3.25, 1_000_000.5, 1e-40, 3e19] {
+            let shape = Shape::new(3, 2, 5, 7);
+            let x = vec![v; 210];
+            for layout in [Layout::Nchw, Layout::Nhwc] {
+                for method in [Method::Welford, Method::TwoPass] {
+                    let p = TrainParams {
+                        gamma: &[3.0, -2.0],
+                        beta: &[0.25, -1.5],
+                        eps: 1e-3,
+                        method,
+                        act: Activation::Identity,
                     };
-                    assert_eq!(*y, p.beta[k], "constant {v}");
+                    let o = train(
+                        &x,
+                        shape,
+                        layout,
+                        &p,
+                        Some(Momentum::PyTorch(0.5)),
+                        &[0.0; 2],
+                        &[4.0; 2],
+                    );
+                    assert!(o.mean.iter().all(|m| *m == v), "{v}: mean {:?}", o.mean);
+                    for (i, y) in o.y.iter().enumerate() {
+                        let k = match layout {
+                            Layout::Nchw => (i / 35) % 2,
+                            Layout::Nhwc => i % 2,
+                        };
+                        assert_eq!(*y, p.beta[k], "constant {v}");
+                    }
+                    let inv = (1.0 / f64::from(1e-3f32).sqrt()) as f32;
+                    assert_eq!(o.invstd, vec![inv; 2]);
+                    assert_eq!(o.rvar, vec![2.0; 2]);
                 }
-                let inv = (1.0 / f64::from(1e-3f32).sqrt()) as f32;
-                assert_eq!(o.invstd, vec![inv; 2]);
-                assert_eq!(o.rvar, vec![2.0; 2]);
             }
         }
-    }
+    });
 }
 
 /// NaN in one channel makes that channel's statistics and outputs NaN; the others are
 /// unaffected (bitwise the same as without the NaN).
 #[test]
 fn nan_stays_in_its_channel() {
-    let shape = Shape::new(2, 3, 4, 4);
-    let mut rng = Rng::new(12);
-    let x = tensor_nchw(shape, &DATA[..1], &mut rng);
-    for layout in [Layout::Nchw, Layout::Nhwc] {
-        let clean = to_layout(&x, shape, layout);
-        let mut dirty = clean.clone();
-        let i = (0..dirty.len())
-            .find(|&i| match layout {
-                Layout::Nchw => (i / 16) % 3 == 1,
-                Layout::Nhwc => i % 3 == 1,
-            })
-            .unwrap();
-        dirty[i + 3 * 3] = f32::NAN;
-        let p = params(&[1.0; 3], &[0.0; 3], Method::Welford, Activation::Relu);
-        let a = train(
-            &clean,
-            shape,
-            layout,
-            &p,
-            Some(Momentum::ONNX_DEFAULT),
-            &[0.0; 3],
-            &[1.0; 3],
-        );
-        let b = train(
-            &dirty,
-            shape,
-            layout,
-            &p,
-            Some(Momentum::ONNX_DEFAULT),
-            &[0.0; 3],
-            &[1.0; 3],
-        );
-        for k in [0, 2] {
-            assert_eq!(a.mean[k].to_bits(), b.mean[k].to_bits());
-            assert_eq!(a.invstd[k].to_bits(), b.invstd[k].to_bits());
-            assert_eq!(a.rvar[k].to_bits(), b.rvar[k].to_bits());
-        }
-        assert!(
-            b.mean[1].is_nan() && b.invstd[1].is_nan() && b.rmean[1].is_nan() && b.rvar[1].is_nan()
-        );
-        for (i, (ya, yb)) in a.y.iter().zip(&b.y).enumerate() {
-            let k = match layout {
-                Layout::Nchw => (i / 16) % 3,
-                Layout::Nhwc => i % 3,
-            };
-            if k == 1 {
-                assert!(yb.is_nan());
-            } else {
-                assert_eq!(ya.to_bits(), yb.to_bits());
+    isa::each_isa(|| {
+        let shape = Shape::new(2, 3, 4, 4);
+        let mut rng = Rng::new(12);
+        let x = tensor_nchw(shape, &DATA[..1], &mut rng);
+        for layout in [Layout::Nchw, Layout::Nhwc] {
+            let clean = to_layout(&x, shape, layout);
+            let mut dirty = clean.clone();
+            let i = (0..dirty.len())
+                .find(|&i| match layout {
+                    Layout::Nchw => (i / 16) % 3 == 1,
+                    Layout::Nhwc => i % 3 == 1,
+                })
+                .unwrap();
+            dirty[i + 3 * 3] = f32::NAN;
+            let p = params(&[1.0; 3], &[0.0; 3], Method::Welford, Activation::Relu);
+            let a = train(
+                &clean,
+                shape,
+                layout,
+                &p,
+                Some(Momentum::ONNX_DEFAULT),
+                &[0.0; 3],
+                &[1.0; 3],
+            );
+            let b = train(
+                &dirty,
+                shape,
+                layout,
+                &p,
+                Some(Momentum::ONNX_DEFAULT),
+                &[0.0; 3],
+                &[1.0; 3],
+            );
+            for k in [0, 2] {
+                assert_eq!(a.mean[k].to_bits(), b.mean[k].to_bits());
+                assert_eq!(a.invstd[k].to_bits(), b.invstd[k].to_bits());
+                assert_eq!(a.rvar[k].to_bits(), b.rvar[k].to_bits());
+            }
+            assert!(
+                b.mean[1].is_nan()
+                    && b.invstd[1].is_nan()
+                    && b.rmean[1].is_nan()
+                    && b.rvar[1].is_nan()
+            );
+            for (i, (ya, yb)) in a.y.iter().zip(&b.y).enumerate() {
+                let k = match layout {
+                    Layout::Nchw => (i / 16) % 3,
+                    Layout::Nhwc => i % 3,
+                };
+                if k == 1 {
+                    assert!(yb.is_nan());
+                } else {
+                    assert_eq!(ya.to_bits(), yb.to_bits());
+                }
             }
         }
-    }
+    });
 }
 
 /// Every bad argument: the error names it, and no output is written.
 #[test]
 fn errors_leave_outputs_untouched() {
-    let shape = Shape::new(2, 3, 2, 2);
-    let ok3 = [1.0f32; 3];
-    let short = [1.0f32; 2];
-    let good = TrainParams {
-        gamma: &ok3,
-        beta: &ok3,
-        eps: 1e-5,
-        method: Method::Welford,
-        act: Activation::Identity,
-    };
-    let len = |buffer, expected, actual| Error::LengthMismatch {
-        buffer,
-        expected,
-        actual,
-    };
-    // (shape, x len, y len, params, momentum, [saved.mean, saved.invstd, running.mean, running.var] lens, error)
-    type Case<'a> = (
-        Shape,
-        usize,
-        usize,
-        TrainParams<'a>,
-        Option<Momentum>,
-        [usize; 4],
-        Error,
-    );
-    let mut cases: Vec<Case> = vec![
-        (shape, 23, 24, good, None, [3; 4], len("x", 24, 23)),
-        (shape, 24, 23, good, None, [3; 4], len("y", 24, 23)),
-        (
-            shape,
-            24,
-            24,
-            TrainParams {
-                gamma: &short,
-                ..good
-            },
-            None,
-            [3; 4],
-            len("gamma", 3, 2),
-        ),
-        (
-            shape,
-            24,
-            24,
-            TrainParams {
-                beta: &short,
-                ..good
-            },
-            None,
-            [3; 4],
-            len("beta", 3, 2),
-        ),
-        (
-            shape,
-            24,
-            24,
-            good,
-            None,
-            [2, 3, 3, 3],
-            len("saved.mean", 3, 2),
-        ),
-        (
-            shape,
-            24,
-            24,
-            good,
-            None,
-            [3, 4, 3, 3],
-            len("saved.invstd", 3, 4),
-        ),
-        (
-            shape,
-            24,
-            24,
-            good,
-            Some(Momentum::PYTORCH_DEFAULT),
-            [3, 3, 2, 3],
-            len("running.mean", 3, 2),
-        ),
-        (
-            shape,
-            24,
-            24,
-            good,
-            Some(Momentum::PYTORCH_DEFAULT),
-            [3, 3, 3, 0],
-            len("running.var", 3, 0),
-        ),
-        (
-            Shape::new(0, 3, 2, 2),
-            0,
-            0,
-            good,
-            None,
-            [3; 4],
-            Error::EmptyChannel { n: 0, h: 2, w: 2 },
-        ),
-        (
-            Shape::new(2, usize::MAX, 2, 2),
-            24,
-            24,
-            good,
-            None,
-            [3; 4],
-            Error::ShapeOverflow {
-                n: 2,
-                c: usize::MAX,
-                h: 2,
-                w: 2,
-            },
-        ),
-        (
-            Shape::new(1, 3, 1, 1),
-            3,
-            3,
-            good,
-            Some(Momentum::PYTORCH_DEFAULT),
-            [3; 4],
-            Error::TooFewValues {
-                count: 1,
-                needed: 2,
-            },
-        ),
-        (
-            Shape::new(1, 3, 1, 1),
-            3,
-            3,
-            good,
-            Some(Momentum::Cumulative { prior_batches: 0 }),
-            [3; 4],
-            Error::TooFewValues {
-                count: 1,
-                needed: 2,
-            },
-        ),
-    ];
-    for m in [f32::NAN, -0.1, 1.1, f32::INFINITY] {
-        for momentum in [Momentum::PyTorch(m), Momentum::Onnx(m)] {
-            cases.push((
+    isa::each_isa(|| {
+        let shape = Shape::new(2, 3, 2, 2);
+        let ok3 = [1.0f32; 3];
+        let short = [1.0f32; 2];
+        let good = TrainParams {
+            gamma: &ok3,
+            beta: &ok3,
+            eps: 1e-5,
+            method: Method::Welford,
+            act: Activation::Identity,
+        };
+        let len = |buffer, expected, actual| Error::LengthMismatch {
+            buffer,
+            expected,
+            actual,
+        };
+        // (shape, x len, y len, params, momentum, [saved.mean, saved.invstd, running.mean, running.var] lens, error)
+        type Case<'a> = (
+            Shape,
+            usize,
+            usize,
+            TrainParams<'a>,
+            Option<Momentum>,
+            [usize; 4],
+            Error,
+        );
+        let mut cases: Vec<Case> = vec![
+            (shape, 23, 24, good, None, [3; 4], len("x", 24, 23)),
+            (shape, 24, 23, good, None, [3; 4], len("y", 24, 23)),
+            (
+                shape,
+                24,
+                24,
+                TrainParams {
+                    gamma: &short,
+                    ..good
+                },
+                None,
+                [3; 4],
+                len("gamma", 3, 2),
+            ),
+            (
+                shape,
+                24,
+                24,
+                TrainParams {
+                    beta: &short,
+                    ..good
+                },
+                None,
+                [3; 4],
+                len("beta", 3, 2),
+            ),
+            (
                 shape,
                 24,
                 24,
                 good,
-                Some(momentum),
+                None,
+                [2, 3, 3, 3],
+                len("saved.mean", 3, 2),
+            ),
+            (
+                shape,
+                24,
+                24,
+                good,
+                None,
+                [3, 4, 3, 3],
+                len("saved.invstd", 3, 4),
+            ),
+            (
+                shape,
+                24,
+                24,
+                good,
+                Some(Momentum::PYTORCH_DEFAULT),
+                [3, 3, 2, 3],
+                len("running.mean", 3, 2),
+            ),
+            (
+                shape,
+                24,
+                24,
+                good,
+                Some(Momentum::PYTORCH_DEFAULT),
+                [3, 3, 3, 0],
+                len("running.var", 3, 0),
+            ),
+            (
+                Shape::new(0, 3, 2, 2),
+                0,
+                0,
+                good,
+                None,
+                [3; 4],
+                Error::EmptyChannel { n: 0, h: 2, w: 2 },
+            ),
+            (
+                Shape::new(2, usize::MAX, 2, 2),
+                24,
+                24,
+                good,
+                None,
+                [3; 4],
+                Error::ShapeOverflow {
+                    n: 2,
+                    c: usize::MAX,
+                    h: 2,
+                    w: 2,
+                },
+            ),
+            (
+                Shape::new(1, 3, 1, 1),
+                3,
+                3,
+                good,
+                Some(Momentum::PYTORCH_DEFAULT),
+                [3; 4],
+                Error::TooFewValues {
+                    count: 1,
+                    needed: 2,
+                },
+            ),
+            (
+                Shape::new(1, 3, 1, 1),
+                3,
+                3,
+                good,
+                Some(Momentum::Cumulative { prior_batches: 0 }),
+                [3; 4],
+                Error::TooFewValues {
+                    count: 1,
+                    needed: 2,
+                },
+            ),
+        ];
+        for m in [f32::NAN, -0.1, 1.1, f32::INFINITY] {
+            for momentum in [Momentum::PyTorch(m), Momentum::Onnx(m)] {
+                cases.push((
+                    shape,
+                    24,
+                    24,
+                    good,
+                    Some(momentum),
+                    [3; 4],
+                    Error::InvalidParameter {
+                        name: "momentum",
+                        value: m,
+                        expected: "in [0, 1]",
+                    },
+                ));
+            }
+        }
+        for eps in [f32::NAN, -1.0, f32::INFINITY] {
+            cases.push((
+                shape,
+                24,
+                24,
+                TrainParams { eps, ..good },
+                None,
                 [3; 4],
                 Error::InvalidParameter {
-                    name: "momentum",
-                    value: m,
-                    expected: "in [0, 1]",
+                    name: "eps",
+                    value: eps,
+                    expected: "finite and >= 0",
                 },
             ));
         }
-    }
-    for eps in [f32::NAN, -1.0, f32::INFINITY] {
-        cases.push((
-            shape,
-            24,
-            24,
-            TrainParams { eps, ..good },
-            None,
-            [3; 4],
-            Error::InvalidParameter {
-                name: "eps",
-                value: eps,
-                expected: "finite and >= 0",
-            },
-        ));
-    }
-    for (act, name) in [
-        (
-            Activation::Clamp {
-                min: f32::NAN,
-                max: 1.0,
-            },
-            "Clamp.min",
-        ),
-        (Activation::Clamp { min: 2.0, max: 1.0 }, "Clamp.max"),
-    ] {
-        cases.push((
-            shape,
-            24,
-            24,
-            TrainParams { act, ..good },
-            None,
-            [3; 4],
-            Error::InvalidParameter {
-                name,
-                value: 0.0,
-                expected: "",
-            },
-        ));
-    }
-    for (shape, xl, yl, p, momentum, lens, want) in cases {
-        let x = vec![1.5f32; xl];
-        let sentinel = 7.0f32;
-        let mut bufs: [Vec<f32>; 4] = lens.map(|l| vec![sentinel; l]);
-        let mut y = vec![sentinel; yl];
-        let [sm, si, rm, rv] = &mut bufs;
-        let got = train_forward(
-            &x,
-            &mut y,
-            shape,
-            Layout::Nchw,
-            &p,
-            momentum.map(|m| RunningStats {
-                mean: rm,
-                var: rv,
-                momentum: m,
-            }),
-            SavedStats {
-                mean: sm,
-                invstd: si,
-            },
-        )
-        .unwrap_err();
-        same_error(got, want);
-        assert!(
-            y.iter()
-                .chain(bufs.iter().flatten())
-                .all(|v| *v == sentinel),
-            "written on {want:?}"
-        );
-        if !matches!(want, Error::LengthMismatch { buffer: "y", .. }) {
-            let mut z = x.clone();
-            let [sm, si, rm, rv] = &mut bufs;
-            let got = train_forward_in_place(
-                &mut z,
+        for (act, name) in [
+            (
+                Activation::Clamp {
+                    min: f32::NAN,
+                    max: 1.0,
+                },
+                "Clamp.min",
+            ),
+            (Activation::Clamp { min: 2.0, max: 1.0 }, "Clamp.max"),
+        ] {
+            cases.push((
                 shape,
-                Layout::Nhwc,
+                24,
+                24,
+                TrainParams { act, ..good },
+                None,
+                [3; 4],
+                Error::InvalidParameter {
+                    name,
+                    value: 0.0,
+                    expected: "",
+                },
+            ));
+        }
+        for (shape, xl, yl, p, momentum, lens, want) in cases {
+            let x = vec![1.5f32; xl];
+            let sentinel = 7.0f32;
+            let mut bufs: [Vec<f32>; 4] = lens.map(|l| vec![sentinel; l]);
+            let mut y = vec![sentinel; yl];
+            let [sm, si, rm, rv] = &mut bufs;
+            let got = train_forward(
+                &x,
+                &mut y,
+                shape,
+                Layout::Nchw,
                 &p,
                 momentum.map(|m| RunningStats {
                     mean: rm,
@@ -902,25 +900,52 @@ fn errors_leave_outputs_untouched() {
             )
             .unwrap_err();
             same_error(got, want);
-            assert!(bits(&z) == bits(&x) && bufs.iter().flatten().all(|v| *v == sentinel));
+            assert!(
+                y.iter()
+                    .chain(bufs.iter().flatten())
+                    .all(|v| *v == sentinel),
+                "written on {want:?}"
+            );
+            if !matches!(want, Error::LengthMismatch { buffer: "y", .. }) {
+                let mut z = x.clone();
+                let [sm, si, rm, rv] = &mut bufs;
+                let got = train_forward_in_place(
+                    &mut z,
+                    shape,
+                    Layout::Nhwc,
+                    &p,
+                    momentum.map(|m| RunningStats {
+                        mean: rm,
+                        var: rv,
+                        momentum: m,
+                    }),
+                    SavedStats {
+                        mean: sm,
+                        invstd: si,
+                    },
+                )
+                .unwrap_err();
+                same_error(got, want);
+                assert!(bits(&z) == bits(&x) && bufs.iter().flatten().all(|v| *v == sentinel));
+            }
         }
-    }
-    // The unbiased variance is only needed for PyTorch and cumulative running statistics:
-    // one value per channel is fine otherwise.
-    let shape = Shape::new(1, 3, 1, 1);
-    let p = params(&ok3, &ok3, Method::Welford, Activation::Identity);
-    for m in [None, Some(Momentum::ONNX_DEFAULT)] {
-        let o = train(
-            &[1.0, 2.0, 3.0],
-            shape,
-            Layout::Nchw,
-            &p,
-            m,
-            &[0.0; 3],
-            &[1.0; 3],
-        );
-        assert_eq!(o.y, vec![1.0; 3]);
-    }
+        // The unbiased variance is only needed for PyTorch and cumulative running statistics:
+        // one value per channel is fine otherwise.
+        let shape = Shape::new(1, 3, 1, 1);
+        let p = params(&ok3, &ok3, Method::Welford, Activation::Identity);
+        for m in [None, Some(Momentum::ONNX_DEFAULT)] {
+            let o = train(
+                &[1.0, 2.0, 3.0],
+                shape,
+                Layout::Nchw,
+                &p,
+                m,
+                &[0.0; 3],
+                &[1.0; 3],
+            );
+            assert_eq!(o.y, vec![1.0; 3]);
+        }
+    });
 }
 
 /// Errors compare by name and numbers (NaN values by bits).
@@ -948,33 +973,35 @@ fn same_error(got: Error, want: Error) {
 /// NCHW path divided by the per-channel count, 0 here).
 #[test]
 fn no_channels_is_ok() {
-    for (n, h, w) in [(2, 3, 3), (0, 3, 3), (2, 0, 5), (1, 1, 1)] {
-        let shape = Shape::new(n, 0, h, w);
-        for layout in [Layout::Nchw, Layout::Nhwc] {
-            for method in [Method::Welford, Method::TwoPass] {
-                let p = TrainParams {
-                    gamma: &[],
-                    beta: &[],
-                    eps: 1e-5,
-                    method,
-                    act: Activation::Identity,
-                };
-                for with_running in [false, true] {
-                    let (mut rm, mut rv, mut sm, mut si) =
-                        ([0.0f32; 0], [0.0f32; 0], [0.0f32; 0], [0.0f32; 0]);
-                    let running = with_running.then_some(RunningStats {
-                        mean: &mut rm,
-                        var: &mut rv,
-                        momentum: Momentum::PYTORCH_DEFAULT,
-                    });
-                    let saved = SavedStats {
-                        mean: &mut sm,
-                        invstd: &mut si,
+    isa::each_isa(|| {
+        for (n, h, w) in [(2, 3, 3), (0, 3, 3), (2, 0, 5), (1, 1, 1)] {
+            let shape = Shape::new(n, 0, h, w);
+            for layout in [Layout::Nchw, Layout::Nhwc] {
+                for method in [Method::Welford, Method::TwoPass] {
+                    let p = TrainParams {
+                        gamma: &[],
+                        beta: &[],
+                        eps: 1e-5,
+                        method,
+                        act: Activation::Identity,
                     };
-                    let r = train_forward(&[], &mut [], shape, layout, &p, running, saved);
-                    assert_eq!(r, Ok(()), "{shape:?} {layout:?} {method:?}");
+                    for with_running in [false, true] {
+                        let (mut rm, mut rv, mut sm, mut si) =
+                            ([0.0f32; 0], [0.0f32; 0], [0.0f32; 0], [0.0f32; 0]);
+                        let running = with_running.then_some(RunningStats {
+                            mean: &mut rm,
+                            var: &mut rv,
+                            momentum: Momentum::PYTORCH_DEFAULT,
+                        });
+                        let saved = SavedStats {
+                            mean: &mut sm,
+                            invstd: &mut si,
+                        };
+                        let r = train_forward(&[], &mut [], shape, layout, &p, running, saved);
+                        assert_eq!(r, Ok(()), "{shape:?} {layout:?} {method:?}");
+                    }
                 }
             }
         }
-    }
+    });
 }

@@ -18,7 +18,7 @@
 //!   scales are computed during the first rows so their f64 divisions overlap the stream.
 
 use super::{Act, Block, Chan, Consts, Io, Src, array, norm};
-use crate::simd::{ACC, F32s, LANES};
+use crate::simd::{LANES, MAX_ACC, Simd};
 
 /// Channels whose scales one block keeps on the stack (4 KiB), a multiple of `LANES`.
 pub(crate) const BLOCK: usize = 1024;
@@ -28,33 +28,34 @@ pub(crate) const BLOCK: usize = 1024;
 pub(crate) const TILE_MAX: usize = 2 * LANES;
 
 /// Normalizes rows of `c` channels.
-pub(super) fn run<I: Io, A: Act>(io: &mut I, c: usize, p: &Src, act: A) {
+pub(super) fn run<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, p: &Src, act: A) {
     if c == 0 || io.len() == 0 {
         return;
     }
     let t = lcm(c, LANES) / LANES;
-    if t <= ACC {
+    let regs = TILE_REGS.min(S::ACC * 4);
+    if t <= regs {
         // The largest multiple of the period that fits the registers.
-        match (ACC / t) * t {
-            1 => tile_reg::<1, _, _>(io, c, p, act),
-            2 => tile_reg::<2, _, _>(io, c, p, act),
-            3 => tile_reg::<3, _, _>(io, c, p, act),
-            #[cfg(target_feature = "avx512f")]
-            4 => tile_reg::<4, _, _>(io, c, p, act),
-            #[cfg(target_feature = "avx512f")]
-            5 => tile_reg::<5, _, _>(io, c, p, act),
-            #[cfg(target_feature = "avx512f")]
-            6 => tile_reg::<6, _, _>(io, c, p, act),
-            #[cfg(target_feature = "avx512f")]
-            7 => tile_reg::<7, _, _>(io, c, p, act),
-            _ => tile_reg::<ACC, _, _>(io, c, p, act),
+        match (regs / t) * t {
+            1 => tile_reg::<1, S, I, A>(s, io, c, p, act),
+            2 => tile_reg::<2, S, I, A>(s, io, c, p, act),
+            3 => tile_reg::<3, S, I, A>(s, io, c, p, act),
+            4 => tile_reg::<4, S, I, A>(s, io, c, p, act),
+            5 => tile_reg::<5, S, I, A>(s, io, c, p, act),
+            6 => tile_reg::<6, S, I, A>(s, io, c, p, act),
+            7 => tile_reg::<7, S, I, A>(s, io, c, p, act),
+            _ => tile_reg::<TILE_REGS, S, I, A>(s, io, c, p, act),
         }
     } else if c < 2 * LANES {
-        tile_mem(io, c, t, p, act);
+        tile_mem(s, io, c, t, p, act);
     } else {
-        rows(io, c, p, act);
+        rows(s, io, c, p, act);
     }
 }
+
+/// Most vectors of constants a register tile holds ([`tile_reg`]); an ISA with fewer
+/// registers holds fewer (`4 * Simd::ACC`).
+const TILE_REGS: usize = MAX_ACC;
 
 /// Fills the constants of positions `0..m.len()` of the flat stream, position `i` having
 /// channel `i % c` (`1 <= c`; the slices have one length). Each channel's scale is computed
@@ -73,42 +74,75 @@ fn pattern(c: usize, p: &Src, m: &mut [f32], s: &mut [f32], b: &mut [f32]) {
 }
 
 /// Few channels: `T <= ACC` vectors of constants (a whole number of periods) in registers.
-fn tile_reg<const T: usize, I: Io, A: Act>(io: &mut I, c: usize, p: &Src, act: A) {
-    const N: usize = ACC * LANES;
-    let (mut m, mut s, mut b) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
+fn tile_reg<const T: usize, S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
+    io: &mut I,
+    c: usize,
+    p: &Src,
+    act: A,
+) {
+    s.vectorize(|| tile_reg_in::<T, S, I, A>(s, io, c, p, act))
+}
+
+/// [`tile_reg`], inside the ISA's function.
+#[inline(always)]
+fn tile_reg_in<const T: usize, S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
+    io: &mut I,
+    c: usize,
+    p: &Src,
+    act: A,
+) {
+    const N: usize = TILE_REGS * LANES;
+    let (mut m, mut sv, mut b) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
     let n = (T * LANES).min(N);
-    pattern(c, p, &mut m[..n], &mut s[..n], &mut b[..n]);
+    pattern(c, p, &mut m[..n], &mut sv[..n], &mut b[..n]);
     let (mc, _) = m.as_chunks::<LANES>();
-    let (sc, _) = s.as_chunks::<LANES>();
+    let (sc, _) = sv.as_chunks::<LANES>();
     let (bc, _) = b.as_chunks::<LANES>();
     let zero = [0.0f32; LANES];
-    let pat: [Consts; T] = array(Consts::splat(Chan::ZERO), |v| {
+    let pat: [Consts<S::F>; T] = array(Consts::splat(s, Chan::ZERO), |v| {
         Consts::from_arrays(
+            s,
             mc.get(v).unwrap_or(&zero),
             sc.get(v).unwrap_or(&zero),
             bc.get(v).unwrap_or(&zero),
         )
     });
     let rows = io.len() / (T * LANES);
-    io.map::<T>(0, rows, |_, xs| {
-        array(F32s::ZERO, |i| norm(xs[i], &pat[i], act))
+    io.map::<S, T>(s, 0, rows, |_, xs| {
+        array(s.zero(), |i| norm(xs[i], &pat[i], act))
     });
-    leftover(io, rows * T * LANES, &pat, act);
+    leftover(s, io, rows * T * LANES, &pat, act);
 }
 
 /// Odd channel counts: a tile of `t <= TILE_MAX` vectors on the stack, loaded vector by
 /// vector.
-fn tile_mem<I: Io, A: Act>(io: &mut I, c: usize, t: usize, p: &Src, act: A) {
+fn tile_mem<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, t: usize, p: &Src, act: A) {
     const N: usize = TILE_MAX * LANES;
-    let (mut m, mut s, mut b) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
+    let (mut m, mut sv, mut b) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
     let n = (t * LANES).min(N);
-    pattern(c, p, &mut m[..n], &mut s[..n], &mut b[..n]);
-    let (mc, _) = m[..n].as_chunks::<LANES>();
-    let (sc, _) = s[..n].as_chunks::<LANES>();
-    let (bc, _) = b[..n].as_chunks::<LANES>();
+    pattern(c, p, &mut m[..n], &mut sv[..n], &mut b[..n]);
+    s.vectorize(|| tile_mem_in(s, io, &m[..n], &sv[..n], &b[..n], act))
+}
+
+/// [`tile_mem`] with its pattern of constants, inside the ISA's function.
+#[inline(always)]
+fn tile_mem_in<S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
+    io: &mut I,
+    m: &[f32],
+    sv: &[f32],
+    b: &[f32],
+    act: A,
+) {
+    let (mc, _) = m.as_chunks::<LANES>();
+    let (sc, _) = sv.as_chunks::<LANES>();
+    let (bc, _) = b.as_chunks::<LANES>();
     let zero = [0.0f32; LANES];
     let at = |j: usize| {
         Consts::from_arrays(
+            s,
             mc.get(j).unwrap_or(&zero),
             sc.get(j).unwrap_or(&zero),
             bc.get(j).unwrap_or(&zero),
@@ -116,7 +150,7 @@ fn tile_mem<I: Io, A: Act>(io: &mut I, c: usize, t: usize, p: &Src, act: A) {
     };
     let vectors = io.len() / LANES;
     let mut j = 0;
-    io.map::<1>(0, vectors, |_, [x]| {
+    io.map::<S, 1>(s, 0, vectors, |_, [x]| {
         let y = norm(x, &at(j), act);
         j = if j + 1 == mc.len() { 0 } else { j + 1 };
         [y]
@@ -124,22 +158,29 @@ fn tile_mem<I: Io, A: Act>(io: &mut I, c: usize, t: usize, p: &Src, act: A) {
     // The last partial vector continues the pattern where the stream stopped.
     let pos = vectors * LANES;
     if pos < io.len() {
-        let v = norm(io.read(pos), &at(j), act);
+        let v = norm(io.read(s, pos), &at(j), act);
         io.write(pos, LANES, v);
     }
 }
 
 /// What is left after the whole tiles: it starts a tile, so vector `v` uses `pat[v]`.
-fn leftover<I: Io, A: Act>(io: &mut I, mut pos: usize, pat: &[Consts], act: A) {
+#[inline(always)]
+fn leftover<S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
+    io: &mut I,
+    mut pos: usize,
+    pat: &[Consts<S::F>],
+    act: A,
+) {
     let len = io.len();
     for k in pat {
         if pos >= len {
             break;
         }
         if pos + LANES <= len {
-            io.map::<1>(pos, 1, |_, [x]| [norm(x, k, act)]);
+            io.map::<S, 1>(s, pos, 1, |_, [x]| [norm(x, k, act)]);
         } else {
-            let v = norm(io.read(pos), k, act);
+            let v = norm(io.read(s, pos), k, act);
             io.write(pos, LANES, v);
         }
         pos += LANES;
@@ -147,7 +188,7 @@ fn leftover<I: Io, A: Act>(io: &mut I, mut pos: usize, pat: &[Consts], act: A) {
 }
 
 /// Many channels (`c > LANES`): row by row, in blocks of at most [`BLOCK`] channels.
-fn rows<I: Io, A: Act>(io: &mut I, c: usize, p: &Src, act: A) {
+fn rows<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, p: &Src, act: A) {
     let nrows = io.len() / c;
     let mut scale = [0.0f32; BLOCK];
     let mut k0 = 0;
@@ -163,9 +204,13 @@ fn rows<I: Io, A: Act>(io: &mut I, c: usize, p: &Src, act: A) {
         let tiles = nrows.saturating_mul(c) <= CACHED
             && !(c * 4).is_multiple_of(2048)
             && nrows >= TILE_R
-            && width.is_multiple_of(TILE_V * LANES);
+            && width.is_multiple_of(tile_v::<S>() * LANES);
         if tiles {
-            done = block_tiles::<TILE_V, TILE_R, I, A>(io, c, nrows, k0, p, scale, act);
+            done = if tile_v::<S>() == 4 {
+                block_tiles::<4, TILE_R, S, I, A>(s, io, c, nrows, k0, p, scale, act)
+            } else {
+                block_tiles::<2, TILE_R, S, I, A>(s, io, c, nrows, k0, p, scale, act)
+            };
         } else {
             p.scales(k0, scale);
         }
@@ -176,13 +221,13 @@ fn rows<I: Io, A: Act>(io: &mut I, c: usize, p: &Src, act: A) {
         };
         if done == 0 && nrows.saturating_mul(c) <= STREAMED {
             done = match rows_per_group(c) {
-                4 => block_rows::<4, I, A>(io, c, nrows, k0, blk, act),
-                2 => block_rows::<2, I, A>(io, c, nrows, k0, blk, act),
+                4 => block_rows::<4, S, I, A>(s, io, c, nrows, k0, blk, act),
+                2 => block_rows::<2, S, I, A>(s, io, c, nrows, k0, blk, act),
                 _ => 0,
             };
         }
         // The last rows that do not fill a group, one at a time.
-        block_rows::<1, I, A>(io, c, nrows - done, k0 + done * c, blk, act);
+        block_rows::<1, S, I, A>(s, io, c, nrows - done, k0 + done * c, blk, act);
         k0 += width;
     }
 }
@@ -208,8 +253,12 @@ const STREAMED: usize = 512 * 1024;
 /// tile of rows is revisited: there, loading the constants, not memory, is the limit.
 const CACHED: usize = 64 * 1024;
 
-/// Vectors of channels whose constants a tile keeps in registers, and rows per tile.
-const TILE_V: usize = if ACC >= 8 { 4 } else { 2 };
+/// Vectors of channels whose constants a tile keeps in registers.
+fn tile_v<S: Simd>() -> usize {
+    if S::ACC >= 8 { 4 } else { 2 }
+}
+
+/// Rows per tile.
 const TILE_R: usize = 8;
 
 /// `R` rows at a time, in tiles of `V` vectors of channels (`V * LANES` divides the
@@ -217,7 +266,25 @@ const TILE_R: usize = 8;
 /// and used for all `R` rows. The block's scales are computed tile by tile during the
 /// first `R` rows, inline, so that their f64 divisions overlap the stream. Returns how
 /// many rows it did (a multiple of `R`); the scales are all computed.
-fn block_tiles<const V: usize, const R: usize, I: Io, A: Act>(
+#[allow(clippy::too_many_arguments)]
+fn block_tiles<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
+    io: &mut I,
+    c: usize,
+    nrows: usize,
+    k0: usize,
+    p: &Src,
+    scale: &mut [f32],
+    act: A,
+) -> usize {
+    s.vectorize(|| block_tiles_in::<V, R, S, I, A>(s, io, c, nrows, k0, p, scale, act))
+}
+
+/// [`block_tiles`], inside the ISA's function.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn block_tiles_in<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
     io: &mut I,
     c: usize,
     nrows: usize,
@@ -233,7 +300,8 @@ fn block_tiles<const V: usize, const R: usize, I: Io, A: Act>(
     let groups = nrows / R;
     for g in 0..groups {
         let first = g == 0;
-        io.map_tile::<V, R, [Consts; V]>(
+        io.map_tile::<S, V, R, [Consts<S::F>; V]>(
+            s,
             g * R * c + k0,
             c,
             tiles,
@@ -248,23 +316,40 @@ fn block_tiles<const V: usize, const R: usize, I: Io, A: Act>(
                     }
                 }
                 let (sc, _) = scale.as_chunks::<LANES>();
-                array(Consts::splat(Chan::ZERO), |i| {
+                array(Consts::splat(s, Chan::ZERO), |i| {
                     let v = j * V + i;
                     Consts::from_arrays(
+                        s,
                         mc.get(v).unwrap_or(&zero),
                         sc.get(v).unwrap_or(&zero),
                         bc.get(v).unwrap_or(&zero),
                     )
                 })
             },
-            |k, xs| array(F32s::ZERO, |i| norm(xs[i], &k[i], act)),
+            |k, xs| array(s.zero(), |i| norm(xs[i], &k[i], act)),
         );
     }
     groups * R
 }
 
 /// `R` rows at a time; returns how many rows it did (a multiple of `R`).
-fn block_rows<const R: usize, I: Io, A: Act>(
+#[allow(clippy::too_many_arguments)]
+fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
+    io: &mut I,
+    c: usize,
+    nrows: usize,
+    k0: usize,
+    blk: Block,
+    act: A,
+) -> usize {
+    s.vectorize(|| block_rows_in::<R, S, I, A>(s, io, c, nrows, k0, blk, act))
+}
+
+/// [`block_rows`], inside the ISA's function.
+#[inline(always)]
+fn block_rows_in<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
     io: &mut I,
     c: usize,
     nrows: usize,
@@ -275,25 +360,26 @@ fn block_rows<const R: usize, I: Io, A: Act>(
     let width = blk.len();
     let nv = width / LANES;
     let (m, _) = blk.mean.as_chunks::<LANES>();
-    let (s, _) = blk.scale.as_chunks::<LANES>();
+    let (sc, _) = blk.scale.as_chunks::<LANES>();
     let (b, _) = blk.beta.as_chunks::<LANES>();
     let zero = [0.0f32; LANES];
     // The block's last LANES channels, for the vector that ends each row's block.
-    let tail = (!width.is_multiple_of(LANES)).then(|| blk.consts_at(width - LANES));
+    let tail = (!width.is_multiple_of(LANES)).then(|| blk.consts_at(s, width - LANES));
     let groups = nrows / R;
     for g in 0..groups {
         let base = g * R * c + k0;
         let last = base + width - LANES;
         // Read before anything of these rows is written (the vectors overlap).
-        let t: Option<[F32s; R]> =
-            tail.map(|k| array(F32s::ZERO, |r| norm(io.read(last + r * c), &k, act)));
-        io.map_rows::<R>(base, c, nv, |j, xs| {
+        let t: Option<[S::F; R]> =
+            tail.map(|k| array(s.zero(), |r| norm(io.read(s, last + r * c), &k, act)));
+        io.map_rows::<S, R>(s, base, c, nv, |j, xs| {
             let k = Consts::from_arrays(
+                s,
                 m.get(j).unwrap_or(&zero),
-                s.get(j).unwrap_or(&zero),
+                sc.get(j).unwrap_or(&zero),
                 b.get(j).unwrap_or(&zero),
             );
-            array(F32s::ZERO, |r| norm(xs[r], &k, act))
+            array(s.zero(), |r| norm(xs[r], &k, act))
         });
         if let Some(t) = t {
             for (r, v) in t.into_iter().enumerate() {

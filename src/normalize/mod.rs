@@ -11,9 +11,7 @@ pub(crate) mod interleaved;
 pub(crate) mod planar;
 
 use crate::shape::check_len;
-use crate::simd::{
-    F32s, LANES, clamp, lanes_from, load, load_at, relu, splat, store, store_partial,
-};
+use crate::simd::{Isa, LANES, Simd, Vf32, WithSimd, dispatch};
 use crate::{Error, Layout, Shape};
 
 /// What follows the affine step, in the same pass.
@@ -224,6 +222,19 @@ pub fn normalize(
     p: &NormParams,
     act: Activation,
 ) -> Result<(), Error> {
+    normalize_at(Isa::detected(), x, y, shape, layout, p, act)
+}
+
+/// [`normalize`] at level `isa` (supported: checked by the caller).
+pub(crate) fn normalize_at(
+    isa: Isa,
+    x: &[f32],
+    y: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &NormParams,
+    act: Activation,
+) -> Result<(), Error> {
     let d = shape.dims(x.len(), false)?;
     check_len("y", x.len(), y.len())?;
     p.check(d.c)?;
@@ -233,6 +244,7 @@ pub fn normalize(
         return Ok(());
     }
     run(
+        isa,
         &mut OutOfPlace { x, y },
         d.layout_dims(layout),
         &p.into(),
@@ -253,13 +265,25 @@ pub fn normalize_in_place(
     p: &NormParams,
     act: Activation,
 ) -> Result<(), Error> {
+    normalize_in_place_at(Isa::detected(), x, shape, layout, p, act)
+}
+
+/// [`normalize_in_place`] at level `isa` (supported: checked by the caller).
+pub(crate) fn normalize_in_place_at(
+    isa: Isa,
+    x: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &NormParams,
+    act: Activation,
+) -> Result<(), Error> {
     let d = shape.dims(x.len(), false)?;
     p.check(d.c)?;
     act.check()?;
     if x.is_empty() {
         return Ok(());
     }
-    run(&mut InPlace(x), d.layout_dims(layout), &p.into(), act);
+    run(isa, &mut InPlace(x), d.layout_dims(layout), &p.into(), act);
     Ok(())
 }
 
@@ -306,11 +330,11 @@ impl Block<'_> {
 
     /// Channels `i..i + LANES` as one vector each (zeros past the end).
     #[inline(always)]
-    pub(crate) fn consts_at(&self, i: usize) -> Consts {
+    pub(crate) fn consts_at<S: Simd>(&self, s: S, i: usize) -> Consts<S::F> {
         Consts {
-            m: load_at(self.mean, i),
-            s: load_at(self.scale, i),
-            b: load_at(self.beta, i),
+            m: s.load_at(self.mean, i),
+            s: s.load_at(self.scale, i),
+            b: s.load_at(self.beta, i),
         }
     }
 }
@@ -336,52 +360,53 @@ pub(crate) fn with_block<const N: usize, R>(
 
 /// The constants of a whole vector, one channel per lane.
 #[derive(Clone, Copy)]
-pub(crate) struct Consts {
-    m: F32s,
-    s: F32s,
-    b: F32s,
+pub(crate) struct Consts<V> {
+    m: V,
+    s: V,
+    b: V,
 }
 
-impl Consts {
+impl<V: Vf32> Consts<V> {
     /// Every lane channel `c`.
     #[inline(always)]
-    pub(crate) fn splat(c: Chan) -> Consts {
+    pub(crate) fn splat<S: Simd<F = V>>(s: S, c: Chan) -> Self {
         Consts {
-            m: splat(c.mean),
-            s: splat(c.scale),
-            b: splat(c.beta),
+            m: s.splat(c.mean),
+            s: s.splat(c.scale),
+            b: s.splat(c.beta),
         }
     }
 
     /// Lane `i` from `mean[i]`, `scale[i]`, `beta[i]`.
     #[inline(always)]
-    pub(crate) fn from_arrays(
+    pub(crate) fn from_arrays<S: Simd<F = V>>(
+        s: S,
         mean: &[f32; LANES],
         scale: &[f32; LANES],
         beta: &[f32; LANES],
-    ) -> Consts {
+    ) -> Self {
         Consts {
-            m: load(mean),
-            s: load(scale),
-            b: load(beta),
+            m: s.load(mean),
+            s: s.load(scale),
+            b: s.load(beta),
         }
     }
 
     /// `self` with the lanes `from..` taken from `other`.
     #[inline(always)]
-    pub(crate) fn blend_from(self, other: Consts, from: usize) -> Consts {
+    pub(crate) fn blend_from(self, other: Self, from: usize) -> Self {
         Consts {
-            m: lanes_from(self.m, other.m, from),
-            s: lanes_from(self.s, other.s, from),
-            b: lanes_from(self.b, other.b, from),
+            m: self.m.lanes_from(other.m, from),
+            s: self.s.lanes_from(other.s, from),
+            b: self.b.lanes_from(other.b, from),
         }
     }
 }
 
 /// An activation, applied to whole vectors (a type per variant, so the choice is made once
 /// per call, outside the loops).
-pub(crate) trait Act: Copy {
-    fn apply(self, v: F32s) -> F32s;
+pub(crate) trait Act<V>: Copy {
+    fn apply(self, v: V) -> V;
 }
 
 #[derive(Clone, Copy)]
@@ -389,45 +414,46 @@ pub(crate) struct NoAct;
 #[derive(Clone, Copy)]
 pub(crate) struct ReluAct;
 #[derive(Clone, Copy)]
-pub(crate) struct ClampAct {
-    lo: F32s,
-    hi: F32s,
+pub(crate) struct ClampAct<V> {
+    lo: V,
+    hi: V,
 }
 
-impl Act for NoAct {
+impl<V: Vf32> Act<V> for NoAct {
     #[inline(always)]
-    fn apply(self, v: F32s) -> F32s {
+    fn apply(self, v: V) -> V {
         v
     }
 }
 
-impl Act for ReluAct {
+impl<V: Vf32> Act<V> for ReluAct {
     #[inline(always)]
-    fn apply(self, v: F32s) -> F32s {
-        relu(v)
+    fn apply(self, v: V) -> V {
+        v.relu()
     }
 }
 
-impl Act for ClampAct {
+impl<V: Vf32> Act<V> for ClampAct<V> {
     #[inline(always)]
-    fn apply(self, v: F32s) -> F32s {
-        clamp(v, self.lo, self.hi)
+    fn apply(self, v: V) -> V {
+        v.clamp(self.lo, self.hi)
     }
 }
 
 /// A computation generic over the activation type, run by [`with_act`].
-pub(crate) trait WithAct {
-    fn call<A: Act>(self, act: A);
+pub(crate) trait WithAct<V> {
+    fn call<A: Act<V>>(self, act: A);
 }
 
 /// Calls `f` with the activation type for `act` (checked).
-pub(crate) fn with_act(act: Activation, f: impl WithAct) {
+#[inline(always)]
+pub(crate) fn with_act<S: Simd>(s: S, act: Activation, f: impl WithAct<S::F>) {
     match act {
         Activation::Identity => f.call(NoAct),
         Activation::Relu => f.call(ReluAct),
         Activation::Clamp { min, max } => f.call(ClampAct {
-            lo: splat(min),
-            hi: splat(max),
+            lo: s.splat(min),
+            hi: s.splat(max),
         }),
     }
 }
@@ -446,13 +472,13 @@ pub(crate) fn array<T: Copy, const N: usize>(zero: T, mut f: impl FnMut(usize) -
 /// The per-element operation: `act((x - mean) * scale + beta)`, one subtract and one fused
 /// multiply-add.
 #[inline(always)]
-pub(crate) fn norm<A: Act>(x: F32s, k: &Consts, act: A) -> F32s {
+pub(crate) fn norm<V: Vf32, A: Act<V>>(x: V, k: &Consts<V>, act: A) -> V {
     act.apply(affine(x, k))
 }
 
 /// `(x - mean) * scale + beta`, before the activation.
 #[inline(always)]
-pub(crate) fn affine(x: F32s, k: &Consts) -> F32s {
+pub(crate) fn affine<V: Vf32>(x: V, k: &Consts<V>) -> V {
     (x - k.m).mul_add(k.s, k.b)
 }
 
@@ -464,46 +490,50 @@ pub(crate) trait Io {
 
     /// Replaces the `count` groups of `G` whole vectors starting at `start` with
     /// `f(group index, values)`. The range must lie inside the buffer (else nothing happens).
-    fn map<const G: usize>(
+    fn map<S: Simd, const G: usize>(
         &mut self,
+        s: S,
         start: usize,
         count: usize,
-        f: impl FnMut(usize, [F32s; G]) -> [F32s; G],
+        f: impl FnMut(usize, [S::F; G]) -> [S::F; G],
     );
 
     /// For each `g < count`, replaces the `R` vectors at `start + r * stride + g * LANES`
     /// (`r < R`: the same column of `R` rows) with `f(g, those vectors)`; all `R` are read
     /// before any is written. The rows' `count` vectors must fit in `stride` and in the
     /// buffer (else nothing happens).
-    fn map_rows<const R: usize>(
+    fn map_rows<S: Simd, const R: usize>(
         &mut self,
+        s: S,
         start: usize,
         stride: usize,
         count: usize,
-        f: impl FnMut(usize, [F32s; R]) -> [F32s; R],
+        f: impl FnMut(usize, [S::F; R]) -> [S::F; R],
     );
 
     /// For each `g < count`: `k = cs(g)`, then for each row `r < R` replaces the `V`
     /// vectors at `start + r * stride + g * V * LANES` with `f(&k, those vectors)`. The
     /// rows' `count * V` vectors must fit in `stride` and in the buffer (else nothing
     /// happens).
-    fn map_tile<const V: usize, const R: usize, K>(
+    #[allow(clippy::too_many_arguments)]
+    fn map_tile<S: Simd, const V: usize, const R: usize, K>(
         &mut self,
+        s: S,
         start: usize,
         stride: usize,
         count: usize,
         cs: impl FnMut(usize) -> K,
-        f: impl FnMut(&K, [F32s; V]) -> [F32s; V],
+        f: impl FnMut(&K, [S::F; V]) -> [S::F; V],
     );
 
     /// Writes the first `n.min(LANES)` lanes of `v` at `i..`, stopping at the end of the
     /// buffer.
-    fn write(&mut self, i: usize, n: usize, v: F32s);
+    fn write<V: Vf32>(&mut self, i: usize, n: usize, v: V);
 
     /// The `LANES` values at `i..`, zero-filled past the end.
     #[inline(always)]
-    fn read(&self, i: usize) -> F32s {
-        load_at(self.src(), i)
+    fn read<S: Simd>(&self, s: S, i: usize) -> S::F {
+        s.load_at(self.src(), i)
     }
 
     /// Number of values.
@@ -562,11 +592,12 @@ impl Io for OutOfPlace<'_> {
     }
 
     #[inline(always)]
-    fn map<const G: usize>(
+    fn map<S: Simd, const G: usize>(
         &mut self,
+        s: S,
         start: usize,
         count: usize,
-        mut f: impl FnMut(usize, [F32s; G]) -> [F32s; G],
+        mut f: impl FnMut(usize, [S::F; G]) -> [S::F; G],
     ) {
         let r = span::<G>(start, count);
         let (Some(x), Some(y)) = (self.x.get(r.clone()), self.y.get_mut(r)) else {
@@ -577,20 +608,21 @@ impl Io for OutOfPlace<'_> {
         let (ys, _) = y.as_chunks_mut::<LANES>();
         let (ys, _) = ys.as_chunks_mut::<G>();
         for (g, (xg, yg)) in xs.iter().zip(ys).enumerate() {
-            let out = f(g, array(F32s::ZERO, |i| load(&xg[i])));
+            let out = f(g, array(s.zero(), |i| s.load(&xg[i])));
             for (d, v) in yg.iter_mut().zip(out) {
-                store(v, d);
+                v.store(d);
             }
         }
     }
 
     #[inline(always)]
-    fn map_rows<const R: usize>(
+    fn map_rows<S: Simd, const R: usize>(
         &mut self,
+        s: S,
         start: usize,
         stride: usize,
         count: usize,
-        mut f: impl FnMut(usize, [F32s; R]) -> [F32s; R],
+        mut f: impl FnMut(usize, [S::F; R]) -> [S::F; R],
     ) {
         let len = count.saturating_mul(LANES);
         let Some(r) = rows_span::<R>(start, stride, len, self.x.len().min(self.y.len())) else {
@@ -602,21 +634,22 @@ impl Io for OutOfPlace<'_> {
         });
         let mut ys = rows_of::<R>(&mut self.y[r], stride, len);
         for g in 0..count {
-            let out = f(g, array(F32s::ZERO, |i| load(&xs[i][g])));
+            let out = f(g, array(s.zero(), |i| s.load(&xs[i][g])));
             for (y, v) in ys.iter_mut().zip(out) {
-                store(v, &mut y[g]);
+                v.store(&mut y[g]);
             }
         }
     }
 
     #[inline(always)]
-    fn map_tile<const V: usize, const R: usize, K>(
+    fn map_tile<S: Simd, const V: usize, const R: usize, K>(
         &mut self,
+        s: S,
         start: usize,
         stride: usize,
         count: usize,
         mut cs: impl FnMut(usize) -> K,
-        mut f: impl FnMut(&K, [F32s; V]) -> [F32s; V],
+        mut f: impl FnMut(&K, [S::F; V]) -> [S::F; V],
     ) {
         let len = count.saturating_mul(V * LANES);
         let Some(r) = rows_span::<R>(start, stride, len, self.x.len().min(self.y.len())) else {
@@ -638,19 +671,19 @@ impl Io for OutOfPlace<'_> {
                 let (Some(x), Some(y)) = (x.get(g), y.get_mut(g)) else {
                     continue;
                 };
-                let out = f(&k, array(F32s::ZERO, |i| load(&x[i])));
+                let out = f(&k, array(s.zero(), |i| s.load(&x[i])));
                 for (d, v) in y.iter_mut().zip(out) {
-                    store(v, d);
+                    v.store(d);
                 }
             }
         }
     }
 
     #[inline(always)]
-    fn write(&mut self, i: usize, n: usize, v: F32s) {
+    fn write<V: Vf32>(&mut self, i: usize, n: usize, v: V) {
         let end = self.y.len().min(i.saturating_add(n));
         if let Some(out) = self.y.get_mut(i..end) {
-            store_partial(v, out);
+            v.store_partial(out);
         }
     }
 }
@@ -662,11 +695,12 @@ impl Io for InPlace<'_> {
     }
 
     #[inline(always)]
-    fn map<const G: usize>(
+    fn map<S: Simd, const G: usize>(
         &mut self,
+        s: S,
         start: usize,
         count: usize,
-        mut f: impl FnMut(usize, [F32s; G]) -> [F32s; G],
+        mut f: impl FnMut(usize, [S::F; G]) -> [S::F; G],
     ) {
         let Some(y) = self.0.get_mut(span::<G>(start, count)) else {
             return;
@@ -674,20 +708,21 @@ impl Io for InPlace<'_> {
         let (ys, _) = y.as_chunks_mut::<LANES>();
         let (ys, _) = ys.as_chunks_mut::<G>();
         for (g, yg) in ys.iter_mut().enumerate() {
-            let out = f(g, array(F32s::ZERO, |i| load(&yg[i])));
+            let out = f(g, array(s.zero(), |i| s.load(&yg[i])));
             for (d, v) in yg.iter_mut().zip(out) {
-                store(v, d);
+                v.store(d);
             }
         }
     }
 
     #[inline(always)]
-    fn map_rows<const R: usize>(
+    fn map_rows<S: Simd, const R: usize>(
         &mut self,
+        s: S,
         start: usize,
         stride: usize,
         count: usize,
-        mut f: impl FnMut(usize, [F32s; R]) -> [F32s; R],
+        mut f: impl FnMut(usize, [S::F; R]) -> [S::F; R],
     ) {
         let len = count.saturating_mul(LANES);
         let Some(r) = rows_span::<R>(start, stride, len, self.0.len()) else {
@@ -695,21 +730,22 @@ impl Io for InPlace<'_> {
         };
         let mut ys = rows_of::<R>(&mut self.0[r], stride, len);
         for g in 0..count {
-            let out = f(g, array(F32s::ZERO, |i| load(&ys[i][g])));
+            let out = f(g, array(s.zero(), |i| s.load(&ys[i][g])));
             for (y, v) in ys.iter_mut().zip(out) {
-                store(v, &mut y[g]);
+                v.store(&mut y[g]);
             }
         }
     }
 
     #[inline(always)]
-    fn map_tile<const V: usize, const R: usize, K>(
+    fn map_tile<S: Simd, const V: usize, const R: usize, K>(
         &mut self,
+        s: S,
         start: usize,
         stride: usize,
         count: usize,
         mut cs: impl FnMut(usize) -> K,
-        mut f: impl FnMut(&K, [F32s; V]) -> [F32s; V],
+        mut f: impl FnMut(&K, [S::F; V]) -> [S::F; V],
     ) {
         let len = count.saturating_mul(V * LANES);
         let Some(r) = rows_span::<R>(start, stride, len, self.0.len()) else {
@@ -723,19 +759,19 @@ impl Io for InPlace<'_> {
                 let Some(y) = y.get_mut(g) else {
                     continue;
                 };
-                let out = f(&k, array(F32s::ZERO, |i| load(&y[i])));
+                let out = f(&k, array(s.zero(), |i| s.load(&y[i])));
                 for (d, v) in y.iter_mut().zip(out) {
-                    store(v, d);
+                    v.store(d);
                 }
             }
         }
     }
 
     #[inline(always)]
-    fn write(&mut self, i: usize, n: usize, v: F32s) {
+    fn write<V: Vf32>(&mut self, i: usize, n: usize, v: V) {
         let end = self.0.len().min(i.saturating_add(n));
         if let Some(out) = self.0.get_mut(i..end) {
-            store_partial(v, out);
+            v.store_partial(out);
         }
     }
 }
@@ -765,24 +801,46 @@ impl crate::shape::Dims {
 }
 
 /// Normalizes the whole buffer of `io` with the constants of `p` (validated).
-pub(crate) fn run<I: Io>(io: &mut I, d: LayoutDims, p: &Src, act: Activation) {
+pub(crate) fn run<I: Io>(isa: Isa, io: &mut I, d: LayoutDims, p: &Src, act: Activation) {
     struct Run<'a, I> {
         io: &'a mut I,
         d: LayoutDims,
         p: &'a Src<'a>,
+        act: Activation,
     }
-    impl<I: Io> WithAct for Run<'_, I> {
-        fn call<A: Act>(self, act: A) {
-            run_with(self.io, self.d, self.p, act);
+    impl<I: Io> WithSimd for Run<'_, I> {
+        type Output = ();
+        #[inline(always)]
+        fn run<S: Simd>(self, s: S) {
+            struct WithS<'a, S, I> {
+                s: S,
+                io: &'a mut I,
+                d: LayoutDims,
+                p: &'a Src<'a>,
+            }
+            impl<S: Simd, I: Io> WithAct<S::F> for WithS<'_, S, I> {
+                #[inline(always)]
+                fn call<A: Act<S::F>>(self, act: A) {
+                    run_with(self.s, self.io, self.d, self.p, act);
+                }
+            }
+            let Run { io, d, p, act } = self;
+            with_act(s, act, WithS { s, io, d, p });
         }
     }
-    with_act(act, Run { io, d, p });
+    dispatch(isa, Run { io, d, p, act });
 }
 
-/// [`run`] with the activation type chosen.
-pub(crate) fn run_with<I: Io, A: Act>(io: &mut I, d: LayoutDims, p: &Src, act: A) {
+/// [`run`] with the lanes and the activation type chosen.
+pub(crate) fn run_with<S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
+    io: &mut I,
+    d: LayoutDims,
+    p: &Src,
+    act: A,
+) {
     match d {
-        LayoutDims::Planar { n, c, plane } => planar::run(io, n, c, plane, p, act),
-        LayoutDims::Rows { c } => interleaved::run(io, c, p, act),
+        LayoutDims::Planar { n, c, plane } => planar::run(s, io, n, c, plane, p, act),
+        LayoutDims::Rows { c } => interleaved::run(s, io, c, p, act),
     }
 }

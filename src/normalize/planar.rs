@@ -20,18 +20,28 @@
 //! (so it is right in place too) and stored last.
 
 use super::{Act, Block, Consts, Io, Src, affine, norm, with_block};
-use crate::simd::{LANES, select_from, splat};
+use crate::simd::{LANES, Simd, Vf32};
 
 /// Channels whose constants are computed together, a multiple of `LANES`.
 pub(crate) const PBLOCK: usize = LANES;
 
 /// Normalizes `n` samples of `c` planes of `plane >= 2` values.
-pub(super) fn run<I: Io, A: Act>(io: &mut I, n: usize, c: usize, plane: usize, p: &Src, act: A) {
-    channels(io, n, c, plane, 0..c, p, act);
+pub(super) fn run<S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
+    io: &mut I,
+    n: usize,
+    c: usize,
+    plane: usize,
+    p: &Src,
+    act: A,
+) {
+    channels(s, io, n, c, plane, 0..c, p, act);
 }
 
 /// Normalizes channels `ks` of every sample.
-pub(crate) fn channels<I: Io, A: Act>(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn channels<S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
     io: &mut I,
     n: usize,
     c: usize,
@@ -43,7 +53,7 @@ pub(crate) fn channels<I: Io, A: Act>(
     if ks.len() == c && c <= PBLOCK {
         // Few channels: the whole buffer is one segment, plane `j` is channel `j % c`.
         with_block::<PBLOCK, _>(p, ks, |blk| {
-            segment(io, 0, n * c, plane, blk, act);
+            segment(s, io, 0, n * c, plane, blk, act);
         });
         return;
     }
@@ -75,7 +85,7 @@ pub(crate) fn channels<I: Io, A: Act>(
             beta: p.beta.get(kb.clone()).unwrap_or(&[]),
         };
         for i in 0..n {
-            segment(io, (i * c + kb.start) * plane, kb.len(), plane, blk, act);
+            segment(s, io, (i * c + kb.start) * plane, kb.len(), plane, blk, act);
         }
     }
 }
@@ -88,15 +98,23 @@ fn next(k: usize, cycle: usize) -> usize {
 
 /// The constants of the vector at `pos` of a segment of `planes` planes from `start`,
 /// plane `j` having channel `j % blk.len()` of the block.
-fn consts_at(start: usize, pos: usize, planes: usize, plane: usize, blk: Block) -> Consts {
+#[inline(always)]
+fn consts_at<S: Simd>(
+    s: S,
+    start: usize,
+    pos: usize,
+    planes: usize,
+    plane: usize,
+    blk: Block,
+) -> Consts<S::F> {
     let end = start + planes * plane;
     let j = (pos - start) / plane;
     let mut k = j % blk.len();
-    let mut c = Consts::splat(blk.chan(k));
+    let mut c = Consts::splat(s, blk.chan(k));
     let mut bound = start + (j + 1) * plane;
     while bound < end && bound < pos + LANES {
         k = next(k, blk.len());
-        c = c.blend_from(Consts::splat(blk.chan(k)), bound - pos);
+        c = c.blend_from(Consts::splat(s, blk.chan(k)), bound - pos);
         bound += plane;
     }
     c
@@ -104,7 +122,8 @@ fn consts_at(start: usize, pos: usize, planes: usize, plane: usize, blk: Block) 
 
 /// Normalizes `planes` consecutive planes of `plane` values from `start`; plane `j` has
 /// channel `j % blk.len()` of the block (not empty).
-fn segment<I: Io, A: Act>(
+fn segment<S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
     io: &mut I,
     start: usize,
     planes: usize,
@@ -116,30 +135,47 @@ fn segment<I: Io, A: Act>(
         return;
     }
     let len = planes * plane;
-    let end = start + len;
     if len == 0 {
         return;
     }
-    if len < LANES {
-        let k = consts_at(start, start, planes, plane, blk);
-        let v = norm(io.read(start), &k, act);
-        io.write(start, len, v);
-        return;
-    }
+    s.vectorize(|| {
+        if len < LANES {
+            let k = consts_at(s, start, start, planes, plane, blk);
+            let v = norm(io.read(s, start), &k, act);
+            io.write(start, len, v);
+            return;
+        }
+        segment_body(s, io, start, planes, plane, blk, act);
+    })
+}
+
+/// [`segment`] of at least one vector, inside the ISA's function.
+#[inline(always)]
+fn segment_body<S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
+    io: &mut I,
+    start: usize,
+    planes: usize,
+    plane: usize,
+    blk: Block,
+    act: A,
+) {
+    let len = planes * plane;
+    let end = start + len;
     // The last `len % LANES` values: one whole vector ending at `end`, from the input.
     let body_end = end - len % LANES;
     let tail = (body_end != end).then(|| {
         let pos = end - LANES;
         norm(
-            io.read(pos),
-            &consts_at(start, pos, planes, plane, blk),
+            io.read(s, pos),
+            &consts_at(s, start, pos, planes, plane, blk),
             act,
         )
     });
     if plane >= LANES {
-        wide_planes(io, start, body_end, plane, blk, act);
+        wide_planes(s, io, start, body_end, plane, blk, act);
     } else {
-        tiny_planes(io, start, body_end, plane, blk, act);
+        tiny_planes(s, io, start, body_end, plane, blk, act);
     }
     if let Some(v) = tail {
         io.write(end - LANES, LANES, v);
@@ -152,7 +188,9 @@ fn segment<I: Io, A: Act>(
 /// constants too, and the lanes from the boundary on take the second result. The only
 /// branch per vector is the (well predicted) test for the crossing, so short planes (7x7,
 /// 14x14) run nearly as fast as long ones.
-fn wide_planes<I: Io, A: Act>(
+#[inline(always)]
+fn wide_planes<S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
     io: &mut I,
     start: usize,
     body_end: usize,
@@ -162,19 +200,19 @@ fn wide_planes<I: Io, A: Act>(
 ) {
     let cycle = blk.len();
     let mut kn = next(0, cycle);
-    let mut cur = Consts::splat(blk.chan(0));
-    let mut nxt = Consts::splat(blk.chan(kn));
+    let mut cur = Consts::splat(s, blk.chan(0));
+    let mut nxt = Consts::splat(s, blk.chan(kn));
     // Offset of the current plane's end from the current vector's start (>= 1).
     let mut bound = plane;
-    io.map::<1>(start, (body_end - start) / LANES, |_, [x]| {
+    io.map::<S, 1>(s, start, (body_end - start) / LANES, |_, [x]| {
         let mut y = affine(x, &cur);
         if bound <= LANES {
             if bound < LANES {
-                y = select_from(splat(bound as f32), y, affine(x, &nxt));
+                y = y.select_from(affine(x, &nxt), s.splat(bound as f32));
             }
             kn = next(kn, cycle);
             cur = nxt;
-            nxt = Consts::splat(blk.chan(kn));
+            nxt = Consts::splat(s, blk.chan(kn));
             bound += plane;
         }
         bound -= LANES;
@@ -184,7 +222,9 @@ fn wide_planes<I: Io, A: Act>(
 
 /// Whole vectors `start..body_end` of planes shorter than a vector: each vector's constants
 /// are assembled boundary by boundary.
-fn tiny_planes<I: Io, A: Act>(
+#[inline(always)]
+fn tiny_planes<S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
     io: &mut I,
     start: usize,
     body_end: usize,
@@ -195,12 +235,12 @@ fn tiny_planes<I: Io, A: Act>(
     let cycle = blk.len();
     let (mut k, mut pend) = (0, start + plane);
     let mut pos = start;
-    io.map::<1>(start, (body_end - start) / LANES, |_, [x]| {
-        let mut c = Consts::splat(blk.chan(k));
+    io.map::<S, 1>(s, start, (body_end - start) / LANES, |_, [x]| {
+        let mut c = Consts::splat(s, blk.chan(k));
         while pend <= pos + LANES {
             k = next(k, cycle);
             if pend < pos + LANES {
-                c = c.blend_from(Consts::splat(blk.chan(k)), pend - pos);
+                c = c.blend_from(Consts::splat(s, blk.chan(k)), pend - pos);
             }
             pend += plane;
         }

@@ -16,7 +16,7 @@ use super::{
     BLOCK, CHUNK, Centered, LaneOp, Method, PIVOT_SPAN, Positions, Sum, Welford, end_step, two_pass,
 };
 use crate::Moments;
-use crate::simd::{ACC, F32s, F64s, LANES, load, load_at, narrow, splat64, widen};
+use crate::simd::{LANES, MAX_ACC, Simd, Vf32, Vf64};
 
 /// Register blocks in one super-block.
 const BLOCKS: usize = 2;
@@ -26,7 +26,8 @@ const SUPER: usize = BLOCKS * BLOCK;
 /// AVX-512) stays in L1 while its blocks are swept.
 const TILE_ROWS: usize = 16;
 
-pub(super) fn channel_moments(
+pub(super) fn channel_moments<S: Simd>(
+    s: S,
     x: &[f32],
     c: usize,
     method: Method,
@@ -37,12 +38,12 @@ pub(super) fn channel_moments(
     }
     let tile = lcm(c, LANES);
     if tile <= BLOCK {
-        tiled(x, c, (BLOCK / tile) * tile, method, emit);
+        tiled(s, x, c, (BLOCK / tile) * tile, method, emit);
     } else {
         let mut s0 = 0;
         while s0 < c {
             let width = (c - s0).min(SUPER);
-            blocked(x, c, s0, width, method, emit);
+            blocked(s, x, c, s0, width, method, emit);
             s0 += width;
         }
     }
@@ -65,7 +66,8 @@ fn new_acc() -> Acc {
 
 /// Few channels: rows of `period` values (a multiple of `c` and of `LANES`), then the
 /// leftover pixels as rows of `c`.
-fn tiled(
+fn tiled<S: Simd>(
+    s: S,
     x: &[f32],
     c: usize,
     period: usize,
@@ -76,18 +78,18 @@ fn tiled(
     let (main, rest) = x.split_at(main_rows * period);
     let parts = [(main, period, main_rows), (rest, c, rest.len() / c)];
     let first_rows =
-        |part: &[f32], stride: usize, rows: usize| pivots(part, stride, rows, 0, stride);
+        |part: &[f32], stride: usize, rows: usize| pivots(s, part, stride, rows, 0, stride);
     match method {
         Method::Welford => {
-            let ch = tile_pass(Op::Welford, &parts, c, first_rows);
+            let ch = tile_pass(s, Op::Welford, &parts, c, first_rows);
             for (k, m) in ch.iter().enumerate().take(c) {
                 emit(k, *m);
             }
         }
         Method::TwoPass => {
-            let first = tile_pass(Op::Sum, &parts, c, first_rows);
+            let first = tile_pass(s, Op::Sum, &parts, c, first_rows);
             let centers = |_: &[f32], _, _| core::array::from_fn(|i| first[i % c].mean as f32);
-            let about = tile_pass(Op::Centered, &parts, c, centers);
+            let about = tile_pass(s, Op::Centered, &parts, c, centers);
             for (k, (f, a)) in first.iter().zip(&about).enumerate().take(c) {
                 emit(k, two_pass(*f, *a));
             }
@@ -98,7 +100,9 @@ fn tiled(
 /// One pass of `op` over every part `(values, row length, rows)`; position `i` of a row is
 /// channel `i % c` and gets parameter `param(values, row length, rows)[i]`. Returns
 /// per-channel moments.
-fn tile_pass(
+#[inline(always)]
+fn tile_pass<S: Simd>(
+    s: S,
     op: Op,
     parts: &[(&[f32], usize, usize)],
     c: usize,
@@ -112,7 +116,7 @@ fn tile_pass(
         let width = stride.min(BLOCK);
         let prm = param(values, stride, rows);
         let mut acc = [Positions::new()];
-        pass(op, values, stride, rows, 0, width, &prm, &mut acc);
+        pass(s, op, values, stride, rows, 0, width, &prm, &mut acc);
         for i in 0..width {
             out[i % c] = out[i % c].merge(acc[0].moments(i));
         }
@@ -121,7 +125,8 @@ fn tile_pass(
 }
 
 /// Many channels: channels `s0..s0 + width` (`width <= SUPER`) of rows of `c` values.
-fn blocked(
+fn blocked<S: Simd>(
+    s: S,
     x: &[f32],
     c: usize,
     s0: usize,
@@ -130,23 +135,23 @@ fn blocked(
     emit: &mut impl FnMut(usize, Moments),
 ) {
     let rows = x.len() / c;
-    let mut prm = pivots(x, c, rows, s0, width);
+    let mut prm = pivots(s, x, c, rows, s0, width);
     let at = |acc: &Acc, i: usize| acc[i / BLOCK].moments(i % BLOCK);
     let mut acc = new_acc();
     match method {
         Method::Welford => {
-            pass(Op::Welford, x, c, rows, s0, width, &prm, &mut acc);
+            pass(s, Op::Welford, x, c, rows, s0, width, &prm, &mut acc);
             for i in 0..width {
                 emit(s0 + i, at(&acc, i));
             }
         }
         Method::TwoPass => {
-            pass(Op::Sum, x, c, rows, s0, width, &prm, &mut acc);
+            pass(s, Op::Sum, x, c, rows, s0, width, &prm, &mut acc);
             for (i, p) in prm.iter_mut().enumerate().take(width) {
                 *p = at(&acc, i).mean as f32;
             }
             let mut about = new_acc();
-            pass(Op::Centered, x, c, rows, s0, width, &prm, &mut about);
+            pass(s, Op::Centered, x, c, rows, s0, width, &prm, &mut about);
             for i in 0..width {
                 emit(s0 + i, two_pass(at(&acc, i), at(&about, i)));
             }
@@ -157,10 +162,18 @@ fn blocked(
 /// Starting pivots of positions `s0..s0 + width` (`width <= SUPER`) of `rows` rows of
 /// `stride` values: as [`super::pivot`], the mean of each position's first `PIVOT_SPAN`
 /// values, summed in f64 a vector of positions at a time.
-fn pivots(x: &[f32], stride: usize, rows: usize, s0: usize, width: usize) -> [f32; SUPER] {
+#[inline(always)]
+fn pivots<S: Simd>(
+    s: S,
+    x: &[f32],
+    stride: usize,
+    rows: usize,
+    s0: usize,
+    width: usize,
+) -> [f32; SUPER] {
     let take = rows.min(PIVOT_SPAN);
     let mut out = [0.0f32; SUPER];
-    let n = splat64(take.max(1) as f64);
+    let n = s.splat64(take.max(1) as f64);
     for (j, o) in out
         .as_chunks_mut::<LANES>()
         .0
@@ -168,12 +181,12 @@ fn pivots(x: &[f32], stride: usize, rows: usize, s0: usize, width: usize) -> [f3
         .enumerate()
         .take(width.div_ceil(LANES))
     {
-        let mut sum = [F64s::ZERO; 2];
+        let mut sum = [s.zero64(); 2];
         for r in 0..take {
-            let v = widen(load_at(x, r * stride + s0 + j * LANES));
+            let v = s.load_at(x, r * stride + s0 + j * LANES).widen();
             sum = [sum[0] + v[0], sum[1] + v[1]];
         }
-        *o = narrow([sum[0] / n, sum[1] / n]);
+        S::D::narrow(sum[0] / n, sum[1] / n).store(o);
     }
     out
 }
@@ -181,7 +194,9 @@ fn pivots(x: &[f32], stride: usize, rows: usize, s0: usize, width: usize) -> [f3
 /// Runs `op` over `rows` rows of `stride` values, positions `s0..s0 + width`
 /// (`width <= SUPER`) with parameters `prm`, adding to `acc`.
 #[allow(clippy::too_many_arguments)]
-fn pass(
+#[inline(always)]
+fn pass<S: Simd>(
+    s: S,
     op: Op,
     x: &[f32],
     stride: usize,
@@ -192,6 +207,7 @@ fn pass(
     acc: &mut [Positions],
 ) {
     let g = Grid {
+        s,
         x,
         stride,
         rows,
@@ -207,7 +223,8 @@ fn pass(
 
 /// Where a pass reads: `rows` rows of `stride` values, positions `s0..s0 + width`.
 #[derive(Clone, Copy)]
-struct Grid<'a> {
+struct Grid<'a, S> {
+    s: S,
     x: &'a [f32],
     stride: usize,
     rows: usize,
@@ -215,17 +232,26 @@ struct Grid<'a> {
     width: usize,
 }
 
-impl Grid<'_> {
+impl<S: Simd> Grid<'_, S> {
     /// Streams the rows in chunks of `CHUNK` (f32 states, then folded into `acc`) and
     /// tiles of `TILE_ROWS`, sweeping the blocks of each tile in turn.
-    fn run<O: LaneOp>(&self, prm: &[f32; SUPER], acc: &mut [Positions]) {
+    fn run<O: LaneOp<S>>(&self, prm: &[f32; SUPER], acc: &mut [Positions]) {
+        let s = self.s;
+        s.vectorize(|| self.run_in::<O>(prm, acc))
+    }
+
+    /// [`Grid::run`], inside the ISA's function.
+    #[inline(always)]
+    fn run_in<O: LaneOp<S>>(&self, prm: &[f32; SUPER], acc: &mut [Positions]) {
+        let s = self.s;
         let blocks = self.width.div_ceil(BLOCK);
-        let mut p: [[F32s; ACC]; BLOCKS] =
-            core::array::from_fn(|b| core::array::from_fn(|j| load_at(prm, b * BLOCK + j * LANES)));
+        let mut p: [[S::F; MAX_ACC]; BLOCKS] = core::array::from_fn(|b| {
+            core::array::from_fn(|j| s.load_at(prm, b * BLOCK + j * LANES))
+        });
         // One block keeps its states in registers for a whole chunk; several blocks are
         // swept tile by tile.
         let tile = if blocks == 1 { CHUNK } else { TILE_ROWS };
-        let mut st = [[O::ZERO; ACC]; BLOCKS];
+        let mut st = [[O::zero(s); MAX_ACC]; BLOCKS];
         let mut done = 0;
         while done < self.rows {
             let k_max = (self.rows - done).min(CHUNK);
@@ -238,7 +264,7 @@ impl Grid<'_> {
                     // vectors, so their states still fit in registers.
                     let mut j = 0;
                     while j < v {
-                        let w = (v - j).min(O::MAX_V);
+                        let w = (v - j).min(O::max_v());
                         let at = self.s0 + b * BLOCK + j * LANES;
                         self.by_width::<O>(w, at, done + k0, k0, r, &p[j..], &mut st[j..]);
                         j += w;
@@ -249,66 +275,80 @@ impl Grid<'_> {
             let blocks_acc = st.iter_mut().zip(p.iter_mut()).zip(acc.iter_mut());
             for (b, ((st, p), acc)) in blocks_acc.enumerate().take(blocks) {
                 let v = (self.width - b * BLOCK).min(BLOCK).div_ceil(LANES);
-                let fin = st.iter().zip(p.iter()).take(v).map(|(s, pj)| {
-                    let (m, q) = O::finish(*s, k_max, *pj);
+                let fin = st.iter().zip(p.iter()).take(v).map(|(a, pj)| {
+                    let (m, q) = O::finish(s, *a, k_max, *pj);
                     (*pj, m, q)
                 });
-                acc.absorb(k_max, fin);
-                *st = [O::ZERO; ACC];
+                acc.absorb::<S>(k_max, fin);
+                *st = [O::zero(s); MAX_ACC];
                 if O::RECENTER {
-                    *p = core::array::from_fn(|j| acc.means(j));
+                    *p = core::array::from_fn(|j| acc.means(s, j));
                 }
             }
             done += k_max;
         }
     }
 
-    /// Picks the kernel instance whose block is `v` vectors wide (`1 <= v <= ACC`), with
-    /// the states and parameters of those vectors.
+    /// Picks the kernel instance whose block is `v` vectors wide
+    /// (`1 <= v <= O::max_v()`), with the states and parameters of those vectors.
     #[allow(clippy::too_many_arguments)]
-    fn by_width<O: LaneOp>(
+    #[inline(always)]
+    fn by_width<O: LaneOp<S>>(
         &self,
         v: usize,
         col: usize,
         row: usize,
         k0: usize,
         r: usize,
-        p: &[F32s],
+        p: &[S::F],
         st: &mut [O::State],
     ) {
         match v {
             1 => self.columns::<O, 1>(col, row, k0, r, p, st),
             2 => self.columns::<O, 2>(col, row, k0, r, p, st),
             3 => self.columns::<O, 3>(col, row, k0, r, p, st),
-            #[cfg(target_feature = "avx512f")]
             4 => self.columns::<O, 4>(col, row, k0, r, p, st),
-            #[cfg(target_feature = "avx512f")]
             5 => self.columns::<O, 5>(col, row, k0, r, p, st),
-            #[cfg(target_feature = "avx512f")]
             6 => self.columns::<O, 6>(col, row, k0, r, p, st),
-            #[cfg(target_feature = "avx512f")]
             7 => self.columns::<O, 7>(col, row, k0, r, p, st),
-            _ => self.columns::<O, ACC>(col, row, k0, r, p, st),
+            _ => self.columns::<O, MAX_ACC>(col, row, k0, r, p, st),
         }
     }
 
     /// The kernel: `V` vectors of positions `col..` held in registers, streamed down
-    /// rows `row..row + r`, which are steps `k0 + 1..=k0 + r` of the current chunk. Not
-    /// inlined: one call per tile of rows is cheap, and each width keeps its own small
-    /// frame (a debug build inlining all eight would need them all at once).
-    #[inline(never)]
-    fn columns<O: LaneOp, const V: usize>(
+    /// rows `row..row + r`, which are steps `k0 + 1..=k0 + r` of the current chunk. Its
+    /// own function for the ISA: one call per tile of rows is cheap, and each width keeps
+    /// its own small frame (a debug build inlining all eight would need them all at once).
+    #[allow(clippy::too_many_arguments)]
+    fn columns<O: LaneOp<S>, const V: usize>(
         &self,
         col: usize,
         row: usize,
         k0: usize,
         r: usize,
-        p: &[F32s],
+        p: &[S::F],
         state: &mut [O::State],
     ) {
+        let s = self.s;
+        s.vectorize(|| self.columns_in::<O, V>(col, row, k0, r, p, state))
+    }
+
+    /// [`Grid::columns`], inside the ISA's function.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn columns_in<O: LaneOp<S>, const V: usize>(
+        &self,
+        col: usize,
+        row: usize,
+        k0: usize,
+        r: usize,
+        p: &[S::F],
+        state: &mut [O::State],
+    ) {
+        let s = self.s;
         let mut st: [O::State; V] =
-            core::array::from_fn(|j| state.get(j).copied().unwrap_or(O::ZERO));
-        let p: [F32s; V] = core::array::from_fn(|j| p.get(j).copied().unwrap_or(F32s::ZERO));
+            core::array::from_fn(|j| state.get(j).copied().unwrap_or(O::zero(s)));
+        let p: [S::F; V] = core::array::from_fn(|j| p.get(j).copied().unwrap_or(s.zero()));
         let x = self.x;
         for i in 0..r {
             let k = k0 + i + 1;
@@ -316,18 +356,18 @@ impl Grid<'_> {
             match x.get(a..a + V * LANES) {
                 Some(seg) => {
                     let (vs, _) = seg.as_chunks::<LANES>();
-                    for ((s, v), pj) in st.iter_mut().zip(vs).zip(&p) {
-                        O::step(s, load(v), *pj, k);
+                    for ((a, v), pj) in st.iter_mut().zip(vs).zip(&p) {
+                        O::step(s, a, s.load(v), *pj, k);
                     }
                 }
                 // The last row of a block whose vectors reach past the buffer.
                 None => {
-                    for (j, (s, pj)) in st.iter_mut().zip(&p).enumerate() {
-                        O::step(s, load_at(x, a + j * LANES), *pj, k);
+                    for (j, (st, pj)) in st.iter_mut().zip(&p).enumerate() {
+                        O::step(s, st, s.load_at(x, a + j * LANES), *pj, k);
                     }
                 }
             }
-            end_step::<O>(&mut st, k);
+            end_step::<S, O>(s, &mut st, k);
         }
         for (s, v) in state.iter_mut().zip(st) {
             *s = v;

@@ -5,7 +5,7 @@ mod interleaved;
 mod planar;
 
 use crate::shape::{Dims, check_len};
-use crate::simd::{ACC, F32s, F64s, LANES, Wide, splat64, to_array, wide_lanes, widen};
+use crate::simd::{Isa, LANES, MAX_ACC, Simd, Vf32, Wide, WithSimd, dispatch, wide_lanes};
 use crate::{Error, Layout, Moments, Shape, reference};
 
 /// How [`batch_stats`] and [`accumulate_moments`] compute the statistics.
@@ -51,12 +51,25 @@ pub fn batch_stats(
     mean: &mut [f32],
     var: &mut [f32],
 ) -> Result<(), Error> {
+    batch_stats_at(Isa::detected(), x, shape, layout, method, mean, var)
+}
+
+/// [`batch_stats`] at level `isa` (supported: checked by the caller).
+pub(crate) fn batch_stats_at(
+    isa: Isa,
+    x: &[f32],
+    shape: Shape,
+    layout: Layout,
+    method: Method,
+    mean: &mut [f32],
+    var: &mut [f32],
+) -> Result<(), Error> {
     let d = shape.dims(x.len(), true)?;
     check_len("mean", d.c, mean.len())?;
     check_len("var", d.c, var.len())?;
     // Every channel has `count` values: one reciprocal instead of a divide per channel.
     let inv_count = 1.0 / d.count as f64;
-    channel_moments(x, d, layout, method, |c, m| {
+    channel_moments(isa, x, d, layout, method, |c, m| {
         mean[c] = m.mean as f32;
         var[c] = (m.m2 * inv_count) as f32;
     });
@@ -76,9 +89,21 @@ pub fn accumulate_moments(
     method: Method,
     acc: &mut [Moments],
 ) -> Result<(), Error> {
+    accumulate_moments_at(Isa::detected(), x, shape, layout, method, acc)
+}
+
+/// [`accumulate_moments`] at level `isa` (supported: checked by the caller).
+pub(crate) fn accumulate_moments_at(
+    isa: Isa,
+    x: &[f32],
+    shape: Shape,
+    layout: Layout,
+    method: Method,
+    acc: &mut [Moments],
+) -> Result<(), Error> {
     let d = shape.dims(x.len(), true)?;
     check_len("acc", d.c, acc.len())?;
-    channel_moments(x, d, layout, method, |c, m| acc[c] = acc[c].merge(m));
+    channel_moments(isa, x, d, layout, method, |c, m| acc[c] = acc[c].merge(m));
     Ok(())
 }
 
@@ -90,6 +115,43 @@ pub fn accumulate_moments(
 /// again by the f64 reference, which gives the right finite answer in the second case and
 /// NaN/infinity in the first.
 pub(crate) fn channel_moments(
+    isa: Isa,
+    x: &[f32],
+    d: Dims,
+    layout: Layout,
+    method: Method,
+    emit: impl FnMut(usize, Moments),
+) {
+    struct Job<'a, E> {
+        x: &'a [f32],
+        d: Dims,
+        layout: Layout,
+        method: Method,
+        emit: E,
+    }
+    impl<E: FnMut(usize, Moments)> WithSimd for Job<'_, E> {
+        type Output = ();
+        #[inline(always)]
+        fn run<S: Simd>(self, s: S) {
+            moments_with(s, self.x, self.d, self.layout, self.method, self.emit);
+        }
+    }
+    dispatch(
+        isa,
+        Job {
+            x,
+            d,
+            layout,
+            method,
+            emit,
+        },
+    );
+}
+
+/// [`channel_moments`] with the lanes `s`.
+#[inline(always)]
+pub(crate) fn moments_with<S: Simd>(
+    s: S,
     x: &[f32],
     d: Dims,
     layout: Layout,
@@ -99,8 +161,10 @@ pub(crate) fn channel_moments(
     let mut checked = checked(x, d, layout, emit);
     match layout {
         // A 1x1 plane is the interleaved layout with `n` rows.
-        Layout::Nchw if d.plane != 1 => planar::channel_range(x, d, method, 0..d.c, &mut checked),
-        _ => interleaved::channel_moments(x, d.c, method, &mut checked),
+        Layout::Nchw if d.plane != 1 => {
+            planar::channel_range(s, x, d, method, 0..d.c, &mut checked)
+        }
+        _ => interleaved::channel_moments(s, x, d.c, method, &mut checked),
     }
 }
 
@@ -139,23 +203,32 @@ static RECIP: [f32; CHUNK + 1] = {
 
 /// One per-lane accumulation, advanced one vector at a time; all lanes of all vectors of a
 /// kernel advance together, so the step number `k` is one scalar.
-pub(crate) trait LaneOp: Copy {
+pub(crate) trait LaneOp<S: Simd>: Copy {
     /// Per-vector state.
     type State: Copy;
     /// The state before any value.
-    const ZERO: Self::State;
+    fn zero(s: S) -> Self::State;
     /// Adds `x` (the `k`-th value of every lane, `1 <= k <= CHUNK`) with per-lane
     /// parameter `p` (the pivot, or the center for the second pass).
-    fn step(st: &mut Self::State, x: F32s, p: F32s, k: usize);
+    fn step(s: S, st: &mut Self::State, x: S::F, p: S::F, k: usize);
     /// Per-lane `(mean - p, M2)`, in f64, of a state that saw `k >= 1` values per lane
     /// with parameter `p`.
-    fn finish(st: Self::State, k: usize, p: F32s) -> (Wide, Wide);
+    fn finish(s: S, st: Self::State, k: usize, p: S::F) -> (Wide<S>, Wide<S>);
     /// Merges two states whose lanes each saw `k` values (same parameter) into one whose
     /// lanes saw `2k`.
-    fn merge_equal(a: Self::State, b: Self::State, k: usize) -> Self::State;
-    /// The most vectors a kernel should step at once: `ACC`, or fewer for states too wide
-    /// for that many to stay in registers.
-    const MAX_V: usize = ACC;
+    fn merge_equal(s: S, a: Self::State, b: Self::State, k: usize) -> Self::State;
+    /// Whether a state is two vectors wide in f64 (so half as many fit in registers).
+    const WIDE: bool = false;
+    /// The most vectors a kernel should step at once: [`Simd::ACC`], or half that for
+    /// states too wide for that many to stay in registers.
+    #[inline(always)]
+    fn max_v() -> usize {
+        if Self::WIDE {
+            (S::ACC / 2).max(1)
+        } else {
+            S::ACC
+        }
+    }
     /// Whether kernels move the parameter `p` to the running mean after each chunk (true
     /// for pivots; false for the second pass, whose center is fixed).
     const RECENTER: bool = true;
@@ -164,14 +237,14 @@ pub(crate) trait LaneOp: Copy {
     const RUN: usize = usize::MAX;
     /// Moves the current run's partial sums into the state's outer sums.
     #[inline(always)]
-    fn carry(_st: &mut Self::State) {}
+    fn carry(_s: S, _st: &mut Self::State) {}
 }
 
 /// Calls [`LaneOp::carry`] on `states` when step `k` ends a run.
 #[inline(always)]
-pub(crate) fn end_step<O: LaneOp>(states: &mut [O::State], k: usize) {
+pub(crate) fn end_step<S: Simd, O: LaneOp<S>>(s: S, states: &mut [O::State], k: usize) {
     if k.is_multiple_of(O::RUN) {
-        states.iter_mut().for_each(O::carry);
+        states.iter_mut().for_each(|st| O::carry(s, st));
     }
 }
 
@@ -195,28 +268,31 @@ pub(crate) fn two_pass(first: Moments, about: Moments) -> Moments {
 #[derive(Clone, Copy)]
 pub(crate) struct Welford;
 
-impl LaneOp for Welford {
-    type State = (F32s, F32s);
-    const ZERO: Self::State = (F32s::ZERO, F32s::ZERO);
+impl<S: Simd> LaneOp<S> for Welford {
+    type State = (S::F, S::F);
     #[inline(always)]
-    fn step(st: &mut Self::State, x: F32s, p: F32s, k: usize) {
-        let r = crate::simd::splat(RECIP[k]);
+    fn zero(s: S) -> Self::State {
+        (s.zero(), s.zero())
+    }
+    #[inline(always)]
+    fn step(s: S, st: &mut Self::State, x: S::F, p: S::F, k: usize) {
+        let r = s.splat(RECIP[k]);
         let t = x - p;
         let d = t - st.0;
         st.0 = d.mul_add(r, st.0);
-        st.1 = d.mul_add(d * crate::simd::splat(1.0 - RECIP[k]), st.1);
+        st.1 = d.mul_add(d * s.splat(1.0 - RECIP[k]), st.1);
     }
     #[inline(always)]
-    fn finish(st: Self::State, _k: usize, _p: F32s) -> (Wide, Wide) {
-        (widen(st.0), widen(st.1))
+    fn finish(_s: S, st: Self::State, _k: usize, _p: S::F) -> (Wide<S>, Wide<S>) {
+        (st.0.widen(), st.1.widen())
     }
     #[inline(always)]
-    fn merge_equal(a: Self::State, b: Self::State, k: usize) -> Self::State {
+    fn merge_equal(s: S, a: Self::State, b: Self::State, k: usize) -> Self::State {
         // Chan with equal counts: mean = (a + b)/2, M2 = M2a + M2b + δ²·k/2.
         let delta = b.0 - a.0;
         (
-            delta.mul_add(crate::simd::splat(0.5), a.0),
-            (delta * delta).mul_add(crate::simd::splat(0.5 * k as f32), a.1 + b.1),
+            delta.mul_add(s.splat(0.5), a.0),
+            (delta * delta).mul_add(s.splat(0.5 * k as f32), a.1 + b.1),
         )
     }
 }
@@ -228,25 +304,28 @@ impl LaneOp for Welford {
 #[derive(Clone, Copy)]
 pub(crate) struct Sum;
 
-impl LaneOp for Sum {
-    type State = [F64s; 2];
-    const ZERO: Self::State = [F64s::ZERO; 2];
-    const MAX_V: usize = ACC / 2;
+impl<S: Simd> LaneOp<S> for Sum {
+    type State = Wide<S>;
+    const WIDE: bool = true;
     const RECENTER: bool = false;
     #[inline(always)]
-    fn step(st: &mut Self::State, x: F32s, _p: F32s, _k: usize) {
-        let t = widen(x);
-        st[0] += t[0];
-        st[1] += t[1];
+    fn zero(s: S) -> Self::State {
+        [s.zero64(); 2]
     }
     #[inline(always)]
-    fn finish(st: Self::State, k: usize, p: F32s) -> (Wide, Wide) {
+    fn step(_s: S, st: &mut Self::State, x: S::F, _p: S::F, _k: usize) {
+        let t = x.widen();
+        st[0] = st[0] + t[0];
+        st[1] = st[1] + t[1];
+    }
+    #[inline(always)]
+    fn finish(s: S, st: Self::State, k: usize, p: S::F) -> (Wide<S>, Wide<S>) {
         // A true division: `k·c / k` is exactly `c` for a constant channel.
-        let (kv, p) = (splat64(k as f64), widen(p));
-        ([st[0] / kv - p[0], st[1] / kv - p[1]], [F64s::ZERO; 2])
+        let (kv, p) = (s.splat64(k as f64), p.widen());
+        ([st[0] / kv - p[0], st[1] / kv - p[1]], [s.zero64(); 2])
     }
     #[inline(always)]
-    fn merge_equal(a: Self::State, b: Self::State, _k: usize) -> Self::State {
+    fn merge_equal(_s: S, a: Self::State, b: Self::State, _k: usize) -> Self::State {
         [a[0] + b[0], a[1] + b[1]]
     }
 }
@@ -258,33 +337,37 @@ impl LaneOp for Sum {
 #[derive(Clone, Copy)]
 pub(crate) struct Centered;
 
-impl LaneOp for Centered {
-    type State = (F32s, F32s);
-    const ZERO: Self::State = (F32s::ZERO, F32s::ZERO);
+impl<S: Simd> LaneOp<S> for Centered {
+    type State = (S::F, S::F);
     const RECENTER: bool = false;
     const RUN: usize = 16;
     #[inline(always)]
-    fn step(st: &mut Self::State, x: F32s, p: F32s, _k: usize) {
+    fn zero(s: S) -> Self::State {
+        (s.zero(), s.zero())
+    }
+    #[inline(always)]
+    fn step(_s: S, st: &mut Self::State, x: S::F, p: S::F, _k: usize) {
         let d = x - p;
         st.0 = d.mul_add(d, st.0);
     }
     #[inline(always)]
-    fn finish(st: Self::State, _k: usize, _p: F32s) -> (Wide, Wide) {
-        ([F64s::ZERO; 2], widen(st.1 + st.0))
+    fn finish(s: S, st: Self::State, _k: usize, _p: S::F) -> (Wide<S>, Wide<S>) {
+        ([s.zero64(); 2], (st.1 + st.0).widen())
     }
     #[inline(always)]
-    fn merge_equal(a: Self::State, b: Self::State, _k: usize) -> Self::State {
+    fn merge_equal(_s: S, a: Self::State, b: Self::State, _k: usize) -> Self::State {
         (a.0 + b.0, a.1 + b.1)
     }
     #[inline(always)]
-    fn carry(st: &mut Self::State) {
+    fn carry(s: S, st: &mut Self::State) {
         st.1 += st.0;
-        st.0 = F32s::ZERO;
+        st.0 = s.zero();
     }
 }
 
-/// Positions in one register block of the kernels.
-pub(crate) const BLOCK: usize = ACC * LANES;
+/// Positions in one register block of the kernels: the widest block any ISA keeps in
+/// registers (an ISA with fewer accumulators sweeps it in parts).
+pub(crate) const BLOCK: usize = MAX_ACC * LANES;
 
 /// Per-position f64 moments of up to `N` positions that have all seen `count` values.
 pub(crate) struct Positions<const N: usize = BLOCK> {
@@ -305,12 +388,16 @@ impl<const N: usize> Positions<N> {
     /// Chan-merges finished lane states `(p, mean - p, M2)`, vector `j` holding
     /// positions `j*LANES..`, each lane having seen `k` values.
     #[inline(always)]
-    pub(crate) fn absorb(&mut self, k: usize, fin: impl IntoIterator<Item = (F32s, Wide, Wide)>) {
+    pub(crate) fn absorb<S: Simd>(
+        &mut self,
+        k: usize,
+        fin: impl IntoIterator<Item = (S::F, Wide<S>, Wide<S>)>,
+    ) {
         let (na, nb) = (self.count as f64, k as f64);
         let w = nb / (na + nb);
         let c2 = na * w;
         for (j, (p, m, q)) in fin.into_iter().enumerate().take(N / LANES) {
-            let (p, m, q) = (to_array(p), wide_lanes(m), wide_lanes(q));
+            let (p, m, q) = (p.to_array(), wide_lanes(m), wide_lanes(q));
             for l in 0..LANES {
                 let i = j * LANES + l;
                 let delta = f64::from(p[l]) + m[l] - self.mean[i];
@@ -331,8 +418,8 @@ impl<const N: usize> Positions<N> {
     }
 
     /// The means of positions `j*LANES..(j+1)*LANES`, rounded to f32 (zero past `N`).
-    pub(crate) fn means(&self, j: usize) -> F32s {
-        F32s::new(core::array::from_fn(|l| {
+    pub(crate) fn means<S: Simd>(&self, s: S, j: usize) -> S::F {
+        s.load(&core::array::from_fn(|l| {
             self.mean.get(j * LANES + l).map_or(0.0, |m| *m as f32)
         }))
     }
@@ -341,14 +428,15 @@ impl<const N: usize> Positions<N> {
 /// [`channel_moments`] for NCHW channels `ks` only (`d.plane >= 2`), bitwise the same
 /// results, with the same fallback for non-finite ones. Lets the training forward normalize a few channels right after
 /// their statistics, while they are still in cache.
-pub(crate) fn planar_channel_range(
+pub(crate) fn planar_channel_range<S: Simd>(
+    s: S,
     x: &[f32],
     d: Dims,
     method: Method,
     ks: core::ops::Range<usize>,
     emit: impl FnMut(usize, Moments),
 ) {
-    planar::channel_range(x, d, method, ks, &mut checked(x, d, Layout::Nchw, emit));
+    planar::channel_range(s, x, d, method, ks, &mut checked(x, d, Layout::Nchw, emit));
 }
 
 /// How many values a starting pivot averages.

@@ -10,9 +10,7 @@
 use super::{CHUNK, Centered, LaneOp, Method, Positions, Sum, Welford, end_step, pivot, two_pass};
 use crate::Moments;
 use crate::shape::Dims;
-use crate::simd::{
-    ACC, F32s, LANES, T, fold_lanes, gather, load, load_partial, load_transposed, splat, wide_lanes,
-};
+use crate::simd::{LANES, Simd, T, fold_lanes, gather, load_transposed, wide_lanes};
 
 /// Moments of channel `c`, accumulated by `O` with first parameter `p0`.
 ///
@@ -21,17 +19,34 @@ use crate::simd::{
 /// `plane % LANES` values. Each has its own parameter; with [`LaneOp::RECENTER`] it moves
 /// to the channel's running mean after each fold, so the f32 lanes only ever hold
 /// deviations from a nearby center.
-fn channel<O: LaneOp>(x: &[f32], d: Dims, c: usize, p0: f32) -> Moments {
+#[inline(always)]
+fn channel<S: Simd, O: LaneOp<S>>(s: S, x: &[f32], d: Dims, c: usize, p0: f32) -> Moments {
+    match O::max_v() {
+        1 => channel_v::<S, O, 1>(s, x, d, c, p0),
+        2 => channel_v::<S, O, 2>(s, x, d, c, p0),
+        4 => channel_v::<S, O, 4>(s, x, d, c, p0),
+        _ => channel_v::<S, O, 8>(s, x, d, c, p0),
+    }
+}
+
+/// [`channel`] with `V` accumulators for whole rows.
+fn channel_v<S: Simd, O: LaneOp<S>, const V: usize>(
+    s: S,
+    x: &[f32],
+    d: Dims,
+    c: usize,
+    p0: f32,
+) -> Moments {
     let mut total = Moments::EMPTY;
-    let mut main = Group::<O, ACC>::new(p0);
-    let mut tail = Group::<O, 1>::new(p0);
-    let mut part = Group::<O, 1>::new(p0);
+    let mut main = Group::<S, O, V>::new(s, p0);
+    let mut tail = Group::<S, O, 1>::new(s, p0);
+    let mut part = Group::<S, O, 1>::new(s, p0);
     let mut part_len = 0;
     for i in 0..d.n {
         let start = (i * d.c + c) * d.plane;
         let plane = x.get(start..start + d.plane).unwrap_or(&[]);
         let (vs, rem) = plane.as_chunks::<LANES>();
-        let (rows, rest) = vs.split_at(vs.len() - vs.len() % ACC);
+        let (rows, rest) = vs.split_at(vs.len() - vs.len() % V);
         main.run(rows, &mut total);
         tail.run(rest, &mut total);
         if !rem.is_empty() {
@@ -46,16 +61,19 @@ fn channel<O: LaneOp>(x: &[f32], d: Dims, c: usize, p0: f32) -> Moments {
 }
 
 /// `V` accumulators stepping in lockstep, with their step count and parameter.
-struct Group<O: LaneOp, const V: usize> {
+struct Group<S: Simd, O: LaneOp<S>, const V: usize> {
+    s: S,
     st: [O::State; V],
     k: usize,
     p: f32,
 }
 
-impl<O: LaneOp, const V: usize> Group<O, V> {
-    fn new(p: f32) -> Self {
+impl<S: Simd, O: LaneOp<S>, const V: usize> Group<S, O, V> {
+    #[inline(always)]
+    fn new(s: S, p: f32) -> Self {
         Group {
-            st: [O::ZERO; V],
+            s,
+            st: [O::zero(s); V],
             k: 0,
             p,
         }
@@ -63,29 +81,39 @@ impl<O: LaneOp, const V: usize> Group<O, V> {
 
     /// Steps whole rows of `V` vectors (`vs.len()` a multiple of `V`). The states are
     /// copied to locals for the loop, so they stay in registers.
-    #[inline(never)]
     fn run(&mut self, vs: &[[f32; LANES]], total: &mut Moments) {
-        let (mut st, mut k, mut pv) = (self.st, self.k, splat(self.p));
-        for row in vs.chunks_exact(V) {
-            k += 1;
-            for (s, v) in st.iter_mut().zip(row) {
-                O::step(s, load(v), pv, k);
+        let s = self.s;
+        s.vectorize(|| {
+            let (mut st, mut k, mut pv) = (self.st, self.k, s.splat(self.p));
+            for row in vs.chunks_exact(V) {
+                k += 1;
+                for (a, v) in st.iter_mut().zip(row) {
+                    O::step(s, a, s.load(v), pv, k);
+                }
+                end_step::<S, O>(s, &mut st, k);
+                if k == CHUNK {
+                    (self.st, self.k) = (st, k);
+                    self.fold(total, LANES);
+                    (st, k, pv) = (self.st, 0, s.splat(self.p));
+                }
             }
-            end_step::<O>(&mut st, k);
-            if k == CHUNK {
-                (self.st, self.k) = (st, k);
-                self.fold(total, LANES);
-                (st, k, pv) = (self.st, 0, splat(self.p));
-            }
-        }
-        (self.st, self.k) = (st, k);
+            (self.st, self.k) = (st, k);
+        })
     }
 
     /// Steps one partial vector (`rem.len() < LANES`, the same length every time).
+    #[inline(always)]
     fn run_partial(&mut self, rem: &[f32], total: &mut Moments) {
+        let s = self.s;
         self.k += 1;
-        O::step(&mut self.st[0], load_partial(rem), splat(self.p), self.k);
-        end_step::<O>(&mut self.st, self.k);
+        O::step(
+            s,
+            &mut self.st[0],
+            s.load_partial(rem),
+            s.splat(self.p),
+            self.k,
+        );
+        end_step::<S, O>(s, &mut self.st, self.k);
         if self.k == CHUNK {
             self.fold(total, rem.len());
         }
@@ -93,19 +121,21 @@ impl<O: LaneOp, const V: usize> Group<O, V> {
 
     /// Folds the states (their first `lanes` lanes: all but for the partial vector) into
     /// `total`, resets them and re-centers the parameter.
+    #[inline(always)]
     fn fold(&mut self, total: &mut Moments, lanes: usize) {
+        let s = self.s;
         if self.k > 0 {
             let m = if lanes == LANES {
-                fold_rows::<O, V>(self.st, self.k, self.p)
+                fold_rows::<S, O, V>(s, self.st, self.k, self.p)
             } else {
-                fold_part::<O>(self.st[0], self.k, lanes, self.p)
+                fold_part::<S, O>(s, self.st[0], self.k, lanes, self.p)
             };
             *total = total.merge(m);
             if O::RECENTER {
                 self.p = total.mean as f32;
             }
         }
-        (self.st, self.k) = ([O::ZERO; V], 0);
+        (self.st, self.k) = ([O::zero(s); V], 0);
     }
 }
 
@@ -114,16 +144,22 @@ impl<O: LaneOp, const V: usize> Group<O, V> {
 /// The vectors merge in their own precision first (pairwise, equal counts; the values are
 /// deviations from a nearby center by then), then the one left is widened and its lanes
 /// merge in f64.
-fn fold_rows<O: LaneOp, const V: usize>(mut st: [O::State; V], k: usize, p: f32) -> Moments {
+#[inline(always)]
+fn fold_rows<S: Simd, O: LaneOp<S>, const V: usize>(
+    s: S,
+    mut st: [O::State; V],
+    k: usize,
+    p: f32,
+) -> Moments {
     let (mut width, mut kv) = (V / 2, k);
     while width > 0 {
         for i in 0..width {
-            st[i] = O::merge_equal(st[i], st[i + width], kv);
+            st[i] = O::merge_equal(s, st[i], st[i + width], kv);
         }
         width /= 2;
         kv *= 2;
     }
-    let (mean, m2) = fold_lanes(&[O::finish(st[0], kv, splat(p))], kv as f64);
+    let (mean, m2) = fold_lanes(s, &[O::finish(s, st[0], kv, s.splat(p))], kv as f64);
     Moments {
         count: (k * V * LANES) as u64,
         mean: f64::from(p) + mean,
@@ -132,8 +168,9 @@ fn fold_rows<O: LaneOp, const V: usize>(mut st: [O::State; V], k: usize, p: f32)
 }
 
 /// Folds the first `len` lanes of the partial-vector accumulator into f64 moments.
-fn fold_part<O: LaneOp>(st: O::State, k: usize, len: usize, p: f32) -> Moments {
-    let (mean, m2) = O::finish(st, k, splat(p));
+#[inline(always)]
+fn fold_part<S: Simd, O: LaneOp<S>>(s: S, st: O::State, k: usize, len: usize, p: f32) -> Moments {
+    let (mean, m2) = O::finish(s, st, k, s.splat(p));
     let (mean, m2) = (wide_lanes(mean), wide_lanes(m2));
     let mut total = Moments::EMPTY;
     for (m, q) in mean.iter().zip(&m2).take(len) {
@@ -153,13 +190,14 @@ const SHORT: usize = 512;
 /// Each lane's starting pivot (as [`super::pivot`]): the mean of the first 8 values of its
 /// plane; for planes of 8 or more, from one transposed block, summed pairwise (exact for a
 /// constant plane).
-fn lane_pivots(x: &[f32], starts: &[usize; LANES], plane: usize) -> F32s {
+#[inline(always)]
+fn lane_pivots<S: Simd>(s: S, x: &[f32], starts: &[usize; LANES], plane: usize) -> S::F {
     if plane < T {
-        return F32s::new(core::array::from_fn(|l| {
+        return s.load(&core::array::from_fn(|l| {
             pivot(x.get(starts[l]..).unwrap_or(&[]), 1, plane)
         }));
     }
-    let mut v = load_transposed(x, starts, 0);
+    let mut v = load_transposed(s, x, starts, 0);
     let mut width = T / 2;
     while width > 0 {
         for i in 0..width {
@@ -167,7 +205,7 @@ fn lane_pivots(x: &[f32], starts: &[usize; LANES], plane: usize) -> F32s {
         }
         width /= 2;
     }
-    v[0] * splat(1.0 / T as f32)
+    v[0] * s.splat(1.0 / T as f32)
 }
 
 /// Start of sample `i`'s plane of channel `c0 + l` for each lane `l`; lanes past the last
@@ -178,18 +216,25 @@ fn starts(d: Dims, c0: usize, i: usize) -> [usize; LANES] {
 
 /// Per-lane moments of channels `c0..c0 + LANES`, accumulated by `O` with first
 /// parameters `p0` (re-centered after each fold, as in [`channel`]).
-fn transposed<O: LaneOp>(x: &[f32], d: Dims, c0: usize, p0: F32s) -> Positions<LANES> {
+#[inline(always)]
+fn transposed<S: Simd, O: LaneOp<S>>(
+    s: S,
+    x: &[f32],
+    d: Dims,
+    c0: usize,
+    p0: S::F,
+) -> Positions<LANES> {
     let mut acc = Positions::new();
     // `cols[j]` takes column `j` of every 8-column block, `rest[j]` column `j` of the
     // columns left over.
-    let mut cols = Columns::<O>::new(p0);
-    let mut rest = Columns::<O>::new(p0);
+    let mut cols = Columns::<S, O>::new(s, p0);
+    let mut rest = Columns::<S, O>::new(s, p0);
     let (blocks, rem) = (d.plane / T, d.plane % T);
     for i in 0..d.n {
-        let s = starts(d, c0, i);
-        cols.blocks(x, &s, blocks, &mut acc);
+        let st = starts(d, c0, i);
+        cols.blocks(x, &st, blocks, &mut acc);
         if rem > 0 {
-            rest.step(|j| gather(x, &s, blocks * T + j), rem, &mut acc);
+            rest.step(|j| gather(s, x, &st, blocks * T + j), rem, &mut acc);
         }
     }
     cols.flush(T, &mut acc);
@@ -199,16 +244,19 @@ fn transposed<O: LaneOp>(x: &[f32], d: Dims, c0: usize, p0: F32s) -> Positions<L
 
 /// `T` accumulators, one per column of a transposed block (lanes are channels), with
 /// their step count and per-lane parameters.
-struct Columns<O: LaneOp> {
+struct Columns<S: Simd, O: LaneOp<S>> {
+    s: S,
     st: [O::State; T],
     k: usize,
-    p: F32s,
+    p: S::F,
 }
 
-impl<O: LaneOp> Columns<O> {
-    fn new(p: F32s) -> Self {
+impl<S: Simd, O: LaneOp<S>> Columns<S, O> {
+    #[inline(always)]
+    fn new(s: S, p: S::F) -> Self {
         Columns {
-            st: [O::ZERO; T],
+            s,
+            st: [O::zero(s); T],
             k: 0,
             p,
         }
@@ -216,7 +264,6 @@ impl<O: LaneOp> Columns<O> {
 
     /// Steps the `blocks` transposed blocks of one sample (`starts` as [`starts`]). The
     /// states are copied to locals for the loop, so they stay in registers.
-    #[inline(never)]
     fn blocks(
         &mut self,
         x: &[f32],
@@ -224,30 +271,35 @@ impl<O: LaneOp> Columns<O> {
         blocks: usize,
         acc: &mut Positions<LANES>,
     ) {
-        let (mut st, mut k, mut p) = (self.st, self.k, self.p);
-        for b in 0..blocks {
-            k += 1;
-            let v = load_transposed(x, starts, b * T);
-            for (s, v) in st.iter_mut().zip(v) {
-                O::step(s, v, p, k);
+        let s = self.s;
+        s.vectorize(|| {
+            let (mut st, mut k, mut p) = (self.st, self.k, self.p);
+            for b in 0..blocks {
+                k += 1;
+                let v = load_transposed(s, x, starts, b * T);
+                for (a, v) in st.iter_mut().zip(v) {
+                    O::step(s, a, v, p, k);
+                }
+                end_step::<S, O>(s, &mut st, k);
+                if k == CHUNK {
+                    (self.st, self.k) = (st, k);
+                    self.flush(T, acc);
+                    (st, k, p) = (self.st, 0, self.p);
+                }
             }
-            end_step::<O>(&mut st, k);
-            if k == CHUNK {
-                (self.st, self.k) = (st, k);
-                self.flush(T, acc);
-                (st, k, p) = (self.st, 0, self.p);
-            }
-        }
-        (self.st, self.k) = (st, k);
+            (self.st, self.k) = (st, k);
+        })
     }
 
     /// Steps the first `used` accumulators, accumulator `j` with `column(j)`.
-    fn step(&mut self, column: impl Fn(usize) -> F32s, used: usize, acc: &mut Positions<LANES>) {
+    #[inline(always)]
+    fn step(&mut self, column: impl Fn(usize) -> S::F, used: usize, acc: &mut Positions<LANES>) {
+        let s = self.s;
         self.k += 1;
-        for (j, s) in self.st.iter_mut().enumerate().take(used) {
-            O::step(s, column(j), self.p, self.k);
+        for (j, a) in self.st.iter_mut().enumerate().take(used) {
+            O::step(s, a, column(j), self.p, self.k);
         }
-        end_step::<O>(&mut self.st, self.k);
+        end_step::<S, O>(s, &mut self.st, self.k);
         if self.k == CHUNK {
             self.flush(used, acc);
         }
@@ -256,30 +308,32 @@ impl<O: LaneOp> Columns<O> {
     /// Adds the first `used` accumulators to `acc`, resets them and re-centers the
     /// parameters. All `T` of them merge pairwise in their own precision first (equal
     /// counts); fewer are widened to f64 one by one.
+    #[inline(always)]
     fn flush(&mut self, used: usize, acc: &mut Positions<LANES>) {
+        let s = self.s;
         if self.k > 0 {
             if used == T {
                 let (mut st, mut width, mut k) = (self.st, T / 2, self.k);
                 while width > 0 {
                     for i in 0..width {
-                        st[i] = O::merge_equal(st[i], st[i + width], k);
+                        st[i] = O::merge_equal(s, st[i], st[i + width], k);
                     }
                     width /= 2;
                     k *= 2;
                 }
-                let (m, q) = O::finish(st[0], k, self.p);
-                acc.absorb(k, [(self.p, m, q)]);
+                let (m, q) = O::finish(s, st[0], k, self.p);
+                acc.absorb::<S>(k, [(self.p, m, q)]);
             } else {
-                for s in self.st.iter().take(used) {
-                    let (m, q) = O::finish(*s, self.k, self.p);
-                    acc.absorb(self.k, [(self.p, m, q)]);
+                for a in self.st.iter().take(used) {
+                    let (m, q) = O::finish(s, *a, self.k, self.p);
+                    acc.absorb::<S>(self.k, [(self.p, m, q)]);
                 }
             }
             if O::RECENTER {
-                self.p = acc.means(0);
+                self.p = acc.means(s, 0);
             }
         }
-        (self.st, self.k) = ([O::ZERO; T], 0);
+        (self.st, self.k) = ([O::zero(s); T], 0);
     }
 }
 
@@ -293,7 +347,8 @@ impl<O: LaneOp> Columns<O> {
 /// each vector holds one position of `LANES` channels and the lanes never need a
 /// horizontal fold. The 8 vectors of a block feed 8 independent accumulators. Longer
 /// planes go through [`channel`], lanes along the plane.
-pub(super) fn channel_range(
+pub(super) fn channel_range<S: Simd>(
+    s: S,
     x: &[f32],
     d: Dims,
     method: Method,
@@ -304,17 +359,17 @@ pub(super) fn channel_range(
         let mut c0 = ks.start;
         while c0 < ks.end {
             let group = (ks.end - c0).min(LANES);
-            let pivots = lane_pivots(x, &starts(d, c0, 0), d.plane);
+            let pivots = lane_pivots(s, x, &starts(d, c0, 0), d.plane);
             match method {
                 Method::Welford => {
-                    let acc = transposed::<Welford>(x, d, c0, pivots);
+                    let acc = transposed::<S, Welford>(s, x, d, c0, pivots);
                     for l in 0..group {
                         emit(c0 + l, acc.moments(l));
                     }
                 }
                 Method::TwoPass => {
-                    let first = transposed::<Sum>(x, d, c0, pivots);
-                    let about = transposed::<Centered>(x, d, c0, first.means(0));
+                    let first = transposed::<S, Sum>(s, x, d, c0, pivots);
+                    let about = transposed::<S, Centered>(s, x, d, c0, first.means(s, 0));
                     for l in 0..group {
                         emit(c0 + l, two_pass(first.moments(l), about.moments(l)));
                     }
@@ -329,10 +384,10 @@ pub(super) fn channel_range(
         // proportional to the spread, not to the offset.
         let pivot = pivot(x.get(c * d.plane..).unwrap_or(&[]), 1, d.plane);
         let m = match method {
-            Method::Welford => channel::<Welford>(x, d, c, pivot),
+            Method::Welford => channel::<S, Welford>(s, x, d, c, pivot),
             Method::TwoPass => {
-                let first = channel::<Sum>(x, d, c, pivot);
-                two_pass(first, channel::<Centered>(x, d, c, first.mean as f32))
+                let first = channel::<S, Sum>(s, x, d, c, pivot);
+                two_pass(first, channel::<S, Centered>(s, x, d, c, first.mean as f32))
             }
         };
         emit(c, m);

@@ -582,7 +582,7 @@ pub fn run_batch_stats(
 ) -> Result<(Vec<f32>, Vec<f32>), String> {
     let mut mean = vec![f32::NAN; shape.c];
     let mut var = vec![f32::NAN; shape.c];
-    batchnorm::batch_stats(x, shape, layout, method, &mut mean, &mut var)
+    crate::isa::batch_stats(x, shape, layout, method, &mut mean, &mut var)
         .map_err(|e| format!("batch_stats failed: {e}"))?;
     for (c, e) in exp.iter().enumerate() {
         check_moments(mean[c], var[c], e, method).map_err(|msg| {
@@ -608,7 +608,7 @@ pub fn run_accumulate(
     exp: &[Expected],
 ) -> Result<Vec<Moments>, String> {
     let mut acc = vec![Moments::EMPTY; shape.c];
-    batchnorm::accumulate_moments(x, shape, layout, method, &mut acc)
+    crate::isa::accumulate_moments(x, shape, layout, method, &mut acc)
         .map_err(|e| format!("accumulate_moments failed: {e}"))?;
     for (c, e) in exp.iter().enumerate() {
         check_acc(&acc[c], e, method).map_err(|msg| {

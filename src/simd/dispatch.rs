@@ -1,0 +1,156 @@
+//! Picks the instruction set: detects the CPU once (cpuid and xgetbv through `core::arch`,
+//! no `std`), caches the answer, and runs a kernel generic over [`Simd`] with the token of
+//! the ISA asked for. The only place that makes x86 tokens.
+
+use super::{Portable, Simd};
+use core::sync::atomic::{AtomicU8, Ordering};
+
+/// An instruction-set level the kernels can run at.
+///
+/// Every level computes with the same 16 logical lanes and the same kernels, so results
+/// agree across levels up to the fused multiply-add: [`Isa::Avx2`] and [`Isa::Avx512`]
+/// give identical bits, and [`Isa::Portable`] gives those bits too where it is compiled
+/// with FMA (e.g. `-C target-cpu=native` on an FMA CPU, or aarch64).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Isa {
+    /// Portable SIMD through the `wide` crate, with the instructions the crate was compiled
+    /// for: SSE2 on the x86-64 baseline, NEON on aarch64, simd128 on wasm32 with that
+    /// feature, scalar code elsewhere. Runs everywhere.
+    Portable,
+    /// x86-64 AVX2 with FMA (Intel Haswell, AMD Zen and later).
+    Avx2,
+    /// x86-64 AVX-512F (with AVX2 and FMA).
+    Avx512,
+}
+
+impl Isa {
+    /// Every level, lowest first.
+    pub const ALL: [Isa; 3] = [Isa::Portable, Isa::Avx2, Isa::Avx512];
+
+    /// A short lower-case name: `portable`, `avx2`, `avx512`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Isa::Portable => "portable",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this CPU (and its OS, which must save the wider registers) runs this level.
+    /// Checked once per process; later calls read a cached value.
+    pub fn is_supported(self) -> bool {
+        self <= Isa::detected()
+    }
+
+    /// The best level this CPU supports: what every function of the crate runs at unless
+    /// it is given a level (see [`crate::Kernels`]). Detected on first use, then cached.
+    pub fn detected() -> Isa {
+        static CACHE: AtomicU8 = AtomicU8::new(0);
+        match CACHE.load(Ordering::Relaxed) {
+            1 => Isa::Portable,
+            2 => Isa::Avx2,
+            3 => Isa::Avx512,
+            _ => {
+                let isa = detect();
+                CACHE.store(isa as u8 + 1, Ordering::Relaxed);
+                isa
+            }
+        }
+    }
+
+    /// The levels this CPU supports, lowest first.
+    pub fn supported() -> impl Iterator<Item = Isa> {
+        Isa::ALL.into_iter().filter(|i| i.is_supported())
+    }
+}
+
+impl core::fmt::Display for Isa {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// No x86-64, or Miri (which interprets the portable lanes, not `cpuid` or AVX).
+#[cfg(any(not(target_arch = "x86_64"), miri))]
+fn detect() -> Isa {
+    Isa::Portable
+}
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+fn detect() -> Isa {
+    use core::arch::x86_64::{__cpuid, __cpuid_count};
+    let bit = |v: u32, b: u32| v & (1 << b) != 0;
+    // SAFETY: `cpuid` exists on every x86-64 CPU.
+    #[allow(unused_unsafe)]
+    let (max_leaf, l1) = unsafe { (__cpuid(0).eax, __cpuid(1)) };
+    if max_leaf < 7 || !bit(l1.ecx, 27) {
+        // No extended features, or the OS does not use XSAVE (so no AVX state).
+        return Isa::Portable;
+    }
+    // SAFETY: `cpuid` exists on every x86-64 CPU, and leaf 7 is within `max_leaf`.
+    #[allow(unused_unsafe)]
+    let l7 = unsafe { __cpuid_count(7, 0) };
+    // SAFETY: CPUID.1:ECX.OSXSAVE (bit 27) is set, so `xgetbv` exists and XCR0 is readable.
+    let xcr0 = unsafe { xcr0() };
+    let (fma, avx) = (bit(l1.ecx, 12), bit(l1.ecx, 28));
+    let (avx2, avx512f) = (bit(l7.ebx, 5), bit(l7.ebx, 16));
+    // The OS saves the SSE and AVX state (XCR0 bits 1, 2), and for AVX-512 also the
+    // opmask and the upper ZMM state (bits 5, 6, 7).
+    let ymm = xcr0 & 0b110 == 0b110;
+    let zmm = ymm && xcr0 & 0b1110_0000 == 0b1110_0000;
+    if avx && avx2 && fma && ymm {
+        if avx512f && zmm {
+            Isa::Avx512
+        } else {
+            Isa::Avx2
+        }
+    } else {
+        Isa::Portable
+    }
+}
+
+/// XCR0, the register of the state components the OS saves.
+///
+/// # Safety
+/// The CPU must support `xgetbv` (CPUID.1:ECX.OSXSAVE).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "xsave")]
+unsafe fn xcr0() -> u64 {
+    // SAFETY: the caller guarantees `xgetbv`.
+    unsafe { core::arch::x86_64::_xgetbv(0) }
+}
+
+/// A computation generic over the lanes, run by [`dispatch`].
+pub(crate) trait WithSimd {
+    /// What it returns.
+    type Output;
+    /// Runs with the token `s`. Implementations are `#[inline(always)]`, so the body
+    /// lands inside the function compiled for the ISA.
+    fn run<S: Simd>(self, s: S) -> Self::Output;
+}
+
+/// Runs `w` at level `isa`, which must be supported (callers take it from [`Isa::detected`]
+/// or from a checked [`crate::Kernels`]); an unsupported level runs the portable lanes.
+#[inline]
+pub(crate) fn dispatch<W: WithSimd>(isa: Isa, w: W) -> W::Output {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::x86::{Avx2, Avx512};
+        match isa {
+            Isa::Avx512 if Isa::Avx512.is_supported() => {
+                // SAFETY: detection found AVX-512F, AVX2 and FMA, with OS support.
+                let s = unsafe { Avx512::new_unchecked() };
+                return s.vectorize(|| w.run(s));
+            }
+            Isa::Avx2 if Isa::Avx2.is_supported() => {
+                // SAFETY: detection found AVX2 and FMA, with OS support.
+                let s = unsafe { Avx2::new_unchecked() };
+                return s.vectorize(|| w.run(s));
+            }
+            _ => {}
+        }
+    }
+    let _ = isa;
+    w.run(Portable)
+}

@@ -1,0 +1,465 @@
+//! The lane vocabulary the kernels are written against: the [`Simd`] token trait, its
+//! vectors ([`Vf32`]: 16 f32 lanes, [`Vf64`]: 8 f64 lanes), and the lane helpers built on
+//! them (loads with tails, transposed loads, lane folds).
+//!
+//! Every implementation has the same 16 logical lanes, so a kernel is one body whatever the
+//! ISA, and two ISAs with fused multiply-add give the same bits. An implementation maps the
+//! 16 lanes onto its registers: one zmm (AVX-512F), two ymm (AVX2+FMA), or `wide`'s
+//! `f32x16` (portable: SSE2, NEON, simd128 or scalar, as compiled).
+//!
+//! A token (a value of a type implementing [`Simd`]) exists only when its instructions can
+//! run: [`Portable`] always, the x86 ones only through [`dispatch`], after the CPU was
+//! checked. Vectors are made from a token, so holding a vector proves the same.
+
+#[allow(unsafe_code)]
+mod dispatch;
+mod portable;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86;
+
+use core::ops::{Add, AddAssign, Div, Mul, Sub};
+
+pub use dispatch::Isa;
+pub(crate) use dispatch::{WithSimd, dispatch};
+pub(crate) use portable::Portable;
+
+/// Lanes in one vector, on every ISA.
+pub(crate) const LANES: usize = 16;
+/// Lanes in one f64 vector (half a [`Vf32`]).
+pub(crate) const HALF: usize = LANES / 2;
+/// The most independent vector accumulators any ISA keeps in flight ([`Simd::ACC`]).
+pub(crate) const MAX_ACC: usize = 8;
+
+/// An instruction set's token: proof that its instructions run on this CPU, and the
+/// constructors of its vectors.
+pub(crate) trait Simd: Copy + 'static {
+    /// 16 f32 lanes.
+    type F: Vf32<D = Self::D>;
+    /// 8 f64 lanes.
+    type D: Vf64<F = Self::F>;
+    /// Independent vector accumulators a kernel keeps in flight: enough to cover the latency
+    /// of a dependent subtract + fused multiply-add chain, few enough that the states stay
+    /// in the register file (`<= MAX_ACC`, a power of two).
+    const ACC: usize;
+
+    /// Runs `f` in a function compiled for this ISA, so that the lane operations inlined
+    /// into `f` become single instructions. Hot loops run inside one call of this.
+    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R;
+    /// Every lane `v`.
+    fn splat(self, v: f32) -> Self::F;
+    /// Lane `i` is `a[i]`.
+    fn load(self, a: &[f32; LANES]) -> Self::F;
+    /// Every f64 lane `v`.
+    fn splat64(self, v: f64) -> Self::D;
+    /// Transposes 16 rows of 8: lane `l` of `out[j]` is `rows[l][j]`.
+    fn transpose8(self, rows: &[[f32; 8]; LANES]) -> [Self::F; 8];
+
+    /// Every lane zero.
+    #[inline(always)]
+    fn zero(self) -> Self::F {
+        self.splat(0.0)
+    }
+
+    /// `LANES` values from `x[i..]`, zero-filled where `x` ends first. Never reads past `x`.
+    #[inline(always)]
+    fn load_at(self, x: &[f32], i: usize) -> Self::F {
+        let tail = x.get(i..).unwrap_or(&[]);
+        match tail.first_chunk::<LANES>() {
+            Some(a) => self.load(a),
+            None => self.load_partial(tail),
+        }
+    }
+
+    /// The first `min(s.len(), LANES)` values of `s`, zero-filled to a whole vector.
+    #[inline(always)]
+    fn load_partial(self, s: &[f32]) -> Self::F {
+        let mut a = [0.0f32; LANES];
+        for (d, v) in a.iter_mut().zip(s) {
+            *d = *v;
+        }
+        self.load(&a)
+    }
+
+    /// Every f64 lane zero.
+    #[inline(always)]
+    fn zero64(self) -> Self::D {
+        self.splat64(0.0)
+    }
+}
+
+/// 16 f32 lanes of one ISA.
+pub(crate) trait Vf32:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + AddAssign
+{
+    /// The f64 vector of the same ISA.
+    type D: Vf64<F = Self>;
+    /// `self * a + b`: one rounding where the ISA has fused multiply-add (the x86
+    /// implementations; the portable one as `wide` compiles it).
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    /// The lanes as an array.
+    fn to_array(self) -> [f32; LANES];
+    /// Writes the lanes to `out`.
+    fn store(self, out: &mut [f32; LANES]);
+    /// The lanes widened to f64: lanes `0..8`, then `8..16`.
+    fn widen(self) -> [Self::D; 2];
+    /// ReLU that keeps NaN: lanes below zero become `+0.0`; every other lane (NaN, `-0.0`,
+    /// `+inf`) passes through unchanged.
+    fn relu(self) -> Self;
+    /// Clamp to `[lo, hi]` (`lo <= hi`, neither NaN) that keeps NaN: lanes below `lo`
+    /// become `lo`, lanes above `hi` become `hi`, every other lane passes through.
+    fn clamp(self, lo: Self, hi: Self) -> Self;
+    /// `self` where the lane index is `< from[lane]` (`from` holds small integers), else
+    /// `other`.
+    fn select_from(self, other: Self, from: Self) -> Self;
+    /// `self` with lanes `from..` replaced by those of `other` (`from <= LANES`).
+    fn lanes_from(self, other: Self, from: usize) -> Self;
+
+    /// Writes the first `min(out.len(), LANES)` lanes to `out`. Never writes past `out`.
+    #[inline(always)]
+    fn store_partial(self, out: &mut [f32]) {
+        for (d, s) in out.iter_mut().zip(self.to_array()) {
+            *d = s;
+        }
+    }
+}
+
+/// 8 f64 lanes of one ISA.
+pub(crate) trait Vf64:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self>
+{
+    /// The f32 vector of the same ISA.
+    type F: Vf32<D = Self>;
+    /// `self * a + b` (fused on x86; as `wide` compiles it elsewhere).
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    /// The lanes as an array.
+    fn to_array(self) -> [f64; HALF];
+    /// `lo`'s lanes then `hi`'s, each rounded to f32.
+    fn narrow(lo: Self, hi: Self) -> Self::F;
+}
+
+/// One vector's lanes widened to f64: two half vectors, low lanes first.
+pub(crate) type Wide<S> = [<S as Simd>::D; 2];
+
+/// The lanes of a widened vector as one array.
+#[inline(always)]
+pub(crate) fn wide_lanes<D: Vf64>(v: [D; 2]) -> [f64; LANES] {
+    let (lo, hi) = (v[0].to_array(), v[1].to_array());
+    let mut out = [0.0; LANES];
+    out[..HALF].copy_from_slice(&lo);
+    out[HALF..].copy_from_slice(&hi);
+    out
+}
+
+/// Folds `v.len() <= MAX_ACC` vectors (a power of two) of widened per-lane `(mean, M2)`
+/// states, every lane having seen `k` values, into one `(mean, M2)` for
+/// `k * v.len() * LANES` values: a pairwise tree of equal-count Chan merges,
+/// `mean = (a + b)/2`, `M2 = M2a + M2b + δ²·n/2`, over whole f64 vectors first, then over
+/// the last vector's lanes.
+#[inline(always)]
+pub(crate) fn fold_lanes<S: Simd>(s: S, v: &[(Wide<S>, Wide<S>)], k: f64) -> (f64, f64) {
+    let half = s.splat64(0.5);
+    let z = s.zero64();
+    let mut h = [(z, z); 2 * MAX_ACC];
+    let used = v.len().min(MAX_ACC);
+    for (j, (m, q)) in v.iter().enumerate().take(used) {
+        h[2 * j] = (m[0], q[0]);
+        h[2 * j + 1] = (m[1], q[1]);
+    }
+    let (mut width, mut n) = (used, k);
+    while width > 0 {
+        let c = s.splat64(0.5 * n);
+        for i in 0..width {
+            let ((a, qa), (b, qb)) = (h[i], h[i + width]);
+            let delta = b - a;
+            h[i] = (delta.mul_add(half, a), (delta * delta).mul_add(c, qa + qb));
+        }
+        width /= 2;
+        n *= 2.0;
+    }
+    let (mut mean, mut m2) = (h[0].0.to_array(), h[0].1.to_array());
+    let mut width = HALF / 2;
+    while width > 0 {
+        for i in 0..width {
+            let delta = mean[i + width] - mean[i];
+            mean[i] += 0.5 * delta;
+            m2[i] += m2[i + width] + delta * delta * (0.5 * n);
+        }
+        width /= 2;
+        n *= 2.0;
+    }
+    (mean[0], m2[0])
+}
+
+/// Columns in one transposed load.
+pub(crate) const T: usize = 8;
+
+/// Loads a `LANES x 8` block and transposes it: lane `l` of `out[j]` is
+/// `x[starts[l] + col + j]`. Rows that end before `col + 8` read as zeros.
+#[inline(always)]
+pub(crate) fn load_transposed<S: Simd>(
+    s: S,
+    x: &[f32],
+    starts: &[usize; LANES],
+    col: usize,
+) -> [S::F; T] {
+    let mut rows = [[0.0f32; T]; LANES];
+    for (r, st) in rows.iter_mut().zip(starts) {
+        if let Some(a) = x.get(st + col..).and_then(|v| v.first_chunk::<T>()) {
+            *r = *a;
+        }
+    }
+    s.transpose8(&rows)
+}
+
+/// Lane `l` is `x[starts[l] + col]` (zero past the end of `x`).
+#[inline(always)]
+pub(crate) fn gather<S: Simd>(s: S, x: &[f32], starts: &[usize; LANES], col: usize) -> S::F {
+    let mut a = [0.0f32; LANES];
+    for (d, st) in a.iter_mut().zip(starts) {
+        *d = x.get(st + col).copied().unwrap_or(0.0);
+    }
+    s.load(&a)
+}
+
+/// The correctly rounded square root of `v` (`core` has no `f64::sqrt`; `wide` uses the
+/// hardware instruction where there is one and an exact software routine elsewhere).
+#[inline]
+pub(crate) fn sqrt_f64(v: f64) -> f64 {
+    wide::f64x2::splat(v).sqrt().to_array()[0]
+}
+
+/// `out[i] = gamma[i] / sqrt(var[i] + eps)` for `i < out.len()` (`gamma`, `var` at least as
+/// long): IEEE f64 square root and division eight channels at a time, rounded once to
+/// f32. Bitwise what the same operations give one channel at a time (they are correctly
+/// rounded), on every ISA.
+pub(crate) fn scales(gamma: &[f32], var: &[f32], eps: f32, out: &mut [f32]) {
+    let one = |g: [f32; 8], v: [f32; 8]| scales8(g, v, eps);
+    let n = out.len().min(gamma.len()).min(var.len());
+    let (gc, gr) = gamma[..n].as_chunks::<8>();
+    let (vc, vr) = var[..n].as_chunks::<8>();
+    let (oc, or) = out[..n].as_chunks_mut::<8>();
+    for ((g, v), o) in gc.iter().zip(vc).zip(oc.iter_mut()) {
+        *o = one(*g, *v);
+    }
+    if !or.is_empty() {
+        let (mut g, mut v) = ([1.0f32; 8], [1.0f32; 8]);
+        g[..gr.len()].copy_from_slice(gr);
+        v[..vr.len()].copy_from_slice(vr);
+        let s = one(g, v);
+        or.copy_from_slice(&s[..or.len()]);
+    }
+}
+
+/// [`scales`] for eight channels.
+#[inline(always)]
+pub(crate) fn scales8(gamma: [f32; 8], var: [f32; 8], eps: f32) -> [f32; 8] {
+    type F64x8 = wide::f64x8;
+    let w = F64x8::new(var.map(f64::from)) + F64x8::splat(f64::from(eps));
+    let s = F64x8::new(gamma.map(f64::from)) / w.sqrt();
+    s.to_array().map(|s| s as f32)
+}
+
+/// `1 / sqrt(w + eps)` for eight f64 values (IEEE f64), rounded to f32.
+pub(crate) fn inv_sqrt(w: [f64; 8], eps: f32) -> [f32; 8] {
+    let w = wide::f64x8::new(w) + wide::f64x8::splat(f64::from(eps));
+    (wide::f64x8::ONE / w.sqrt()).to_array().map(|v| v as f32)
+}
+
+/// `out[i] = gamma[i] * invstd[i]` in f64, rounded once to f32.
+pub(crate) fn scales_from_invstd(gamma: &[f32], invstd: &[f32], out: &mut [f32]) {
+    for ((o, g), i) in out.iter_mut().zip(gamma).zip(invstd) {
+        *o = (f64::from(*g) * f64::from(*i)) as f32;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every lane operation of every ISA this CPU runs, against plain scalar arithmetic.
+    use super::*;
+
+    /// Runs `check` with the token of every supported ISA.
+    fn each_isa(check: impl Fn(&dyn Fn() -> Isa, Isa) + Copy) {
+        struct Job<F>(F, Isa);
+        impl<F: Fn(&dyn Fn() -> Isa, Isa)> WithSimd for Job<F> {
+            type Output = ();
+            fn run<S: Simd>(self, s: S) {
+                let _ = s;
+                (self.0)(&|| self.1, self.1)
+            }
+        }
+        for isa in Isa::supported() {
+            dispatch(isa, Job(check, isa));
+        }
+    }
+
+    /// A computation over the lanes of every supported ISA, returning plain arrays.
+    trait Probe {
+        fn probe<S: Simd>(&self, s: S) -> [f32; LANES];
+    }
+
+    fn on_every_isa(p: &impl Probe) -> [f32; LANES] {
+        struct Job<'a, P>(&'a P);
+        impl<P: Probe> WithSimd for Job<'_, P> {
+            type Output = [f32; LANES];
+            #[inline(always)]
+            fn run<S: Simd>(self, s: S) -> [f32; LANES] {
+                self.0.probe(s)
+            }
+        }
+        let first = dispatch(Isa::Portable, Job(p));
+        for isa in Isa::supported() {
+            let got = dispatch(isa, Job(p));
+            let same = got
+                .iter()
+                .zip(&first)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{isa}: {got:?} != portable {first:?}");
+        }
+        first
+    }
+
+    fn values(seed: f32) -> [f32; LANES] {
+        core::array::from_fn(|i| (i as f32 - 7.5) * seed)
+    }
+
+    #[test]
+    fn levels_are_ordered_and_detected_is_supported() {
+        assert!(Isa::detected().is_supported());
+        assert!(Isa::Portable.is_supported());
+        assert_eq!(Isa::supported().next(), Some(Isa::Portable));
+        assert_eq!(Isa::supported().last(), Some(Isa::detected()));
+        each_isa(|isa, want| assert_eq!(isa(), want));
+    }
+
+    #[test]
+    fn arithmetic_matches_scalar() {
+        struct P;
+        impl Probe for P {
+            fn probe<S: Simd>(&self, s: S) -> [f32; LANES] {
+                let (a, b) = (s.load(&values(1.5)), s.load(&values(-0.25)));
+                ((a - b) * b + a).to_array()
+            }
+        }
+        let (a, b) = (values(1.5), values(-0.25));
+        let want: [f32; LANES] = core::array::from_fn(|i| (a[i] - b[i]) * b[i] + a[i]);
+        assert_eq!(on_every_isa(&P), want);
+    }
+
+    #[test]
+    fn transpose_is_a_transpose() {
+        struct P(usize);
+        impl Probe for P {
+            fn probe<S: Simd>(&self, s: S) -> [f32; LANES] {
+                let rows: [[f32; 8]; LANES] =
+                    core::array::from_fn(|l| core::array::from_fn(|j| (l * 8 + j) as f32));
+                s.transpose8(&rows)[self.0].to_array()
+            }
+        }
+        for j in 0..8 {
+            let want: [f32; LANES] = core::array::from_fn(|l| (l * 8 + j) as f32);
+            assert_eq!(on_every_isa(&P(j)), want, "column {j}");
+        }
+    }
+
+    #[test]
+    fn widen_and_narrow_round_trip() {
+        struct P;
+        impl Probe for P {
+            fn probe<S: Simd>(&self, s: S) -> [f32; LANES] {
+                let w = s.load(&values(3.25)).widen();
+                let lanes = wide_lanes(w);
+                assert!(
+                    lanes
+                        .iter()
+                        .zip(values(3.25))
+                        .all(|(a, b)| *a == f64::from(b))
+                );
+                let third = s.splat64(1.0 / 3.0);
+                S::D::narrow(w[0] * third, w[1] * third).to_array()
+            }
+        }
+        let want: [f32; LANES] = values(3.25).map(|v| (f64::from(v) * (1.0 / 3.0)) as f32);
+        assert_eq!(on_every_isa(&P), want);
+    }
+
+    #[test]
+    fn relu_and_clamp_keep_nan_and_signed_zero() {
+        let special = {
+            let mut a = values(2.0);
+            a[0] = f32::NAN;
+            a[1] = -0.0;
+            a[2] = f32::INFINITY;
+            a[3] = f32::NEG_INFINITY;
+            a
+        };
+        struct Relu([f32; LANES]);
+        impl Probe for Relu {
+            fn probe<S: Simd>(&self, s: S) -> [f32; LANES] {
+                s.load(&self.0).relu().to_array()
+            }
+        }
+        let got = on_every_isa(&Relu(special));
+        assert!(got[0].is_nan());
+        assert_eq!(got[1].to_bits(), (-0.0f32).to_bits());
+        for i in 2..LANES {
+            assert_eq!(
+                got[i],
+                if special[i] < 0.0 { 0.0 } else { special[i] },
+                "lane {i}"
+            );
+        }
+        struct Clamp([f32; LANES]);
+        impl Probe for Clamp {
+            fn probe<S: Simd>(&self, s: S) -> [f32; LANES] {
+                s.load(&self.0)
+                    .clamp(s.splat(-3.0), s.splat(6.0))
+                    .to_array()
+            }
+        }
+        let got = on_every_isa(&Clamp(special));
+        assert!(got[0].is_nan());
+        for i in 1..LANES {
+            assert_eq!(got[i], special[i].clamp(-3.0, 6.0), "lane {i}");
+        }
+    }
+
+    #[test]
+    fn lane_selection() {
+        struct P(usize);
+        impl Probe for P {
+            fn probe<S: Simd>(&self, s: S) -> [f32; LANES] {
+                let (a, b) = (s.splat(1.0), s.splat(2.0));
+                a.lanes_from(b, self.0).to_array()
+            }
+        }
+        for from in 0..=LANES {
+            let want: [f32; LANES] = core::array::from_fn(|i| if i < from { 1.0 } else { 2.0 });
+            assert_eq!(on_every_isa(&P(from)), want, "from {from}");
+        }
+    }
+
+    #[test]
+    fn fused_multiply_add_rounds_once_on_x86() {
+        // (1 + 2^-23)(1 - 2^-23) - 1 = -2^-46 exactly; unfused it rounds to 0.
+        struct P;
+        impl Probe for P {
+            fn probe<S: Simd>(&self, s: S) -> [f32; LANES] {
+                let e = f32::EPSILON;
+                s.splat(1.0 + e)
+                    .mul_add(s.splat(1.0 - e), s.splat(-1.0))
+                    .to_array()
+            }
+        }
+        struct Job;
+        impl WithSimd for Job {
+            type Output = f32;
+            fn run<S: Simd>(self, s: S) -> f32 {
+                P.probe(s)[0]
+            }
+        }
+        for isa in Isa::supported().filter(|i| *i != Isa::Portable) {
+            assert_eq!(dispatch(isa, Job), -(f32::EPSILON * f32::EPSILON), "{isa}");
+        }
+    }
+}
