@@ -1,4 +1,4 @@
-//! Criterion benchmarks of [`batchnorm::normalize`]: one group per layout over the DESIGN.md
+//! Criterion benchmarks of [`batchnorm::normalize`]: one group per layout over the
 //! shape grid, each with the copy roofline (`y = a*x + b` with `wide`, `benches/support`)
 //! on the same buffers.
 //!

@@ -1,5 +1,5 @@
 //! Criterion benchmarks of [`batchnorm::batch_stats`]: one group per layout × method over the
-//! DESIGN.md shape grid, each with two baselines on the same buffer: the read roofline (a
+//! shape grid, each with two baselines on the same buffer: the read roofline (a
 //! plain `wide` sum of `x`, `benches/support`) and the f64 oracle `batchnorm::reference`.
 //!
 //! ```text

@@ -1,5 +1,5 @@
 //! Criterion benchmarks of [`batchnorm::train_forward`]: one group per layout and method
-//! over the DESIGN.md shape grid, each with the read-plus-copy bound on the same buffers:
+//! over the shape grid, each with the read-plus-copy bound on the same buffers:
 //! the read roofline (`Σx`) followed by the copy roofline (`y = a*x + b`), the least a
 //! forward that reads `x` for its statistics and again to normalize it could take.
 //!

@@ -1,11 +1,17 @@
-//! Runs every kernel over the DESIGN.md shape grid and prints a markdown table: GB/s and the
-//! percentage of the roofline (a plain `wide` read or copy kernel over the same buffer)
-//! measured in the same run, right next to the kernel.
+//! Runs every kernel over the shape grid (`benches/support/mod.rs`) and prints a markdown
+//! table: GB/s and the percentage of the roofline (a plain `wide` read or copy kernel over
+//! the same buffer) measured in the same run, right next to the kernel. Then writes the
+//! table to `BENCHMARKS.md` at the repository root, in this build's section: each build
+//! (lane count and target features) has its own section, replaced by the next run of the
+//! same build; the sections of other builds are kept.
 //!
 //! ```text
-//! cargo run --release --example bench_report [-- SECONDS]
+//! cargo run --release --example bench_report [-- SECONDS] [--output PATH]
 //! RUSTFLAGS="-C target-cpu=native" cargo run --release --example bench_report --target-dir target/native
 //! ```
+//!
+//! `--output PATH` writes (merges into) `PATH` instead of `BENCHMARKS.md`, e.g. for a short
+//! trial run that should not replace the published figures.
 //!
 //! `SECONDS` is the total time budget (default 60). Each shape gets an equal share, spent
 //! in rounds; a round times every kernel of the shape and its roofline once, in rotating
@@ -117,7 +123,7 @@ struct Kernel {
     /// The variant, e.g. `"Welford"`.
     method: &'static str,
     roofline: Roofline,
-    /// Fraction of the roofline DESIGN.md asks for.
+    /// Fraction of the roofline the kernel aims for (its target).
     target: f64,
     run: fn(&mut Buffers),
 }
@@ -366,27 +372,192 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// The `/proc/cpuinfo` line starting with `key`, after its colon (first CPU), if any.
+fn cpuinfo(key: &str) -> Option<String> {
+    std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    })
+}
+
 fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_string())
+    cpuinfo("model name").unwrap_or_else(|| "unknown CPU".to_string())
+}
+
+/// What the CPU supports (its `/proc/cpuinfo` flags), whatever the build uses.
+fn cpu_flags() -> String {
+    match cpuinfo("flags") {
+        Some(flags) => {
+            let has = |f: &str| {
+                if flags.split_whitespace().any(|x| x == f) {
+                    "yes"
+                } else {
+                    "no"
+                }
+            };
+            format!(
+                "avx2={} fma={} avx512f={}",
+                has("avx2"),
+                has("fma"),
+                has("avx512f")
+            )
+        }
+        None => "unknown (no /proc/cpuinfo flags)".to_string(),
+    }
+}
+
+/// The command that ran this report, as far as the process can tell: `RUSTFLAGS` as set
+/// when it ran (the build's target features, printed next to it, are authoritative) and
+/// the arguments after `--`.
+fn command_line() -> String {
+    let mut cmd = String::new();
+    if let Ok(flags) = std::env::var("RUSTFLAGS")
+        && !flags.is_empty()
+    {
+        cmd.push_str(&format!("RUSTFLAGS=\"{flags}\" "));
+    }
+    cmd.push_str("cargo run --release --example bench_report");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.is_empty() {
+        cmd.push_str(" -- ");
+        cmd.push_str(&args.join(" "));
+    }
+    cmd
+}
+
+/// A section heading for this build.
+fn build_title() -> &'static str {
+    if cfg!(target_feature = "avx512f") {
+        "AVX-512 build (16 lanes)"
+    } else if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
+        "AVX2 + FMA build (8 lanes)"
+    } else {
+        "Default build (8 lanes, no target features enabled)"
+    }
+}
+
+/// The top of `BENCHMARKS.md`, rewritten by every run.
+const PREAMBLE: &str = "\
+# Benchmarks
+
+This file is written by `cargo run --release --example bench_report`
+(`examples/bench_report.rs`). Each run measures one build (lane count and target features)
+and replaces that build's section below; sections of other builds are kept. Edits by hand
+are lost at the next run.
+
+What is measured, single-threaded, over the shape grid of `benches/support/mod.rs`, both
+layouts: `batch_stats` (both methods) as a percentage of the *read roofline* (a plain sum
+of the same buffer with the same lane type and several independent accumulators),
+`normalize` (identity and ReLU6) of the *copy roofline* (`y = a*x + b`), and the training
+forward (`train_forward`, ReLU, PyTorch momentum) of the read-then-copy bound. Each kernel
+is timed next to its roofline, in interleaved rounds a few milliseconds apart; `best` is
+the best round of each, `median` the median over rounds of the per-round ratio. Two-pass is
+credited with reading the input once (`4*numel` bytes). On a machine shared with other work
+absolute GB/s wander between runs, the ratios less (compare `best` with `median`).
+
+Targets (for a build with `-C target-cpu=native`): Welford >= 80%, two-pass >= 45%,
+normalize >= 85%, training forward >= 75% of the roofline. Rows below target are marked
+**miss**.
+
+```sh
+cargo run --release --example bench_report                      # default build, about a minute
+RUSTFLAGS=\"-C target-cpu=native\" cargo run --release --example bench_report --target-dir target/native
+cargo run --release --example bench_report -- 20                # a 20 s budget
+cargo run --release --example bench_report -- 5 --output /tmp/b.md  # a trial run, elsewhere
+```
+";
+
+/// Marks the start of a build's section; the build line follows, then ` -->`.
+const SECTION_BEGIN: &str = "<!-- bench_report section: ";
+/// Marks the end of a build's section.
+const SECTION_END: &str = "<!-- end of bench_report section -->";
+
+/// `existing` (a previous `BENCHMARKS.md`, or empty) with the section of `key` replaced by
+/// `section` (or appended), under a fresh preamble.
+fn merge_sections(existing: &str, key: &str, section: &str) -> String {
+    let mut sections: Vec<String> = Vec::new();
+    let mut replaced = false;
+    let mut rest = existing;
+    while let Some(b) = rest.find(SECTION_BEGIN) {
+        let Some(e) = rest[b..].find(SECTION_END) else {
+            break;
+        };
+        let text = &rest[b..b + e + SECTION_END.len()];
+        let k = text[SECTION_BEGIN.len()..]
+            .split_once(" -->")
+            .map_or("", |(k, _)| k);
+        if k == key {
+            if !replaced {
+                sections.push(section.to_string());
+            }
+            replaced = true;
+        } else {
+            sections.push(text.to_string());
+        }
+        rest = &rest[b + e + SECTION_END.len()..];
+    }
+    if !replaced {
+        sections.push(section.to_string());
+    }
+    let mut out = String::from(PREAMBLE);
+    for s in sections {
+        out.push('\n');
+        out.push_str(&s);
+        out.push('\n');
+    }
+    out
+}
+
+/// Command-line options: `[SECONDS] [--output PATH]`.
+struct Options {
+    seconds: f64,
+    output: std::path::PathBuf,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        seconds: 60.0,
+        output: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--output" {
+            o.output = args.next().expect("--output needs a path").into();
+        } else if let Some(path) = a.strip_prefix("--output=") {
+            o.output = path.into();
+        } else {
+            match a.parse::<f64>() {
+                Ok(s) if s > 0.0 && s.is_finite() => o.seconds = s,
+                _ => {
+                    eprintln!("usage: bench_report [SECONDS] [--output PATH]; got {a:?}");
+                    std::process::exit(2);
+                }
+            }
+        }
+    }
+    o
 }
 
 fn main() {
-    let total = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .unwrap_or(60.0);
+    let opts = options();
+    let total = opts.seconds;
     let per_shape = Duration::from_secs_f64(total / support::GRID.len() as f64);
 
-    println!("batchnorm bench_report: {}", support::build_line());
+    // The table and its summary, printed as they come and kept for BENCHMARKS.md.
+    let mut table = String::new();
+    macro_rules! emit {
+        ($($arg:tt)*) => {{
+            let line = format!($($arg)*);
+            println!("{line}");
+            table.push_str(&line);
+            table.push('\n');
+        }};
+    }
+
+    let build = support::build_line();
+    println!("batchnorm bench_report: {build}");
     println!(
         "CPU: {}; single thread; {:.0} s budget, best and median over rounds of {} ms per kernel",
         cpu_model(),
@@ -394,10 +565,10 @@ fn main() {
         ROUND.as_millis()
     );
     println!();
-    println!(
+    emit!(
         "| shape (NxCxHxW) | MB | layout | kernel | method | GB/s | roofline GB/s | % of roofline (best) | % (median) | target | met |"
     );
-    println!("|---|---:|---|---|---|---:|---:|---:|---:|---:|---|");
+    emit!("|---|---:|---|---|---|---:|---:|---:|---:|---:|---|");
 
     let t0 = Instant::now();
     let (mut rows, mut misses) = (0, 0);
@@ -424,7 +595,7 @@ fn main() {
             let ok = pct >= 100.0 * kern.target;
             rows += 1;
             misses += usize::from(!ok);
-            println!(
+            emit!(
                 "| {} | {:.1} | {:?} | {} | {} | {:.1} | {:.1} ({}) | {:.0}% | {:.0}% | ≥{:.0}% | {} |",
                 support::label(shape),
                 elems * 4.0 / 1e6,
@@ -442,9 +613,34 @@ fn main() {
         }
     }
     println!();
-    println!(
+    table.push('\n');
+    emit!(
         "{} of {rows} rows meet their target; {misses} below (marked **miss**).",
         rows - misses
     );
-    println!("Total time {:.0} s.", t0.elapsed().as_secs_f64());
+    emit!("Total time {:.0} s.", t0.elapsed().as_secs_f64());
+
+    let section = format!(
+        "{SECTION_BEGIN}{build} -->\n\
+         ## {title}\n\n\
+         - Build: {build}\n\
+         - CPU: {model} (`/proc/cpuinfo` model name); CPU flags: {flags}\n\
+         - Command: `{cmd}`\n\
+         - Single thread; {total:.0} s budget, best and median over rounds of {round} ms per kernel\n\n\
+         {table}{SECTION_END}",
+        title = build_title(),
+        model = cpu_model(),
+        flags = cpu_flags(),
+        cmd = command_line(),
+        round = ROUND.as_millis(),
+    );
+    let existing = std::fs::read_to_string(&opts.output).unwrap_or_default();
+    let merged = merge_sections(&existing, &build, &section);
+    match std::fs::write(&opts.output, merged) {
+        Ok(()) => println!("Wrote this build's section of {}.", opts.output.display()),
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", opts.output.display());
+            std::process::exit(1);
+        }
+    }
 }

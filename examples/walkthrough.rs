@@ -1,14 +1,18 @@
-//! The worked example of DESIGN.md, step by step: one channel, two samples `[1..=8]` and
+//! The README's worked example, step by step: one channel, two samples `[1..=8]` and
 //! `[2..=9]`, gamma 2, beta 0.5, eps 1e-5. Prints the hand arithmetic next to what the crate
 //! computes (both layouts, both methods, `batch_stats`, `accumulate_moments`, the f64
-//! reference), the normalized values, and the two slips of the blog post the project
-//! started from. Every number is checked: a wrong crate makes this program panic.
+//! reference), the normalized values by hand and by `normalize` / `normalize_in_place`,
+//! and the two slips of the blog post the project started from. Every number is checked:
+//! a wrong crate makes this program panic.
 //!
 //! ```text
 //! cargo run --release --example walkthrough
 //! ```
 
-use batchnorm::{Layout, Method, Moments, Shape, accumulate_moments, batch_stats, reference};
+use batchnorm::{
+    Activation, Layout, Method, Moments, NormParams, Shape, accumulate_moments, batch_stats,
+    normalize, normalize_in_place, reference,
+};
 
 const GAMMA: f64 = 2.0;
 const BETA: f64 = 0.5;
@@ -69,8 +73,9 @@ fn main() {
 
     // ------------------------------------------------------------------ the crate
     println!("## 2. The crate\n");
-    // DESIGN.md bounds: mean error <= 16*u*A (A = mean |x| = 5); variance relative error
-    // <= 1e-5 + 2*kappa*u (Welford), <= 1e-6 (two-pass), kappa = sqrt(1 + mean^2/var).
+    // The README's accuracy bounds: mean error <= 16*u*A (A = mean |x| = 5); variance
+    // relative error <= 1e-5 + 2*kappa*u (Welford), <= 1e-6 (two-pass),
+    // kappa = sqrt(1 + mean^2/var).
     let a_mean = x.iter().map(|v| f64::from(v.abs())).sum::<f64>() / count;
     let mean_tol = 16.0 * U * a_mean;
     let kappa = (1.0 + mean * mean / var).sqrt();
@@ -171,8 +176,8 @@ fn main() {
     println!("\n## 3. Normalize\n");
     let (mut m, mut v) = ([0.0f32], [0.0f32]);
     batch_stats(&x, shape, Layout::Nchw, Method::TwoPass, &mut m, &mut v).expect("valid");
-    // The centered form DESIGN.md prescribes: scale = gamma / sqrt(var + eps) once per
-    // channel in f64, then y = (x - mean) * scale + beta per element in f32.
+    // The centered form the crate uses: scale = gamma / sqrt(var + eps) once per channel
+    // in f64, then y = (x - mean) * scale + beta per element in f32.
     let scale = (GAMMA / (f64::from(v[0]) + EPS).sqrt()) as f32;
     let (mean32, beta32) = (m[0], BETA as f32);
     println!(
@@ -183,21 +188,91 @@ fn main() {
     println!(
         "  x̂ = (x - mean) / sqrt(var + eps),  y = gamma * x̂ + beta = (x - mean) * scale + beta\n"
     );
-    println!("| x | x̂ (f64) | y (f64, by hand) | y (f32, centered form) |");
-    println!("|---:|---:|---:|---:|");
-    for xi in 1..=9 {
+    // The crate: normalize with the statistics batch_stats computed above, in both layouts
+    // (one channel: the same buffer), out of place and in place.
+    let (gamma32, eps32) = ([GAMMA as f32], EPS as f32);
+    let p = NormParams {
+        mean: &m,
+        var: &v,
+        gamma: &gamma32,
+        beta: &[beta32],
+        eps: eps32,
+    };
+    let mut y_nchw = vec![0.0f32; x.len()];
+    normalize(
+        &x,
+        &mut y_nchw,
+        shape,
+        Layout::Nchw,
+        &p,
+        Activation::Identity,
+    )
+    .expect("valid arguments");
+    let mut y_nhwc = vec![0.0f32; x.len()];
+    normalize(
+        &x,
+        &mut y_nhwc,
+        shape,
+        Layout::Nhwc,
+        &p,
+        Activation::Identity,
+    )
+    .expect("valid arguments");
+    let mut y_in_place = x.clone();
+    normalize_in_place(
+        &mut y_in_place,
+        shape,
+        Layout::Nchw,
+        &p,
+        Activation::Identity,
+    )
+    .expect("valid arguments");
+    // The README's promises: the layouts agree bit for bit, and so do in place and out of
+    // place.
+    let bits = |v: &[f32]| v.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&y_nhwc),
+        bits(&y_nchw),
+        "normalize: NHWC differs from NCHW"
+    );
+    assert_eq!(
+        bits(&y_in_place),
+        bits(&y_nchw),
+        "normalize_in_place differs from normalize"
+    );
+
+    println!(
+        "| x | x̂ (f64) | y (f64, by hand) | y (f32, centered form by hand) | y (normalize) | error |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
+    // Each value of 1..=9 once: x[0..8] is 1..=8, x[15] is 9.
+    for (i, xi) in (0..8).chain([15]).map(|i| (i, x[i])) {
         let xf = f64::from(xi);
         let xhat = (xf - mean) / (var + EPS).sqrt();
         let y = GAMMA * xhat + BETA;
-        let y32 = (xi as f32 - mean32).mul_add(scale, beta32);
-        check(&format!("y({xi})"), f64::from(y32), y, 1e-5);
-        println!("| {xi} | {xhat:.6} | {y:.6} | {y32:.6} |");
+        let y32 = (xi - mean32).mul_add(scale, beta32);
+        check(&format!("y({xi}) centered form"), f64::from(y32), y, 1e-5);
+        let got = y_nchw[i];
+        check(&format!("normalize y({xi})"), f64::from(got), y, 1e-5);
+        println!(
+            "| {xi} | {xhat:.6} | {y:.6} | {y32:.6} | {got:.6} | {:.1e} |",
+            (f64::from(got) - y).abs()
+        );
     }
+    // Every element of the tensor, not only the ones in the table.
+    for (&xi, &got) in x.iter().zip(&y_nchw) {
+        let y = GAMMA * (f64::from(xi) - mean) / (var + EPS).sqrt() + BETA;
+        check(&format!("normalize y({xi})"), f64::from(got), y, 1e-5);
+    }
+    println!(
+        "\n  normalize (NCHW and NHWC) and normalize_in_place agree bit for bit; all 16 outputs"
+    );
+    println!("  are within 1e-5 of the hand computation.");
     let y_of = |xi: f64| GAMMA * (xi - mean) / (var + EPS).sqrt() + BETA;
-    check("y(1) against DESIGN.md", y_of(1.0), -2.911_208, 1e-6);
-    check("y(9) against DESIGN.md", y_of(9.0), 3.911_208, 1e-6);
+    check("y(1) against the README", y_of(1.0), -2.911_208, 1e-6);
+    check("y(9) against the README", y_of(9.0), 3.911_208, 1e-6);
     check(
-        "x̂(1) against DESIGN.md",
+        "x̂(1) against the README",
         (1.0 - mean) / (var + EPS).sqrt(),
         -1.705_604,
         1e-6,

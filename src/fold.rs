@@ -6,7 +6,11 @@ use crate::normalize::NormParams;
 use crate::shape::check_len;
 
 /// Where the output channel sits in a weight tensor.
+///
+/// More layouts may be added in a minor release, so a `match` on it outside this crate
+/// needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum WeightLayout {
     /// Output channel outermost: convolution `[out, in, kh, kw]` (PyTorch, ONNX: OIHW),
     /// linear `[out, in]`. Output channel `o`'s weights are the run
@@ -31,20 +35,48 @@ pub struct WeightShape {
     pub layout: WeightLayout,
 }
 
-/// The layer's bias, for [`fold_into_weights`].
+/// The layer's bias, for [`fold_into_weights`]: whether the layer has one, and the buffer
+/// the folded bias goes to. Either way the buffer holds one value per output channel, and
+/// after folding it holds the folded bias.
+///
+/// ```
+/// use batchnorm::{fold_into_weights, Bias, NormParams, WeightLayout, WeightShape};
+///
+/// // One output channel of a linear layer with 2 inputs; scale = 1 / sqrt(4) = 0.5.
+/// let p = NormParams { mean: &[1.0], var: &[4.0], gamma: &[1.0], beta: &[0.0], eps: 0.0 };
+/// let shape = WeightShape { out: 1, per_out: 2, layout: WeightLayout::OutFirst };
+///
+/// // A layer created with a bias (PyTorch `bias=True`): it is read, then overwritten.
+/// let (mut w, mut bias) = ([2.0f32, 4.0], [3.0f32]);
+/// fold_into_weights(&mut w, shape, Bias::InPlace(&mut bias), &p)?;
+/// assert_eq!((w, bias), ([1.0, 2.0], [1.0])); // (3 - 1) * 0.5
+///
+/// // A layer without one (`bias=False`): the folded layer needs a bias all the same, so the
+/// // caller provides the buffer it is written to. Its contents are never read.
+/// let (mut w, mut new_bias) = ([2.0f32, 4.0], [f32::NAN]);
+/// fold_into_weights(&mut w, shape, Bias::Absent(&mut new_bias), &p)?;
+/// assert_eq!((w, new_bias), ([1.0, 2.0], [-0.5])); // (0 - 1) * 0.5
+/// # Ok::<(), batchnorm::Error>(())
+/// ```
+///
+/// More variants may be added in a minor release, so a `match` on it outside this crate
+/// needs a `_` arm.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Bias<'a> {
-    /// The layer has a bias (one value per output channel): it is rewritten in place.
+    /// The layer has a bias (one value per output channel): it is read, then overwritten
+    /// in place with the folded bias.
     InPlace(&'a mut [f32]),
-    /// The layer has no bias (zeros): the folded bias is written to this buffer (one value
-    /// per output channel), whose contents are ignored.
-    Zeros(&'a mut [f32]),
+    /// The layer has no bias (as if it were all zeros): the folded bias is written to this
+    /// buffer (one value per output channel), whose previous contents are ignored, never
+    /// read.
+    Absent(&'a mut [f32]),
 }
 
 /// Folds batch normalization into the weights and bias of the layer before it, so that the
 /// rewritten layer computes `bn(layer(x))`: with `scale[o] = gamma[o] / sqrt(var[o] + eps)`,
 /// `w'[o, …] = w[o, …] * scale[o]` and `b'[o] = (b[o] - mean[o]) * scale[o] + beta[o]`
-/// (`b = 0` for [`Bias::Zeros`]). Computed in f64 from the f32 inputs, rounded once.
+/// (`b = 0` for [`Bias::Absent`]). Computed in f64 from the f32 inputs, rounded once.
 ///
 /// `p`'s slices and the bias hold `shape.out` values, `weights` holds
 /// `shape.out * shape.per_out`. As in [`crate::normalize`], the parameters are not checked
@@ -67,7 +99,7 @@ pub enum Bias<'a> {
 /// let p = NormParams { mean: &[1.0, -1.0], var: &[4.0, 1.0], gamma: &[1.0, 3.0],
 ///                      beta: &[0.0, 0.5], eps: 0.0 };
 /// let shape = WeightShape { out: 2, per_out: 3, layout: WeightLayout::OutFirst };
-/// fold_into_weights(&mut w, shape, Bias::Zeros(&mut b), &p)?;
+/// fold_into_weights(&mut w, shape, Bias::Absent(&mut b), &p)?;
 /// assert_eq!(w, [0.5, 1.0, 1.5, 12.0, 15.0, 18.0]);
 /// assert_eq!(b, [-0.5, 3.5]);
 /// # Ok::<(), batchnorm::Error>(())
@@ -81,7 +113,7 @@ pub fn fold_into_weights(
     check(weights.len(), shape, &bias, p)?;
     let (bias, present) = match bias {
         Bias::InPlace(b) => (b, true),
-        Bias::Zeros(b) => (b, false),
+        Bias::Absent(b) => (b, false),
     };
     let WeightShape {
         out,
@@ -141,7 +173,7 @@ pub(crate) fn check(
         })?;
     check_len("weights", expected, weights_len)?;
     let bias_len = match bias {
-        Bias::InPlace(b) | Bias::Zeros(b) => b.len(),
+        Bias::InPlace(b) | Bias::Absent(b) => b.len(),
     };
     check_len("bias", shape.out, bias_len)?;
     p.check(shape.out)

@@ -72,3 +72,8 @@ pub use stats::{Method, accumulate_moments, batch_stats};
 pub use train::{
     Momentum, RunningStats, SavedStats, TrainParams, train_forward, train_forward_in_place,
 };
+
+/// The README's Rust examples, compiled as doctests so they stay true to the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -113,17 +113,95 @@ pub(crate) fn check_len(buffer: &'static str, expected: usize, actual: usize) ->
 
 /// Views raw bytes (a tensor read from a file or a DMA buffer) as `f32` values without copying.
 ///
+/// Each group of 4 bytes is read as one `f32` in the **native byte order** of the target:
+/// little-endian on x86-64, wasm32 and the usual aarch64, Arm Cortex-M and RISC-V targets,
+/// big-endian on big-endian targets. No byte is swapped, so bytes written by
+/// `f32::to_ne_bytes` on the same kind of machine come back as the same values, bit for
+/// bit. For data stored in a fixed order that may differ from the target's (a
+/// little-endian file read on a big-endian machine), decode with [`f32::from_le_bytes`] /
+/// [`f32::from_be_bytes`] into your own buffer instead.
+///
+/// Nothing is copied, padded or truncated: `bytes` must start at a 4-byte boundary and be
+/// a whole number of `f32`s, and the view has `bytes.len() / 4` values.
+///
 /// # Errors
-/// [`Error::Misaligned`] when `bytes` does not start at a 4-byte boundary,
-/// [`Error::ByteLength`] when its length is not a multiple of 4.
+/// - [`Error::Misaligned`] (with the address and the alignment, 4) when `bytes` does not
+///   start at a 4-byte boundary. This is checked first, so a buffer both misaligned and
+///   of a wrong length gives `Misaligned`. It applies to empty buffers too: an empty slice
+///   at a 4-byte boundary gives `Ok(&[])`, but one at an address that is not (an empty
+///   `Vec<u8>` or `&[]` usually has the dangling address 1) gives `Misaligned`.
+/// - [`Error::ByteLength`] (with the length) when `bytes` is aligned but its length is not
+///   a multiple of 4. Trailing bytes are never silently dropped.
+///
+/// # Example
+/// ```
+/// use batchnorm::{f32s_from_bytes, Error};
+///
+/// // Bytes as a file or a device would deliver them, here in this machine's byte order,
+/// // in a buffer aligned for f32.
+/// #[repr(C, align(4))]
+/// struct Aligned([u8; 12]);
+/// let mut buf = Aligned([0; 12]);
+/// for (chunk, v) in buf.0.chunks_exact_mut(4).zip([1.5f32, -2.0, 0.25]) {
+///     chunk.copy_from_slice(&v.to_ne_bytes());
+/// }
+///
+/// let x: &[f32] = f32s_from_bytes(&buf.0)?;
+/// assert_eq!(x, [1.5, -2.0, 0.25]);
+/// assert_eq!(x.as_ptr() as usize, buf.0.as_ptr() as usize); // the same memory
+///
+/// // Starting one byte in: refused, nothing is copied to fix it.
+/// let start = buf.0.as_ptr() as usize + 1;
+/// assert_eq!(f32s_from_bytes(&buf.0[1..9]),
+///            Err(Error::Misaligned { address: start, align: 4 }));
+/// // Aligned, but 6 bytes: one and a half f32s.
+/// assert_eq!(f32s_from_bytes(&buf.0[..6]), Err(Error::ByteLength { len: 6 }));
+/// // Both wrong: the alignment is reported.
+/// assert!(matches!(f32s_from_bytes(&buf.0[1..3]), Err(Error::Misaligned { .. })));
+/// // Empty at a 4-byte boundary: an empty view.
+/// assert_eq!(f32s_from_bytes(&buf.0[4..4])?, &[] as &[f32]);
+///
+/// // Data stored little-endian whatever the machine: decode it instead of viewing it.
+/// let le: Vec<f32> = buf.0.chunks_exact(4)
+///     .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+///     .collect();
+/// if cfg!(target_endian = "little") {
+///     assert_eq!(le, [1.5, -2.0, 0.25]);
+/// }
+/// # Ok::<(), Error>(())
+/// ```
 pub fn f32s_from_bytes(bytes: &[u8]) -> Result<&[f32], Error> {
     bytemuck::try_cast_slice(bytes).map_err(|e| cast_error(e, bytes.as_ptr() as usize, bytes.len()))
 }
 
-/// Views raw bytes as mutable `f32` values without copying (e.g. to normalize in place).
+/// Views raw bytes as mutable `f32` values without copying (e.g. to normalize in place):
+/// writes through the view change the bytes, in the target's native byte order.
+///
+/// The same rules as [`f32s_from_bytes`]: native byte order, no copy, `bytes.len() / 4`
+/// values.
 ///
 /// # Errors
-/// As [`f32s_from_bytes`].
+/// As [`f32s_from_bytes`]: [`Error::Misaligned`] when `bytes` does not start at a 4-byte
+/// boundary (checked first, empty buffers included), [`Error::ByteLength`] when its length
+/// is not a multiple of 4. On error `bytes` is untouched.
+///
+/// # Example
+/// ```
+/// use batchnorm::{f32s_from_bytes_mut, Error};
+///
+/// #[repr(C, align(4))]
+/// struct Aligned([u8; 8]);
+/// let mut buf = Aligned([0; 8]);
+/// buf.0[4..].copy_from_slice(&3.0f32.to_ne_bytes());
+///
+/// let x = f32s_from_bytes_mut(&mut buf.0)?;
+/// assert_eq!(x, [0.0, 3.0]);
+/// x[0] = -0.5;
+/// assert_eq!(buf.0[..4], (-0.5f32).to_ne_bytes());
+///
+/// assert_eq!(f32s_from_bytes_mut(&mut buf.0[..7]), Err(Error::ByteLength { len: 7 }));
+/// # Ok::<(), Error>(())
+/// ```
 pub fn f32s_from_bytes_mut(bytes: &mut [u8]) -> Result<&mut [f32], Error> {
     let (address, len) = (bytes.as_ptr() as usize, bytes.len());
     bytemuck::try_cast_slice_mut(bytes).map_err(|e| cast_error(e, address, len))

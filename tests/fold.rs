@@ -43,6 +43,7 @@ impl Conv {
         match layout {
             WeightLayout::OutFirst => ((o * self.cin + i) * self.k + ky) * self.k + kx,
             WeightLayout::OutLast => ((ky * self.k + kx) * self.cin + i) * self.cout + o,
+            other => unimplemented!("no test indexing for {other:?}"),
         }
     }
     /// The direct convolution in f64: `[cout, ho, wo]`.
@@ -178,7 +179,7 @@ fn conv_then_bn_equals_folded_conv() {
                 let bias = if with_bias {
                     Bias::InPlace(&mut b2)
                 } else {
-                    Bias::Zeros(&mut b2)
+                    Bias::Absent(&mut b2)
                 };
                 fold_into_weights(&mut w2, shape, bias, &bn.params()).unwrap();
                 let folded = conv.run(&x, &w2, &b2, layout);
@@ -215,6 +216,7 @@ fn linear_and_depthwise() {
         let idx = |o: usize, i: usize| match layout {
             WeightLayout::OutFirst => o * nin + i,
             WeightLayout::OutLast => i * nout + o,
+            other => unimplemented!("no test indexing for {other:?}"),
         };
         let mut w = vec![0.0f32; nout * nin];
         for o in 0..nout {
@@ -263,7 +265,7 @@ fn linear_and_depthwise() {
         per_out: k * k,
         layout: WeightLayout::OutLast,
     };
-    fold_into_weights(&mut w2, shape, Bias::Zeros(&mut b2), &bn.params()).unwrap();
+    fold_into_weights(&mut w2, shape, Bias::Absent(&mut b2), &bn.params()).unwrap();
     for o in 0..c {
         let want =
             (dw(&w, &[0.0; 6], o) - f64::from(bn.mean[o])) * bn.scale(o) + f64::from(bn.beta[o]);
@@ -298,7 +300,7 @@ fn matches_reference_rounded() {
                 let bias = if with_bias {
                     Bias::InPlace(&mut b2)
                 } else {
-                    Bias::Zeros(&mut b2)
+                    Bias::Absent(&mut b2)
                 };
                 fold_into_weights(&mut w2, shape, bias, &bn.params()).unwrap();
                 let rw32: Vec<f32> = rw.iter().map(|v| *v as f32).collect();
@@ -411,7 +413,7 @@ fn errors_leave_outputs_untouched() {
             let bias = if in_place {
                 Bias::InPlace(&mut b)
             } else {
-                Bias::Zeros(&mut b)
+                Bias::Absent(&mut b)
             };
             let got = fold_into_weights(&mut w, shape, bias, &p).unwrap_err();
             match (got, want) {
@@ -442,5 +444,5 @@ fn errors_leave_outputs_untouched() {
         per_out: 5,
         layout: WeightLayout::OutLast,
     };
-    fold_into_weights(&mut [], shape, Bias::Zeros(&mut []), &empty).unwrap();
+    fold_into_weights(&mut [], shape, Bias::Absent(&mut []), &empty).unwrap();
 }

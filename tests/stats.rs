@@ -1,5 +1,5 @@
 //! Issue 2: per-channel statistics (`batch_stats`, `accumulate_moments`, `Moments`) against
-//! the f64 reference and exact arithmetic, with the DESIGN.md accuracy bounds.
+//! the f64 reference and exact arithmetic, with the README's accuracy bounds.
 
 mod common;
 
@@ -105,7 +105,7 @@ fn worked_example_split_into_its_two_samples() {
             for method in METHODS {
                 // Two-pass is exact here. Welford steps by `1/k` rounded to f32 (1/3, 1/5,
                 // 1/6, 1/7 are inexact), so its f64 moments may be off by about one f32
-                // rounding of the values: within the DESIGN.md bounds, not to the last bit.
+                // rounding of the values: within the README's accuracy bounds, not to the last bit.
                 let close = |got: f64, want: f64| match method {
                     Method::TwoPass => got == want,
                     Method::Welford => (got - want).abs() <= 16.0 * U * want.abs(),
@@ -244,7 +244,7 @@ fn reference_and_kernels_match_exact_arithmetic_on_integers() {
                         ));
                     }
                 }
-                // The kernels: within the DESIGN.md bounds of the exact values.
+                // The kernels: within the README's accuracy bounds of the exact values.
                 for method in METHODS {
                     if let Err(msg) = run_batch_stats(&x, shape, layout, method, &exp) {
                         failures.push(msg);
@@ -304,7 +304,7 @@ proptest! {
 
     /// Random shapes, a palette of 1..=4 distributions spread over the channels (so one
     /// tensor mixes e.g. huge, denormal and offset channels), both layouts, both methods,
-    /// `batch_stats` and `accumulate_moments`, every channel within the DESIGN.md bounds
+    /// `batch_stats` and `accumulate_moments`, every channel within the README's accuracy bounds
     /// of the f64 reference.
     #[test]
     fn stats_match_reference(
@@ -341,7 +341,7 @@ proptest! {
     /// `accumulate_moments` over the batch cut along `n` into random pieces, into one
     /// accumulator, agrees with the reference over the whole batch (the variance bound
     /// widened for the merge of the pieces' means, see `check_acc_pieces`), and with one
-    /// call over the whole batch (DESIGN.md bounds).
+    /// call over the whole batch (the README's accuracy bounds).
     #[test]
     fn accumulate_over_pieces_matches_whole_batch(
         shape in shape_strategy(20_000).prop_filter("n >= 2", |s| s.n >= 2),

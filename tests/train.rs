@@ -1,6 +1,6 @@
 //! `train_forward` and `train_forward_in_place`: the worked example, both momentum
 //! conventions and the cumulative average against hand-computed values, the f64 reference
-//! over odd shapes (both layouts, both methods) with the DESIGN.md bounds, bitwise
+//! over odd shapes (both layouts, both methods) with the README's accuracy bounds, bitwise
 //! agreement with `batch_stats` + `normalize` and between in place and out of place, the
 //! fused and unfused NCHW paths, NaN isolation, and every error with the outputs untouched.
 
@@ -117,7 +117,7 @@ fn params<'a>(
     }
 }
 
-/// The DESIGN.md worked example: running mean 0, running var 1, PyTorch momentum 0.1,
+/// The README's worked example: running mean 0, running var 1, PyTorch momentum 0.1,
 /// one step: running mean 0.5, running var 0.9 + 0.1 * 88/15; saved mean 5, invstd
 /// 1/sqrt(5.5 + eps); y(1) = -2.9112..., y(9) = 3.9112...
 #[test]
@@ -298,7 +298,7 @@ fn check_matches_saved(x: &[f32], shape: Shape, layout: Layout, p: &TrainParams,
     }
 }
 
-/// Against the f64 reference with the DESIGN.md statistics bounds carried to `y`.
+/// Against the f64 reference with the README's statistics bounds carried to `y`.
 fn check_reference(
     x: &[f32],
     shape: Shape,

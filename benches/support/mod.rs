@@ -1,5 +1,5 @@
 //! Shared by `benches/stats.rs` (criterion) and `examples/bench_report.rs` (the table in the
-//! README): the DESIGN.md shape grid, deterministic input data, and the two roofline
+//! README): the shape grid, deterministic input data, and the two roofline
 //! kernels every kernel is compared against, measured on the same buffers in the same run.
 //!
 //! The rooflines use the lane type the crate itself uses (`f32x16` when the binary is
@@ -31,7 +31,7 @@ const READ_ACC: usize = 8;
 /// Vectors per iteration of the copy roofline.
 const COPY_UNROLL: usize = 4;
 
-/// The DESIGN.md shape grid `(n, c, h, w)`.
+/// The shape grid `(n, c, h, w)`.
 pub const GRID: [Shape; 8] = [
     Shape::new(1, 3, 224, 224),
     Shape::new(1, 32, 112, 112),

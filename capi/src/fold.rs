@@ -65,7 +65,7 @@ pub unsafe extern "C" fn bn_fold_into_weights(
         };
         let bias = match present {
             true => Bias::InPlace(bias.slice_mut()?),
-            false => Bias::Zeros(bias.slice_mut()?),
+            false => Bias::Absent(bias.slice_mut()?),
         };
         batchnorm::fold_into_weights(weights.slice_mut()?, shape, bias, &p.params()?)?;
         Ok(())

@@ -232,7 +232,7 @@ impl Case {
                 let bias = if bi == 1 {
                     Bias::InPlace(&mut b)
                 } else {
-                    Bias::Zeros(&mut b)
+                    Bias::Absent(&mut b)
                 };
                 let shape = WeightShape {
                     out: c,

@@ -441,7 +441,7 @@ fn train_forward_and_fold_match_the_crate() {
             let b = if present {
                 batchnorm::Bias::InPlace(&mut wb)
             } else {
-                batchnorm::Bias::Zeros(&mut wb)
+                batchnorm::Bias::Absent(&mut wb)
             };
             let shape = batchnorm::WeightShape {
                 out: C,

@@ -114,7 +114,7 @@ pub extern "C" fn _start() -> ! {
             layout,
         };
         let _ = black_box(fold_into_weights(&mut w, ws, Bias::InPlace(&mut b), &p));
-        let _ = black_box(fold_into_weights(&mut w, ws, Bias::Zeros(&mut b), &p));
+        let _ = black_box(fold_into_weights(&mut w, ws, Bias::Absent(&mut b), &p));
     }
     let bytes = black_box([0u8; 16]);
     let _ = black_box(f32s_from_bytes(&bytes));

@@ -336,7 +336,7 @@ pub fn api(data: &[u8]) {
     let bias = if a.bias_present {
         Bias::InPlace(&mut b)
     } else {
-        Bias::Zeros(&mut b)
+        Bias::Absent(&mut b)
     };
     let r = batchnorm::fold_into_weights(&mut w, a.weights, bias, &p);
     untouched_on_err(

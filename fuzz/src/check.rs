@@ -1,4 +1,4 @@
-//! The DESIGN.md accuracy contract as checks against `batchnorm::reference`.
+//! The accuracy contract (README, Accuracy) as checks against `batchnorm::reference`.
 //!
 //! Per channel, with `u = 2^-24`, `A = mean |x|`, `σ² = var` and `κ = sqrt(1 + mean²/var)`,
 //! as `batchnorm::Method` documents them: mean error ≤ `16·u·A` (two-pass) or

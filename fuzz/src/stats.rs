@@ -1,5 +1,5 @@
 //! Fuzz target `stats`: `batch_stats` and `accumulate_moments`, both methods, against the
-//! f64 reference within the DESIGN.md bounds (see [`super::check`]); accumulating onto
+//! f64 reference within the README's accuracy bounds (see [`super::check`]); accumulating onto
 //! existing moments equals merging the fresh ones, bit for bit.
 
 use super::check;

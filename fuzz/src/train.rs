@@ -7,7 +7,7 @@
 //! - the saved mean bit for bit `batch_stats`' mean, and `y` bit for bit `normalize` with
 //!   the saved mean and `scale = gamma * invstd` (documented);
 //! - saved mean, `invstd`, running mean and variance, and `y` against the f64 reference,
-//!   within the bounds the DESIGN.md statistics bounds imply (see [`Bounds`]); where the
+//!   within the bounds the README's statistics bounds imply (see [`Bounds`]); where the
 //!   reference is non-finite (NaN or ±inf in the channel), non-finite results and `y` NaN.
 
 use super::check::{self, Expected, FLOOR, U};
@@ -31,7 +31,7 @@ fn momentum(u: &mut Unstructured<'_>) -> arbitrary::Result<Momentum> {
 }
 
 /// Per-channel error bounds of the batch statistics a training forward computes (f64
-/// moments, then the mean and biased variance rounded to f32), from the DESIGN.md bounds.
+/// moments, then the mean and biased variance rounded to f32), from the README's accuracy bounds.
 #[derive(Debug, Clone, Copy)]
 pub struct Bounds {
     /// Absolute error of the f64 batch mean: its documented bound plus the floor.

@@ -1,5 +1,5 @@
 //! Shared helpers for the integration tests: a seeded PRNG, value distributions, tensors in
-//! both layouts, shape lists, and the accuracy comparator holding the DESIGN.md bounds.
+//! both layouts, shape lists, and the accuracy comparator holding the README's accuracy bounds.
 //!
 //! Every test file that needs them does `mod common;`; not every file uses every helper.
 #![allow(dead_code)]
@@ -18,8 +18,8 @@ pub const TINY: f64 = f32::MIN_POSITIVE as f64 * f32::EPSILON as f64;
 
 /// Absolute slack, in units of [`TINY`], allowed on top of the relative bounds.
 ///
-/// The DESIGN.md bounds are relative (`16·u·A`, `1e-5 + 2·κ·u`, `1e-6`): they assume every
-/// f32 operation has a relative error of at most `u`. That stops being true in the f32
+/// The README's accuracy bounds are relative (`16·u·A`, `1e-5 + 2·κ·u`, `1e-6`): they assume
+/// every f32 operation has a relative error of at most `u`. That stops being true in the f32
 /// subnormal range (|value| < 2^-126): there every add, multiply or fused multiply-add has
 /// an *absolute* error of up to half a quantum (`2^-150`), whatever the size of the
 /// result, and the f32 output itself cannot resolve less than one quantum. Denormal inputs
@@ -405,7 +405,7 @@ pub fn half_ulp_f32(v: f64) -> f64 {
     }
 }
 
-/// The bound on the mean's absolute error: DESIGN.md's `16·u·A`, and for
+/// The bound on the mean's absolute error: the README's `16·u·A`, and for
 /// `Method::Welford` `16·u·max(A, σ)`: a running mean kept in f32 rounds at the scale of
 /// the deviations it averages, so on heavy-tailed channels (σ well above A = mean|x|,
 /// e.g. mostly small values with rare 1e15s) its error follows σ. For ordinary data
@@ -418,7 +418,7 @@ pub fn mean_bound(e: &Expected, method: Method) -> f64 {
     }
 }
 
-/// The DESIGN.md bound on the variance's relative error: `1e-5 + 2·κ·u` (Welford),
+/// The README's bound on the variance's relative error: `1e-5 + 2·κ·u` (Welford),
 /// `1e-6` (two-pass).
 pub fn var_rel_bound(e: &Expected, method: Method) -> f64 {
     match method {
