@@ -1013,3 +1013,46 @@ fn kernels_run_in_a_64_kib_stack() {
     }
     assert_no_failures("64 KiB stack", &failures);
 }
+
+// ---------------------------------------------------------------------------------------
+// Two-pass: small squared deviations after large ones
+// ---------------------------------------------------------------------------------------
+
+/// NCHW planes of 2048 values whose first 32 are ±1 and the other 2016 ±2.36e-4 (signs
+/// alternating): with 8 lanes and 4 accumulators each lane's first step squares a ±1 and
+/// its next steps square 5.57e-8 < half an ulp of 1, which an f32 sum that starts at the
+/// large square rounds away. The two-pass variance must stay within 1e-6 of the reference
+/// in both layouts, for a few channel and sample counts.
+#[test]
+fn two_pass_keeps_small_squares_after_large_ones() {
+    let mut failures = vec![];
+    for (n, c) in [(1, 1), (1, 2), (2, 3), (3, 5), (1, 8), (2, 17)] {
+        let shape = Shape::new(n, c, 32, 64);
+        let x_nchw: Vec<f32> = (0..shape.numel().unwrap())
+            .map(|i| {
+                let s = i % 2048;
+                let sign = if s % 2 == 0 { 1.0 } else { -1.0 };
+                sign * if s < 32 { 1.0 } else { 2.36e-4 }
+            })
+            .collect();
+        for layout in LAYOUTS {
+            let x = to_layout(&x_nchw, shape, layout);
+            let exp = expected(&x, shape, layout);
+            for e in &exp {
+                // Σx = 0 per plane, so var = Σx²/2048 (small² is exact in f64; the
+                // oracle's sum of 2048 terms rounds by at most 2048·ε relative).
+                let small = f64::from(2.36e-4f32);
+                let want = (32.0 + 2016.0 * small * small) / 2048.0;
+                let tol = 2048.0 * f64::EPSILON * want;
+                assert!((e.var - want).abs() <= tol, "{e:?} vs {want:e}");
+            }
+            if let Err(msg) = run_batch_stats(&x, shape, layout, Method::TwoPass, &exp) {
+                failures.push(msg);
+            }
+            if let Err(msg) = run_accumulate(&x, shape, layout, Method::TwoPass, &exp) {
+                failures.push(msg);
+            }
+        }
+    }
+    assert_no_failures("small squares after large ones", &failures);
+}
