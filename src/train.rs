@@ -135,7 +135,8 @@ pub struct TrainParams<'a> {
 /// batch's f64 moments, then rounded.
 ///
 /// # Errors
-/// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize`;
+/// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize` (never for a shape with a
+///   zero dimension: see [`Shape`]);
 /// - [`Error::LengthMismatch`] naming `x`, `y`, `gamma`, `beta`, `saved.mean`,
 ///   `saved.invstd`, `running.mean` or `running.var`;
 /// - [`Error::EmptyChannel`] when `n*h*w == 0` and `c > 0`;

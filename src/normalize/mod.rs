@@ -196,7 +196,8 @@ pub(crate) fn check_eps(eps: f32) -> Result<(), Error> {
 /// The result is bitwise identical to [`normalize_in_place`]'s, and the same in both layouts.
 ///
 /// # Errors
-/// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize`;
+/// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize` (never for a shape with a
+///   zero dimension: see [`Shape`]);
 /// - [`Error::LengthMismatch`] naming `x`, `y`, `mean`, `var`, `gamma` or `beta`;
 /// - [`Error::InvalidParameter`] naming `eps` (NaN, infinite or negative), or `Clamp.min` /
 ///   `Clamp.max` (NaN, or `min > max`).

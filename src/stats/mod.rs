@@ -38,7 +38,8 @@ pub enum Method {
 /// unaffected. `shape.c == 0` with empty buffers is `Ok`.
 ///
 /// # Errors
-/// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize`;
+/// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize` (never for a shape with a
+///   zero dimension: see [`Shape`]);
 /// - [`Error::LengthMismatch`] naming `x`, `mean` or `var` when a length disagrees with the shape;
 /// - [`Error::EmptyChannel`] when `n*h*w == 0` and `c > 0`.
 ///
