@@ -39,6 +39,11 @@ impl Moments {
     /// overflows), so `mean` and `M2` are right even when the integer `count` does not
     /// fit: `count` is `count_a + count_b` saturated at `u64::MAX`, and then
     /// [`Moments::variance`] divides by that saturated count.
+    ///
+    /// When either mean is not finite (a set holding a NaN or an infinity, as
+    /// [`crate::accumulate_moments`] reports it), the merged mean is `mean_a + mean_b`
+    /// (NaN with a NaN, `±inf` with infinities of one sign and finite values, NaN with
+    /// both signs) and `M2` is NaN: the rule of [`crate::batch_stats`] for the union.
     #[must_use]
     pub fn merge(self, other: Moments) -> Moments {
         if other.count == 0 {
@@ -48,6 +53,13 @@ impl Moments {
             return other;
         }
         let count = self.count.saturating_add(other.count);
+        if !(self.mean.is_finite() && other.mean.is_finite()) {
+            return Moments {
+                count,
+                mean: self.mean + other.mean,
+                m2: f64::NAN,
+            };
+        }
         let (na, nb) = (self.count as f64, other.count as f64);
         let n = na + nb;
         let delta = other.mean - self.mean;
@@ -133,6 +145,35 @@ mod tests {
         assert_eq!(m.count, u64::MAX);
         assert_eq!(m.mean, 2.0);
         assert_eq!(m.m2, 3.0 * na);
+    }
+
+    #[test]
+    fn non_finite_means_follow_the_nan_inf_rule() {
+        let m = |mean: f64, m2: f64| Moments { count: 3, mean, m2 };
+        let (inf, nan) = (f64::INFINITY, f64::NAN);
+        for (a, b, want) in [
+            (m(inf, nan), m(1.0, 2.0), inf),
+            (m(1.0, 2.0), m(inf, nan), inf),
+            (m(-inf, nan), m(-inf, nan), -inf),
+            (m(inf, nan), m(-inf, nan), nan),
+            (m(nan, nan), m(inf, nan), nan),
+            (m(1.0, 2.0), m(nan, nan), nan),
+        ] {
+            let r = a.merge(b);
+            assert_eq!(r.count, 6);
+            assert!(r.m2.is_nan(), "{a:?} + {b:?}: {r:?}");
+            assert!(
+                r.mean == want || (want.is_nan() && r.mean.is_nan()),
+                "{a:?} + {b:?}"
+            );
+        }
+        // Unequal counts: the larger side's infinity is not turned into NaN.
+        let big = Moments {
+            count: 100,
+            mean: -inf,
+            m2: nan,
+        };
+        assert_eq!(m(5.0, 1.0).merge(big).mean, -inf);
     }
 
     #[test]

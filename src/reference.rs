@@ -33,7 +33,29 @@ pub(crate) fn channel_values(
 /// Channel `c`'s moments by a two-pass f64 computation: the mean from an f64 sum, then
 /// `M2 = Σd² - (Σd)²/count` with `d = x - mean` (the correction term removes the mean's
 /// rounding error). Inputs are f32, so no square overflows f64.
+///
+/// A channel holding a NaN or an infinity gets the documented rule of
+/// [`crate::batch_stats`] instead: `M2` NaN, and the mean NaN with a NaN or with both
+/// infinities, else the infinity's sign.
 pub(crate) fn channel_moments(x: &[f32], d: Dims, layout: Layout, c: usize) -> Moments {
+    let has = |p: fn(f32) -> bool| channel_values(x, d, layout, c).any(p);
+    let (nan, pos, neg) = (
+        has(f32::is_nan),
+        has(|v| v == f32::INFINITY),
+        has(|v| v == f32::NEG_INFINITY),
+    );
+    if nan || pos || neg {
+        let mean = match (nan, pos, neg) {
+            (false, true, false) => f64::INFINITY,
+            (false, false, true) => f64::NEG_INFINITY,
+            _ => f64::NAN,
+        };
+        return Moments {
+            count: d.count as u64,
+            mean,
+            m2: f64::NAN,
+        };
+    }
     let count = d.count as f64;
     let mean = channel_values(x, d, layout, c).map(f64::from).sum::<f64>() / count;
     let (mut s1, mut s2) = (0.0f64, 0.0f64);

@@ -697,6 +697,11 @@ fn one_channel_of_a_million_and_three_values() {
 // NaN and infinity
 // ---------------------------------------------------------------------------------------
 
+/// A channel with non-finite values follows PyTorch's rule with either method: a NaN
+/// gives mean NaN, only `+inf` mean `+inf`, only `-inf` mean `-inf`, both mean NaN; the
+/// variance is NaN in every case, the count as usual. `accumulate_moments` into an empty
+/// accumulator gives those `Moments`, into a finite one the same rule for the union.
+/// Every other channel is bit for bit its clean result, within bounds.
 #[test]
 fn non_finite_values_poison_only_their_channel() {
     let shapes = [
@@ -707,19 +712,30 @@ fn non_finite_values_poison_only_their_channel() {
         Shape::new(2, 40, 2, 3),
         Shape::new(600, 2, 3, 1),
     ];
-    let bad_values: [&[f32]; 4] = [
-        &[f32::NAN],
-        &[f32::INFINITY],
-        &[f32::NEG_INFINITY],
-        &[f32::INFINITY, f32::NEG_INFINITY],
+    // The bad values and the mean the rule gives their channel.
+    let bad_values: [(&[f32], f64); 7] = [
+        (&[f32::NAN], f64::NAN),
+        (&[f32::INFINITY], f64::INFINITY),
+        (&[f32::NEG_INFINITY], f64::NEG_INFINITY),
+        (&[f32::INFINITY, f32::NEG_INFINITY], f64::NAN),
+        (&[f32::INFINITY, f32::INFINITY], f64::INFINITY),
+        (&[f32::NEG_INFINITY, 3e19], f64::NEG_INFINITY),
+        (&[f32::INFINITY, f32::NAN], f64::NAN),
     ];
+    // Same bits for NaN, else equal.
+    let is = |got: f64, want: f64| got == want || (got.is_nan() && want.is_nan());
+    let prior = Moments {
+        count: 5,
+        mean: -2.0,
+        m2: 1.5,
+    };
     let mut failures = vec![];
     for (i, &shape) in shapes.iter().enumerate() {
         let mut rng = XorShift::new(500 + i as u64);
         let clean_nchw = tensor_nchw(shape, Dist::ALL, &mut rng);
         let count = shape.n * shape.h * shape.w;
         let plane = shape.h * shape.w;
-        for bad in bad_values {
+        for (bad, want_mean) in bad_values {
             for &bad_c in &[0, shape.c / 2, shape.c - 1] {
                 // The bad values at the channel's first value (the pivot), middle, last.
                 for where_ in [0, count / 2, count - 1] {
@@ -742,17 +758,26 @@ fn non_finite_values_poison_only_their_channel() {
                             batch_stats(&x, shape, layout, method, &mut m1, &mut v1).unwrap();
                             let mut acc = vec![Moments::EMPTY; shape.c];
                             accumulate_moments(&x, shape, layout, method, &mut acc).unwrap();
+                            let mut onto = vec![prior; shape.c];
+                            accumulate_moments(&x, shape, layout, method, &mut onto).unwrap();
                             for c in 0..shape.c {
                                 if c == bad_c {
-                                    if m1[c].is_finite() || v1[c].is_finite() {
+                                    if !is(f64::from(m1[c]), want_mean) || !v1[c].is_nan() {
                                         failures.push(format!(
-                                            "{what}: finite stats {} {}",
+                                            "{what}: stats ({}, {}), want ({want_mean}, NaN)",
                                             m1[c], v1[c]
                                         ));
                                     }
-                                    if acc[c].mean.is_finite() || acc[c].variance().is_finite() {
-                                        failures
-                                            .push(format!("{what}: finite moments {:?}", acc[c]));
+                                    for (m, n0) in [(acc[c], 0), (onto[c], prior.count)] {
+                                        if m.count != n0 + count as u64
+                                            || !is(m.mean, want_mean)
+                                            || !m.m2.is_nan()
+                                        {
+                                            failures.push(format!(
+                                                "{what}: moments {m:?} (prior count {n0}), \
+                                                 want mean {want_mean}, m2 NaN"
+                                            ));
+                                        }
                                     }
                                 } else {
                                     // Unaffected: bit-for-bit the clean result, within bounds.
@@ -768,6 +793,9 @@ fn non_finite_values_poison_only_their_channel() {
                                         .and_then(|_| check_acc(&acc[c], &exp[c], method))
                                     {
                                         failures.push(format!("{what}: ch {c}: {msg}"));
+                                    }
+                                    if onto[c] != prior.merge(acc[c]) {
+                                        failures.push(format!("{what}: ch {c}: {:?}", onto[c]));
                                     }
                                 }
                             }

@@ -3,10 +3,11 @@
 
 mod interleaved;
 mod planar;
+mod rescue;
 
 use crate::shape::{Dims, check_len};
 use crate::simd::{ACC, F32s, F64s, LANES, Wide, splat64, to_array, wide_lanes, widen};
-use crate::{Error, Layout, Moments, Shape, reference};
+use crate::{Error, Layout, Moments, Shape};
 
 /// How [`batch_stats`] and [`accumulate_moments`] compute the statistics.
 ///
@@ -15,6 +16,14 @@ use crate::{Error, Layout, Moments, Shape, reference};
 /// to 1e6, tiny spreads, constants, values up to 3e19, subnormals, sorted and
 /// heavy-tailed data (see `tests/stats.rs`). A constant channel gives its value exactly
 /// and variance exactly 0 with either method.
+///
+/// Both methods follow one rule for non-finite data, PyTorch's: a channel holding a NaN
+/// gets mean NaN and variance NaN; one holding `+inf` (and otherwise finite values) mean
+/// `+inf` and variance NaN; `-inf` likewise mean `-inf`, variance NaN; both `+inf` and
+/// `-inf`, mean NaN and variance NaN. Finite values whose f32 squares overflow (|x| from
+/// ~1.8e19 to `f32::MAX`) are computed again by a plain f64 two-pass over their channel,
+/// so their statistics stay finite and within the bounds above (a variance beyond
+/// `f32::MAX` is `+inf` once rounded to f32).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Method {
     /// One pass: every element is read from memory once. Each SIMD lane runs Welford's
@@ -34,8 +43,10 @@ pub enum Method {
 /// Per-channel mean and biased variance (`M2 / count`) of `x`.
 ///
 /// `x` holds `shape.numel()` values in `layout`; `mean` and `var` hold `shape.c` values.
-/// A channel with a NaN or an infinity gets NaN or infinite statistics; other channels are
-/// unaffected. `shape.c == 0` with empty buffers is `Ok`.
+/// A channel with a NaN or an infinity gets, with either method: a NaN anywhere, mean and
+/// variance NaN; `+inf` (with finite values), mean `+inf` and variance NaN; `-inf`, mean
+/// `-inf` and variance NaN; both `+inf` and `-inf`, mean and variance NaN (PyTorch's
+/// results). Other channels are unaffected. `shape.c == 0` with empty buffers is `Ok`.
 ///
 /// # Errors
 /// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize` (never for a shape with a
@@ -66,7 +77,9 @@ pub fn batch_stats(
 
 /// Adds the per-channel statistics of the batch `x` to `acc` (one [`Moments`] per channel),
 /// with [`Moments::merge`]. Accumulating several batches, or pieces of one, gives the
-/// statistics of their union.
+/// statistics of their union. A channel with a NaN or an infinity gets the `Moments` of
+/// the rule in [`batch_stats`] (`count` as usual, `m2` NaN), and merging follows the same
+/// rule (see [`Moments::merge`]).
 ///
 /// # Errors
 /// As [`batch_stats`], with `acc` in place of `mean`/`var`. On error `acc` is untouched.
@@ -87,9 +100,9 @@ pub fn accumulate_moments(
 /// value per channel.
 ///
 /// The SIMD kernels accumulate in f32 lanes; a channel whose result comes out non-finite
-/// (a NaN or infinity in the data, or an f32 overflow on values beyond ~1e19) is computed
-/// again by the f64 reference, which gives the right finite answer in the second case and
-/// NaN/infinity in the first.
+/// (a NaN or infinity in the data, or an f32 overflow on values beyond ~1e19) is handled
+/// by [`rescue::channel_moments`]: the NaN/infinity rule in the first case, a plain f64
+/// two-pass (the right finite answer) in the second.
 pub(crate) fn channel_moments(
     x: &[f32],
     d: Dims,
@@ -105,7 +118,8 @@ pub(crate) fn channel_moments(
     }
 }
 
-/// `emit`, with non-finite results replaced by the f64 reference's (see [`channel_moments`]).
+/// `emit`, with non-finite results replaced by [`rescue::channel_moments`]'s (see
+/// [`channel_moments`]).
 fn checked(
     x: &[f32],
     d: Dims,
@@ -116,7 +130,7 @@ fn checked(
         if m.mean.is_finite() && m.m2.is_finite() {
             emit(c, m);
         } else {
-            emit(c, reference::channel_moments(x, d, layout, c));
+            emit(c, rescue::channel_moments(x, d, layout, c));
         }
     }
 }
