@@ -7,6 +7,9 @@
 ///
 /// `Moments::default()` is the empty set (`count == 0`).
 ///
+/// `count` saturates at `u64::MAX` in [`Moments::merge`]; `mean` and `m2` are weighted
+/// with the f64 counts, which do not overflow, so they stay those of the union.
+///
 /// The layout is `#[repr(C)]` (`u64`, `f64`, `f64`, no padding), the same as the C ABI's
 /// `bn_moments`, so buffers of it can be shared with C without copying.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -31,6 +34,16 @@ impl Moments {
     /// Merges two sets with Chan et al.'s pairwise formula:
     /// `delta = mean_b - mean_a`, `mean = mean_a + delta * n_b / n`,
     /// `M2 = M2_a + M2_b + delta^2 * n_a * n_b / n`. An empty side returns the other.
+    ///
+    /// The weights use the counts in f64, `n = n_a + n_b` summed as f64 (which never
+    /// overflows), so `mean` and `M2` are right even when the integer `count` does not
+    /// fit: `count` is `count_a + count_b` saturated at `u64::MAX`, and then
+    /// [`Moments::variance`] divides by that saturated count.
+    ///
+    /// When either mean is not finite (a set holding a NaN or an infinity, as
+    /// [`crate::accumulate_moments`] reports it), the merged mean is `mean_a + mean_b`
+    /// (NaN with a NaN, `±inf` with infinities of one sign and finite values, NaN with
+    /// both signs) and `M2` is NaN: the rule of [`crate::batch_stats`] for the union.
     #[must_use]
     pub fn merge(self, other: Moments) -> Moments {
         if other.count == 0 {
@@ -40,7 +53,15 @@ impl Moments {
             return other;
         }
         let count = self.count.saturating_add(other.count);
-        let (na, nb, n) = (self.count as f64, other.count as f64, count as f64);
+        if !(self.mean.is_finite() && other.mean.is_finite()) {
+            return Moments {
+                count,
+                mean: self.mean + other.mean,
+                m2: f64::NAN,
+            };
+        }
+        let (na, nb) = (self.count as f64, other.count as f64);
+        let n = na + nb;
         let delta = other.mean - self.mean;
         // Step from the larger side: the correction is then the smaller one.
         let mean = if na >= nb {
@@ -94,6 +115,65 @@ mod tests {
         assert_eq!(m.m2, 88.0);
         assert_eq!(m.variance(), 5.5);
         assert_eq!(m.sample_variance(), 88.0 / 15.0);
+    }
+
+    #[test]
+    fn merge_past_u64_max_weights_in_f64() {
+        // Two halves of 2^64 - 2 values each, means 0 and 2: the union has mean 1 and
+        // M2 = 2^2·na·nb/(na + nb) = 2·na (na = nb = 2^64 in f64), count saturated.
+        let half = |mean| Moments {
+            count: u64::MAX - 1,
+            mean,
+            m2: 0.0,
+        };
+        let na = (u64::MAX - 1) as f64;
+        assert_eq!(na, 18_446_744_073_709_551_616.0);
+        for (a, b) in [(half(0.0), half(2.0)), (half(2.0), half(0.0))] {
+            let m = a.merge(b);
+            assert_eq!(m.count, u64::MAX);
+            assert_eq!(m.mean, 1.0);
+            assert_eq!(m.m2, 2.0 * na);
+        }
+        // Unequal sides: 2^63 values of mean 0 and 2^64 - 2 of mean 3 (2^64 in f64):
+        // mean = 3·2^64/(2^63 + 2^64) = 2, M2 = 9·2^63·2^64/(3·2^63) = 3·2^64.
+        let a = Moments {
+            count: 1 << 63,
+            mean: 0.0,
+            m2: 0.0,
+        };
+        let m = a.merge(half(3.0));
+        assert_eq!(m.count, u64::MAX);
+        assert_eq!(m.mean, 2.0);
+        assert_eq!(m.m2, 3.0 * na);
+    }
+
+    #[test]
+    fn non_finite_means_follow_the_nan_inf_rule() {
+        let m = |mean: f64, m2: f64| Moments { count: 3, mean, m2 };
+        let (inf, nan) = (f64::INFINITY, f64::NAN);
+        for (a, b, want) in [
+            (m(inf, nan), m(1.0, 2.0), inf),
+            (m(1.0, 2.0), m(inf, nan), inf),
+            (m(-inf, nan), m(-inf, nan), -inf),
+            (m(inf, nan), m(-inf, nan), nan),
+            (m(nan, nan), m(inf, nan), nan),
+            (m(1.0, 2.0), m(nan, nan), nan),
+        ] {
+            let r = a.merge(b);
+            assert_eq!(r.count, 6);
+            assert!(r.m2.is_nan(), "{a:?} + {b:?}: {r:?}");
+            assert!(
+                r.mean == want || (want.is_nan() && r.mean.is_nan()),
+                "{a:?} + {b:?}"
+            );
+        }
+        // Unequal counts: the larger side's infinity is not turned into NaN.
+        let big = Moments {
+            count: 100,
+            mean: -inf,
+            m2: nan,
+        };
+        assert_eq!(m(5.0, 1.0).merge(big).mean, -inf);
     }
 
     #[test]

@@ -1,15 +1,179 @@
 //! The oracle: plain scalar f64 implementations of every kernel, for tests, fuzzing and
 //! benches. Slow on purpose and written for obviousness, not speed.
 //!
-//! Each function validates its arguments exactly like its fast counterpart, so the
-//! reference can be called with the same (possibly wrong) arguments in fuzzing.
+//! Each function validates its arguments like its fast counterpart (the same errors, in
+//! the same order), so the reference can be called with the same (possibly wrong)
+//! arguments in fuzzing. It shares no code with the kernels: its argument checks, square
+//! root, scales and momentum arithmetic are its own, written out below.
 
-use crate::shape::{Dims, check_len};
-use crate::simd::sqrt_f64;
 use crate::{
     Activation, Error, Layout, Moments, Momentum, NormParams, Shape, TrainParams, WeightLayout,
     WeightShape,
 };
+
+/// The reference's own sizes of a validated shape.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dims {
+    /// Batch size.
+    n: usize,
+    /// Channels.
+    c: usize,
+    /// `h*w` (0 for a zero-sized shape whose `h*w` does not fit).
+    plane: usize,
+    /// Values per channel, `n*h*w` (likewise 0 when it does not fit with `c == 0`).
+    count: usize,
+}
+
+/// Checks `shape` against `x_len` as the kernels do: [`Error::ShapeOverflow`] when
+/// `n*c*h*w` does not fit in `usize` (never for a shape with a zero dimension, whose
+/// products are 0), [`Error::LengthMismatch`] naming `x`, then with `need_values`
+/// [`Error::EmptyChannel`] when `c > 0` and `n*h*w == 0`.
+fn dims(shape: Shape, x_len: usize, need_values: bool) -> Result<Dims, Error> {
+    let Shape { n, c, h, w } = shape;
+    let overflow = Error::ShapeOverflow { n, c, h, w };
+    let zero = n == 0 || c == 0 || h == 0 || w == 0;
+    // A zero-sized shape holds nothing; otherwise every sub-product fits when the whole does.
+    let product = |dims: &[usize]| -> Option<usize> {
+        if dims.contains(&0) {
+            return Some(0);
+        }
+        dims.iter().try_fold(1usize, |p, &d| p.checked_mul(d))
+    };
+    let numel = if zero {
+        0
+    } else {
+        product(&[n, c, h, w]).ok_or(overflow)?
+    };
+    let count = product(&[n, h, w]).unwrap_or(0);
+    let plane = product(&[h, w]).unwrap_or(0);
+    check_len("x", numel, x_len)?;
+    if need_values && count == 0 && c > 0 {
+        return Err(Error::EmptyChannel { n, h, w });
+    }
+    Ok(Dims { n, c, plane, count })
+}
+
+/// `Ok` when `actual == expected`, else [`Error::LengthMismatch`] naming `buffer`.
+fn check_len(buffer: &'static str, expected: usize, actual: usize) -> Result<(), Error> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch {
+            buffer,
+            expected,
+            actual,
+        })
+    }
+}
+
+/// `eps` finite and `>= 0`, else [`Error::InvalidParameter`] naming it.
+fn check_eps(eps: f32) -> Result<(), Error> {
+    if eps.is_finite() && eps >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter {
+            name: "eps",
+            value: eps,
+            expected: "finite and >= 0",
+        })
+    }
+}
+
+/// The four slices of `p` hold `c` values each (`mean`, `var`, `gamma`, `beta` in that
+/// order), then `eps`.
+fn check_params(p: &NormParams, c: usize) -> Result<(), Error> {
+    check_len("mean", c, p.mean.len())?;
+    check_len("var", c, p.var.len())?;
+    check_len("gamma", c, p.gamma.len())?;
+    check_len("beta", c, p.beta.len())?;
+    check_eps(p.eps)
+}
+
+/// `Clamp.min` not NaN, `Clamp.max` not NaN and `>= min`.
+fn check_act(act: Activation) -> Result<(), Error> {
+    if let Activation::Clamp { min, max } = act {
+        if min.is_nan() {
+            return Err(Error::InvalidParameter {
+                name: "Clamp.min",
+                value: min,
+                expected: "not NaN",
+            });
+        }
+        if max.is_nan() || max < min {
+            return Err(Error::InvalidParameter {
+                name: "Clamp.max",
+                value: max,
+                expected: "not NaN and >= Clamp.min",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A `PyTorch` or `Onnx` momentum in `[0, 1]` (NaN is not).
+fn check_momentum(m: Momentum) -> Result<(), Error> {
+    match m {
+        Momentum::PyTorch(v) | Momentum::Onnx(v) if !(0.0..=1.0).contains(&v) => {
+            Err(Error::InvalidParameter {
+                name: "momentum",
+                value: v,
+                expected: "in [0, 1]",
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The new running `(mean, var)` in f64, straight from the conventions of [`Momentum`]:
+/// PyTorch `(1 - m)·old + m·batch` with the unbiased variance, ONNX `m·old + (1 - m)·batch`
+/// with the biased one, cumulative `(1 - f)·old + f·batch`, `f = 1/(prior + 1)`, with the
+/// unbiased one.
+fn running_update(m: Momentum, mean: f64, var: f64, batch: &Moments) -> (f64, f64) {
+    let n = batch.count as f64;
+    let biased = batch.m2 / n;
+    let unbiased = batch.m2 / (n - 1.0);
+    match m {
+        Momentum::PyTorch(m) => {
+            let m = f64::from(m);
+            (
+                (1.0 - m) * mean + m * batch.mean,
+                (1.0 - m) * var + m * unbiased,
+            )
+        }
+        Momentum::Onnx(m) => {
+            let m = f64::from(m);
+            (
+                m * mean + (1.0 - m) * batch.mean,
+                m * var + (1.0 - m) * biased,
+            )
+        }
+        Momentum::Cumulative { prior_batches } => {
+            // `f = 1` for the first batch: `0·old + batch` is exactly the batch's value.
+            let f = 1.0 / (prior_batches as f64 + 1.0);
+            (
+                (1.0 - f) * mean + f * batch.mean,
+                (1.0 - f) * var + f * unbiased,
+            )
+        }
+    }
+}
+
+/// Whether `m` uses the unbiased batch variance (which needs 2 values per channel).
+fn unbiased(m: Momentum) -> bool {
+    !matches!(m, Momentum::Onnx(_))
+}
+
+/// The correctly rounded f64 square root, from `wide` (the external crate) directly:
+/// `core` has none; `wide` uses the hardware instruction where there is one and a
+/// correctly rounded software routine elsewhere.
+fn sqrt_f64(v: f64) -> f64 {
+    wide::f64x2::splat(v).sqrt().to_array()[0]
+}
+
+/// `gamma[k] / sqrt(var[k] + eps)` in f64, not rounded.
+fn scale(p: &NormParams, k: usize) -> f64 {
+    f64::from(p.gamma[k]) / sqrt_f64(f64::from(p.var[k]) + f64::from(p.eps))
+}
 
 /// The values of channel `c`, in memory order, for a validated shape.
 pub(crate) fn channel_values(
@@ -33,7 +197,29 @@ pub(crate) fn channel_values(
 /// Channel `c`'s moments by a two-pass f64 computation: the mean from an f64 sum, then
 /// `M2 = Σd² - (Σd)²/count` with `d = x - mean` (the correction term removes the mean's
 /// rounding error). Inputs are f32, so no square overflows f64.
+///
+/// A channel holding a NaN or an infinity gets the documented rule of
+/// [`crate::batch_stats`] instead: `M2` NaN, and the mean NaN with a NaN or with both
+/// infinities, else the infinity's sign.
 pub(crate) fn channel_moments(x: &[f32], d: Dims, layout: Layout, c: usize) -> Moments {
+    let has = |p: fn(f32) -> bool| channel_values(x, d, layout, c).any(p);
+    let (nan, pos, neg) = (
+        has(f32::is_nan),
+        has(|v| v == f32::INFINITY),
+        has(|v| v == f32::NEG_INFINITY),
+    );
+    if nan || pos || neg {
+        let mean = match (nan, pos, neg) {
+            (false, true, false) => f64::INFINITY,
+            (false, false, true) => f64::NEG_INFINITY,
+            _ => f64::NAN,
+        };
+        return Moments {
+            count: d.count as u64,
+            mean,
+            m2: f64::NAN,
+        };
+    }
     let count = d.count as f64;
     let mean = channel_values(x, d, layout, c).map(f64::from).sum::<f64>() / count;
     let (mut s1, mut s2) = (0.0f64, 0.0f64);
@@ -54,7 +240,7 @@ pub(crate) fn channel_moments(x: &[f32], d: Dims, layout: Layout, c: usize) -> M
 /// # Errors
 /// As [`crate::batch_stats`]: `x` or `out` of the wrong length, shape overflow, empty channels.
 pub fn moments(x: &[f32], shape: Shape, layout: Layout, out: &mut [Moments]) -> Result<(), Error> {
-    let d = shape.dims(x.len(), true)?;
+    let d = dims(shape, x.len(), true)?;
     check_len("out", d.c, out.len())?;
     for (c, o) in out.iter_mut().enumerate() {
         *o = channel_moments(x, d, layout, c);
@@ -74,7 +260,7 @@ pub fn batch_stats(
     mean: &mut [f64],
     var: &mut [f64],
 ) -> Result<(), Error> {
-    let d = shape.dims(x.len(), true)?;
+    let d = dims(shape, x.len(), true)?;
     check_len("mean", d.c, mean.len())?;
     check_len("var", d.c, var.len())?;
     for c in 0..d.c {
@@ -131,14 +317,13 @@ pub fn normalize(
     p: &NormParams,
     act: Activation,
 ) -> Result<(), Error> {
-    let d = shape.dims(x.len(), false)?;
+    let d = dims(shape, x.len(), false)?;
     check_len("y", x.len(), y.len())?;
-    p.check(d.c)?;
-    act.check()?;
+    check_params(p, d.c)?;
+    check_act(act)?;
     for (i, (y, &x)) in y.iter_mut().zip(x).enumerate() {
         let k = channel_of(i, d, layout);
-        let scale = f64::from(p.gamma[k]) / sqrt_f64(f64::from(p.var[k]) + f64::from(p.eps));
-        let v = (f64::from(x) - f64::from(p.mean[k])) * scale + f64::from(p.beta[k]);
+        let v = (f64::from(x) - f64::from(p.mean[k])) * scale(p, k) + f64::from(p.beta[k]);
         *y = activate(v, act);
     }
     Ok(())
@@ -181,7 +366,7 @@ pub fn train_forward(
     running: Option<Running64<'_>>,
     out: Train64<'_>,
 ) -> Result<(), Error> {
-    let d = shape.dims(x.len(), true)?;
+    let d = dims(shape, x.len(), true)?;
     check_len("y", x.len(), out.y.len())?;
     check_len("gamma", d.c, p.gamma.len())?;
     check_len("beta", d.c, p.beta.len())?;
@@ -191,24 +376,24 @@ pub fn train_forward(
         check_len("running.mean", d.c, r.mean.len())?;
         check_len("running.var", d.c, r.var.len())?;
     }
-    crate::normalize::check_eps(p.eps)?;
+    check_eps(p.eps)?;
     if let Some(r) = &running {
-        r.momentum.check()?;
-        if r.momentum.unbiased() && d.c > 0 && d.count < 2 {
+        check_momentum(r.momentum)?;
+        if unbiased(r.momentum) && d.c > 0 && d.count < 2 {
             return Err(Error::TooFewValues {
                 count: d.count,
                 needed: 2,
             });
         }
     }
-    p.act.check()?;
+    check_act(p.act)?;
     let mut running = running;
     for k in 0..d.c {
         let m = channel_moments(x, d, layout, k);
         out.mean[k] = m.mean;
         out.invstd[k] = 1.0 / sqrt_f64(m.variance() + f64::from(p.eps));
         if let Some(r) = &mut running {
-            (r.mean[k], r.var[k]) = r.momentum.update(r.mean[k], r.var[k], &m);
+            (r.mean[k], r.var[k]) = running_update(r.momentum, r.mean[k], r.var[k], &m);
         }
     }
     for (i, (y, &x)) in out.y.iter_mut().zip(x).enumerate() {
@@ -246,7 +431,7 @@ pub fn fold_into_weights(
     if let Some(b) = bias {
         check_len("bias", shape.out, b.len())?;
     }
-    p.check(shape.out)?;
+    check_params(p, shape.out)?;
     check_len("w_out", weights.len(), w_out.len())?;
     check_len("b_out", shape.out, b_out.len())?;
     for (i, (wo, &w)) in w_out.iter_mut().zip(weights).enumerate() {
@@ -254,11 +439,11 @@ pub fn fold_into_weights(
             WeightLayout::OutFirst => i / shape.per_out.max(1),
             WeightLayout::OutLast => i % shape.out.max(1),
         };
-        *wo = f64::from(w) * crate::fold::scale(p, o);
+        *wo = f64::from(w) * scale(p, o);
     }
     for (o, bo) in b_out.iter_mut().enumerate() {
         let b = bias.map_or(0.0, |b| f64::from(b[o]));
-        *bo = (b - f64::from(p.mean[o])) * crate::fold::scale(p, o) + f64::from(p.beta[o]);
+        *bo = (b - f64::from(p.mean[o])) * scale(p, o) + f64::from(p.beta[o]);
     }
     Ok(())
 }

@@ -16,6 +16,17 @@ pub enum Layout {
 /// The dimensions of a 4-D tensor: batch `n`, channels `c`, height `h`, width `w`.
 ///
 /// A 2-D `[batch, features]` input (after a linear layer) is `Shape::new(batch, features, 1, 1)`.
+///
+/// # Zero-sized shapes
+/// A shape with any dimension 0 holds no values: [`Shape::numel`] is `Ok(0)` and no
+/// function that takes a `Shape` reports [`Error::ShapeOverflow`] for it, whatever the
+/// other dimensions are (`Shape::new(usize::MAX, 3, 0, 7)` and
+/// `Shape::new(usize::MAX, 0, 1, 1)` alike). The buffers must still have the lengths the
+/// shape gives (`x` empty, per-channel buffers `c` long), and channels with no values
+/// (`c > 0`, `n*h*w == 0`) are still [`Error::EmptyChannel`] for the functions that
+/// compute statistics. The one product that can still overflow is
+/// [`Shape::count_per_channel`] with `c == 0` and `n*h*w` beyond `usize`: that method
+/// reports it, but the functions taking the shape accept it (there is no channel to count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Shape {
     /// Batch size.
@@ -34,8 +45,17 @@ impl Shape {
         Shape { n, c, h, w }
     }
 
-    /// The number of elements `n*c*h*w`, or [`Error::ShapeOverflow`] if it does not fit in `usize`.
+    /// Whether any dimension is 0 (the tensor holds no values).
+    pub const fn is_zero_sized(&self) -> bool {
+        self.n == 0 || self.c == 0 || self.h == 0 || self.w == 0
+    }
+
+    /// The number of elements `n*c*h*w`: 0 when any dimension is 0 (whatever the others),
+    /// else the product, or [`Error::ShapeOverflow`] if it does not fit in `usize`.
     pub fn numel(&self) -> Result<usize, Error> {
+        if self.is_zero_sized() {
+            return Ok(0);
+        }
         self.n
             .checked_mul(self.c)
             .and_then(|v| v.checked_mul(self.h))
@@ -43,8 +63,13 @@ impl Shape {
             .ok_or(self.overflow())
     }
 
-    /// The number of values in each channel, `n*h*w`, or [`Error::ShapeOverflow`].
+    /// The number of values in each channel, `n*h*w`: 0 when `n`, `h` or `w` is 0
+    /// (whatever the others), else the product, or [`Error::ShapeOverflow`] if it does
+    /// not fit in `usize` (with `c > 0` the whole tensor then overflows too).
     pub fn count_per_channel(&self) -> Result<usize, Error> {
+        if self.n == 0 || self.h == 0 || self.w == 0 {
+            return Ok(0);
+        }
         self.n
             .checked_mul(self.h)
             .and_then(|v| v.checked_mul(self.w))
@@ -62,12 +87,21 @@ impl Shape {
 
     /// Checks the shape and the input length for a kernel that reads `x`, and returns the
     /// derived sizes. With `need_values`, every channel must hold at least one value
-    /// (`n*h*w > 0`) unless there are no channels at all.
+    /// (`n*h*w > 0`) unless there are no channels at all. A zero-sized shape is never
+    /// [`Error::ShapeOverflow`]; its products that do not fit (`h*w`, or `n*h*w` with
+    /// `c == 0`) are given as 0 in the [`Dims`], which then describe no values at all.
     pub(crate) fn dims(&self, x_len: usize, need_values: bool) -> Result<Dims, Error> {
         let numel = self.numel()?;
-        let count = self.count_per_channel()?;
-        // With n = 0 or c = 0 the products above are 0 even when h*w overflows.
-        let plane = self.h.checked_mul(self.w).ok_or(self.overflow())?;
+        let zero = self.is_zero_sized();
+        // Past `numel`, only a zero-sized shape can overflow these products.
+        let count = match self.count_per_channel() {
+            Err(_) if zero => 0,
+            r => r?,
+        };
+        let plane = match self.h.checked_mul(self.w) {
+            None if zero => 0,
+            r => r.ok_or(self.overflow())?,
+        };
         check_len("x", numel, x_len)?;
         if need_values && count == 0 && self.c > 0 {
             return Err(Error::EmptyChannel {

@@ -135,8 +135,15 @@ pub struct TrainParams<'a> {
 /// `running.*` hold `shape.c` values. The running statistics are updated in f64 from the
 /// batch's f64 moments, then rounded.
 ///
+/// Range: as in [`crate::normalize`], `y` is computed as `x - mean` in f32, then times
+/// `scale`: when `|x - mean|` overflows f32 (a channel spanning more than `f32::MAX`,
+/// e.g. `f32::MAX` among values near `-f32::MAX`) that element's output is `±inf` (then
+/// activated), even where the true result is finite. The statistics themselves stay
+/// right.
+///
 /// # Errors
-/// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize`;
+/// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize` (never for a shape with a
+///   zero dimension: see [`Shape`]);
 /// - [`Error::LengthMismatch`] naming `x`, `y`, `gamma`, `beta`, `saved.mean`,
 ///   `saved.invstd`, `running.mean` or `running.var`;
 /// - [`Error::EmptyChannel`] when `n*h*w == 0` and `c > 0`;

@@ -919,3 +919,107 @@ fn empty_tensor_with_huge_batch_is_ok() {
         }
     });
 }
+
+/// The documented range: `x - mean` is computed in f32, so where `|x - mean|` overflows
+/// f32 the output is `±inf` (then activated) although the true result, which the f64
+/// reference gives, is finite; where `x - mean` fits, the output matches the reference.
+#[test]
+fn difference_overflowing_f32_gives_infinity() {
+    isa::each_isa(|| {
+        const MAX: f32 = f32::MAX;
+        // Channel 0 about mean -MAX, channel 1 about mean +MAX; scale 1e-3 (var 1, eps 0).
+        let x_nchw = [MAX, -MAX, 1.0, 3.0e38, -MAX, MAX, 0.0, -1.0e38];
+        let p = NormParams {
+            mean: &[-MAX, MAX],
+            var: &[1.0, 1.0],
+            gamma: &[1e-3, 1e-3],
+            beta: &[0.5, 0.5],
+            eps: 0.0,
+        };
+        // Per element of channel 0 then 1: `x - mean` exceeds f32::MAX + half an ulp
+        // (2·MAX, MAX + 3e38 and their negatives), or is 0, or is ±MAX (MAX + 1 rounds to MAX).
+        let overflows = [true, false, false, true, true, false, false, true];
+        let shape = Shape::new(1, 2, 1, 4);
+        let acts = [
+            Activation::Identity,
+            Activation::Relu,
+            Activation::Clamp {
+                min: -1.0,
+                max: 1.0,
+            },
+        ];
+        for layout in [Layout::Nchw, Layout::Nhwc] {
+            let x = to_layout(&x_nchw, shape, layout);
+            for act in acts {
+                let y = run(&x, shape, layout, &p, act);
+                let mut r = vec![0.0f64; x.len()];
+                reference::normalize(&x, &mut r, shape, layout, &p, act).unwrap();
+                let y64: Vec<f64> = y.iter().map(|&v| f64::from(v)).collect();
+                let y_nchw = to_layout_back64(&y64, shape, layout);
+                let r_nchw = to_layout_back64(&r, shape, layout);
+                for i in 0..8 {
+                    let (got, want) = (y_nchw[i], r_nchw[i]);
+                    let what = format!("{layout:?} {act:?} element {i} (x = {:e})", x_nchw[i]);
+                    assert!(
+                        want.is_finite(),
+                        "{what}: the true result is finite ({want})"
+                    );
+                    if overflows[i] {
+                        // ±inf (sign of x - mean, scale > 0), then the activation.
+                        let inf = if i < 4 {
+                            f32::INFINITY
+                        } else {
+                            f32::NEG_INFINITY
+                        };
+                        let expect = match act {
+                            Activation::Clamp { min, max } => inf.clamp(min, max),
+                            Activation::Relu => inf.max(0.0),
+                            _ => inf,
+                        };
+                        assert_eq!(got, f64::from(expect), "{what}");
+                    } else {
+                        // y = act(d·1e-3 + 0.5) with d = 0 or ±MAX: 0.5 exactly, or within
+                        // the rounding of the product and the sum.
+                        let tol = 4.0 * U * want.abs();
+                        assert!((got - want).abs() <= tol, "{what}: {got:e} vs {want:e}");
+                    }
+                }
+            }
+        }
+        // The worked numbers: x = MAX, mean = -MAX, scale 1e-3 is truly 2·MAX·1e-3 + 0.5.
+        let mut r = [0.0f64; 8];
+        reference::normalize(
+            &x_nchw,
+            &mut r,
+            shape,
+            Layout::Nchw,
+            &p,
+            Activation::Identity,
+        )
+        .unwrap();
+        let want = 2.0 * f64::from(MAX) * f64::from(1e-3f32) + 0.5;
+        assert!((r[0] - want).abs() <= 1e-15 * want, "{} vs {want}", r[0]);
+        assert_eq!(
+            run(&x_nchw, shape, Layout::Nchw, &p, Activation::Identity)[0],
+            f32::INFINITY
+        );
+    });
+}
+
+/// `y` (f64 values) in `layout` back to NCHW order.
+fn to_layout_back64(y: &[f64], shape: Shape, layout: Layout) -> Vec<f64> {
+    let plane = shape.h * shape.w;
+    let mut out = vec![0.0; y.len()];
+    for n in 0..shape.n {
+        for c in 0..shape.c {
+            for s in 0..plane {
+                let from = match layout {
+                    Layout::Nchw => (n * shape.c + c) * plane + s,
+                    Layout::Nhwc => (n * plane + s) * shape.c + c,
+                };
+                out[(n * shape.c + c) * plane + s] = y[from];
+            }
+        }
+    }
+    out
+}

@@ -738,6 +738,11 @@ fn one_channel_of_a_million_and_three_values() {
 // NaN and infinity
 // ---------------------------------------------------------------------------------------
 
+/// A channel with non-finite values follows PyTorch's rule with either method: a NaN
+/// gives mean NaN, only `+inf` mean `+inf`, only `-inf` mean `-inf`, both mean NaN; the
+/// variance is NaN in every case, the count as usual. `accumulate_moments` into an empty
+/// accumulator gives those `Moments`, into a finite one the same rule for the union.
+/// Every other channel is bit for bit its clean result, within bounds.
 #[test]
 fn non_finite_values_poison_only_their_channel() {
     isa::each_isa(|| {
@@ -749,19 +754,30 @@ fn non_finite_values_poison_only_their_channel() {
             Shape::new(2, 40, 2, 3),
             Shape::new(600, 2, 3, 1),
         ];
-        let bad_values: [&[f32]; 4] = [
-            &[f32::NAN],
-            &[f32::INFINITY],
-            &[f32::NEG_INFINITY],
-            &[f32::INFINITY, f32::NEG_INFINITY],
+        // The bad values and the mean the rule gives their channel.
+        let bad_values: [(&[f32], f64); 7] = [
+            (&[f32::NAN], f64::NAN),
+            (&[f32::INFINITY], f64::INFINITY),
+            (&[f32::NEG_INFINITY], f64::NEG_INFINITY),
+            (&[f32::INFINITY, f32::NEG_INFINITY], f64::NAN),
+            (&[f32::INFINITY, f32::INFINITY], f64::INFINITY),
+            (&[f32::NEG_INFINITY, 3e19], f64::NEG_INFINITY),
+            (&[f32::INFINITY, f32::NAN], f64::NAN),
         ];
+        // Same bits for NaN, else equal.
+        let is = |got: f64, want: f64| got == want || (got.is_nan() && want.is_nan());
+        let prior = Moments {
+            count: 5,
+            mean: -2.0,
+            m2: 1.5,
+        };
         let mut failures = vec![];
         for (i, &shape) in shapes.iter().enumerate() {
             let mut rng = XorShift::new(500 + i as u64);
             let clean_nchw = tensor_nchw(shape, Dist::ALL, &mut rng);
             let count = shape.n * shape.h * shape.w;
             let plane = shape.h * shape.w;
-            for bad in bad_values {
+            for (bad, want_mean) in bad_values {
                 for &bad_c in &[0, shape.c / 2, shape.c - 1] {
                     // The bad values at the channel's first value (the pivot), middle, last.
                     for where_ in [0, count / 2, count - 1] {
@@ -785,20 +801,26 @@ fn non_finite_values_poison_only_their_channel() {
                                 batch_stats(&x, shape, layout, method, &mut m1, &mut v1).unwrap();
                                 let mut acc = vec![Moments::EMPTY; shape.c];
                                 accumulate_moments(&x, shape, layout, method, &mut acc).unwrap();
+                                let mut onto = vec![prior; shape.c];
+                                accumulate_moments(&x, shape, layout, method, &mut onto).unwrap();
                                 for c in 0..shape.c {
                                     if c == bad_c {
-                                        if m1[c].is_finite() || v1[c].is_finite() {
+                                        if !is(f64::from(m1[c]), want_mean) || !v1[c].is_nan() {
                                             failures.push(format!(
-                                                "{what}: finite stats {} {}",
+                                                "{what}: stats ({}, {}), want ({want_mean}, NaN)",
                                                 m1[c], v1[c]
                                             ));
                                         }
-                                        if acc[c].mean.is_finite() || acc[c].variance().is_finite()
-                                        {
-                                            failures.push(format!(
-                                                "{what}: finite moments {:?}",
-                                                acc[c]
-                                            ));
+                                        for (m, n0) in [(acc[c], 0), (onto[c], prior.count)] {
+                                            if m.count != n0 + count as u64
+                                                || !is(m.mean, want_mean)
+                                                || !m.m2.is_nan()
+                                            {
+                                                failures.push(format!(
+                                                    "{what}: moments {m:?} (prior count {n0}), \
+                                                     want mean {want_mean}, m2 NaN"
+                                                ));
+                                            }
                                         }
                                     } else {
                                         // Unaffected: bit-for-bit the clean result, within bounds.
@@ -815,6 +837,9 @@ fn non_finite_values_poison_only_their_channel() {
                                                 .and_then(|_| check_acc(&acc[c], &exp[c], method))
                                         {
                                             failures.push(format!("{what}: ch {c}: {msg}"));
+                                        }
+                                        if onto[c] != prior.merge(acc[c]) {
+                                            failures.push(format!("{what}: ch {c}: {:?}", onto[c]));
                                         }
                                     }
                                 }
@@ -1070,4 +1095,49 @@ fn kernels_run_in_a_64_kib_stack() {
         }
     }
     assert_no_failures("64 KiB stack", &failures);
+}
+
+// ---------------------------------------------------------------------------------------
+// Two-pass: small squared deviations after large ones
+// ---------------------------------------------------------------------------------------
+
+/// NCHW planes of 2048 values whose first 32 are ±1 and the other 2016 ±2.36e-4 (signs
+/// alternating): with 8 lanes and 4 accumulators each lane's first step squares a ±1 and
+/// its next steps square 5.57e-8 < half an ulp of 1, which an f32 sum that starts at the
+/// large square rounds away. The two-pass variance must stay within 1e-6 of the reference
+/// in both layouts, for a few channel and sample counts.
+#[test]
+fn two_pass_keeps_small_squares_after_large_ones() {
+    isa::each_isa(|| {
+        let mut failures = vec![];
+        for (n, c) in [(1, 1), (1, 2), (2, 3), (3, 5), (1, 8), (2, 17)] {
+            let shape = Shape::new(n, c, 32, 64);
+            let x_nchw: Vec<f32> = (0..shape.numel().unwrap())
+                .map(|i| {
+                    let s = i % 2048;
+                    let sign = if s % 2 == 0 { 1.0 } else { -1.0 };
+                    sign * if s < 32 { 1.0 } else { 2.36e-4 }
+                })
+                .collect();
+            for layout in LAYOUTS {
+                let x = to_layout(&x_nchw, shape, layout);
+                let exp = expected(&x, shape, layout);
+                for e in &exp {
+                    // Σx = 0 per plane, so var = Σx²/2048 (small² is exact in f64; the
+                    // oracle's sum of 2048 terms rounds by at most 2048·ε relative).
+                    let small = f64::from(2.36e-4f32);
+                    let want = (32.0 + 2016.0 * small * small) / 2048.0;
+                    let tol = 2048.0 * f64::EPSILON * want;
+                    assert!((e.var - want).abs() <= tol, "{e:?} vs {want:e}");
+                }
+                if let Err(msg) = run_batch_stats(&x, shape, layout, Method::TwoPass, &exp) {
+                    failures.push(msg);
+                }
+                if let Err(msg) = run_accumulate(&x, shape, layout, Method::TwoPass, &exp) {
+                    failures.push(msg);
+                }
+            }
+        }
+        assert_no_failures("small squares after large ones", &failures);
+    });
 }

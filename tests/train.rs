@@ -1005,3 +1005,92 @@ fn no_channels_is_ok() {
         }
     });
 }
+
+/// The documented range: `y` is computed as `x - mean` in f32 times the scale, so in a
+/// channel spanning more than `f32::MAX` (`f32::MAX` among three `-f32::MAX`: mean
+/// `-f32::MAX/2`, `x - mean = 1.5·f32::MAX`) that element comes out `+inf` where the true
+/// result, `1.5/sqrt(0.75) = sqrt(3)`, is finite; the statistics and the other elements
+/// are right.
+#[test]
+fn difference_overflowing_f32_gives_infinity() {
+    isa::each_isa(|| {
+        const MAX: f32 = f32::MAX;
+        // Channel 0: MAX, -MAX, -MAX, -MAX; channel 1: 1, 2, 3, 4.
+        let x_nchw = [MAX, -MAX, -MAX, -MAX, 1.0, 2.0, 3.0, 4.0];
+        let shape = Shape::new(1, 2, 2, 2);
+        for layout in [Layout::Nchw, Layout::Nhwc] {
+            let x = to_layout(&x_nchw, shape, layout);
+            for method in [Method::Welford, Method::TwoPass] {
+                let p = TrainParams {
+                    gamma: &[1.0, 1.0],
+                    beta: &[0.0, 0.0],
+                    eps: 0.0,
+                    method,
+                    act: Activation::Identity,
+                };
+                let o = train(&x, shape, layout, &p, None, &[], &[]);
+                let what = format!("{layout:?} {method:?}");
+                // Exact statistics: mean -MAX/2 (exact in f32) and 2.5; variance 0.75·MAX²
+                // (invstd 1/(sqrt(0.75)·MAX), a subnormal f32) and 1.25.
+                assert_eq!(o.mean, [-MAX / 2.0, 2.5], "{what}");
+                let invstd0 = 1.0 / (0.75f64.sqrt() * f64::from(MAX));
+                let invstd1 = 1.0 / 1.25f64.sqrt();
+                assert!(
+                    (f64::from(o.invstd[0]) - invstd0).abs() <= TINY,
+                    "{what}: {:e}",
+                    o.invstd[0]
+                );
+                assert!(
+                    (f64::from(o.invstd[1]) - invstd1).abs() <= U * invstd1,
+                    "{what}"
+                );
+                // y in NCHW order: +inf for x = MAX (true value sqrt(3)), -1/sqrt(3) for the
+                // others of channel 0 (within the subnormal scale's rounding, ~1e-6 relative),
+                // (x - 2.5)/sqrt(1.25) in channel 1.
+                let y: Vec<f32> = (0..8)
+                    .map(|i| {
+                        let (c, s) = (i / 4, i % 4);
+                        o.y[match layout {
+                            Layout::Nchw => i,
+                            Layout::Nhwc => s * 2 + c,
+                        }]
+                    })
+                    .collect();
+                assert_eq!(y[0], f32::INFINITY, "{what}");
+                let third = -1.0 / 3.0f64.sqrt();
+                for &v in &y[1..4] {
+                    assert!((f64::from(v) - third).abs() <= 1e-5, "{what}: {v:e}");
+                }
+                for (i, &v) in y[4..].iter().enumerate() {
+                    let want = (i as f64 + 1.0 - 2.5) * invstd1;
+                    assert!(
+                        (f64::from(v) - want).abs() <= 4.0 * U,
+                        "{what}: {v} vs {want}"
+                    );
+                }
+                // The reference's element 0 is the finite true value.
+                let mut y64 = vec![0.0f64; 8];
+                let (mut m64, mut i64_) = (vec![0.0; 2], vec![0.0; 2]);
+                reference::train_forward(
+                    &x,
+                    shape,
+                    layout,
+                    &p,
+                    None,
+                    reference::Train64 {
+                        y: &mut y64,
+                        mean: &mut m64,
+                        invstd: &mut i64_,
+                    },
+                )
+                .unwrap();
+                let at0 = 0; // (n, c, s) = (0, 0, 0) is flat index 0 in both layouts.
+                assert!(
+                    (y64[at0] - 3.0f64.sqrt()).abs() <= 1e-12,
+                    "{what}: {}",
+                    y64[at0]
+                );
+            }
+        }
+    });
+}

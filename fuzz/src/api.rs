@@ -189,10 +189,14 @@ pub fn api(data: &[u8]) {
     let (shape, layout, method) = (a.shape, a.layout, a.method);
     let what = format!("{a:?}");
 
-    // Shape arithmetic never panics and agrees with checked multiplication.
-    let product = [shape.c, shape.h, shape.w]
-        .iter()
-        .try_fold(shape.n, |p, &d| p.checked_mul(d));
+    // Shape arithmetic never panics and agrees with checked multiplication; a zero
+    // dimension makes the product 0 whatever the others.
+    let dims = [shape.n, shape.c, shape.h, shape.w];
+    let product = if dims.contains(&0) {
+        Some(0)
+    } else {
+        dims.iter().try_fold(1usize, |p, &d| p.checked_mul(d))
+    };
     assert_eq!(shape.numel().ok(), product, "Shape::numel of {shape:?}");
     let _ = shape.count_per_channel();
 

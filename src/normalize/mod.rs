@@ -64,6 +64,11 @@ impl Activation {
 ///
 /// Channel `k` computes `y = (x - mean[k]) * scale[k] + beta[k]` with
 /// `scale[k] = gamma[k] / sqrt(var[k] + eps)`, the scale computed in f64 and rounded once.
+///
+/// Range: `x - mean[k]` is computed in f32, so where `|x - mean[k]|` overflows f32
+/// (beyond `f32::MAX`, e.g. `x = f32::MAX`, `mean = -f32::MAX`) `y` is `±inf` (then
+/// clamped by the activation, if it clamps), even when the scale is small enough for the
+/// true result to be finite. See [`normalize`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NormParams<'a> {
     /// Per-channel mean subtracted from `x`.
@@ -191,10 +196,18 @@ pub(crate) fn check_eps(eps: f32) -> Result<(), Error> {
 /// statistics give NaN outputs. A constant channel (`var == 0`, `eps > 0`) maps
 /// `x == mean` to exactly `beta`.
 ///
+/// Range: the result is computed as `x - mean` in f32, then times `scale` (and plus
+/// `beta`): when `|x - mean|` overflows f32 the output is `±inf` (the sign of `x - mean`
+/// times that of `scale`; the activation then applies to it, so ReLU turns `-inf` into
+/// 0 and `Clamp` into its bound), even where the true result is finite (`x = f32::MAX`,
+/// `mean = -f32::MAX`, `scale = 1e-3` gives `+inf`, not `6.8e35`). Where `x - mean` fits
+/// but the product overflows, the output is `±inf` as the true result is.
+///
 /// The result is bitwise identical to [`normalize_in_place`]'s, and the same in both layouts.
 ///
 /// # Errors
-/// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize`;
+/// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize` (never for a shape with a
+///   zero dimension: see [`Shape`]);
 /// - [`Error::LengthMismatch`] naming `x`, `y`, `mean`, `var`, `gamma` or `beta`;
 /// - [`Error::InvalidParameter`] naming `eps` (NaN, infinite or negative), or `Clamp.min` /
 ///   `Clamp.max` (NaN, or `min > max`).
