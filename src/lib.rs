@@ -60,6 +60,8 @@ mod stats;
 mod train;
 
 pub mod reference;
+#[doc(hidden)]
+pub mod roofline;
 
 pub use error::Error;
 pub use fold::{Bias, WeightLayout, WeightShape, fold_into_weights};

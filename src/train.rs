@@ -358,7 +358,7 @@ fn forward<I: Io>(
     }
     impl<I: Io> WithSimd for Forward<'_, '_, I> {
         type Output = ();
-        #[inline(always)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
         fn run<S: Simd>(self, s: S) {
             let act = self.p.act;
             with_act(s, act, WithS { s, f: self });
@@ -369,7 +369,7 @@ fn forward<I: Io>(
         f: Forward<'a, 'b, I>,
     }
     impl<S: Simd, I: Io> WithAct<S::F> for WithS<'_, '_, S, I> {
-        #[inline(always)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
         fn call<A: Act<S::F>>(self, act: A) {
             let s = self.s;
             let Forward {

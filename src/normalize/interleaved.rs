@@ -17,8 +17,8 @@
 //!   in cache, register tiles of `TILE_V` vectors of channels over `TILE_R` rows, whose
 //!   scales are computed during the first rows so their f64 divisions overlap the stream.
 
-use super::{Act, Block, Chan, Consts, Io, Src, array, norm};
-use crate::simd::{LANES, MAX_ACC, Simd};
+use super::{Act, Block, Consts, Io, Src, norm};
+use crate::simd::{Body, LANES, MAX_ACC, Simd};
 
 /// Channels whose scales one block keeps on the stack (4 KiB), a multiple of `LANES`.
 pub(crate) const BLOCK: usize = 1024;
@@ -28,6 +28,7 @@ pub(crate) const BLOCK: usize = 1024;
 pub(crate) const TILE_MAX: usize = 2 * LANES;
 
 /// Normalizes rows of `c` channels.
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn run<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, p: &Src, act: A) {
     if c == 0 || io.len() == 0 {
         return;
@@ -73,20 +74,9 @@ fn pattern(c: usize, p: &Src, m: &mut [f32], s: &mut [f32], b: &mut [f32]) {
     }
 }
 
-/// Few channels: `T <= ACC` vectors of constants (a whole number of periods) in registers.
+/// Few channels: `T <= TILE_REGS` vectors of constants (a whole number of periods) in
+/// registers. Its own function for the ISA ([`Simd::vectorize`]).
 fn tile_reg<const T: usize, S: Simd, I: Io, A: Act<S::F>>(
-    s: S,
-    io: &mut I,
-    c: usize,
-    p: &Src,
-    act: A,
-) {
-    s.vectorize(|| tile_reg_in::<T, S, I, A>(s, io, c, p, act))
-}
-
-/// [`tile_reg`], inside the ISA's function.
-#[inline(always)]
-fn tile_reg_in<const T: usize, S: Simd, I: Io, A: Act<S::F>>(
     s: S,
     io: &mut I,
     c: usize,
@@ -97,74 +87,90 @@ fn tile_reg_in<const T: usize, S: Simd, I: Io, A: Act<S::F>>(
     let (mut m, mut sv, mut b) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
     let n = (T * LANES).min(N);
     pattern(c, p, &mut m[..n], &mut sv[..n], &mut b[..n]);
-    let (mc, _) = m.as_chunks::<LANES>();
-    let (sc, _) = sv.as_chunks::<LANES>();
-    let (bc, _) = b.as_chunks::<LANES>();
-    let zero = [0.0f32; LANES];
-    let pat: [Consts<S::F>; T] = array(Consts::splat(s, Chan::ZERO), |v| {
-        Consts::from_arrays(
-            s,
-            mc.get(v).unwrap_or(&zero),
-            sc.get(v).unwrap_or(&zero),
-            bc.get(v).unwrap_or(&zero),
-        )
+    s.vectorize(Tiles::<T, I, A> {
+        io,
+        pat: [&m[..n], &sv[..n], &b[..n]],
+        act,
     });
-    let rows = io.len() / (T * LANES);
-    io.map::<S, T>(s, 0, rows, |_, xs| {
-        array(s.zero(), |i| norm(xs[i], &pat[i], act))
-    });
-    leftover(s, io, rows * T * LANES, &pat, act);
+}
+
+/// The body of [`tile_reg`] (`T` vectors in registers) and [`tile_mem`] (`T == 0`: the
+/// pattern's vectors loaded one by one): the flat stream, then the last partial vector.
+struct Tiles<'a, const T: usize, I, A> {
+    io: &'a mut I,
+    /// Mean, scale and beta of the positions `0..period`.
+    pat: [&'a [f32]; 3],
+    act: A,
+}
+
+impl<'a, const T: usize, I: Io, A> Tiles<'a, T, I, A> {
+    /// The pattern's vector `j` (zeros past its end).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn consts<S: Simd>(&self, s: S, j: usize) -> Consts<S::F> {
+        let [m, sc, b] = self.pat;
+        Block {
+            mean: m,
+            scale: sc,
+            beta: b,
+        }
+        .consts_at(s, j * LANES)
+    }
+}
+
+impl<const T: usize, S: Simd, I: Io, A: Act<S::F>> Body<S> for Tiles<'_, T, I, A> {
+    type Output = ();
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn run(self, s: S) {
+        let act = self.act;
+        if T > 0 {
+            let mut pat = [Consts::splat(s, super::Chan::ZERO); T];
+            for (j, k) in pat.iter_mut().enumerate() {
+                *k = self.consts(s, j);
+            }
+            let io = self.io;
+            let rows = io.len() / (T * LANES);
+            for r in 0..rows {
+                for (t, k) in pat.iter().enumerate() {
+                    io.norm_at(s, (r * T + t) * LANES, k, act);
+                }
+            }
+            leftover(s, io, rows * T * LANES, &pat, act);
+        } else {
+            let period = self.pat[0].len() / LANES;
+            let vectors = self.io.len() / LANES;
+            let mut j = 0;
+            for v in 0..vectors {
+                let k = self.consts(s, j);
+                self.io.norm_at(s, v * LANES, &k, act);
+                j = if j + 1 == period { 0 } else { j + 1 };
+            }
+            // The last partial vector continues the pattern where the stream stopped.
+            let pos = vectors * LANES;
+            if pos < self.io.len() {
+                let k = self.consts(s, j);
+                let v = norm(self.io.read(s, pos), &k, act);
+                self.io.write(pos, LANES, v);
+            }
+        }
+    }
 }
 
 /// Odd channel counts: a tile of `t <= TILE_MAX` vectors on the stack, loaded vector by
-/// vector.
+/// vector. Its own function for the ISA ([`Simd::vectorize`]).
 fn tile_mem<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, t: usize, p: &Src, act: A) {
     const N: usize = TILE_MAX * LANES;
     let (mut m, mut sv, mut b) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
     let n = (t * LANES).min(N);
     pattern(c, p, &mut m[..n], &mut sv[..n], &mut b[..n]);
-    s.vectorize(|| tile_mem_in(s, io, &m[..n], &sv[..n], &b[..n], act))
-}
-
-/// [`tile_mem`] with its pattern of constants, inside the ISA's function.
-#[inline(always)]
-fn tile_mem_in<S: Simd, I: Io, A: Act<S::F>>(
-    s: S,
-    io: &mut I,
-    m: &[f32],
-    sv: &[f32],
-    b: &[f32],
-    act: A,
-) {
-    let (mc, _) = m.as_chunks::<LANES>();
-    let (sc, _) = sv.as_chunks::<LANES>();
-    let (bc, _) = b.as_chunks::<LANES>();
-    let zero = [0.0f32; LANES];
-    let at = |j: usize| {
-        Consts::from_arrays(
-            s,
-            mc.get(j).unwrap_or(&zero),
-            sc.get(j).unwrap_or(&zero),
-            bc.get(j).unwrap_or(&zero),
-        )
-    };
-    let vectors = io.len() / LANES;
-    let mut j = 0;
-    io.map::<S, 1>(s, 0, vectors, |_, [x]| {
-        let y = norm(x, &at(j), act);
-        j = if j + 1 == mc.len() { 0 } else { j + 1 };
-        [y]
+    s.vectorize(Tiles::<0, I, A> {
+        io,
+        pat: [&m[..n], &sv[..n], &b[..n]],
+        act,
     });
-    // The last partial vector continues the pattern where the stream stopped.
-    let pos = vectors * LANES;
-    if pos < io.len() {
-        let v = norm(io.read(s, pos), &at(j), act);
-        io.write(pos, LANES, v);
-    }
 }
 
 /// What is left after the whole tiles: it starts a tile, so vector `v` uses `pat[v]`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn leftover<S: Simd, I: Io, A: Act<S::F>>(
     s: S,
     io: &mut I,
@@ -178,7 +184,7 @@ fn leftover<S: Simd, I: Io, A: Act<S::F>>(
             break;
         }
         if pos + LANES <= len {
-            io.map::<S, 1>(s, pos, 1, |_, [x]| [norm(x, k, act)]);
+            io.norm_at(s, pos, k, act);
         } else {
             let v = norm(io.read(s, pos), k, act);
             io.write(pos, LANES, v);
@@ -188,6 +194,7 @@ fn leftover<S: Simd, I: Io, A: Act<S::F>>(
 }
 
 /// Many channels (`c > LANES`): row by row, in blocks of at most [`BLOCK`] channels.
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn rows<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, p: &Src, act: A) {
     let nrows = io.len() / c;
     let mut scale = [0.0f32; BLOCK];
@@ -265,7 +272,8 @@ const TILE_R: usize = 8;
 /// block's width, at least `R` rows): a tile's constants are loaded once into registers
 /// and used for all `R` rows. The block's scales are computed tile by tile during the
 /// first `R` rows, inline, so that their f64 divisions overlap the stream. Returns how
-/// many rows it did (a multiple of `R`); the scales are all computed.
+/// many rows it did (a multiple of `R`); the scales are all computed. Its own function
+/// for the ISA ([`Simd::vectorize`]).
 #[allow(clippy::too_many_arguments)]
 fn block_tiles<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>>(
     s: S,
@@ -277,62 +285,63 @@ fn block_tiles<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>>(
     scale: &mut [f32],
     act: A,
 ) -> usize {
-    s.vectorize(|| block_tiles_in::<V, R, S, I, A>(s, io, c, nrows, k0, p, scale, act))
-}
-
-/// [`block_tiles`], inside the ISA's function.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn block_tiles_in<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>>(
-    s: S,
-    io: &mut I,
-    c: usize,
-    nrows: usize,
-    k0: usize,
-    p: &Src,
-    scale: &mut [f32],
-    act: A,
-) -> usize {
-    let tiles = scale.len() / (V * LANES);
-    let zero = [0.0f32; LANES];
-    let (mc, _) = p.mean.get(k0..).unwrap_or(&[]).as_chunks::<LANES>();
-    let (bc, _) = p.beta.get(k0..).unwrap_or(&[]).as_chunks::<LANES>();
-    let groups = nrows / R;
-    for g in 0..groups {
-        let first = g == 0;
-        io.map_tile::<S, V, R, [Consts<S::F>; V]>(
-            s,
-            g * R * c + k0,
-            c,
-            tiles,
-            |j| {
-                if first {
-                    let (sc, _) = scale.as_chunks_mut::<8>();
-                    for t in 0..V * LANES / 8 {
-                        let i = j * (V * LANES / 8) + t;
-                        if let Some(s) = sc.get_mut(i) {
-                            *s = p.scales8(k0 + i * 8);
+    struct BlockTiles<'a, const V: usize, const R: usize, I, A> {
+        io: &'a mut I,
+        at: [usize; 3],
+        p: &'a Src<'a>,
+        scale: &'a mut [f32],
+        act: A,
+    }
+    impl<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>> Body<S>
+        for BlockTiles<'_, V, R, I, A>
+    {
+        type Output = usize;
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run(self, s: S) -> usize {
+            let [c, nrows, k0] = self.at;
+            let (io, p, scale, act) = (self.io, self.p, self.scale, self.act);
+            let tiles = scale.len() / (V * LANES);
+            let mean = p.mean.get(k0..).unwrap_or(&[]);
+            let beta = p.beta.get(k0..).unwrap_or(&[]);
+            let groups = nrows / R;
+            for g in 0..groups {
+                for j in 0..tiles {
+                    if g == 0 {
+                        let (sc, _) = scale.as_chunks_mut::<8>();
+                        for t in 0..V * LANES / 8 {
+                            let i = j * (V * LANES / 8) + t;
+                            if let Some(s8) = sc.get_mut(i) {
+                                *s8 = p.scales8(k0 + i * 8);
+                            }
+                        }
+                    }
+                    let blk = Block { mean, scale, beta };
+                    let mut k = [Consts::splat(s, super::Chan::ZERO); V];
+                    for (i, k) in k.iter_mut().enumerate() {
+                        *k = blk.consts_at(s, (j * V + i) * LANES);
+                    }
+                    for r in 0..R {
+                        let row = (g * R + r) * c + k0 + j * V * LANES;
+                        for (i, k) in k.iter().enumerate() {
+                            io.norm_at(s, row + i * LANES, k, act);
                         }
                     }
                 }
-                let (sc, _) = scale.as_chunks::<LANES>();
-                array(Consts::splat(s, Chan::ZERO), |i| {
-                    let v = j * V + i;
-                    Consts::from_arrays(
-                        s,
-                        mc.get(v).unwrap_or(&zero),
-                        sc.get(v).unwrap_or(&zero),
-                        bc.get(v).unwrap_or(&zero),
-                    )
-                })
-            },
-            |k, xs| array(s.zero(), |i| norm(xs[i], &k[i], act)),
-        );
+            }
+            groups * R
+        }
     }
-    groups * R
+    s.vectorize(BlockTiles::<V, R, I, A> {
+        io,
+        at: [c, nrows, k0],
+        p,
+        scale,
+        act,
+    })
 }
 
-/// `R` rows at a time; returns how many rows it did (a multiple of `R`).
+/// `R` rows at a time; returns how many rows it did (a multiple of `R`). Its own function
+/// for the ISA ([`Simd::vectorize`]).
 #[allow(clippy::too_many_arguments)]
 fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
     s: S,
@@ -343,51 +352,54 @@ fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
     blk: Block,
     act: A,
 ) -> usize {
-    s.vectorize(|| block_rows_in::<R, S, I, A>(s, io, c, nrows, k0, blk, act))
-}
-
-/// [`block_rows`], inside the ISA's function.
-#[inline(always)]
-fn block_rows_in<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
-    s: S,
-    io: &mut I,
-    c: usize,
-    nrows: usize,
-    k0: usize,
-    blk: Block,
-    act: A,
-) -> usize {
-    let width = blk.len();
-    let nv = width / LANES;
-    let (m, _) = blk.mean.as_chunks::<LANES>();
-    let (sc, _) = blk.scale.as_chunks::<LANES>();
-    let (b, _) = blk.beta.as_chunks::<LANES>();
-    let zero = [0.0f32; LANES];
-    // The block's last LANES channels, for the vector that ends each row's block.
-    let tail = (!width.is_multiple_of(LANES)).then(|| blk.consts_at(s, width - LANES));
-    let groups = nrows / R;
-    for g in 0..groups {
-        let base = g * R * c + k0;
-        let last = base + width - LANES;
-        // Read before anything of these rows is written (the vectors overlap).
-        let t: Option<[S::F; R]> =
-            tail.map(|k| array(s.zero(), |r| norm(io.read(s, last + r * c), &k, act)));
-        io.map_rows::<S, R>(s, base, c, nv, |j, xs| {
-            let k = Consts::from_arrays(
-                s,
-                m.get(j).unwrap_or(&zero),
-                sc.get(j).unwrap_or(&zero),
-                b.get(j).unwrap_or(&zero),
-            );
-            array(s.zero(), |r| norm(xs[r], &k, act))
-        });
-        if let Some(t) = t {
-            for (r, v) in t.into_iter().enumerate() {
-                io.write(last + r * c, LANES, v);
+    struct BlockRows<'a, const R: usize, I, A> {
+        io: &'a mut I,
+        at: [usize; 3],
+        blk: Block<'a>,
+        act: A,
+    }
+    impl<const R: usize, S: Simd, I: Io, A: Act<S::F>> Body<S> for BlockRows<'_, R, I, A> {
+        type Output = usize;
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run(self, s: S) -> usize {
+            let [c, nrows, k0] = self.at;
+            let (io, blk, act) = (self.io, self.blk, self.act);
+            let width = blk.len();
+            let nv = width / LANES;
+            // The block's last LANES channels, for the vector that ends each row's block.
+            let tail = (!width.is_multiple_of(LANES)).then(|| blk.consts_at(s, width - LANES));
+            let groups = nrows / R;
+            for g in 0..groups {
+                let base = g * R * c + k0;
+                let last = base + width - LANES;
+                // Read before anything of these rows is written (the vectors overlap).
+                let mut t = [s.zero(); R];
+                if let Some(k) = &tail {
+                    for (r, t) in t.iter_mut().enumerate() {
+                        *t = norm(io.read(s, last + r * c), k, act);
+                    }
+                }
+                for j in 0..nv {
+                    let k = blk.consts_at(s, j * LANES);
+                    for r in 0..R {
+                        io.norm_at(s, base + r * c + j * LANES, &k, act);
+                    }
+                }
+                if tail.is_some() {
+                    for (r, v) in t.into_iter().enumerate() {
+                        io.store(last + r * c, v);
+                    }
+                }
             }
+            groups * R
         }
     }
-    groups * R
+    s.vectorize(BlockRows::<R, I, A> {
+        io,
+        at: [c, nrows, k0],
+        blk,
+        act,
+    })
 }
 
 fn gcd(a: usize, b: usize) -> usize {

@@ -135,7 +135,7 @@ impl Src<'_> {
     /// The scales of channels `k0..k0 + 8` (all `< c`), rounded once: bitwise what
     /// [`Src::scales`] gives. Small enough to inline in a loop that streams data, so its
     /// f64 divisions overlap the memory traffic.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn scales8(&self, k0: usize) -> [f32; 8] {
         fn eight(s: &[f32], k0: usize) -> [f32; 8] {
             s.get(k0..)
@@ -149,7 +149,11 @@ impl Src<'_> {
             }
             ScaleFrom::Invstd { gamma, invstd } => {
                 let (g, i) = (eight(gamma, k0), eight(invstd, k0));
-                array(0.0, |j| (f64::from(g[j]) * f64::from(i[j])) as f32)
+                let mut out = [0.0f32; 8];
+                for (o, (g, i)) in out.iter_mut().zip(g.iter().zip(&i)) {
+                    *o = (f64::from(*g) * f64::from(*i)) as f32;
+                }
+                out
             }
         }
     }
@@ -327,13 +331,13 @@ pub(crate) struct Block<'a> {
 
 impl Block<'_> {
     /// Number of channels.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn len(&self) -> usize {
         self.scale.len()
     }
 
     /// Channel `i` of the block (`i < len`; zeros past the end).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn chan(&self, i: usize) -> Chan {
         match (self.mean.get(i), self.scale.get(i), self.beta.get(i)) {
             (Some(&mean), Some(&scale), Some(&beta)) => Chan { mean, scale, beta },
@@ -342,7 +346,7 @@ impl Block<'_> {
     }
 
     /// Channels `i..i + LANES` as one vector each (zeros past the end).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn consts_at<S: Simd>(&self, s: S, i: usize) -> Consts<S::F> {
         Consts {
             m: s.load_at(self.mean, i),
@@ -354,7 +358,7 @@ impl Block<'_> {
 
 /// Calls `f` with the [`Block`] of channels `ks` of `p` (`ks.len() <= N`, validated): the
 /// block's scales live on the stack.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn with_block<const N: usize, R>(
     p: &Src,
     ks: core::ops::Range<usize>,
@@ -381,7 +385,7 @@ pub(crate) struct Consts<V> {
 
 impl<V: Vf32> Consts<V> {
     /// Every lane channel `c`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn splat<S: Simd<F = V>>(s: S, c: Chan) -> Self {
         Consts {
             m: s.splat(c.mean),
@@ -390,23 +394,8 @@ impl<V: Vf32> Consts<V> {
         }
     }
 
-    /// Lane `i` from `mean[i]`, `scale[i]`, `beta[i]`.
-    #[inline(always)]
-    pub(crate) fn from_arrays<S: Simd<F = V>>(
-        s: S,
-        mean: &[f32; LANES],
-        scale: &[f32; LANES],
-        beta: &[f32; LANES],
-    ) -> Self {
-        Consts {
-            m: s.load(mean),
-            s: s.load(scale),
-            b: s.load(beta),
-        }
-    }
-
     /// `self` with the lanes `from..` taken from `other`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn blend_from(self, other: Self, from: usize) -> Self {
         Consts {
             m: self.m.lanes_from(other.m, from),
@@ -433,21 +422,21 @@ pub(crate) struct ClampAct<V> {
 }
 
 impl<V: Vf32> Act<V> for NoAct {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn apply(self, v: V) -> V {
         v
     }
 }
 
 impl<V: Vf32> Act<V> for ReluAct {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn apply(self, v: V) -> V {
         v.relu()
     }
 }
 
 impl<V: Vf32> Act<V> for ClampAct<V> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn apply(self, v: V) -> V {
         v.clamp(self.lo, self.hi)
     }
@@ -459,7 +448,7 @@ pub(crate) trait WithAct<V> {
 }
 
 /// Calls `f` with the activation type for `act` (checked).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn with_act<S: Simd>(s: S, act: Activation, f: impl WithAct<S::F>) {
     match act {
         Activation::Identity => f.call(NoAct),
@@ -471,116 +460,53 @@ pub(crate) fn with_act<S: Simd>(s: S, act: Activation, f: impl WithAct<S::F>) {
     }
 }
 
-/// `[f(0), f(1), …, f(N - 1)]` by a plain loop: `core::array::from_fn` is not always inlined
-/// in a hot loop (with some activations it was not), which costs a call per vector.
-#[inline(always)]
-pub(crate) fn array<T: Copy, const N: usize>(zero: T, mut f: impl FnMut(usize) -> T) -> [T; N] {
-    let mut out = [zero; N];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = f(i);
-    }
-    out
-}
-
 /// The per-element operation: `act((x - mean) * scale + beta)`, one subtract and one fused
 /// multiply-add.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn norm<V: Vf32, A: Act<V>>(x: V, k: &Consts<V>, act: A) -> V {
     act.apply(affine(x, k))
 }
 
 /// `(x - mean) * scale + beta`, before the activation.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn affine<V: Vf32>(x: V, k: &Consts<V>) -> V {
     (x - k.m).mul_add(k.s, k.b)
 }
 
 /// Where a kernel reads its input and writes its output: two buffers, or one in place.
-/// Kernels are written once over this trait, so both forms run the same instructions.
+/// Kernels are written once over this trait, so both forms run the same instructions. Its
+/// operations are small and `#[inline(always)]`, and kernels call them from plain loops
+/// (no closures), so they are compiled for the kernel's ISA.
 pub(crate) trait Io {
     /// The input values (before anything is written, in place).
     fn src(&self) -> &[f32];
 
-    /// Replaces the `count` groups of `G` whole vectors starting at `start` with
-    /// `f(group index, values)`. The range must lie inside the buffer (else nothing happens).
-    fn map<S: Simd, const G: usize>(
-        &mut self,
-        s: S,
-        start: usize,
-        count: usize,
-        f: impl FnMut(usize, [S::F; G]) -> [S::F; G],
-    );
-
-    /// For each `g < count`, replaces the `R` vectors at `start + r * stride + g * LANES`
-    /// (`r < R`: the same column of `R` rows) with `f(g, those vectors)`; all `R` are read
-    /// before any is written. The rows' `count` vectors must fit in `stride` and in the
-    /// buffer (else nothing happens).
-    fn map_rows<S: Simd, const R: usize>(
-        &mut self,
-        s: S,
-        start: usize,
-        stride: usize,
-        count: usize,
-        f: impl FnMut(usize, [S::F; R]) -> [S::F; R],
-    );
-
-    /// For each `g < count`: `k = cs(g)`, then for each row `r < R` replaces the `V`
-    /// vectors at `start + r * stride + g * V * LANES` with `f(&k, those vectors)`. The
-    /// rows' `count * V` vectors must fit in `stride` and in the buffer (else nothing
-    /// happens).
-    #[allow(clippy::too_many_arguments)]
-    fn map_tile<S: Simd, const V: usize, const R: usize, K>(
-        &mut self,
-        s: S,
-        start: usize,
-        stride: usize,
-        count: usize,
-        cs: impl FnMut(usize) -> K,
-        f: impl FnMut(&K, [S::F; V]) -> [S::F; V],
-    );
+    /// Writes `v` to `i..i + LANES` (nothing if that range leaves the buffer).
+    fn store<V: Vf32>(&mut self, i: usize, v: V);
 
     /// Writes the first `n.min(LANES)` lanes of `v` at `i..`, stopping at the end of the
     /// buffer.
     fn write<V: Vf32>(&mut self, i: usize, n: usize, v: V);
 
     /// The `LANES` values at `i..`, zero-filled past the end.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn read<S: Simd>(&self, s: S, i: usize) -> S::F {
         s.load_at(self.src(), i)
     }
 
     /// Number of values.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn len(&self) -> usize {
         self.src().len()
     }
-}
 
-/// The range `R` rows of `len` values spaced `stride` apart cover from `start`, if every
-/// row fits in its stride and the range in `buf_len`.
-#[inline(always)]
-fn rows_span<const R: usize>(
-    start: usize,
-    stride: usize,
-    len: usize,
-    buf_len: usize,
-) -> Option<core::ops::Range<usize>> {
-    let end = stride
-        .checked_mul(R - 1)?
-        .checked_add(len)?
-        .checked_add(start)?;
-    (len <= stride && end <= buf_len).then_some(start..end)
-}
-
-/// The first `len` values of each of the `R` rows of `buf` (`stride` apart), as vectors.
-#[inline(always)]
-fn rows_of<const R: usize>(buf: &mut [f32], stride: usize, len: usize) -> [&mut [[f32; LANES]]; R] {
-    let mut rows = buf.chunks_mut(stride.max(1));
-    core::array::from_fn(|_| {
-        let row = rows.next().unwrap_or_default();
-        let n = row.len().min(len);
-        row[..n].as_chunks_mut::<LANES>().0
-    })
+    /// Replaces the whole vector at `i` (inside the buffer) with `norm(it, k, act)`: one
+    /// read, one store.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn norm_at<S: Simd, A: Act<S::F>>(&mut self, s: S, i: usize, k: &Consts<S::F>, act: A) {
+        let y = norm(self.read(s, i), k, act);
+        self.store(i, y);
+    }
 }
 
 /// Out of place: read `x`, write `y` (same length).
@@ -592,107 +518,26 @@ pub(crate) struct OutOfPlace<'a> {
 /// In place: read and write one buffer.
 pub(crate) struct InPlace<'a>(pub &'a mut [f32]);
 
-/// `start..start + count * G * LANES`, saturating (an out-of-range end makes `get` fail).
-#[inline(always)]
-fn span<const G: usize>(start: usize, count: usize) -> core::ops::Range<usize> {
-    start..count.saturating_mul(G * LANES).saturating_add(start)
+/// The whole vector of `buf` at `i`, if it lies inside.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn vector_at(buf: &mut [f32], i: usize) -> Option<&mut [f32; LANES]> {
+    buf.get_mut(i..)?.first_chunk_mut::<LANES>()
 }
 
 impl Io for OutOfPlace<'_> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn src(&self) -> &[f32] {
         self.x
     }
 
-    #[inline(always)]
-    fn map<S: Simd, const G: usize>(
-        &mut self,
-        s: S,
-        start: usize,
-        count: usize,
-        mut f: impl FnMut(usize, [S::F; G]) -> [S::F; G],
-    ) {
-        let r = span::<G>(start, count);
-        let (Some(x), Some(y)) = (self.x.get(r.clone()), self.y.get_mut(r)) else {
-            return;
-        };
-        let (xs, _) = x.as_chunks::<LANES>();
-        let (xs, _) = xs.as_chunks::<G>();
-        let (ys, _) = y.as_chunks_mut::<LANES>();
-        let (ys, _) = ys.as_chunks_mut::<G>();
-        for (g, (xg, yg)) in xs.iter().zip(ys).enumerate() {
-            let out = f(g, array(s.zero(), |i| s.load(&xg[i])));
-            for (d, v) in yg.iter_mut().zip(out) {
-                v.store(d);
-            }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn store<V: Vf32>(&mut self, i: usize, v: V) {
+        if let Some(out) = vector_at(self.y, i) {
+            v.store(out);
         }
     }
 
-    #[inline(always)]
-    fn map_rows<S: Simd, const R: usize>(
-        &mut self,
-        s: S,
-        start: usize,
-        stride: usize,
-        count: usize,
-        mut f: impl FnMut(usize, [S::F; R]) -> [S::F; R],
-    ) {
-        let len = count.saturating_mul(LANES);
-        let Some(r) = rows_span::<R>(start, stride, len, self.x.len().min(self.y.len())) else {
-            return;
-        };
-        let xs: [&[[f32; LANES]]; R] = core::array::from_fn(|i| {
-            let row = self.x.get(start + i * stride..).unwrap_or(&[]);
-            row[..len.min(row.len())].as_chunks::<LANES>().0
-        });
-        let mut ys = rows_of::<R>(&mut self.y[r], stride, len);
-        for g in 0..count {
-            let out = f(g, array(s.zero(), |i| s.load(&xs[i][g])));
-            for (y, v) in ys.iter_mut().zip(out) {
-                v.store(&mut y[g]);
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn map_tile<S: Simd, const V: usize, const R: usize, K>(
-        &mut self,
-        s: S,
-        start: usize,
-        stride: usize,
-        count: usize,
-        mut cs: impl FnMut(usize) -> K,
-        mut f: impl FnMut(&K, [S::F; V]) -> [S::F; V],
-    ) {
-        let len = count.saturating_mul(V * LANES);
-        let Some(r) = rows_span::<R>(start, stride, len, self.x.len().min(self.y.len())) else {
-            return;
-        };
-        let xs: [&[[[f32; LANES]; V]]; R] = core::array::from_fn(|i| {
-            let row = self.x.get(start + i * stride..).unwrap_or(&[]);
-            row[..len.min(row.len())]
-                .as_chunks::<LANES>()
-                .0
-                .as_chunks::<V>()
-                .0
-        });
-        let mut ys: [&mut [[[f32; LANES]; V]]; R] =
-            rows_of::<R>(&mut self.y[r], stride, len).map(|row| row.as_chunks_mut::<V>().0);
-        for g in 0..count {
-            let k = cs(g);
-            for (x, y) in xs.iter().zip(ys.iter_mut()) {
-                let (Some(x), Some(y)) = (x.get(g), y.get_mut(g)) else {
-                    continue;
-                };
-                let out = f(&k, array(s.zero(), |i| s.load(&x[i])));
-                for (d, v) in y.iter_mut().zip(out) {
-                    v.store(d);
-                }
-            }
-        }
-    }
-
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn write<V: Vf32>(&mut self, i: usize, n: usize, v: V) {
         let end = self.y.len().min(i.saturating_add(n));
         if let Some(out) = self.y.get_mut(i..end) {
@@ -702,85 +547,19 @@ impl Io for OutOfPlace<'_> {
 }
 
 impl Io for InPlace<'_> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn src(&self) -> &[f32] {
         self.0
     }
 
-    #[inline(always)]
-    fn map<S: Simd, const G: usize>(
-        &mut self,
-        s: S,
-        start: usize,
-        count: usize,
-        mut f: impl FnMut(usize, [S::F; G]) -> [S::F; G],
-    ) {
-        let Some(y) = self.0.get_mut(span::<G>(start, count)) else {
-            return;
-        };
-        let (ys, _) = y.as_chunks_mut::<LANES>();
-        let (ys, _) = ys.as_chunks_mut::<G>();
-        for (g, yg) in ys.iter_mut().enumerate() {
-            let out = f(g, array(s.zero(), |i| s.load(&yg[i])));
-            for (d, v) in yg.iter_mut().zip(out) {
-                v.store(d);
-            }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn store<V: Vf32>(&mut self, i: usize, v: V) {
+        if let Some(out) = vector_at(self.0, i) {
+            v.store(out);
         }
     }
 
-    #[inline(always)]
-    fn map_rows<S: Simd, const R: usize>(
-        &mut self,
-        s: S,
-        start: usize,
-        stride: usize,
-        count: usize,
-        mut f: impl FnMut(usize, [S::F; R]) -> [S::F; R],
-    ) {
-        let len = count.saturating_mul(LANES);
-        let Some(r) = rows_span::<R>(start, stride, len, self.0.len()) else {
-            return;
-        };
-        let mut ys = rows_of::<R>(&mut self.0[r], stride, len);
-        for g in 0..count {
-            let out = f(g, array(s.zero(), |i| s.load(&ys[i][g])));
-            for (y, v) in ys.iter_mut().zip(out) {
-                v.store(&mut y[g]);
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn map_tile<S: Simd, const V: usize, const R: usize, K>(
-        &mut self,
-        s: S,
-        start: usize,
-        stride: usize,
-        count: usize,
-        mut cs: impl FnMut(usize) -> K,
-        mut f: impl FnMut(&K, [S::F; V]) -> [S::F; V],
-    ) {
-        let len = count.saturating_mul(V * LANES);
-        let Some(r) = rows_span::<R>(start, stride, len, self.0.len()) else {
-            return;
-        };
-        let mut ys: [&mut [[[f32; LANES]; V]]; R] =
-            rows_of::<R>(&mut self.0[r], stride, len).map(|row| row.as_chunks_mut::<V>().0);
-        for g in 0..count {
-            let k = cs(g);
-            for y in ys.iter_mut() {
-                let Some(y) = y.get_mut(g) else {
-                    continue;
-                };
-                let out = f(&k, array(s.zero(), |i| s.load(&y[i])));
-                for (d, v) in y.iter_mut().zip(out) {
-                    v.store(d);
-                }
-            }
-        }
-    }
-
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn write<V: Vf32>(&mut self, i: usize, n: usize, v: V) {
         let end = self.0.len().min(i.saturating_add(n));
         if let Some(out) = self.0.get_mut(i..end) {
@@ -823,7 +602,7 @@ pub(crate) fn run<I: Io>(isa: Isa, io: &mut I, d: LayoutDims, p: &Src, act: Acti
     }
     impl<I: Io> WithSimd for Run<'_, I> {
         type Output = ();
-        #[inline(always)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
         fn run<S: Simd>(self, s: S) {
             struct WithS<'a, S, I> {
                 s: S,
@@ -832,7 +611,7 @@ pub(crate) fn run<I: Io>(isa: Isa, io: &mut I, d: LayoutDims, p: &Src, act: Acti
                 p: &'a Src<'a>,
             }
             impl<S: Simd, I: Io> WithAct<S::F> for WithS<'_, S, I> {
-                #[inline(always)]
+                #[cfg_attr(not(debug_assertions), inline(always))]
                 fn call<A: Act<S::F>>(self, act: A) {
                     run_with(self.s, self.io, self.d, self.p, act);
                 }
@@ -845,6 +624,7 @@ pub(crate) fn run<I: Io>(isa: Isa, io: &mut I, d: LayoutDims, p: &Src, act: Acti
 }
 
 /// [`run`] with the lanes and the activation type chosen.
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn run_with<S: Simd, I: Io, A: Act<S::F>>(
     s: S,
     io: &mut I,

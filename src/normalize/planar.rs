@@ -20,12 +20,13 @@
 //! (so it is right in place too) and stored last.
 
 use super::{Act, Block, Consts, Io, Src, affine, norm, with_block};
-use crate::simd::{LANES, Simd, Vf32};
+use crate::simd::{Body, LANES, Simd, Vf32};
 
 /// Channels whose constants are computed together, a multiple of `LANES`.
 pub(crate) const PBLOCK: usize = LANES;
 
 /// Normalizes `n` samples of `c` planes of `plane >= 2` values.
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn run<S: Simd, I: Io, A: Act<S::F>>(
     s: S,
     io: &mut I,
@@ -40,6 +41,7 @@ pub(super) fn run<S: Simd, I: Io, A: Act<S::F>>(
 
 /// Normalizes channels `ks` of every sample.
 #[allow(clippy::too_many_arguments)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn channels<S: Simd, I: Io, A: Act<S::F>>(
     s: S,
     io: &mut I,
@@ -91,14 +93,14 @@ pub(crate) fn channels<S: Simd, I: Io, A: Act<S::F>>(
 }
 
 /// The next channel of a segment's cycle.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn next(k: usize, cycle: usize) -> usize {
     if k + 1 == cycle { 0 } else { k + 1 }
 }
 
 /// The constants of the vector at `pos` of a segment of `planes` planes from `start`,
 /// plane `j` having channel `j % blk.len()` of the block.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn consts_at<S: Simd>(
     s: S,
     start: usize,
@@ -138,19 +140,51 @@ fn segment<S: Simd, I: Io, A: Act<S::F>>(
     if len == 0 {
         return;
     }
-    s.vectorize(|| {
-        if len < LANES {
-            let k = consts_at(s, start, start, planes, plane, blk);
-            let v = norm(io.read(s, start), &k, act);
-            io.write(start, len, v);
-            return;
+    struct Segment<'a, I, A> {
+        io: &'a mut I,
+        at: [usize; 3],
+        blk: Block<'a>,
+        act: A,
+    }
+    impl<S: Simd, I: Io, A: Act<S::F>> Body<S> for Segment<'_, I, A> {
+        type Output = ();
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run(self, s: S) {
+            let [start, planes, plane] = self.at;
+            segment_in(s, self.io, start, planes, plane, self.blk, self.act);
         }
-        segment_body(s, io, start, planes, plane, blk, act);
-    })
+    }
+    s.vectorize(Segment {
+        io,
+        at: [start, planes, plane],
+        blk,
+        act,
+    });
+}
+
+/// [`segment`], inside the ISA's function.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn segment_in<S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
+    io: &mut I,
+    start: usize,
+    planes: usize,
+    plane: usize,
+    blk: Block,
+    act: A,
+) {
+    let len = planes * plane;
+    if len < LANES {
+        let k = consts_at(s, start, start, planes, plane, blk);
+        let v = norm(io.read(s, start), &k, act);
+        io.write(start, len, v);
+        return;
+    }
+    segment_body(s, io, start, planes, plane, blk, act);
 }
 
 /// [`segment`] of at least one vector, inside the ISA's function.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn segment_body<S: Simd, I: Io, A: Act<S::F>>(
     s: S,
     io: &mut I,
@@ -188,7 +222,7 @@ fn segment_body<S: Simd, I: Io, A: Act<S::F>>(
 /// constants too, and the lanes from the boundary on take the second result. The only
 /// branch per vector is the (well predicted) test for the crossing, so short planes (7x7,
 /// 14x14) run nearly as fast as long ones.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn wide_planes<S: Simd, I: Io, A: Act<S::F>>(
     s: S,
     io: &mut I,
@@ -204,7 +238,9 @@ fn wide_planes<S: Simd, I: Io, A: Act<S::F>>(
     let mut nxt = Consts::splat(s, blk.chan(kn));
     // Offset of the current plane's end from the current vector's start (>= 1).
     let mut bound = plane;
-    io.map::<S, 1>(s, start, (body_end - start) / LANES, |_, [x]| {
+    let mut i = start;
+    while i < body_end {
+        let x = io.read(s, i);
         let mut y = affine(x, &cur);
         if bound <= LANES {
             if bound < LANES {
@@ -216,13 +252,14 @@ fn wide_planes<S: Simd, I: Io, A: Act<S::F>>(
             bound += plane;
         }
         bound -= LANES;
-        [act.apply(y)]
-    });
+        io.store(i, act.apply(y));
+        i += LANES;
+    }
 }
 
 /// Whole vectors `start..body_end` of planes shorter than a vector: each vector's constants
 /// are assembled boundary by boundary.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn tiny_planes<S: Simd, I: Io, A: Act<S::F>>(
     s: S,
     io: &mut I,
@@ -235,7 +272,7 @@ fn tiny_planes<S: Simd, I: Io, A: Act<S::F>>(
     let cycle = blk.len();
     let (mut k, mut pend) = (0, start + plane);
     let mut pos = start;
-    io.map::<S, 1>(s, start, (body_end - start) / LANES, |_, [x]| {
+    while pos < body_end {
         let mut c = Consts::splat(s, blk.chan(k));
         while pend <= pos + LANES {
             k = next(k, cycle);
@@ -244,7 +281,7 @@ fn tiny_planes<S: Simd, I: Io, A: Act<S::F>>(
             }
             pend += plane;
         }
+        io.norm_at(s, pos, &c, act);
         pos += LANES;
-        [norm(x, &c, act)]
-    });
+    }
 }

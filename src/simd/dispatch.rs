@@ -2,7 +2,7 @@
 //! no `std`), caches the answer, and runs a kernel generic over [`Simd`] with the token of
 //! the ISA asked for. The only place that makes x86 tokens.
 
-use super::{Portable, Simd};
+use super::{Body, Portable, Simd};
 use core::sync::atomic::{AtomicU8, Ordering};
 
 /// An instruction-set level the kernels can run at.
@@ -130,6 +130,17 @@ pub(crate) trait WithSimd {
     fn run<S: Simd>(self, s: S) -> Self::Output;
 }
 
+/// A whole [`WithSimd`] computation as one [`Body`].
+struct Whole<W>(W);
+
+impl<S: Simd, W: WithSimd> Body<S> for Whole<W> {
+    type Output = W::Output;
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn run(self, s: S) -> W::Output {
+        self.0.run(s)
+    }
+}
+
 /// Runs `w` at level `isa`, which must be supported (callers take it from [`Isa::detected`]
 /// or from a checked [`crate::Kernels`]); an unsupported level runs the portable lanes.
 #[inline]
@@ -141,12 +152,12 @@ pub(crate) fn dispatch<W: WithSimd>(isa: Isa, w: W) -> W::Output {
             Isa::Avx512 if Isa::Avx512.is_supported() => {
                 // SAFETY: detection found AVX-512F, AVX2 and FMA, with OS support.
                 let s = unsafe { Avx512::new_unchecked() };
-                return s.vectorize(|| w.run(s));
+                return s.vectorize(Whole(w));
             }
             Isa::Avx2 if Isa::Avx2.is_supported() => {
                 // SAFETY: detection found AVX2 and FMA, with OS support.
                 let s = unsafe { Avx2::new_unchecked() };
-                return s.vectorize(|| w.run(s));
+                return s.vectorize(Whole(w));
             }
             _ => {}
         }

@@ -43,9 +43,18 @@ pub(crate) trait Simd: Copy + 'static {
     /// in the register file (`<= MAX_ACC`, a power of two).
     const ACC: usize;
 
-    /// Runs `f` in a function compiled for this ISA, so that the lane operations inlined
-    /// into `f` become single instructions. Hot loops run inside one call of this.
-    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R;
+    /// Runs `body` in a function compiled for this ISA (`#[target_feature]`), into which
+    /// `body.run` and every `#[inline(always)]` function it calls are inlined, so that their
+    /// lane operations become single instructions. A function the body calls that is not
+    /// inlined is compiled without the ISA's features: kernel code is `#[inline(always)]`,
+    /// or runs its own body through `vectorize`, and keeps closures out of hot loops
+    /// (a closure is a function of its own, inlined only if the optimizer chooses).
+    ///
+    /// Kernel functions are `#[inline(always)]` only without `debug_assertions`: an
+    /// unoptimized build keeps every inlined call's locals in slots of their own, and one
+    /// kernel inlined whole would need megabytes of stack. Unoptimized, the lane operations
+    /// are calls (slow, and the same results).
+    fn vectorize<B: Body<Self>>(self, body: B) -> B::Output;
     /// Every lane `v`.
     fn splat(self, v: f32) -> Self::F;
     /// Lane `i` is `a[i]`.
@@ -56,13 +65,13 @@ pub(crate) trait Simd: Copy + 'static {
     fn transpose8(self, rows: &[[f32; 8]; LANES]) -> [Self::F; 8];
 
     /// Every lane zero.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn zero(self) -> Self::F {
         self.splat(0.0)
     }
 
     /// `LANES` values from `x[i..]`, zero-filled where `x` ends first. Never reads past `x`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn load_at(self, x: &[f32], i: usize) -> Self::F {
         let tail = x.get(i..).unwrap_or(&[]);
         match tail.first_chunk::<LANES>() {
@@ -72,7 +81,7 @@ pub(crate) trait Simd: Copy + 'static {
     }
 
     /// The first `min(s.len(), LANES)` values of `s`, zero-filled to a whole vector.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn load_partial(self, s: &[f32]) -> Self::F {
         let mut a = [0.0f32; LANES];
         for (d, v) in a.iter_mut().zip(s) {
@@ -82,10 +91,19 @@ pub(crate) trait Simd: Copy + 'static {
     }
 
     /// Every f64 lane zero.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn zero64(self) -> Self::D {
         self.splat64(0.0)
     }
+}
+
+/// A kernel body run by [`Simd::vectorize`]: a struct holding the body's arguments.
+/// Implementations mark `run` `#[inline(always)]`.
+pub(crate) trait Body<S> {
+    /// What the body returns.
+    type Output;
+    /// The body, with the token `s`.
+    fn run(self, s: S) -> Self::Output;
 }
 
 /// 16 f32 lanes of one ISA.
@@ -116,7 +134,7 @@ pub(crate) trait Vf32:
     fn lanes_from(self, other: Self, from: usize) -> Self;
 
     /// Writes the first `min(out.len(), LANES)` lanes to `out`. Never writes past `out`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn store_partial(self, out: &mut [f32]) {
         for (d, s) in out.iter_mut().zip(self.to_array()) {
             *d = s;
@@ -142,7 +160,7 @@ pub(crate) trait Vf64:
 pub(crate) type Wide<S> = [<S as Simd>::D; 2];
 
 /// The lanes of a widened vector as one array.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn wide_lanes<D: Vf64>(v: [D; 2]) -> [f64; LANES] {
     let (lo, hi) = (v[0].to_array(), v[1].to_array());
     let mut out = [0.0; LANES];
@@ -156,7 +174,7 @@ pub(crate) fn wide_lanes<D: Vf64>(v: [D; 2]) -> [f64; LANES] {
 /// `k * v.len() * LANES` values: a pairwise tree of equal-count Chan merges,
 /// `mean = (a + b)/2`, `M2 = M2a + M2b + δ²·n/2`, over whole f64 vectors first, then over
 /// the last vector's lanes.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn fold_lanes<S: Simd>(s: S, v: &[(Wide<S>, Wide<S>)], k: f64) -> (f64, f64) {
     let half = s.splat64(0.5);
     let z = s.zero64();
@@ -196,7 +214,7 @@ pub(crate) const T: usize = 8;
 
 /// Loads a `LANES x 8` block and transposes it: lane `l` of `out[j]` is
 /// `x[starts[l] + col + j]`. Rows that end before `col + 8` read as zeros.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn load_transposed<S: Simd>(
     s: S,
     x: &[f32],
@@ -213,7 +231,7 @@ pub(crate) fn load_transposed<S: Simd>(
 }
 
 /// Lane `l` is `x[starts[l] + col]` (zero past the end of `x`).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn gather<S: Simd>(s: S, x: &[f32], starts: &[usize; LANES], col: usize) -> S::F {
     let mut a = [0.0f32; LANES];
     for (d, st) in a.iter_mut().zip(starts) {
@@ -252,7 +270,7 @@ pub(crate) fn scales(gamma: &[f32], var: &[f32], eps: f32, out: &mut [f32]) {
 }
 
 /// [`scales`] for eight channels.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn scales8(gamma: [f32; 8], var: [f32; 8], eps: f32) -> [f32; 8] {
     type F64x8 = wide::f64x8;
     let w = F64x8::new(var.map(f64::from)) + F64x8::splat(f64::from(eps));
@@ -302,7 +320,7 @@ mod tests {
         struct Job<'a, P>(&'a P);
         impl<P: Probe> WithSimd for Job<'_, P> {
             type Output = [f32; LANES];
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn run<S: Simd>(self, s: S) -> [f32; LANES] {
                 self.0.probe(s)
             }

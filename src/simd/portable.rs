@@ -3,7 +3,7 @@
 //! `-C target-cpu=native` on such a CPU, NEON on aarch64, simd128 on wasm with that
 //! feature, plain arrays elsewhere). Runs on every target; the x86 fallback.
 
-use super::{HALF, LANES, Simd, Vf32, Vf64};
+use super::{Body, HALF, LANES, Simd, Vf32, Vf64};
 use wide::{f32x8, f32x16, f64x8};
 
 /// The portable token: always available.
@@ -32,8 +32,8 @@ impl Simd for Portable {
     const ACC: usize = 2;
 
     #[inline(always)]
-    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
-        f()
+    fn vectorize<B: Body<Self>>(self, body: B) -> B::Output {
+        body.run(self)
     }
     #[inline(always)]
     fn splat(self, v: f32) -> f32x16 {

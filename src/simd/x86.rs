@@ -8,7 +8,7 @@
 //! Each operation is `#[inline(always)]`: inlined into a kernel running inside
 //! [`Simd::vectorize`], it becomes one or two instructions.
 
-use super::{HALF, LANES, Simd, Vf32, Vf64};
+use super::{Body, HALF, LANES, Simd, Vf32, Vf64};
 use core::arch::x86_64::*;
 use core::ops::{Add, AddAssign, Div, Mul, Sub};
 
@@ -133,13 +133,13 @@ impl Simd for Avx2 {
     const ACC: usize = 2;
 
     #[inline(always)]
-    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
+    fn vectorize<B: Body<Self>>(self, body: B) -> B::Output {
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn run<R>(f: impl FnOnce() -> R) -> R {
-            f()
+        unsafe fn run<B: Body<Avx2>>(s: Avx2, body: B) -> B::Output {
+            body.run(s)
         }
         // SAFETY: the token proves AVX2 and FMA are available.
-        unsafe { run(f) }
+        unsafe { run(self, body) }
     }
     #[inline(always)]
     fn splat(self, v: f32) -> F32x16Avx2 {
@@ -182,13 +182,13 @@ impl Simd for Avx512 {
     const ACC: usize = 8;
 
     #[inline(always)]
-    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
+    fn vectorize<B: Body<Self>>(self, body: B) -> B::Output {
         #[target_feature(enable = "avx512f,avx2,fma")]
-        unsafe fn run<R>(f: impl FnOnce() -> R) -> R {
-            f()
+        unsafe fn run<B: Body<Avx512>>(s: Avx512, body: B) -> B::Output {
+            body.run(s)
         }
         // SAFETY: the token proves AVX-512F, AVX2 and FMA are available.
-        unsafe { run(f) }
+        unsafe { run(self, body) }
     }
     #[inline(always)]
     fn splat(self, v: f32) -> F32x16Avx512 {

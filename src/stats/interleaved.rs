@@ -16,7 +16,7 @@ use super::{
     BLOCK, CHUNK, Centered, LaneOp, Method, PIVOT_SPAN, Positions, Sum, Welford, end_step, two_pass,
 };
 use crate::Moments;
-use crate::simd::{LANES, MAX_ACC, Simd, Vf32, Vf64};
+use crate::simd::{Body, LANES, MAX_ACC, Simd, Vf32, Vf64};
 
 /// Register blocks in one super-block.
 const BLOCKS: usize = 2;
@@ -26,6 +26,7 @@ const SUPER: usize = BLOCKS * BLOCK;
 /// AVX-512) stays in L1 while its blocks are swept.
 const TILE_ROWS: usize = 16;
 
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn channel_moments<S: Simd>(
     s: S,
     x: &[f32],
@@ -66,6 +67,7 @@ fn new_acc() -> Acc {
 
 /// Few channels: rows of `period` values (a multiple of `c` and of `LANES`), then the
 /// leftover pixels as rows of `c`.
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn tiled<S: Simd>(
     s: S,
     x: &[f32],
@@ -100,7 +102,7 @@ fn tiled<S: Simd>(
 /// One pass of `op` over every part `(values, row length, rows)`; position `i` of a row is
 /// channel `i % c` and gets parameter `param(values, row length, rows)[i]`. Returns
 /// per-channel moments.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn tile_pass<S: Simd>(
     s: S,
     op: Op,
@@ -125,6 +127,7 @@ fn tile_pass<S: Simd>(
 }
 
 /// Many channels: channels `s0..s0 + width` (`width <= SUPER`) of rows of `c` values.
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn blocked<S: Simd>(
     s: S,
     x: &[f32],
@@ -162,7 +165,7 @@ fn blocked<S: Simd>(
 /// Starting pivots of positions `s0..s0 + width` (`width <= SUPER`) of `rows` rows of
 /// `stride` values: as [`super::pivot`], the mean of each position's first `PIVOT_SPAN`
 /// values, summed in f64 a vector of positions at a time.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn pivots<S: Simd>(
     s: S,
     x: &[f32],
@@ -194,7 +197,7 @@ fn pivots<S: Simd>(
 /// Runs `op` over `rows` rows of `stride` values, positions `s0..s0 + width`
 /// (`width <= SUPER`) with parameters `prm`, adding to `acc`.
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn pass<S: Simd>(
     s: S,
     op: Op,
@@ -236,12 +239,29 @@ impl<S: Simd> Grid<'_, S> {
     /// Streams the rows in chunks of `CHUNK` (f32 states, then folded into `acc`) and
     /// tiles of `TILE_ROWS`, sweeping the blocks of each tile in turn.
     fn run<O: LaneOp<S>>(&self, prm: &[f32; SUPER], acc: &mut [Positions]) {
-        let s = self.s;
-        s.vectorize(|| self.run_in::<O>(prm, acc))
+        struct Run<'a, 'g, S, O> {
+            g: &'a Grid<'g, S>,
+            prm: &'a [f32; SUPER],
+            acc: &'a mut [Positions],
+            op: core::marker::PhantomData<O>,
+        }
+        impl<S: Simd, O: LaneOp<S>> Body<S> for Run<'_, '_, S, O> {
+            type Output = ();
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn run(self, _s: S) {
+                self.g.run_in::<O>(self.prm, self.acc);
+            }
+        }
+        self.s.vectorize(Run::<S, O> {
+            g: self,
+            prm,
+            acc,
+            op: core::marker::PhantomData,
+        });
     }
 
     /// [`Grid::run`], inside the ISA's function.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn run_in<O: LaneOp<S>>(&self, prm: &[f32; SUPER], acc: &mut [Positions]) {
         let s = self.s;
         let blocks = self.width.div_ceil(BLOCK);
@@ -292,7 +312,7 @@ impl<S: Simd> Grid<'_, S> {
     /// Picks the kernel instance whose block is `v` vectors wide
     /// (`1 <= v <= O::max_v()`), with the states and parameters of those vectors.
     #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn by_width<O: LaneOp<S>>(
         &self,
         v: usize,
@@ -329,13 +349,32 @@ impl<S: Simd> Grid<'_, S> {
         p: &[S::F],
         state: &mut [O::State],
     ) {
-        let s = self.s;
-        s.vectorize(|| self.columns_in::<O, V>(col, row, k0, r, p, state))
+        struct Cols<'a, 'g, S: Simd, O: LaneOp<S>, const V: usize> {
+            g: &'a Grid<'g, S>,
+            at: [usize; 4],
+            p: &'a [S::F],
+            state: &'a mut [O::State],
+        }
+        impl<S: Simd, O: LaneOp<S>, const V: usize> Body<S> for Cols<'_, '_, S, O, V> {
+            type Output = ();
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn run(self, _s: S) {
+                let [col, row, k0, r] = self.at;
+                self.g
+                    .columns_in::<O, V>(col, row, k0, r, self.p, self.state);
+            }
+        }
+        self.s.vectorize(Cols::<S, O, V> {
+            g: self,
+            at: [col, row, k0, r],
+            p,
+            state,
+        });
     }
 
     /// [`Grid::columns`], inside the ISA's function.
     #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn columns_in<O: LaneOp<S>, const V: usize>(
         &self,
         col: usize,

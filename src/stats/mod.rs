@@ -145,7 +145,7 @@ pub(crate) fn channel_moments(
     }
     impl<E: FnMut(usize, Moments)> WithSimd for Job<'_, E> {
         type Output = ();
-        #[inline(always)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
         fn run<S: Simd>(self, s: S) {
             moments_with(s, self.x, self.d, self.layout, self.method, self.emit);
         }
@@ -163,7 +163,7 @@ pub(crate) fn channel_moments(
 }
 
 /// [`channel_moments`] with the lanes `s`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn moments_with<S: Simd>(
     s: S,
     x: &[f32],
@@ -236,7 +236,7 @@ pub(crate) trait LaneOp<S: Simd>: Copy {
     const WIDE: bool = false;
     /// The most vectors a kernel should step at once: [`Simd::ACC`], or half that for
     /// states too wide for that many to stay in registers.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn max_v() -> usize {
         if Self::WIDE {
             (S::ACC / 2).max(1)
@@ -251,15 +251,17 @@ pub(crate) trait LaneOp<S: Simd>: Copy {
     /// multiple of `RUN` (to sum in two levels).
     const RUN: usize = usize::MAX;
     /// Moves the current run's partial sums into the state's outer sums.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn carry(_s: S, _st: &mut Self::State) {}
 }
 
 /// Calls [`LaneOp::carry`] on `states` when step `k` ends a run.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn end_step<S: Simd, O: LaneOp<S>>(s: S, states: &mut [O::State], k: usize) {
     if k.is_multiple_of(O::RUN) {
-        states.iter_mut().for_each(|st| O::carry(s, st));
+        for st in states.iter_mut() {
+            O::carry(s, st);
+        }
     }
 }
 
@@ -285,11 +287,11 @@ pub(crate) struct Welford;
 
 impl<S: Simd> LaneOp<S> for Welford {
     type State = (S::F, S::F);
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn zero(s: S) -> Self::State {
         (s.zero(), s.zero())
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn step(s: S, st: &mut Self::State, x: S::F, p: S::F, k: usize) {
         let r = s.splat(RECIP[k]);
         let t = x - p;
@@ -297,11 +299,11 @@ impl<S: Simd> LaneOp<S> for Welford {
         st.0 = d.mul_add(r, st.0);
         st.1 = d.mul_add(d * s.splat(1.0 - RECIP[k]), st.1);
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn finish(_s: S, st: Self::State, _k: usize, _p: S::F) -> (Wide<S>, Wide<S>) {
         (st.0.widen(), st.1.widen())
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn merge_equal(s: S, a: Self::State, b: Self::State, k: usize) -> Self::State {
         // Chan with equal counts: mean = (a + b)/2, M2 = M2a + M2b + δ²·k/2.
         let delta = b.0 - a.0;
@@ -323,23 +325,23 @@ impl<S: Simd> LaneOp<S> for Sum {
     type State = Wide<S>;
     const WIDE: bool = true;
     const RECENTER: bool = false;
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn zero(s: S) -> Self::State {
         [s.zero64(); 2]
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn step(_s: S, st: &mut Self::State, x: S::F, _p: S::F, _k: usize) {
         let t = x.widen();
         st[0] = st[0] + t[0];
         st[1] = st[1] + t[1];
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn finish(s: S, st: Self::State, k: usize, p: S::F) -> (Wide<S>, Wide<S>) {
         // A true division: `k·c / k` is exactly `c` for a constant channel.
         let (kv, p) = (s.splat64(k as f64), p.widen());
         ([st[0] / kv - p[0], st[1] / kv - p[1]], [s.zero64(); 2])
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn merge_equal(_s: S, a: Self::State, b: Self::State, _k: usize) -> Self::State {
         [a[0] + b[0], a[1] + b[1]]
     }
@@ -362,21 +364,21 @@ impl<S: Simd> LaneOp<S> for Centered {
     const WIDE: bool = true;
     const RECENTER: bool = false;
     const RUN: usize = 8;
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn zero(s: S) -> Self::State {
         (s.zero(), [s.zero64(); 2])
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn step(_s: S, st: &mut Self::State, x: S::F, p: S::F, _k: usize) {
         let d = x - p;
         st.0 = d.mul_add(d, st.0);
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn finish(s: S, st: Self::State, _k: usize, _p: S::F) -> (Wide<S>, Wide<S>) {
         let run = st.0.widen();
         ([s.zero64(); 2], [st.1[0] + run[0], st.1[1] + run[1]])
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn merge_equal(s: S, a: Self::State, b: Self::State, k: usize) -> Self::State {
         // Both runs are widened first: the merge adds in f64 only.
         let (a, b) = (
@@ -385,7 +387,7 @@ impl<S: Simd> LaneOp<S> for Centered {
         );
         (s.zero(), [a[0] + b[0], a[1] + b[1]])
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn carry(s: S, st: &mut Self::State) {
         let run = st.0.widen();
         st.1 = [st.1[0] + run[0], st.1[1] + run[1]];
@@ -415,7 +417,7 @@ impl<const N: usize> Positions<N> {
 
     /// Chan-merges finished lane states `(p, mean - p, M2)`, vector `j` holding
     /// positions `j*LANES..`, each lane having seen `k` values.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn absorb<S: Simd>(
         &mut self,
         k: usize,
@@ -456,6 +458,7 @@ impl<const N: usize> Positions<N> {
 /// [`channel_moments`] for NCHW channels `ks` only (`d.plane >= 2`), bitwise the same
 /// results, with the same fallback for non-finite ones. Lets the training forward normalize a few channels right after
 /// their statistics, while they are still in cache.
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn planar_channel_range<S: Simd>(
     s: S,
     x: &[f32],

@@ -10,7 +10,7 @@
 use super::{CHUNK, Centered, LaneOp, Method, Positions, Sum, Welford, end_step, pivot, two_pass};
 use crate::Moments;
 use crate::shape::Dims;
-use crate::simd::{LANES, Simd, T, fold_lanes, gather, load_transposed, wide_lanes};
+use crate::simd::{Body, LANES, Simd, T, fold_lanes, gather, load_transposed, wide_lanes};
 
 /// Moments of channel `c`, accumulated by `O` with first parameter `p0`.
 ///
@@ -19,7 +19,7 @@ use crate::simd::{LANES, Simd, T, fold_lanes, gather, load_transposed, wide_lane
 /// `plane % LANES` values. Each has its own parameter; with [`LaneOp::RECENTER`] it moves
 /// to the channel's running mean after each fold, so the f32 lanes only ever hold
 /// deviations from a nearby center.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn channel<S: Simd, O: LaneOp<S>>(s: S, x: &[f32], d: Dims, c: usize, p0: f32) -> Moments {
     match O::max_v() {
         1 => channel_v::<S, O, 1>(s, x, d, c, p0),
@@ -30,6 +30,7 @@ fn channel<S: Simd, O: LaneOp<S>>(s: S, x: &[f32], d: Dims, c: usize, p0: f32) -
 }
 
 /// [`channel`] with `V` accumulators for whole rows.
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn channel_v<S: Simd, O: LaneOp<S>, const V: usize>(
     s: S,
     x: &[f32],
@@ -69,7 +70,7 @@ struct Group<S: Simd, O: LaneOp<S>, const V: usize> {
 }
 
 impl<S: Simd, O: LaneOp<S>, const V: usize> Group<S, O, V> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn new(s: S, p: f32) -> Self {
         Group {
             s,
@@ -81,28 +82,45 @@ impl<S: Simd, O: LaneOp<S>, const V: usize> Group<S, O, V> {
 
     /// Steps whole rows of `V` vectors (`vs.len()` a multiple of `V`). The states are
     /// copied to locals for the loop, so they stay in registers.
+    /// Its own function for the ISA ([`Simd::vectorize`]): one call per plane.
     fn run(&mut self, vs: &[[f32; LANES]], total: &mut Moments) {
-        let s = self.s;
-        s.vectorize(|| {
-            let (mut st, mut k, mut pv) = (self.st, self.k, s.splat(self.p));
-            for row in vs.chunks_exact(V) {
-                k += 1;
-                for (a, v) in st.iter_mut().zip(row) {
-                    O::step(s, a, s.load(v), pv, k);
-                }
-                end_step::<S, O>(s, &mut st, k);
-                if k == CHUNK {
-                    (self.st, self.k) = (st, k);
-                    self.fold(total, LANES);
-                    (st, k, pv) = (self.st, 0, s.splat(self.p));
-                }
+        struct Rows<'a, S: Simd, O: LaneOp<S>, const V: usize> {
+            g: &'a mut Group<S, O, V>,
+            vs: &'a [[f32; LANES]],
+            total: &'a mut Moments,
+        }
+        impl<S: Simd, O: LaneOp<S>, const V: usize> Body<S> for Rows<'_, S, O, V> {
+            type Output = ();
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn run(self, _s: S) {
+                self.g.run_in(self.vs, self.total);
             }
-            (self.st, self.k) = (st, k);
-        })
+        }
+        self.s.vectorize(Rows { g: self, vs, total });
+    }
+
+    /// [`Group::run`], inside the ISA's function.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn run_in(&mut self, vs: &[[f32; LANES]], total: &mut Moments) {
+        let s = self.s;
+        let (mut st, mut k, mut pv) = (self.st, self.k, s.splat(self.p));
+        for row in vs.chunks_exact(V) {
+            k += 1;
+            for (a, v) in st.iter_mut().zip(row) {
+                O::step(s, a, s.load(v), pv, k);
+            }
+            end_step::<S, O>(s, &mut st, k);
+            if k == CHUNK {
+                (self.st, self.k) = (st, k);
+                self.fold(total, LANES);
+                (st, k, pv) = (self.st, 0, s.splat(self.p));
+            }
+        }
+        (self.st, self.k) = (st, k);
     }
 
     /// Steps one partial vector (`rem.len() < LANES`, the same length every time).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn run_partial(&mut self, rem: &[f32], total: &mut Moments) {
         let s = self.s;
         self.k += 1;
@@ -121,7 +139,7 @@ impl<S: Simd, O: LaneOp<S>, const V: usize> Group<S, O, V> {
 
     /// Folds the states (their first `lanes` lanes: all but for the partial vector) into
     /// `total`, resets them and re-centers the parameter.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn fold(&mut self, total: &mut Moments, lanes: usize) {
         let s = self.s;
         if self.k > 0 {
@@ -144,7 +162,7 @@ impl<S: Simd, O: LaneOp<S>, const V: usize> Group<S, O, V> {
 /// The vectors merge in their own precision first (pairwise, equal counts; the values are
 /// deviations from a nearby center by then), then the one left is widened and its lanes
 /// merge in f64.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn fold_rows<S: Simd, O: LaneOp<S>, const V: usize>(
     s: S,
     mut st: [O::State; V],
@@ -168,7 +186,7 @@ fn fold_rows<S: Simd, O: LaneOp<S>, const V: usize>(
 }
 
 /// Folds the first `len` lanes of the partial-vector accumulator into f64 moments.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn fold_part<S: Simd, O: LaneOp<S>>(s: S, st: O::State, k: usize, len: usize, p: f32) -> Moments {
     let (mean, m2) = O::finish(s, st, k, s.splat(p));
     let (mean, m2) = (wide_lanes(mean), wide_lanes(m2));
@@ -190,7 +208,7 @@ const SHORT: usize = 512;
 /// Each lane's starting pivot (as [`super::pivot`]): the mean of the first 8 values of its
 /// plane; for planes of 8 or more, from one transposed block, summed pairwise (exact for a
 /// constant plane).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn lane_pivots<S: Simd>(s: S, x: &[f32], starts: &[usize; LANES], plane: usize) -> S::F {
     if plane < T {
         return s.load(&core::array::from_fn(|l| {
@@ -216,7 +234,7 @@ fn starts(d: Dims, c0: usize, i: usize) -> [usize; LANES] {
 
 /// Per-lane moments of channels `c0..c0 + LANES`, accumulated by `O` with first
 /// parameters `p0` (re-centered after each fold, as in [`channel`]).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn transposed<S: Simd, O: LaneOp<S>>(
     s: S,
     x: &[f32],
@@ -234,7 +252,7 @@ fn transposed<S: Simd, O: LaneOp<S>>(
         let st = starts(d, c0, i);
         cols.blocks(x, &st, blocks, &mut acc);
         if rem > 0 {
-            rest.step(|j| gather(s, x, &st, blocks * T + j), rem, &mut acc);
+            rest.step_columns(x, &st, blocks * T, rem, &mut acc);
         }
     }
     cols.flush(T, &mut acc);
@@ -252,7 +270,7 @@ struct Columns<S: Simd, O: LaneOp<S>> {
 }
 
 impl<S: Simd, O: LaneOp<S>> Columns<S, O> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn new(s: S, p: S::F) -> Self {
         Columns {
             s,
@@ -264,6 +282,7 @@ impl<S: Simd, O: LaneOp<S>> Columns<S, O> {
 
     /// Steps the `blocks` transposed blocks of one sample (`starts` as [`starts`]). The
     /// states are copied to locals for the loop, so they stay in registers.
+    /// Its own function for the ISA ([`Simd::vectorize`]): one call per sample.
     fn blocks(
         &mut self,
         x: &[f32],
@@ -271,33 +290,71 @@ impl<S: Simd, O: LaneOp<S>> Columns<S, O> {
         blocks: usize,
         acc: &mut Positions<LANES>,
     ) {
-        let s = self.s;
-        s.vectorize(|| {
-            let (mut st, mut k, mut p) = (self.st, self.k, self.p);
-            for b in 0..blocks {
-                k += 1;
-                let v = load_transposed(s, x, starts, b * T);
-                for (a, v) in st.iter_mut().zip(v) {
-                    O::step(s, a, v, p, k);
-                }
-                end_step::<S, O>(s, &mut st, k);
-                if k == CHUNK {
-                    (self.st, self.k) = (st, k);
-                    self.flush(T, acc);
-                    (st, k, p) = (self.st, 0, self.p);
-                }
+        struct Blocks<'a, S: Simd, O: LaneOp<S>> {
+            c: &'a mut Columns<S, O>,
+            x: &'a [f32],
+            starts: &'a [usize; LANES],
+            blocks: usize,
+            acc: &'a mut Positions<LANES>,
+        }
+        impl<S: Simd, O: LaneOp<S>> Body<S> for Blocks<'_, S, O> {
+            type Output = ();
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn run(self, _s: S) {
+                self.c.blocks_in(self.x, self.starts, self.blocks, self.acc);
             }
-            (self.st, self.k) = (st, k);
-        })
+        }
+        self.s.vectorize(Blocks {
+            c: self,
+            x,
+            starts,
+            blocks,
+            acc,
+        });
     }
 
-    /// Steps the first `used` accumulators, accumulator `j` with `column(j)`.
-    #[inline(always)]
-    fn step(&mut self, column: impl Fn(usize) -> S::F, used: usize, acc: &mut Positions<LANES>) {
+    /// [`Columns::blocks`], inside the ISA's function.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn blocks_in(
+        &mut self,
+        x: &[f32],
+        starts: &[usize; LANES],
+        blocks: usize,
+        acc: &mut Positions<LANES>,
+    ) {
+        let s = self.s;
+        let (mut st, mut k, mut p) = (self.st, self.k, self.p);
+        for b in 0..blocks {
+            k += 1;
+            let v = load_transposed(s, x, starts, b * T);
+            for (a, v) in st.iter_mut().zip(v) {
+                O::step(s, a, v, p, k);
+            }
+            end_step::<S, O>(s, &mut st, k);
+            if k == CHUNK {
+                (self.st, self.k) = (st, k);
+                self.flush(T, acc);
+                (st, k, p) = (self.st, 0, self.p);
+            }
+        }
+        (self.st, self.k) = (st, k);
+    }
+
+    /// Steps the first `used` accumulators, accumulator `j` with column `col + j` of the
+    /// rows at `starts`.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn step_columns(
+        &mut self,
+        x: &[f32],
+        starts: &[usize; LANES],
+        col: usize,
+        used: usize,
+        acc: &mut Positions<LANES>,
+    ) {
         let s = self.s;
         self.k += 1;
         for (j, a) in self.st.iter_mut().enumerate().take(used) {
-            O::step(s, a, column(j), self.p, self.k);
+            O::step(s, a, gather(s, x, starts, col + j), self.p, self.k);
         }
         end_step::<S, O>(s, &mut self.st, self.k);
         if self.k == CHUNK {
@@ -308,7 +365,7 @@ impl<S: Simd, O: LaneOp<S>> Columns<S, O> {
     /// Adds the first `used` accumulators to `acc`, resets them and re-centers the
     /// parameters. All `T` of them merge pairwise in their own precision first (equal
     /// counts); fewer are widened to f64 one by one.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn flush(&mut self, used: usize, acc: &mut Positions<LANES>) {
         let s = self.s;
         if self.k > 0 {
@@ -347,6 +404,7 @@ impl<S: Simd, O: LaneOp<S>> Columns<S, O> {
 /// each vector holds one position of `LANES` channels and the lanes never need a
 /// horizontal fold. The 8 vectors of a block feed 8 independent accumulators. Longer
 /// planes go through [`channel`], lanes along the plane.
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn channel_range<S: Simd>(
     s: S,
     x: &[f32],

@@ -1,0 +1,109 @@
+//! The bounds the benchmarks measure the kernels against (`examples/bench_report.rs`,
+//! `benches/`), written on the same lanes and run at the same instruction-set level, so a
+//! ratio to them is a ratio to what the hardware does with the simplest possible loop.
+//! Not part of the API: hidden from the docs, and free to change.
+
+use crate::simd::{Isa, LANES, Simd, Vf32, WithSimd, dispatch};
+
+/// Vectors a roofline loop keeps in flight (independent accumulators, or an unrolled copy).
+const UNROLL: usize = 8;
+
+/// The read roofline: `Σx` over independent vector accumulators (reads every element once
+/// and does nothing else), then a scalar tail.
+pub fn read_sum(isa: Isa, x: &[f32]) -> f32 {
+    struct Job<'a>(&'a [f32]);
+    impl WithSimd for Job<'_> {
+        type Output = f32;
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run<S: Simd>(self, s: S) -> f32 {
+            let (blocks, rest) = self.0.as_chunks::<{ UNROLL * LANES }>();
+            let mut acc = [s.zero(); UNROLL];
+            for b in blocks {
+                let (vs, _) = b.as_chunks::<LANES>();
+                for (a, v) in acc.iter_mut().zip(vs) {
+                    *a += s.load(v);
+                }
+            }
+            let total = acc.iter().fold(s.zero(), |t, a| t + *a).to_array();
+            total.iter().sum::<f32>() + rest.iter().sum::<f32>()
+        }
+    }
+    dispatch(isa, Job(x))
+}
+
+/// The copy roofline: `y = a*x + b` (one fused multiply-add per element, the arithmetic of
+/// a folded normalize), ordinary stores, then a scalar tail. Elements past the shorter
+/// buffer are ignored.
+pub fn copy_affine(isa: Isa, x: &[f32], y: &mut [f32], a: f32, b: f32) {
+    struct Job<'a>(&'a [f32], &'a mut [f32], f32, f32);
+    impl WithSimd for Job<'_> {
+        type Output = ();
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run<S: Simd>(self, s: S) {
+            let Job(x, y, a, b) = self;
+            let (va, vb) = (s.splat(a), s.splat(b));
+            let len = x.len().min(y.len());
+            let (x, y) = (&x[..len], &mut y[..len]);
+            let (xv, xt) = x.as_chunks::<LANES>();
+            let (yv, yt) = y.as_chunks_mut::<LANES>();
+            for (xi, yi) in xv.iter().zip(yv) {
+                s.load(xi).mul_add(va, vb).store(yi);
+            }
+            for (xi, yi) in xt.iter().zip(yt) {
+                *yi = *xi * a + b;
+            }
+        }
+    }
+    dispatch(isa, Job(x, y, a, b))
+}
+
+/// The floor of any single-pass statistic: per vector `t = x - p`, `s += t`,
+/// `q = fma(t, t, q)` over independent accumulators, flat over the whole buffer (no
+/// channels, no folds). Returns `(Σt, Σt²)` of the whole vectors.
+pub fn floor(isa: Isa, x: &[f32], p: f32) -> (f32, f32) {
+    struct Job<'a>(&'a [f32], f32);
+    impl WithSimd for Job<'_> {
+        type Output = (f32, f32);
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run<S: Simd>(self, s: S) -> (f32, f32) {
+            const N: usize = UNROLL / 2;
+            let pv = s.splat(self.1);
+            let (blocks, _) = self.0.as_chunks::<{ N * LANES }>();
+            let mut sum = [s.zero(); N];
+            let mut sq = [s.zero(); N];
+            for b in blocks {
+                let (vs, _) = b.as_chunks::<LANES>();
+                for ((a, q), v) in sum.iter_mut().zip(sq.iter_mut()).zip(vs) {
+                    let t = s.load(v) - pv;
+                    *a += t;
+                    *q = t.mul_add(t, *q);
+                }
+            }
+            let fold = |v: [S::F; N]| v.iter().fold(s.zero(), |t, a| t + *a).to_array();
+            (fold(sum).iter().sum(), fold(sq).iter().sum())
+        }
+    }
+    dispatch(isa, Job(x, p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooflines_compute_what_they_say() {
+        let x: [f32; 300] = core::array::from_fn(|i| (i % 7) as f32);
+        let sum: f32 = x.iter().sum();
+        let whole = 300 - 300 % (UNROLL / 2 * LANES);
+        for isa in Isa::supported() {
+            assert_eq!(read_sum(isa, &x), sum, "{isa}");
+            let mut y = [0.0f32; 300];
+            copy_affine(isa, &x, &mut y, 2.0, 0.5);
+            assert!(y.iter().zip(&x).all(|(y, x)| *y == 2.0 * x + 0.5), "{isa}");
+            let (s, q) = floor(isa, &x, 3.0);
+            let t = x[..whole].iter().map(|v| v - 3.0);
+            assert_eq!(s, t.clone().sum::<f32>(), "{isa}");
+            assert_eq!(q, t.map(|t| t * t).sum::<f32>(), "{isa}");
+        }
+    }
+}
