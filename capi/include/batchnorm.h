@@ -52,7 +52,9 @@ typedef enum bn_status {
     BN_ERR_OVERLAP = 10,          /* an output overlaps another buffer (y == x is fine) */
     BN_ERR_BAD_ENUM = 11,         /* an enum argument is out of range */
     BN_ERR_OUT_OF_MEMORY = 12,    /* reserved: no function allocates, none returns it */
-    BN_ERR_INTERNAL = 13          /* a bug: a panic was caught inside the library */
+    BN_ERR_INTERNAL = 13,         /* a bug: a panic was caught inside the library */
+    BN_ERR_UNSUPPORTED_ISA = 14   /* an instruction set this CPU does not run (not returned
+                                     today: no function takes one) */
 } bn_status;
 
 typedef enum bn_layout {
@@ -86,6 +88,13 @@ typedef enum bn_bias {
     BN_BIAS_ZEROS = 0,   /* the layer has no bias: the folded bias is written to `bias` */
     BN_BIAS_IN_PLACE = 1 /* the layer's bias, rewritten in place */
 } bn_bias;
+
+/* Instruction-set levels the kernels can run at (bn_isa_detected), lowest first. */
+typedef enum bn_isa {
+    BN_ISA_PORTABLE = 0, /* portable SIMD: SSE2 on x86-64, NEON on aarch64, scalar elsewhere */
+    BN_ISA_AVX2 = 1,     /* x86-64 AVX2 with FMA */
+    BN_ISA_AVX512 = 2    /* x86-64 AVX-512F (with AVX2 and FMA) */
+} bn_isa;
 
 /* Mergeable statistics of a set of values. */
 typedef struct bn_moments {
@@ -150,6 +159,15 @@ const char* bn_status_message(int status);
 /* Details of the last refused call on this thread ("" if none), valid until the next
  * refused call on this thread (never NULL). */
 const char* bn_last_error_message(void);
+
+/* The instruction-set level every kernel of this library runs at, a bn_isa value: the best
+ * level this CPU and its OS support (BN_ISA_PORTABLE on other architectures), detected on
+ * first use and cached for the process. */
+int bn_isa_detected(void);
+
+/* A static lower-case name of a bn_isa value: "portable", "avx2", "avx512"; "unknown" for
+ * any other value (never NULL). */
+const char* bn_isa_name(int isa);
 
 /* Per-channel mean and biased variance (M2 / count) of x (x_len == n*c*h*w);
  * mean_len == var_len == c. */

@@ -1,10 +1,11 @@
-//! The C enums (layout, method, activation, momentum convention, weight layout, bias) as
-//! `c_int` constants with fixed values, and their checked conversion to the Rust types:
-//! a value outside its enum is `BN_ERR_BAD_ENUM`, never undefined behavior. Each table
+//! The C enums (layout, method, activation, momentum convention, weight layout, bias,
+//! instruction-set level) as `c_int` constants with fixed values, and their checked
+//! conversion to and from the Rust types: a value outside its enum is `BN_ERR_BAD_ENUM`
+//! (or `"unknown"` for `bn_isa_name`), never undefined behavior. Each table
 //! (e.g. [`LAYOUT`]) pairs the C enum's name with its constants; [`C_ENUMS`] lists them.
 
 use crate::status::{Fail, Status};
-use batchnorm::{Activation, Layout, Method, Momentum, WeightLayout};
+use batchnorm::{Activation, Isa, Layout, Method, Momentum, WeightLayout};
 use std::ffi::c_int;
 
 /// Defines each constant and a table `(C enum name, [(constant name, value)])`.
@@ -62,11 +63,28 @@ c_enums! {
         /// The layer has a bias: it is rewritten in place.
         BN_BIAS_IN_PLACE = 1,
     }
+    /// `bn_isa`: the instruction-set levels of [`batchnorm::Isa`], in the order of
+    /// [`Isa::ALL`].
+    ISA = "bn_isa" {
+        /// [`Isa::Portable`]: portable SIMD (SSE2 on x86-64, NEON on aarch64, scalar elsewhere).
+        BN_ISA_PORTABLE = 0,
+        /// [`Isa::Avx2`]: x86-64 AVX2 with FMA.
+        BN_ISA_AVX2 = 1,
+        /// [`Isa::Avx512`]: x86-64 AVX-512F (with AVX2 and FMA).
+        BN_ISA_AVX512 = 2,
+    }
 }
 
 /// Every C enum of the header but `bn_status` (see [`crate::Status::ALL`]).
-pub const C_ENUMS: [(&str, &[(&str, c_int)]); 6] =
-    [LAYOUT, METHOD, ACTIVATION, MOMENTUM, WEIGHT_LAYOUT, BIAS];
+pub const C_ENUMS: [(&str, &[(&str, c_int)]); 7] = [
+    LAYOUT,
+    METHOD,
+    ACTIVATION,
+    MOMENTUM,
+    WEIGHT_LAYOUT,
+    BIAS,
+    ISA,
+];
 
 fn bad(arg: &str, value: c_int, table: (&str, &[(&str, c_int)])) -> Fail {
     let (name, values) = table;
@@ -128,5 +146,26 @@ pub(crate) fn bias_present(v: c_int) -> Result<bool, Fail> {
         BN_BIAS_ZEROS => Ok(false),
         BN_BIAS_IN_PLACE => Ok(true),
         _ => Err(bad("bias_kind", v, BIAS)),
+    }
+}
+
+/// The `bn_isa` value of `isa`; -1 for a level this C API has no constant for (`Isa` is
+/// `#[non_exhaustive]`; `tests/header.rs` checks that every level in [`Isa::ALL`] has one).
+pub fn isa_code(isa: Isa) -> c_int {
+    match isa {
+        Isa::Portable => BN_ISA_PORTABLE,
+        Isa::Avx2 => BN_ISA_AVX2,
+        Isa::Avx512 => BN_ISA_AVX512,
+        _ => -1,
+    }
+}
+
+/// The level whose `bn_isa` value is `v`; `None` for any other value.
+pub fn isa_from_code(v: c_int) -> Option<Isa> {
+    match v {
+        BN_ISA_PORTABLE => Some(Isa::Portable),
+        BN_ISA_AVX2 => Some(Isa::Avx2),
+        BN_ISA_AVX512 => Some(Isa::Avx512),
+        _ => None,
     }
 }

@@ -1,7 +1,9 @@
-//! Version and status queries: `bn_version`, `bn_version_number`, `bn_status_message`,
-//! `bn_last_error_message`.
+//! Version, status and instruction-set queries: `bn_version`, `bn_version_number`,
+//! `bn_status_message`, `bn_last_error_message`, `bn_isa_detected`, `bn_isa_name`.
 
+use crate::enums::{isa_code, isa_from_code};
 use crate::status::{Status, last_error};
+use batchnorm::Isa;
 use std::ffi::{CStr, c_char, c_int};
 
 /// The version of this library, e.g. `"0.1.0"` (the `batchnorm` crate's, which the C
@@ -59,4 +61,46 @@ pub extern "C" fn bn_status_message(status: c_int) -> *const c_char {
 #[unsafe(no_mangle)]
 pub extern "C" fn bn_last_error_message() -> *const c_char {
     last_error()
+}
+
+/// The instruction-set level every kernel of this library runs at, as a `bn_isa` value:
+/// [`batchnorm::Isa::detected`], the best level this CPU and its OS support (`BN_ISA_PORTABLE`
+/// on other architectures), detected on first use and cached for the process.
+#[unsafe(no_mangle)]
+pub extern "C" fn bn_isa_detected() -> c_int {
+    isa_code(Isa::detected())
+}
+
+/// A static NUL-terminated lower-case name of a `bn_isa` value, the same as
+/// [`batchnorm::Isa::name`]: `"portable"`, `"avx2"`, `"avx512"`; `"unknown"` for any other
+/// value. Never NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn bn_isa_name(isa: c_int) -> *const c_char {
+    isa_from_code(isa).map_or(c"unknown", isa_c_name).as_ptr()
+}
+
+/// [`Isa::name`] as a static C string.
+fn isa_c_name(isa: Isa) -> &'static CStr {
+    match isa {
+        Isa::Portable => c"portable",
+        Isa::Avx2 => c"avx2",
+        Isa::Avx512 => c"avx512",
+        _ => c"unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isa_names_are_the_crate_names() {
+        for isa in Isa::ALL {
+            assert_eq!(isa_c_name(isa).to_str(), Ok(isa.name()));
+        }
+        assert_eq!(
+            [Isa::Portable, Isa::Avx2, Isa::Avx512].map(|i| isa_c_name(i).to_str().unwrap()),
+            ["portable", "avx2", "avx512"]
+        );
+    }
 }

@@ -20,6 +20,7 @@
 //! | [`bn_train_forward`] | [`batchnorm::train_forward`], [`batchnorm::train_forward_in_place`] (`y == x`) |
 //! | [`bn_fold_into_weights`] | [`batchnorm::fold_into_weights`] |
 //! | [`bn_version`], [`bn_version_number`], [`bn_status_message`], [`bn_last_error_message`] | |
+//! | [`bn_isa_detected`], [`bn_isa_name`] | [`batchnorm::Isa::detected`], [`batchnorm::Isa::name`] |
 //!
 //! The kernel functions are `unsafe` for Rust callers: the pointers must be valid for
 //! their lengths (see each `# Safety`). All `unsafe` code is in one private module that
@@ -39,8 +40,8 @@ mod types;
 
 pub use fold::bn_fold_into_weights;
 pub use info::{
-    VERSION, VERSION_NUMBER, bn_last_error_message, bn_status_message, bn_version,
-    bn_version_number,
+    VERSION, VERSION_NUMBER, bn_isa_detected, bn_isa_name, bn_last_error_message,
+    bn_status_message, bn_version, bn_version_number,
 };
 pub use normalize::{bn_normalize, bn_train_forward};
 pub use stats::{

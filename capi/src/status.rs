@@ -6,7 +6,8 @@ use std::ffi::{CStr, CString, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// The status codes of the C API (`bn_status` in the header). `Ok` is 0; each kind of
-/// [`batchnorm::Error`] has its own code, followed by the C API's own refusals.
+/// [`batchnorm::Error`] has its own code: 1 to 8, then 14 ([`Status::UnsupportedIsa`],
+/// added after the C API's own refusals, 9 to 13, so no code changed).
 #[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
@@ -47,11 +48,15 @@ pub enum Status {
     /// `BN_ERR_INTERNAL`: a bug: a panic was caught at the boundary, or the Rust library
     /// returned an error kind this version of the C API does not know.
     Internal = 13,
+    /// `BN_ERR_UNSUPPORTED_ISA`: an instruction-set level this CPU does not run
+    /// ([`batchnorm::Error::UnsupportedIsa`]; no function of this API takes a level today,
+    /// so none returns it).
+    UnsupportedIsa = 14,
 }
 
 impl Status {
     /// Every status, in code order.
-    pub const ALL: [Status; 14] = [
+    pub const ALL: [Status; 15] = [
         Status::Ok,
         Status::LengthMismatch,
         Status::ShapeOverflow,
@@ -66,6 +71,7 @@ impl Status {
         Status::BadEnum,
         Status::OutOfMemory,
         Status::Internal,
+        Status::UnsupportedIsa,
     ];
 
     /// The status with code `code`, if any.
@@ -90,6 +96,7 @@ impl Status {
             Status::BadEnum => "BN_ERR_BAD_ENUM",
             Status::OutOfMemory => "BN_ERR_OUT_OF_MEMORY",
             Status::Internal => "BN_ERR_INTERNAL",
+            Status::UnsupportedIsa => "BN_ERR_UNSUPPORTED_ISA",
         }
     }
 
@@ -114,6 +121,7 @@ impl Status {
             Status::BadEnum => c"an enum argument is out of range",
             Status::OutOfMemory => c"out of memory",
             Status::Internal => c"internal error (a bug in batchnorm)",
+            Status::UnsupportedIsa => c"the requested instruction set does not run on this CPU",
         }
     }
 }
@@ -146,6 +154,7 @@ impl From<batchnorm::Error> for Fail {
             E::Misaligned { .. } => Status::Misaligned,
             E::ByteLength { .. } => Status::ByteLength,
             E::InvalidParameter { .. } => Status::InvalidParameter,
+            E::UnsupportedIsa { .. } => Status::UnsupportedIsa,
             // `Error` is non-exhaustive: a kind added later maps here until it gets a code.
             _ => Status::Internal,
         };
@@ -269,11 +278,24 @@ mod tests {
                 },
                 Status::InvalidParameter,
             ),
+            (
+                E::UnsupportedIsa {
+                    requested: batchnorm::Isa::Avx512,
+                    best: batchnorm::Isa::Portable,
+                },
+                Status::UnsupportedIsa,
+            ),
         ];
         for (e, want) in cases {
             let fail = Fail::from(e);
             assert_eq!(fail.status, want);
             assert_eq!(fail.detail, e.to_string());
+        }
+        // The error Kernels::new gives on this CPU, if any level is unsupported here.
+        for isa in batchnorm::Isa::ALL {
+            if let Err(e) = batchnorm::Kernels::new(isa) {
+                assert_eq!(Fail::from(e).status, Status::UnsupportedIsa, "{isa}");
+            }
         }
     }
 }

@@ -2,7 +2,8 @@
 //! (`-std=c99 -pedantic -Werror`) and linked against `libbatchnorm_capi.a`; it checks the
 //! worked example, the fold example and every error status by itself, then runs every
 //! kernel on random cases this test writes, and this test compares each output bit for bit
-//! with what the batchnorm crate computes. `tests/cpp/test_header.cpp` checks that the
+//! with what the batchnorm crate computes, and its `bn_isa_detected()` (and name) with
+//! `batchnorm::Isa::detected()`. `tests/cpp/test_header.cpp` checks that the
 //! header compiles as C++ and links; the README's C example must compile and print the
 //! worked example.
 
@@ -389,8 +390,13 @@ fn c_program_matches_the_rust_api() {
     let results = std::fs::read_to_string(&results_path).unwrap();
     let layouts = rust_layouts();
     let (mut seen_arrays, mut seen_layouts, mut problems) = (0, 0, Vec::new());
+    let mut seen_isa = Vec::new();
     for line in results.lines() {
         let tokens: Vec<&str> = line.split_whitespace().collect();
+        if let ["isa", code, name] = tokens[..] {
+            seen_isa.push((code.parse::<usize>().ok(), name.to_string()));
+            continue;
+        }
         if let ["sizeof" | "offsetof", what, value] = tokens[..] {
             let key = format!("{} {what}", tokens[0]);
             let value: usize = value.parse().unwrap();
@@ -414,6 +420,11 @@ fn c_program_matches_the_rust_api() {
         seen_arrays += 1;
     }
     assert_eq!(seen_layouts, layouts.len(), "struct layout lines");
+    // The C program's level is the crate's, by its position in Isa::ALL (the header's
+    // values) and by name.
+    let isa = batchnorm::Isa::detected();
+    let position = batchnorm::Isa::ALL.iter().position(|&i| i == isa);
+    assert_eq!(seen_isa, [(position, isa.name().to_string())], "isa line");
     assert_eq!(seen_arrays, want.len(), "every expected output was written");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

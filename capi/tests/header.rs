@@ -325,6 +325,31 @@ fn enum_constants_match_the_rust_tables() {
 }
 
 #[test]
+fn isa_constants_cover_every_level_of_the_library() {
+    // One `BN_ISA_<NAME>` per level of `batchnorm::Isa::ALL`, valued by its position there,
+    // in the header; the C API's conversions agree with it in both directions.
+    let header = parse_header(&header_text());
+    let want: Vec<(String, i64)> = batchnorm::Isa::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, isa)| (format!("BN_ISA_{}", isa.name().to_uppercase()), i as i64))
+        .collect();
+    assert_eq!(header.enums["bn_isa"], want);
+    assert_eq!(
+        want.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        ["BN_ISA_PORTABLE", "BN_ISA_AVX2", "BN_ISA_AVX512"]
+    );
+    for (i, isa) in batchnorm::Isa::ALL.into_iter().enumerate() {
+        let code = i as std::ffi::c_int;
+        assert_eq!(batchnorm_capi::enums::isa_code(isa), code, "{isa}");
+        assert_eq!(batchnorm_capi::enums::isa_from_code(code), Some(isa));
+    }
+    for code in [-1, 3, i32::MIN, i32::MAX] {
+        assert_eq!(batchnorm_capi::enums::isa_from_code(code), None, "{code}");
+    }
+}
+
+#[test]
 fn version_macros_match_the_package() {
     let d = defines(&header_text());
     let v = env!("CARGO_PKG_VERSION");

@@ -4,7 +4,7 @@
 //! (`cargo +nightly miri test -p batchnorm-capi --test rust_calls`), which checks the
 //! `unsafe` code turning pointers into slices.
 
-use batchnorm::{Activation, Layout, Method, Moments, NormParams, Shape};
+use batchnorm::{Activation, Isa, Layout, Method, Moments, NormParams, Shape};
 use batchnorm_capi::enums::*;
 use batchnorm_capi::*;
 use std::ffi::{CStr, c_int};
@@ -469,4 +469,76 @@ fn version_and_messages() {
     // SAFETY: as above.
     let unknown = unsafe { CStr::from_ptr(bn_status_message(-7)) };
     assert_eq!(unknown.to_str().unwrap(), "unknown status code");
+    // SAFETY: as above.
+    let past_last = unsafe { CStr::from_ptr(bn_status_message(15)) };
+    assert_eq!(past_last.to_str().unwrap(), "unknown status code");
+    // SAFETY: as above.
+    let isa = unsafe { CStr::from_ptr(bn_status_message(14)) };
+    assert_eq!(
+        isa.to_str().unwrap(),
+        "the requested instruction set does not run on this CPU"
+    );
+}
+
+/// The name `bn_isa_name` gives for `code`.
+fn isa_name(code: c_int) -> &'static str {
+    // SAFETY: bn_isa_name returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(bn_isa_name(code)) }
+        .to_str()
+        .unwrap()
+}
+
+/// The level this CPU should run, from the standard library's feature detection (not the
+/// crate's): AVX-512F, AVX2 and FMA for `Avx512`, AVX2 and FMA for `Avx2`. Miri (which does
+/// not run `cpuid`) and other architectures: `Portable`.
+fn isa_from_std() -> Isa {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    {
+        let (avx2, fma) = (
+            std::is_x86_feature_detected!("avx2"),
+            std::is_x86_feature_detected!("fma"),
+        );
+        if avx2 && fma && std::is_x86_feature_detected!("avx512f") {
+            return Isa::Avx512;
+        }
+        if avx2 && fma {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Portable
+}
+
+#[test]
+fn isa_detected_and_names() {
+    let code = bn_isa_detected();
+    // The header's values: the position in Isa::ALL, lowest first.
+    assert!((0..3).contains(&code), "bn_isa_detected() = {code}");
+    let isa = Isa::ALL[code as usize];
+    assert_eq!(isa, Isa::detected());
+    assert_eq!(isa, isa_from_std());
+    assert_eq!(
+        [BN_ISA_PORTABLE, BN_ISA_AVX2, BN_ISA_AVX512],
+        [0, 1, 2],
+        "the header's constants"
+    );
+    assert_eq!(
+        Isa::ALL,
+        [Isa::Portable, Isa::Avx2, Isa::Avx512],
+        "one constant per level"
+    );
+    // The name round-trips: it is the crate's name of the detected level, and exactly one
+    // value has it.
+    let name = isa_name(code);
+    assert_eq!(name, Isa::detected().name());
+    let same: Vec<c_int> = (0..3).filter(|&c| isa_name(c) == name).collect();
+    assert_eq!(same, [code]);
+    assert_eq!(
+        [BN_ISA_PORTABLE, BN_ISA_AVX2, BN_ISA_AVX512].map(isa_name),
+        ["portable", "avx2", "avx512"]
+    );
+    for bad in [-1, 3, i32::MIN, i32::MAX] {
+        assert_eq!(isa_name(bad), "unknown", "bn_isa_name({bad})");
+    }
+    // Calls keep giving the same (cached) answer.
+    assert_eq!(bn_isa_detected(), code);
 }

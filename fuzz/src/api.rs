@@ -1,15 +1,17 @@
 //! Fuzz target `api`: every public function on shapes (overflowing ones included),
 //! buffer lengths and scalar parameters (`eps`, momentum, clamp bounds) that are mostly
-//! wrong. Every call returns `Ok` or `Err` as the reference does, never panics, and on
-//! `Err` leaves every output bitwise unchanged (in place: the input too).
+//! wrong; the kernels at every instruction-set level this CPU runs ([`Kernels`]). Every
+//! call returns `Ok` or `Err` as the reference does, never panics, and on `Err` leaves
+//! every output bitwise unchanged (in place: the input too). `Kernels::new` is `Ok`
+//! exactly for the supported levels and otherwise `Error::UnsupportedIsa` naming the level.
 
 use super::check;
 use super::input::{self, Rng};
 use arbitrary::{Arbitrary, Unstructured};
 use batchnorm::reference::{self, Running64, Train64};
 use batchnorm::{
-    Activation, Bias, Error, Layout, Method, Moments, Momentum, NormParams, RunningStats,
-    SavedStats, Shape, TrainParams, WeightLayout, WeightShape,
+    Activation, Bias, Error, Isa, Kernels, Layout, Method, Moments, Momentum, NormParams,
+    RunningStats, SavedStats, Shape, TrainParams, WeightLayout, WeightShape,
 };
 
 /// Longest `x` (and weight tensor) the target allocates.
@@ -180,56 +182,33 @@ impl<'a> Arbitrary<'a> for Call {
     }
 }
 
-/// The body of fuzz target `api`.
-pub fn api(data: &[u8]) {
-    let Ok(a) = Call::arbitrary_take_rest(Unstructured::new(data)) else {
-        return;
-    };
-    let mut rng = Rng::new(a.seed);
+/// Every `Kernels` method on the decoded call `a` at the level of `k`: the same verdict
+/// as the reference, outputs untouched on `Err`. Draws the outputs' sentinels from `rng`.
+fn kernels_at(k: &Kernels, a: &Call, x: &[f32], params: &[Vec<f32>], rng: &mut Rng, what: &str) {
     let (shape, layout, method) = (a.shape, a.layout, a.method);
-    let what = format!("{a:?}");
-
-    // Shape arithmetic never panics and agrees with checked multiplication; a zero
-    // dimension makes the product 0 whatever the others.
-    let dims = [shape.n, shape.c, shape.h, shape.w];
-    let product = if dims.contains(&0) {
-        Some(0)
-    } else {
-        dims.iter().try_fold(1usize, |p, &d| p.checked_mul(d))
-    };
-    assert_eq!(shape.numel().ok(), product, "Shape::numel of {shape:?}");
-    let _ = shape.count_per_channel();
-
-    let x: Vec<f32> = (0..a.x_len)
-        .map(|_| input::Dist::Specials.sample(&mut rng))
-        .collect();
+    let what = format!("at {} {what}", k.isa());
     let [
         mean_len,
         var_len,
-        gamma_len,
-        beta_len,
+        _gamma_len,
+        _beta_len,
         acc_len,
         sm_len,
         si_len,
         rm_len,
         rv_len,
     ] = a.c_lens;
-    let params: Vec<Vec<f32>> = [mean_len, var_len, gamma_len, beta_len]
-        .iter()
-        .map(|&n| sentinel(&mut rng, n))
-        .collect();
-
     // batch_stats: the same verdict (and error) as the reference.
-    let (mut mean, mut var) = (sentinel(&mut rng, mean_len), sentinel(&mut rng, var_len));
+    let (mut mean, mut var) = (sentinel(rng, mean_len), sentinel(rng, var_len));
     let (mean0, var0) = (mean.clone(), var.clone());
-    let r = batchnorm::batch_stats(&x, shape, layout, method, &mut mean, &mut var);
+    let r = k.batch_stats(x, shape, layout, method, &mut mean, &mut var);
     untouched_on_err(
         "batch_stats",
         &r,
         &[("mean", &mean0, &mean), ("var", &var0, &var)],
     );
     let (mut rm, mut rv) = (vec![0.0f64; mean_len], vec![0.0f64; var_len]);
-    let rr = reference::batch_stats(&x, shape, layout, &mut rm, &mut rv);
+    let rr = reference::batch_stats(x, shape, layout, &mut rm, &mut rv);
     agree(&format!("batch_stats {what}"), &r, &rr, true);
 
     // accumulate_moments: accumulators untouched on error.
@@ -239,7 +218,7 @@ pub fn api(data: &[u8]) {
         m2: rng.symmetric().abs(),
     };
     let mut acc = vec![prior; acc_len];
-    let r = batchnorm::accumulate_moments(&x, shape, layout, method, &mut acc);
+    let r = k.accumulate_moments(x, shape, layout, method, &mut acc);
     if let Err(e) = &r {
         let _ = format!("{e} {e:?}");
         assert!(
@@ -248,7 +227,7 @@ pub fn api(data: &[u8]) {
         );
     }
     let mut out = vec![Moments::EMPTY; acc_len];
-    let rr = reference::moments(&x, shape, layout, &mut out);
+    let rr = reference::moments(x, shape, layout, &mut out);
     agree(&format!("accumulate_moments {what}"), &r, &rr, false);
 
     // normalize and normalize_in_place.
@@ -259,18 +238,18 @@ pub fn api(data: &[u8]) {
         beta: &params[3],
         eps: a.eps,
     };
-    let mut y = sentinel(&mut rng, a.y_len);
+    let mut y = sentinel(rng, a.y_len);
     let y0 = y.clone();
-    let r = batchnorm::normalize(&x, &mut y, shape, layout, &p, a.act);
+    let r = k.normalize(x, &mut y, shape, layout, &p, a.act);
     untouched_on_err("normalize", &r, &[("y", &y0, &y)]);
     let mut y64 = vec![0.0f64; a.y_len];
-    let rr = reference::normalize(&x, &mut y64, shape, layout, &p, a.act);
+    let rr = reference::normalize(x, &mut y64, shape, layout, &p, a.act);
     agree(&format!("normalize {what}"), &r, &rr, true);
-    let mut xi = x.clone();
-    let r = batchnorm::normalize_in_place(&mut xi, shape, layout, &p, a.act);
-    untouched_on_err("normalize_in_place", &r, &[("x", &x, &xi)]);
+    let mut xi = x.to_vec();
+    let r = k.normalize_in_place(&mut xi, shape, layout, &p, a.act);
+    untouched_on_err("normalize_in_place", &r, &[("x", x, &xi)]);
     let mut y64 = vec![0.0f64; a.x_len];
-    let rr = reference::normalize(&x, &mut y64, shape, layout, &p, a.act);
+    let rr = reference::normalize(x, &mut y64, shape, layout, &p, a.act);
     agree(&format!("normalize_in_place {what}"), &r, &rr, true);
 
     // train_forward and train_forward_in_place.
@@ -281,11 +260,11 @@ pub fn api(data: &[u8]) {
         method,
         act: a.act,
     };
-    let start = [sm_len, si_len, rm_len, rv_len].map(|n| sentinel(&mut rng, n));
+    let start = [sm_len, si_len, rm_len, rv_len].map(|n| sentinel(rng, n));
     for in_place in [false, true] {
         let [mut sm, mut si, mut rmean, mut rvar] = start.clone();
-        let mut y = sentinel(&mut rng, a.y_len);
-        let (y0, mut xi) = (y.clone(), x.clone());
+        let mut y = sentinel(rng, a.y_len);
+        let (y0, mut xi) = (y.clone(), x.to_vec());
         let running = a.momentum.map(|momentum| RunningStats {
             mean: &mut rmean,
             var: &mut rvar,
@@ -296,17 +275,17 @@ pub fn api(data: &[u8]) {
             invstd: &mut si,
         };
         let (call, r) = if in_place {
-            let r = batchnorm::train_forward_in_place(&mut xi, shape, layout, &tp, running, saved);
+            let r = k.train_forward_in_place(&mut xi, shape, layout, &tp, running, saved);
             ("train_forward_in_place", r)
         } else {
-            let r = batchnorm::train_forward(&x, &mut y, shape, layout, &tp, running, saved);
+            let r = k.train_forward(x, &mut y, shape, layout, &tp, running, saved);
             ("train_forward", r)
         };
         untouched_on_err(
             call,
             &r,
             &[
-                ("x", &x, &xi),
+                ("x", x, &xi),
                 ("y", &y0, &y),
                 ("saved.mean", &start[0], &sm),
                 ("saved.invstd", &start[1], &si),
@@ -328,10 +307,105 @@ pub fn api(data: &[u8]) {
             mean: &mut m64,
             invstd: &mut i64,
         };
-        let rr = reference::train_forward(&x, shape, layout, &tp, running64, out64);
+        let rr = reference::train_forward(x, shape, layout, &tp, running64, out64);
         // The reference checks `y` first; in place there is no `y` to disagree on.
         agree(&format!("{call} {what}"), &r, &rr, in_place);
     }
+}
+
+/// `Kernels::new` on every level: `Ok` (at that level) exactly when this CPU runs it,
+/// otherwise `UnsupportedIsa` naming it and the best level; `Isa::supported` and
+/// `Isa::detected` agree with `is_supported`.
+fn kernels_new_on_every_level() {
+    let best = Isa::detected();
+    let supported: Vec<Isa> = Isa::supported().collect();
+    let expected: Vec<Isa> = Isa::ALL.into_iter().filter(|i| i.is_supported()).collect();
+    assert_eq!(supported, expected, "Isa::supported()");
+    assert_eq!(
+        supported.first(),
+        Some(&Isa::Portable),
+        "Portable runs everywhere"
+    );
+    assert_eq!(
+        supported.last(),
+        Some(&best),
+        "Isa::detected() is the best supported"
+    );
+    for isa in Isa::ALL {
+        match Kernels::new(isa) {
+            Ok(k) => {
+                assert!(
+                    isa.is_supported(),
+                    "Kernels::new({isa}) is Ok but unsupported"
+                );
+                assert_eq!(k.isa(), isa, "Kernels::new({isa}).isa()");
+            }
+            Err(e) => {
+                assert!(
+                    !isa.is_supported(),
+                    "Kernels::new({isa}) = {e:?} but it is supported"
+                );
+                assert_eq!(
+                    e,
+                    Error::UnsupportedIsa {
+                        requested: isa,
+                        best,
+                    },
+                    "Kernels::new({isa})"
+                );
+                let _ = format!("{e} {e:?}");
+            }
+        }
+    }
+}
+
+/// The body of fuzz target `api`.
+pub fn api(data: &[u8]) {
+    let Ok(a) = Call::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let mut rng = Rng::new(a.seed);
+    let shape = a.shape;
+    let what = format!("{a:?}");
+
+    // Shape arithmetic never panics and agrees with checked multiplication; a zero
+    // dimension makes the product 0 whatever the others.
+    let dims = [shape.n, shape.c, shape.h, shape.w];
+    let product = if dims.contains(&0) {
+        Some(0)
+    } else {
+        dims.iter().try_fold(1usize, |p, &d| p.checked_mul(d))
+    };
+    assert_eq!(shape.numel().ok(), product, "Shape::numel of {shape:?}");
+    let _ = shape.count_per_channel();
+
+    let x: Vec<f32> = (0..a.x_len)
+        .map(|_| input::Dist::Specials.sample(&mut rng))
+        .collect();
+    // The lengths of mean, var, gamma and beta.
+    let params: Vec<Vec<f32>> = a.c_lens[..4]
+        .iter()
+        .map(|&n| sentinel(&mut rng, n))
+        .collect();
+
+    // The kernels at every level this CPU runs, each from the same random state (so with
+    // the same sentinels); they draw the same number of values, so `rng` ends where one
+    // pass leaves it.
+    let before = rng.clone();
+    for isa in Isa::supported() {
+        let k = Kernels::new(isa).expect("Isa::supported() gave a level Kernels::new refuses");
+        rng = before.clone();
+        kernels_at(&k, &a, &x, &params, &mut rng, &what);
+    }
+    kernels_new_on_every_level();
+
+    let p = NormParams {
+        mean: &params[0],
+        var: &params[1],
+        gamma: &params[2],
+        beta: &params[3],
+        eps: a.eps,
+    };
 
     // fold_into_weights.
     let w_start = sentinel(&mut rng, a.w_len);

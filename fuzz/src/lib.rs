@@ -7,6 +7,9 @@
 //! never `crate::`, for that reason.) A body panics on any broken contract; an input too
 //! short to decode is skipped.
 //!
+//! Every body runs each input at every instruction-set level this CPU runs
+//! (`Isa::supported()`, through `batchnorm::Kernels`), each level checked on its own.
+//!
 //! - [`stats`]: `batch_stats` and `accumulate_moments` against the f64 reference.
 //! - [`normalize`]: `normalize` and `normalize_in_place` against the f64 reference; in
 //!   place == out of place and NCHW == NHWC bit for bit.
@@ -14,7 +17,7 @@
 //!   reference; in place == out of place, and `y` == `normalize` with the saved
 //!   statistics, bit for bit.
 //! - [`api`]: wrong lengths and shapes: `Ok`/`Err` as the reference, never a panic,
-//!   outputs untouched on `Err`.
+//!   outputs untouched on `Err`; `Kernels::new` on every level of `Isa::ALL`.
 
 pub mod api;
 pub mod check;

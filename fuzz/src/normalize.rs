@@ -1,6 +1,8 @@
 //! Fuzz target `normalize`: `normalize` and `normalize_in_place` on valid arguments with
-//! statistics taken from the batch or drawn freely (extremes, negative variances and NaN
-//! included), every activation. Checks, per element, against `reference::normalize`:
+//! statistics taken from the batch (by `batch_stats` at the same level) or drawn freely
+//! (extremes, negative variances and NaN included), every activation, at every
+//! instruction-set level this CPU runs ([`Kernels`]). Checks at each level, per element,
+//! against `reference::normalize`:
 //! - the f32 evaluation bound,
 //!   `|y - y64| <= |x - mean|·|s32 - s64| + 4u·(|x - mean|·|s64| + |beta|)`,
 //!   plus a few subnormal quanta (`s64` the f64 scale, `s32` it rounded to f32), wherever
@@ -13,7 +15,7 @@ use super::check::{self, U};
 use super::input::{self, Rng, Tensor};
 use super::stats::METHODS;
 use arbitrary::{Arbitrary, Unstructured};
-use batchnorm::{Activation, Layout, NormParams, Shape, reference};
+use batchnorm::{Activation, Isa, Kernels, Layout, NormParams, Shape, reference};
 
 /// `v` after `act`, in f32 (as the kernels apply it).
 pub fn act32(v: f32, act: Activation) -> f32 {
@@ -110,12 +112,8 @@ pub fn normalize(data: &[u8]) {
     };
     let mut rng = Rng::new(seed);
     let c = shape.c;
-    let (mean, var) = if from_batch {
-        let (mut mean, mut var) = (vec![0.0; c], vec![0.0; c]);
-        batchnorm::batch_stats(x, shape, layout, method, &mut mean, &mut var)
-            .expect("batch_stats rejected a valid tensor");
-        (mean, var)
-    } else {
+    // Drawn statistics: the same at every level (drawn before gamma and beta).
+    let drawn = (!from_batch).then(|| {
         let center = f64::from(x[0]);
         (
             input::params(
@@ -127,46 +125,66 @@ pub fn normalize(data: &[u8]) {
             ),
             input::params(&mut rng, c, 2.0, 2.0, rate),
         )
-    };
+    });
     let gamma = input::params(&mut rng, c, 1.0, 2.0, rate / 2);
     let beta = input::params(&mut rng, c, 0.0, 3.0, rate / 2);
-    let p = NormParams {
-        mean: &mean,
-        var: &var,
-        gamma: &gamma,
-        beta: &beta,
-        eps,
-    };
-    check_normalize(x, shape, layout, &p, act);
+    for isa in Isa::supported() {
+        let k = Kernels::new(isa).expect("Isa::supported() gave a level Kernels::new refuses");
+        let (mean, var) = match &drawn {
+            Some(stats) => stats.clone(),
+            None => {
+                let (mut mean, mut var) = (vec![0.0; c], vec![0.0; c]);
+                k.batch_stats(x, shape, layout, method, &mut mean, &mut var)
+                    .expect("batch_stats rejected a valid tensor");
+                (mean, var)
+            }
+        };
+        let p = NormParams {
+            mean: &mean,
+            var: &var,
+            gamma: &gamma,
+            beta: &beta,
+            eps,
+        };
+        check_normalize(&k, x, shape, layout, &p, act);
+    }
 }
 
-/// Every check of the `normalize` target on one valid call.
-pub fn check_normalize(x: &[f32], shape: Shape, layout: Layout, p: &NormParams, act: Activation) {
+/// Every check of the `normalize` target on one valid call, at the level of `k`.
+pub fn check_normalize(
+    k: &Kernels,
+    x: &[f32],
+    shape: Shape,
+    layout: Layout,
+    p: &NormParams,
+    act: Activation,
+) {
+    let isa = k.isa();
     let mut y = vec![0.0f32; x.len()];
-    batchnorm::normalize(x, &mut y, shape, layout, p, act)
+    k.normalize(x, &mut y, shape, layout, p, act)
         .expect("normalize rejected valid arguments");
     let mut y64 = vec![0.0f64; x.len()];
     reference::normalize(x, &mut y64, shape, layout, p, act)
         .expect("reference::normalize rejected valid arguments");
     for (i, (&yi, &want)) in y.iter().zip(&y64).enumerate() {
-        let k = input::channel_of(i, shape, layout);
-        Affine::of(p, k, act)
+        let ch = input::channel_of(i, shape, layout);
+        Affine::of(p, ch, act)
             .check("normalize", x[i], yi, want)
             .unwrap_or_else(|msg| {
                 panic!(
-                    "{shape:?} {layout:?} {act:?} eps {:e} element {i} (channel {k}: \
+                    "at {isa} {shape:?} {layout:?} {act:?} eps {:e} element {i} (channel {ch}: \
                      mean {:e}, var {:e}, gamma {:e}, beta {:e}), x {:e}: {msg}",
-                    p.eps, p.mean[k], p.var[k], p.gamma[k], p.beta[k], x[i]
+                    p.eps, p.mean[ch], p.var[ch], p.gamma[ch], p.beta[ch], x[i]
                 )
             });
     }
 
     let mut z = x.to_vec();
-    batchnorm::normalize_in_place(&mut z, shape, layout, p, act)
+    k.normalize_in_place(&mut z, shape, layout, p, act)
         .expect("normalize_in_place rejected valid arguments");
     if let Some(i) = (0..x.len()).find(|&i| !same(z[i], y[i])) {
         panic!(
-            "normalize_in_place differs from normalize: {shape:?} {layout:?} {act:?}: \
+            "normalize_in_place differs from normalize at {isa}: {shape:?} {layout:?} {act:?}: \
              element {i}, x {:e}: {:e} vs {:e}",
             x[i], z[i], y[i]
         );
@@ -178,16 +196,16 @@ pub fn check_normalize(x: &[f32], shape: Shape, layout: Layout, p: &NormParams, 
     };
     let xo = input::relayout(x, shape, layout, other);
     let mut yo = vec![0.0f32; x.len()];
-    batchnorm::normalize(&xo, &mut yo, shape, other, p, act)
+    k.normalize(&xo, &mut yo, shape, other, p, act)
         .expect("normalize rejected valid arguments");
     let back = input::relayout(&yo, shape, other, layout);
     if let Some(i) = (0..x.len()).find(|&i| !same(back[i], y[i])) {
-        let k = input::channel_of(i, shape, layout);
+        let ch = input::channel_of(i, shape, layout);
         panic!(
-            "normalize differs between layouts: {shape:?} {act:?}: element {i} (channel {k}: \
-             mean {:e}, var {:e}, gamma {:e}, beta {:e}, eps {:e}), x {:e}: {layout:?} gives \
-             {:e}, {other:?} gives {:e}",
-            p.mean[k], p.var[k], p.gamma[k], p.beta[k], p.eps, x[i], y[i], back[i]
+            "normalize differs between layouts at {isa}: {shape:?} {act:?}: element {i} \
+             (channel {ch}: mean {:e}, var {:e}, gamma {:e}, beta {:e}, eps {:e}), x {:e}: \
+             {layout:?} gives {:e}, {other:?} gives {:e}",
+            p.mean[ch], p.var[ch], p.gamma[ch], p.beta[ch], p.eps, x[i], y[i], back[i]
         );
     }
 }

@@ -1,11 +1,12 @@
 //! Fuzz target `train`: the training forward (`train_forward`, `train_forward_in_place`)
 //! with every statistics method, activation and running-statistics convention (PyTorch,
-//! ONNX, cumulative, none). Checks:
+//! ONNX, cumulative, none), at every instruction-set level this CPU runs ([`Kernels`]).
+//! Checks at each level:
 //! - `Ok`/`Err` as `reference::train_forward` (1 value per channel with an unbiased
 //!   convention is refused); nothing written on `Err`;
 //! - in place == out of place, bit for bit (y, saved statistics, running statistics);
 //! - the saved mean bit for bit `batch_stats`' mean, and `y` bit for bit `normalize` with
-//!   the saved mean and `scale = gamma * invstd` (documented);
+//!   the saved mean and `scale = gamma * invstd` (documented), both at the same level;
 //! - saved mean, `invstd`, running mean and variance, and `y` against the f64 reference,
 //!   within the bounds the README's statistics bounds imply (see [`Bounds`]); where the
 //!   reference is non-finite (NaN or ±inf in the channel), non-finite results and `y` NaN.
@@ -16,7 +17,9 @@ use super::normalize::{act32, bits, same};
 use super::stats::METHODS;
 use arbitrary::{Arbitrary, Unstructured};
 use batchnorm::reference::{self, Running64, Train64};
-use batchnorm::{Activation, Method, Momentum, NormParams, RunningStats, SavedStats, TrainParams};
+use batchnorm::{
+    Activation, Isa, Kernels, Method, Momentum, NormParams, RunningStats, SavedStats, TrainParams,
+};
 
 /// A momentum convention with a valid momentum.
 fn momentum(u: &mut Unstructured<'_>) -> arbitrary::Result<Momentum> {
@@ -150,228 +153,238 @@ pub fn train(data: &[u8]) {
         },
     );
 
-    // Out of place, then in place, from the same starting buffers.
-    let run = |in_place: bool| -> (Result<(), batchnorm::Error>, Out) {
-        let mut y = vec![f32::from_bits(0x7FC0_1234); x.len()];
-        let mut xm = x.clone();
-        let (mut mean, mut invstd) = (vec![f32::NAN; c], vec![f32::NAN; c]);
-        let (mut rmean, mut rvar, momentum) =
-            s.running
-                .clone()
-                .unwrap_or((vec![], vec![], Momentum::PYTORCH_DEFAULT));
-        let running = s.running.is_some().then_some(RunningStats {
-            mean: &mut rmean,
-            var: &mut rvar,
-            momentum,
-        });
-        let saved = SavedStats {
-            mean: &mut mean,
-            invstd: &mut invstd,
-        };
-        let r = if in_place {
-            let r = batchnorm::train_forward_in_place(&mut xm, shape, layout, &p, running, saved);
-            y = xm;
-            r
-        } else {
-            batchnorm::train_forward(x, &mut y, shape, layout, &p, running, saved)
-        };
-        (
-            r,
-            Out {
-                y: bits(&y),
-                mean: bits(&mean),
-                invstd: bits(&invstd),
-                rmean: bits(&rmean),
-                rvar: bits(&rvar),
-            },
-        )
-    };
-    let (r, out) = run(false);
-    let (ri, out_in) = run(true);
-    assert_eq!(
-        r.is_ok(),
-        r64.is_ok(),
-        "train_forward {r:?} but reference::train_forward {r64:?}: {what}"
-    );
-    assert_eq!(
-        format!("{r:?}"),
-        format!("{ri:?}"),
-        "train_forward vs in place: {what}"
-    );
-    if r.is_err() {
-        // Nothing written: the sentinels and the running statistics as they were.
-        let (rm, rv) = match &s.running {
-            Some((m, v, _)) => (bits(m), bits(v)),
-            None => (vec![], vec![]),
-        };
-        assert_eq!(
-            (&out.rmean, &out.rvar),
-            (&rm, &rv),
-            "running statistics written on {r:?}: {what}"
-        );
-        assert_eq!(out_in.y, bits(x), "x written in place on {r:?}: {what}");
-        assert!(
-            out.mean
-                .iter()
-                .chain(&out.invstd)
-                .all(|&b| b == f32::NAN.to_bits()),
-            "saved statistics written on {r:?}: {what}"
-        );
-        return;
-    }
-    let fields = |o: &Out| [&o.y, &o.mean, &o.invstd, &o.rmean, &o.rvar].map(|v| v.clone());
-    let names = [
-        "y",
-        "saved.mean",
-        "saved.invstd",
-        "running.mean",
-        "running.var",
-    ];
-    for (name, (a, b)) in names.iter().zip(fields(&out).iter().zip(&fields(&out_in))) {
-        let (a, b): (Vec<f32>, Vec<f32>) = (
-            a.iter().map(|&v| f32::from_bits(v)).collect(),
-            b.iter().map(|&v| f32::from_bits(v)).collect(),
-        );
-        if let Some(i) = (0..a.len()).find(|&i| !same(a[i], b[i])) {
-            panic!(
-                "train_forward_in_place differs from train_forward in {name}[{i}]: in place \
-                 {:e}, out of place {:e}: {what}",
-                b[i], a[i]
-            );
-        }
-    }
-
-    // The saved mean is bitwise batch_stats' mean, and y is bitwise normalize with the
-    // saved values: mean, and scale = gamma * invstd (in f64, rounded once), passed to
-    // normalize as gamma with var = 1, eps = 0 (documented).
-    let (mut bmean, mut bvar) = (vec![0.0f32; c], vec![0.0f32; c]);
-    batchnorm::batch_stats(x, shape, layout, s.method, &mut bmean, &mut bvar)
-        .expect("batch_stats rejected a valid tensor");
-    if let Some(k) = (0..c).find(|&k| !same(f32::from_bits(out.mean[k]), bmean[k])) {
-        panic!(
-            "saved mean {:e} differs from batch_stats' mean {:e}: {what}: channel {k}",
-            f32::from_bits(out.mean[k]),
-            bmean[k]
-        );
-    }
-    let scale: Vec<f32> = (0..c)
-        .map(|k| (f64::from(s.gamma[k]) * f64::from(f32::from_bits(out.invstd[k]))) as f32)
-        .collect();
-    let saved_mean: Vec<f32> = out.mean.iter().map(|&b| f32::from_bits(b)).collect();
-    let np = NormParams {
-        mean: &saved_mean,
-        var: &vec![1.0; c],
-        gamma: &scale,
-        beta: &s.beta,
-        eps: 0.0,
-    };
-    let mut yn = vec![0.0f32; x.len()];
-    batchnorm::normalize(x, &mut yn, shape, layout, &np, s.act)
-        .expect("normalize rejected valid arguments");
-    if let Some(i) = (0..x.len()).find(|&i| !same(f32::from_bits(out.y[i]), yn[i])) {
-        let k = input::channel_of(i, shape, layout);
-        panic!(
-            "train_forward's y differs from normalize with the saved mean and \
-             scale = gamma * invstd: {what}: element {i} (channel {k}), x {:e}: y {:e} vs {:e}; \
-             saved mean {:e}, invstd {:e}, gamma {:e}",
-            x[i],
-            f32::from_bits(out.y[i]),
-            yn[i],
-            saved_mean[k],
-            f32::from_bits(out.invstd[k]),
-            s.gamma[k]
-        );
-    }
-
-    let f = |b: &[u32]| -> Vec<f32> { b.iter().map(|&b| f32::from_bits(b)).collect() };
-    let (y, mean, invstd, rmean, rvar) = (
-        f(&out.y),
-        f(&out.mean),
-        f(&out.invstd),
-        f(&out.rmean),
-        f(&out.rvar),
-    );
-    let exp = check::expected(x, shape, layout);
-    for (k, e) in exp.iter().enumerate() {
-        let fail = |msg: String| -> ! {
-            panic!(
-                "train_forward {what} channel {k} (reference {:?}, A {:e}, kappa {:e}): {msg}",
-                e.m,
-                e.abs_mean,
-                e.kappa()
+    // Every check below, at the level of `kernels`, against the same reference.
+    let at_level = |kernels: &Kernels| {
+        let what = format!("at {} {what}", kernels.isa());
+        // Out of place, then in place, from the same starting buffers.
+        let run = |in_place: bool| -> (Result<(), batchnorm::Error>, Out) {
+            let mut y = vec![f32::from_bits(0x7FC0_1234); x.len()];
+            let mut xm = x.clone();
+            let (mut mean, mut invstd) = (vec![f32::NAN; c], vec![f32::NAN; c]);
+            let (mut rmean, mut rvar, momentum) =
+                s.running
+                    .clone()
+                    .unwrap_or((vec![], vec![], Momentum::PYTORCH_DEFAULT));
+            let running = s.running.is_some().then_some(RunningStats {
+                mean: &mut rmean,
+                var: &mut rvar,
+                momentum,
+            });
+            let saved = SavedStats {
+                mean: &mut mean,
+                invstd: &mut invstd,
+            };
+            let r = if in_place {
+                let r = kernels.train_forward_in_place(&mut xm, shape, layout, &p, running, saved);
+                y = xm;
+                r
+            } else {
+                kernels.train_forward(x, &mut y, shape, layout, &p, running, saved)
+            };
+            (
+                r,
+                Out {
+                    y: bits(&y),
+                    mean: bits(&mean),
+                    invstd: bits(&invstd),
+                    rmean: bits(&rmean),
+                    rvar: bits(&rvar),
+                },
             )
         };
-        let b = Bounds::of(e, s.method, s.eps);
-        let ys = (0..x.len()).filter(|&i| input::channel_of(i, shape, layout) == k);
-        if !e.finite() {
-            if mean[k].is_finite() {
-                fail(format!("saved mean {:e} finite", mean[k]));
+        let (r, out) = run(false);
+        let (ri, out_in) = run(true);
+        assert_eq!(
+            r.is_ok(),
+            r64.is_ok(),
+            "train_forward {r:?} but reference::train_forward {r64:?}: {what}"
+        );
+        assert_eq!(
+            format!("{r:?}"),
+            format!("{ri:?}"),
+            "train_forward vs in place: {what}"
+        );
+        if r.is_err() {
+            // Nothing written: the sentinels and the running statistics as they were.
+            let (rm, rv) = match &s.running {
+                Some((m, v, _)) => (bits(m), bits(v)),
+                None => (vec![], vec![]),
+            };
+            assert_eq!(
+                (&out.rmean, &out.rvar),
+                (&rm, &rv),
+                "running statistics written on {r:?}: {what}"
+            );
+            assert_eq!(out_in.y, bits(x), "x written in place on {r:?}: {what}");
+            assert!(
+                out.mean
+                    .iter()
+                    .chain(&out.invstd)
+                    .all(|&b| b == f32::NAN.to_bits()),
+                "saved statistics written on {r:?}: {what}"
+            );
+            return;
+        }
+        let fields = |o: &Out| [&o.y, &o.mean, &o.invstd, &o.rmean, &o.rvar].map(|v| v.clone());
+        let names = [
+            "y",
+            "saved.mean",
+            "saved.invstd",
+            "running.mean",
+            "running.var",
+        ];
+        for (name, (a, b)) in names.iter().zip(fields(&out).iter().zip(&fields(&out_in))) {
+            let (a, b): (Vec<f32>, Vec<f32>) = (
+                a.iter().map(|&v| f32::from_bits(v)).collect(),
+                b.iter().map(|&v| f32::from_bits(v)).collect(),
+            );
+            if let Some(i) = (0..a.len()).find(|&i| !same(a[i], b[i])) {
+                panic!(
+                    "train_forward_in_place differs from train_forward in {name}[{i}]: in place \
+                     {:e}, out of place {:e}: {what}",
+                    b[i], a[i]
+                );
             }
-            if let Some(i) = ys.clone().find(|&i| !y[i].is_nan()) {
-                fail(format!("y[{i}] = {:e}, want NaN", y[i]));
+        }
+
+        // The saved mean is bitwise batch_stats' mean, and y is bitwise normalize with the
+        // saved values: mean, and scale = gamma * invstd (in f64, rounded once), passed to
+        // normalize as gamma with var = 1, eps = 0 (documented).
+        let (mut bmean, mut bvar) = (vec![0.0f32; c], vec![0.0f32; c]);
+        kernels
+            .batch_stats(x, shape, layout, s.method, &mut bmean, &mut bvar)
+            .expect("batch_stats rejected a valid tensor");
+        if let Some(k) = (0..c).find(|&k| !same(f32::from_bits(out.mean[k]), bmean[k])) {
+            panic!(
+                "saved mean {:e} differs from batch_stats' mean {:e}: {what}: channel {k}",
+                f32::from_bits(out.mean[k]),
+                bmean[k]
+            );
+        }
+        let scale: Vec<f32> = (0..c)
+            .map(|k| (f64::from(s.gamma[k]) * f64::from(f32::from_bits(out.invstd[k]))) as f32)
+            .collect();
+        let saved_mean: Vec<f32> = out.mean.iter().map(|&b| f32::from_bits(b)).collect();
+        let np = NormParams {
+            mean: &saved_mean,
+            var: &vec![1.0; c],
+            gamma: &scale,
+            beta: &s.beta,
+            eps: 0.0,
+        };
+        let mut yn = vec![0.0f32; x.len()];
+        kernels
+            .normalize(x, &mut yn, shape, layout, &np, s.act)
+            .expect("normalize rejected valid arguments");
+        if let Some(i) = (0..x.len()).find(|&i| !same(f32::from_bits(out.y[i]), yn[i])) {
+            let k = input::channel_of(i, shape, layout);
+            panic!(
+                "train_forward's y differs from normalize with the saved mean and \
+                 scale = gamma * invstd: {what}: element {i} (channel {k}), x {:e}: y {:e} vs {:e}; \
+                 saved mean {:e}, invstd {:e}, gamma {:e}",
+                x[i],
+                f32::from_bits(out.y[i]),
+                yn[i],
+                saved_mean[k],
+                f32::from_bits(out.invstd[k]),
+                s.gamma[k]
+            );
+        }
+
+        let f = |b: &[u32]| -> Vec<f32> { b.iter().map(|&b| f32::from_bits(b)).collect() };
+        let (y, mean, invstd, rmean, rvar) = (
+            f(&out.y),
+            f(&out.mean),
+            f(&out.invstd),
+            f(&out.rmean),
+            f(&out.rvar),
+        );
+        let exp = check::expected(x, shape, layout);
+        for (k, e) in exp.iter().enumerate() {
+            let fail = |msg: String| -> ! {
+                panic!(
+                    "train_forward {what} channel {k} (reference {:?}, A {:e}, kappa {:e}): {msg}",
+                    e.m,
+                    e.abs_mean,
+                    e.kappa()
+                )
+            };
+            let b = Bounds::of(e, s.method, s.eps);
+            let ys = (0..x.len()).filter(|&i| input::channel_of(i, shape, layout) == k);
+            if !e.finite() {
+                if mean[k].is_finite() {
+                    fail(format!("saved mean {:e} finite", mean[k]));
+                }
+                if let Some(i) = ys.clone().find(|&i| !y[i].is_nan()) {
+                    fail(format!("y[{i}] = {:e}, want NaN", y[i]));
+                }
+            } else {
+                check::within("saved mean", f64::from(mean[k]), e.m.mean, b.mean, true)
+                    .unwrap_or_else(|m| fail(m));
+                let var_f32_overflow = (e.var() as f32).is_infinite();
+                if b.denom_rel < 0.5 && !var_f32_overflow {
+                    check::within(
+                        "saved invstd",
+                        f64::from(invstd[k]),
+                        invstd64[k],
+                        invstd64[k] * b.denom_rel,
+                        true,
+                    )
+                    .unwrap_or_else(|m| fail(m));
+                    for i in ys {
+                        y_element(
+                            x[i],
+                            y[i],
+                            y64[i],
+                            e,
+                            &b,
+                            s.gamma[k],
+                            s.beta[k],
+                            invstd64[k],
+                            s.eps,
+                            s.act,
+                        )
+                        .unwrap_or_else(|m| fail(format!("element {i}, x {:e}: {m}", x[i])));
+                    }
+                }
             }
-        } else {
-            check::within("saved mean", f64::from(mean[k]), e.m.mean, b.mean, true)
-                .unwrap_or_else(|m| fail(m));
-            let var_f32_overflow = (e.var() as f32).is_infinite();
-            if b.denom_rel < 0.5 && !var_f32_overflow {
+            if let Some((_, _, momentum)) = &s.running {
+                let (rm64, rv64) = (rmean64[k], rvar64[k]);
+                if !rm64.is_finite() || !rv64.is_finite() {
+                    if rm64.is_nan() && !rmean[k].is_nan() || rv64.is_nan() && !rvar[k].is_nan() {
+                        fail(format!(
+                            "running ({:e}, {:e}) but reference ({rm64:e}, {rv64:e})",
+                            rmean[k], rvar[k]
+                        ));
+                    }
+                    continue;
+                }
+                let w = match *momentum {
+                    Momentum::PyTorch(m) => f64::from(m),
+                    Momentum::Onnx(m) => 1.0 - f64::from(m),
+                    Momentum::Cumulative { prior_batches } => 1.0 / (prior_batches as f64 + 1.0),
+                };
+                let bvar = if matches!(momentum, Momentum::Onnx(_)) {
+                    e.var()
+                } else {
+                    e.m.sample_variance()
+                };
+                check::within("running mean", f64::from(rmean[k]), rm64, w * b.mean, true)
+                    .unwrap_or_else(|m| fail(m));
                 check::within(
-                    "saved invstd",
-                    f64::from(invstd[k]),
-                    invstd64[k],
-                    invstd64[k] * b.denom_rel,
+                    "running var",
+                    f64::from(rvar[k]),
+                    rv64,
+                    w * (e.var_bound(s.method, bvar) + FLOOR),
                     true,
                 )
                 .unwrap_or_else(|m| fail(m));
-                for i in ys {
-                    y_element(
-                        x[i],
-                        y[i],
-                        y64[i],
-                        e,
-                        &b,
-                        s.gamma[k],
-                        s.beta[k],
-                        invstd64[k],
-                        s.eps,
-                        s.act,
-                    )
-                    .unwrap_or_else(|m| fail(format!("element {i}, x {:e}: {m}", x[i])));
-                }
             }
         }
-        if let Some((_, _, momentum)) = &s.running {
-            let (rm64, rv64) = (rmean64[k], rvar64[k]);
-            if !rm64.is_finite() || !rv64.is_finite() {
-                if rm64.is_nan() && !rmean[k].is_nan() || rv64.is_nan() && !rvar[k].is_nan() {
-                    fail(format!(
-                        "running ({:e}, {:e}) but reference ({rm64:e}, {rv64:e})",
-                        rmean[k], rvar[k]
-                    ));
-                }
-                continue;
-            }
-            let w = match *momentum {
-                Momentum::PyTorch(m) => f64::from(m),
-                Momentum::Onnx(m) => 1.0 - f64::from(m),
-                Momentum::Cumulative { prior_batches } => 1.0 / (prior_batches as f64 + 1.0),
-            };
-            let bvar = if matches!(momentum, Momentum::Onnx(_)) {
-                e.var()
-            } else {
-                e.m.sample_variance()
-            };
-            check::within("running mean", f64::from(rmean[k]), rm64, w * b.mean, true)
-                .unwrap_or_else(|m| fail(m));
-            check::within(
-                "running var",
-                f64::from(rvar[k]),
-                rv64,
-                w * (e.var_bound(s.method, bvar) + FLOOR),
-                true,
-            )
-            .unwrap_or_else(|m| fail(m));
-        }
+    };
+    for isa in Isa::supported() {
+        let k = Kernels::new(isa).expect("Isa::supported() gave a level Kernels::new refuses");
+        at_level(&k);
     }
 }
 

@@ -4,19 +4,22 @@
  *
  *     test_capi CASES_IN RESULTS_OUT
  *
- * 1. Checks by itself: the version, the status messages, the worked example (one channel
+ * 1. Checks by itself: the version, the status messages, the instruction-set level (against
+ *    the compiler's own CPU detection where it has one) and its name, the worked example (one channel
  *    of 1..=8 and 2..=9: mean 5, biased var 5.5, y(1) = -2.9112..., y(9) = 3.9112...) in
  *    both layouts through every kernel, and every error status, with outputs untouched.
  * 2. Reads random cases written by the Rust test (text: "case N C H W", then named float
  *    arrays), runs every kernel on them and writes every output to RESULTS_OUT as
  *    "name count values..." (floats as %.9g, doubles as %.17g: both round-trip), which the
  *    Rust test compares bit for bit with the batchnorm crate's own results. Struct sizes
- *    and offsets are written there too.
+ *    and offsets are written there too, and "isa CODE NAME" (bn_isa_detected() and its
+ *    name), which the Rust test compares with batchnorm::Isa::detected().
  *
  * Exits 0 when every check passed.
  */
 #include "batchnorm.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,15 +72,62 @@ static void test_version_and_messages(void) {
     CHECK(strcmp(bn_version(), BN_VERSION_STRING) == 0);
     CHECK(bn_version_number() == BN_VERSION_NUMBER);
     CHECK(bn_last_error_message() != NULL);
-    for (s = BN_OK; s <= BN_ERR_INTERNAL; s++) {
+    for (s = BN_OK; s <= BN_ERR_UNSUPPORTED_ISA; s++) {
         const char* m = bn_status_message(s);
         CHECK(m != NULL && m[0] != '\0');
         CHECK(strcmp(m, "unknown status code") != 0);
         for (t = BN_OK; t < s; t++) CHECK(strcmp(m, bn_status_message(t)) != 0);
     }
     CHECK(strcmp(bn_status_message(BN_OK), "ok") == 0);
-    CHECK(strcmp(bn_status_message(BN_ERR_INTERNAL + 1), "unknown status code") == 0);
+    CHECK(strcmp(bn_status_message(BN_ERR_UNSUPPORTED_ISA + 1), "unknown status code") == 0);
     CHECK(strcmp(bn_status_message(-1), "unknown status code") == 0);
+    CHECK(strstr(bn_status_message(BN_ERR_UNSUPPORTED_ISA), "instruction set") != NULL);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Instruction-set level                                                                */
+
+/* The level this CPU should run, from the compiler's CPU detection (GCC and clang on
+ * x86-64: cpuid and the OS-saved register state, as the library checks them); -1 where
+ * there is no such detection. */
+static int isa_from_compiler(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    int avx2, fma;
+    __builtin_cpu_init();
+    avx2 = __builtin_cpu_supports("avx2");
+    fma = __builtin_cpu_supports("fma");
+    if (avx2 && fma && __builtin_cpu_supports("avx512f")) return BN_ISA_AVX512;
+    if (avx2 && fma) return BN_ISA_AVX2;
+    return BN_ISA_PORTABLE;
+#else
+    return -1;
+#endif
+}
+
+static void test_isa(void) {
+    int isa = bn_isa_detected(), i, found = -1, expected = isa_from_compiler();
+    const char* name = bn_isa_name(isa);
+    CHECK(isa >= BN_ISA_PORTABLE && isa <= BN_ISA_AVX512);
+    if (expected >= 0 && isa != expected) {
+        fprintf(stderr, "bn_isa_detected() = %d (%s), the compiler's detection gives %d (%s)\n",
+                isa, name, expected, bn_isa_name(expected));
+    }
+    CHECK(expected < 0 || isa == expected);
+    CHECK(bn_isa_detected() == isa); /* cached: the same every call */
+    CHECK(strcmp(bn_isa_name(BN_ISA_PORTABLE), "portable") == 0);
+    CHECK(strcmp(bn_isa_name(BN_ISA_AVX2), "avx2") == 0);
+    CHECK(strcmp(bn_isa_name(BN_ISA_AVX512), "avx512") == 0);
+    /* The name round-trips: exactly one value has it, the detected one. */
+    for (i = BN_ISA_PORTABLE; i <= BN_ISA_AVX512; i++)
+        if (strcmp(bn_isa_name(i), name) == 0) {
+            CHECK(found < 0);
+            found = i;
+        }
+    CHECK(found == isa);
+    CHECK(strcmp(bn_isa_name(-1), "unknown") == 0);
+    CHECK(strcmp(bn_isa_name(BN_ISA_AVX512 + 1), "unknown") == 0);
+    CHECK(strcmp(bn_isa_name(INT_MAX), "unknown") == 0);
+    CHECK(strcmp(bn_isa_name(INT_MIN), "unknown") == 0);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -717,6 +767,7 @@ int main(int argc, char** argv) {
     int k = 0, ch;
 
     test_version_and_messages();
+    test_isa();
     test_worked_example(BN_LAYOUT_NCHW);
     test_worked_example(BN_LAYOUT_NHWC);
     test_fold();
@@ -730,6 +781,7 @@ int main(int argc, char** argv) {
             return 2;
         }
         put_layouts(out);
+        fprintf(out, "isa %d %s\n", bn_isa_detected(), bn_isa_name(bn_isa_detected()));
         for (;;) {
             while ((ch = fgetc(in)) == ' ' || ch == '\n') {}
             if (ch == EOF) break;
