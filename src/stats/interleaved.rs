@@ -12,10 +12,11 @@
 //! walked in tiles of `TILE_ROWS` rows, and each tile is swept block by block (`BLOCK`
 //! channels in registers at a time), so memory is read in order, not in long strides.
 
-use super::{
-    BLOCK, CHUNK, Centered, LaneOp, Method, PIVOT_SPAN, Positions, Sum, Welford, end_step, two_pass,
+use super::Method;
+use super::ops::{
+    BLOCK, CHUNK, Centered, LaneOp, PIVOT_SPAN, Positions, Sum, Welford, end_step, two_pass,
 };
-use crate::Moments;
+use crate::moments::Moments;
 use crate::simd::{Body, LANES, MAX_ACC, Simd, Vf32, Vf64};
 
 /// Register blocks in one super-block.
@@ -163,7 +164,7 @@ fn blocked<S: Simd>(
 }
 
 /// Starting pivots of positions `s0..s0 + width` (`width <= SUPER`) of `rows` rows of
-/// `stride` values: as [`super::pivot`], the mean of each position's first `PIVOT_SPAN`
+/// `stride` values: as [`super::ops::pivot`], the mean of each position's first `PIVOT_SPAN`
 /// values, summed in f64 a vector of positions at a time.
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn pivots<S: Simd>(

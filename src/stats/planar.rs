@@ -7,8 +7,9 @@
 //! accumulator is folded into the channel's f64 [`Moments`] every `CHUNK` steps and at
 //! the end of the channel.
 
-use super::{CHUNK, Centered, LaneOp, Method, Positions, Sum, Welford, end_step, pivot, two_pass};
-use crate::Moments;
+use super::Method;
+use super::ops::{CHUNK, Centered, LaneOp, Positions, Sum, Welford, end_step, pivot, two_pass};
+use crate::moments::Moments;
 use crate::shape::Dims;
 use crate::simd::{Body, LANES, Simd, T, fold_lanes, gather, load_transposed, wide_lanes};
 
@@ -205,7 +206,7 @@ fn fold_part<S: Simd, O: LaneOp<S>>(s: S, st: O::State, k: usize, len: usize, p:
 /// horizontal folds would cost more than the transposes.
 const SHORT: usize = 512;
 
-/// Each lane's starting pivot (as [`super::pivot`]): the mean of the first 8 values of its
+/// Each lane's starting pivot (as [`super::ops::pivot`]): the mean of the first 8 values of its
 /// plane; for planes of 8 or more, from one transposed block, summed pairwise (exact for a
 /// constant plane).
 #[cfg_attr(not(debug_assertions), inline(always))]
