@@ -17,7 +17,9 @@
 //!   in cache, register tiles of `TILE_V` vectors of channels over `TILE_R` rows, whose
 //!   scales are computed during the first rows so their f64 divisions overlap the stream.
 
-use super::{Act, Block, Consts, Io, Src, norm};
+use super::act::{Act, norm};
+use super::consts::{Block, Chan, Consts, Src};
+use super::io::Io;
 use crate::simd::{Body, LANES, MAX_ACC, Simd};
 
 /// Channels whose scales one block keeps on the stack (4 KiB), a multiple of `LANES`.
@@ -123,7 +125,7 @@ impl<const T: usize, S: Simd, I: Io, A: Act<S::F>> Body<S> for Tiles<'_, T, I, A
     fn run(self, s: S) {
         let act = self.act;
         if T > 0 {
-            let mut pat = [Consts::splat(s, super::Chan::ZERO); T];
+            let mut pat = [Consts::splat(s, Chan::ZERO); T];
             for (j, k) in pat.iter_mut().enumerate() {
                 *k = self.consts(s, j);
             }
@@ -316,7 +318,7 @@ fn block_tiles<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>>(
                         }
                     }
                     let blk = Block { mean, scale, beta };
-                    let mut k = [Consts::splat(s, super::Chan::ZERO); V];
+                    let mut k = [Consts::splat(s, Chan::ZERO); V];
                     for (i, k) in k.iter_mut().enumerate() {
                         *k = blk.consts_at(s, (j * V + i) * LANES);
                     }
