@@ -1,11 +1,12 @@
 //! Per-channel statistics: the public entry points (validate once, then dispatch on layout
-//! to [`planar`] or [`interleaved`]) and the fallback for non-finite results ([`rescue`]).
+//! to [`planar`] (which sends short planes to [`short`]) or [`interleaved`]) and the fallback for non-finite results ([`rescue`]).
 //! The lane operations the layout kernels are generic over are in [`ops`].
 
 mod interleaved;
 mod ops;
 mod planar;
 mod rescue;
+mod short;
 
 use crate::error::Error;
 use crate::moments::Moments;
