@@ -2,6 +2,7 @@
 //! to [`planar`] (which sends short planes to [`short`]) or [`interleaved`]) and the fallback for non-finite results ([`rescue`]).
 //! The lane operations the layout kernels are generic over are in [`ops`].
 
+mod grid;
 mod interleaved;
 mod ops;
 mod planar;
