@@ -2,8 +2,8 @@
 //! interleaved channels, so lane `i` of a vector at flat position `p` has channel
 //! `(p + i) % c`.
 //!
-//! - Few channels (`lcm(c, LANES)` at most `ACC` vectors: c = 1, 2, 3, 4, 6, 8, 12, 16, 32,
-//!   64…): the constants repeat every `lcm(c, LANES)` values, so a *tile* of that many
+//! - Few channels (`lcm(c, LANES)` at most `min(MAX_ACC, 4 * Simd::ACC)` vectors: c = 1, 2,
+//!   3, 4, 6, 8, 12, 16, 32, 64…): the constants repeat every `lcm(c, LANES)` values, so a *tile* of that many
 //!   vectors (times a small factor) is built once, held in registers, and full vectors
 //!   stream over the flat buffer.
 //! - Other channel counts below `2 * LANES` (c = 9, 13, 17, 31…): the same tile, kept on

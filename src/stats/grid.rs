@@ -1,6 +1,7 @@
-//! The NHWC statistics kernel: one pass of a lane operation down a grid of rows, a block
-//! of up to `ACC` vectors of positions held in registers while the rows stream by (the
-//! plan that chooses the grids is in `interleaved.rs`).
+//! The NHWC statistics kernel: one pass of a lane operation down a grid of rows. A block
+//! of `BLOCK` positions (`MAX_ACC` vectors) is stepped [`Simd::ACC`] vectors at a time
+//! (half that for wide states), their states held in registers while the rows stream by.
+//! The plan that chooses the grids is in `interleaved.rs`.
 
 use super::ops::{BLOCK, CHUNK, Centered, LaneOp, Positions, Sum, Welford, end_step};
 use crate::simd::{Body, LANES, MAX_ACC, Simd};
@@ -9,8 +10,8 @@ use crate::simd::{Body, LANES, MAX_ACC, Simd};
 pub(super) const BLOCKS: usize = 2;
 /// Channels in one super-block: their f32 states and f64 moments live on the stack.
 pub(super) const SUPER: usize = BLOCKS * BLOCK;
-/// Rows in one tile: a tile of a super-block (`TILE_ROWS * SUPER` values, 32 KiB with
-/// AVX-512) stays in L1 while its blocks are swept.
+/// Rows in one tile: a tile of a super-block (`TILE_ROWS * SUPER` values, 16 KiB on every
+/// ISA) stays in L1 while its blocks are swept.
 pub(super) const TILE_ROWS: usize = 16;
 
 /// Which lane operation a pass runs.

@@ -1,7 +1,7 @@
 //! NHWC statistics (and NCHW with 1x1 planes, which is the same thing): channels in lanes.
 //!
-//! The buffer is a matrix of rows; a block of up to `ACC` vectors of positions is held in
-//! registers while the kernel streams down the rows, so no horizontal reduction is needed.
+//! The buffer is a matrix of rows; a block of positions ([`Simd::ACC`] vectors at a time)
+//! is held in registers while the kernel streams down the rows, so no horizontal reduction is needed.
 //! All positions advance together: one shared step number, one shared `1/k`.
 //!
 //! With few channels (`lcm(c, LANES)` small: c = 1, 3, 7, 16, 32…) a row is a *tile* of

@@ -1,12 +1,12 @@
 //! NCHW statistics: each channel is `n` contiguous planes; lanes run along a plane.
 //! Planes shorter than [`SHORT`] go to [`short`] (channels in lanes) instead.
 //!
-//! Per channel, `ACC` vector accumulators take whole rows of `ACC * LANES` values in
-//! lockstep (one shared step number, so one shared `1/k`); what is left of each plane
-//! feeds a one-vector accumulator (whole vectors) and a partial-vector one (the last
-//! `plane % LANES` values, always the same lanes, so their counts stay equal). Each
-//! accumulator is folded into the channel's f64 [`Moments`] every `CHUNK` steps and at
-//! the end of the channel.
+//! Per channel, `V` vector accumulators ([`Simd::ACC`], the ISA's number, or half that for
+//! wide states: [`LaneOp::max_v`]) take whole rows of `V * LANES` values in lockstep (one
+//! shared step number, so one shared `1/k`); what is left of each plane feeds a one-vector
+//! accumulator (whole vectors) and a partial-vector one (the last `plane % LANES` values,
+//! always the same lanes, so their counts stay equal). Each accumulator is folded into
+//! the channel's f64 [`Moments`] every `CHUNK` steps and at the end of the channel.
 
 use super::Method;
 use super::ops::{CHUNK, Centered, LaneOp, Sum, Welford, end_step, pivot, two_pass};
@@ -17,7 +17,7 @@ use crate::simd::{Body, LANES, Simd, fold_lanes, wide_lanes};
 
 /// Moments of channel `c`, accumulated by `O` with first parameter `p0`.
 ///
-/// Three accumulator groups: `ACC` vectors for whole rows, one vector for the whole
+/// Three accumulator groups: [`LaneOp::max_v`] vectors for whole rows, one vector for the whole
 /// vectors left at the end of each plane, and one partial vector for the last
 /// `plane % LANES` values. Each has its own parameter; with [`LaneOp::RECENTER`] it moves
 /// to the channel's running mean after each fold, so the f32 lanes only ever hold
