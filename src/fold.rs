@@ -1,9 +1,9 @@
 //! Folding batch normalization into the preceding convolution or linear layer's weights
 //! and bias, as inference engines do when they load a model.
 
-use crate::Error;
+use crate::check;
+use crate::error::Error;
 use crate::normalize::NormParams;
-use crate::shape::check_len;
 
 /// Where the output channel sits in a weight tensor.
 ///
@@ -110,7 +110,7 @@ pub fn fold_into_weights(
     bias: Bias<'_>,
     p: &NormParams,
 ) -> Result<(), Error> {
-    check(weights.len(), shape, &bias, p)?;
+    check::fold(weights.len(), shape, &bias, p)?;
     let (bias, present) = match bias {
         Bias::InPlace(b) => (b, true),
         Bias::Absent(b) => (b, false),
@@ -155,28 +155,6 @@ pub fn fold_into_weights(
         *b = ((b0 - f64::from(p.mean[o])) * scale(p, o) + f64::from(p.beta[o])) as f32;
     }
     Ok(())
-}
-
-/// Every check of [`fold_into_weights`].
-pub(crate) fn check(
-    weights_len: usize,
-    shape: WeightShape,
-    bias: &Bias<'_>,
-    p: &NormParams,
-) -> Result<(), Error> {
-    let expected = shape
-        .out
-        .checked_mul(shape.per_out)
-        .ok_or(Error::WeightOverflow {
-            out: shape.out,
-            per_out: shape.per_out,
-        })?;
-    check_len("weights", expected, weights_len)?;
-    let bias_len = match bias {
-        Bias::InPlace(b) | Bias::Absent(b) => b.len(),
-    };
-    check_len("bias", shape.out, bias_len)?;
-    p.check(shape.out)
 }
 
 /// `gamma[o] / sqrt(var[o] + eps)` in f64 (`o` checked).

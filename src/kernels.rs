@@ -1,12 +1,13 @@
 //! [`Kernels`]: every kernel entry point at one chosen instruction-set level.
 
-use crate::normalize::{normalize_at, normalize_in_place_at};
+use crate::error::Error;
+use crate::moments::Moments;
+use crate::normalize::{Activation, NormParams, normalize_at, normalize_in_place_at};
+use crate::shape::{Layout, Shape};
 use crate::simd::Isa;
-use crate::stats::{accumulate_moments_at, batch_stats_at};
-use crate::train::{train_forward_at, train_forward_in_place_at};
-use crate::{
-    Activation, Error, Layout, Method, Moments, NormParams, RunningStats, SavedStats, Shape,
-    TrainParams,
+use crate::stats::{Method, accumulate_moments_at, batch_stats_at};
+use crate::train::{
+    RunningStats, SavedStats, TrainParams, train_forward_at, train_forward_in_place_at,
 };
 
 /// The crate's kernels at one instruction-set level: the same functions as the crate's

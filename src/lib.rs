@@ -49,6 +49,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod check;
 mod error;
 mod fold;
 mod kernels;

@@ -6,10 +6,12 @@
 //! arguments in fuzzing. It shares no code with the kernels: its argument checks, square
 //! root, scales and momentum arithmetic are its own, written out below.
 
-use crate::{
-    Activation, Error, Layout, Moments, Momentum, NormParams, Shape, TrainParams, WeightLayout,
-    WeightShape,
-};
+use crate::error::Error;
+use crate::fold::{WeightLayout, WeightShape};
+use crate::moments::Moments;
+use crate::normalize::{Activation, NormParams};
+use crate::shape::{Layout, Shape};
+use crate::train::{Momentum, TrainParams};
 
 /// The reference's own sizes of a validated shape.
 #[derive(Debug, Clone, Copy)]

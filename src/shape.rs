@@ -1,6 +1,6 @@
 //! `Shape`, `Layout`, and the validation of every buffer length, in one place.
 
-use crate::Error;
+use crate::error::Error;
 
 /// How the four dimensions of a tensor are laid out in its flat buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

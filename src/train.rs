@@ -1,14 +1,16 @@
 //! Training forward: the batch statistics, the normalized output, the running-statistics
 //! update and the values a backward pass needs, in one call.
 
-use crate::normalize::{
-    Act, Activation, InPlace, Io, LayoutDims, OutOfPlace, ScaleFrom, Src, WithAct, check_eps,
-    planar, run_with, with_act,
-};
-use crate::shape::{Dims, check_len};
+use crate::check;
+use crate::error::Error;
+use crate::moments::Moments;
+use crate::normalize::act::{Act, WithAct, with_act};
+use crate::normalize::consts::{ScaleFrom, Src};
+use crate::normalize::io::{InPlace, Io, OutOfPlace};
+use crate::normalize::{Activation, LayoutDims, planar, run_with};
+use crate::shape::{Dims, Layout, Shape, check_len};
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
 use crate::stats::{self, Method};
-use crate::{Error, Layout, Moments, Shape};
 
 /// How running statistics absorb a batch's statistics. Each convention is chosen
 /// explicitly; the constants give each framework's default.
@@ -36,20 +38,6 @@ impl Momentum {
     pub const PYTORCH_DEFAULT: Momentum = Momentum::PyTorch(0.1);
     /// ONNX's default, `momentum = 0.9`.
     pub const ONNX_DEFAULT: Momentum = Momentum::Onnx(0.9);
-
-    /// `Ok` when the momentum is in `[0, 1]` (NaN is not).
-    pub(crate) fn check(self) -> Result<(), Error> {
-        match self {
-            Momentum::PyTorch(m) | Momentum::Onnx(m) if !(0.0..=1.0).contains(&m) => {
-                Err(Error::InvalidParameter {
-                    name: "momentum",
-                    value: m,
-                    expected: "in [0, 1]",
-                })
-            }
-            _ => Ok(()),
-        }
-    }
 
     /// Whether the update uses the unbiased batch variance (which needs 2 values).
     pub(crate) fn unbiased(self) -> bool {
@@ -198,7 +186,7 @@ pub(crate) fn train_forward_at(
     running: Option<RunningStats<'_>>,
     saved: SavedStats<'_>,
 ) -> Result<(), Error> {
-    let d = check(x.len(), shape, p, running.as_ref(), &saved)?;
+    let d = check::train(x.len(), shape, p, running.as_ref(), &saved)?;
     check_len("y", x.len(), y.len())?;
     if x.is_empty() {
         // Only possible with no channels: nothing to write, and no loop over `n` (which
@@ -234,43 +222,12 @@ pub(crate) fn train_forward_in_place_at(
     running: Option<RunningStats<'_>>,
     saved: SavedStats<'_>,
 ) -> Result<(), Error> {
-    let d = check(x.len(), shape, p, running.as_ref(), &saved)?;
+    let d = check::train(x.len(), shape, p, running.as_ref(), &saved)?;
     if x.is_empty() {
         return Ok(());
     }
     forward(isa, &mut InPlace(x), d, layout, p, running, saved);
     Ok(())
-}
-
-/// Every check of a training forward but `y`'s length.
-pub(crate) fn check(
-    x_len: usize,
-    shape: Shape,
-    p: &TrainParams,
-    running: Option<&RunningStats<'_>>,
-    saved: &SavedStats<'_>,
-) -> Result<Dims, Error> {
-    let d = shape.dims(x_len, true)?;
-    check_len("gamma", d.c, p.gamma.len())?;
-    check_len("beta", d.c, p.beta.len())?;
-    check_len("saved.mean", d.c, saved.mean.len())?;
-    check_len("saved.invstd", d.c, saved.invstd.len())?;
-    if let Some(r) = running {
-        check_len("running.mean", d.c, r.mean.len())?;
-        check_len("running.var", d.c, r.var.len())?;
-    }
-    check_eps(p.eps)?;
-    if let Some(r) = running {
-        r.momentum.check()?;
-        if r.momentum.unbiased() && d.c > 0 && d.count < 2 {
-            return Err(Error::TooFewValues {
-                count: d.count,
-                needed: 2,
-            });
-        }
-    }
-    p.act.check()?;
-    Ok(d)
 }
 
 /// Bytes of input a fused NCHW group of channels may span: their statistics pass leaves

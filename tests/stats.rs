@@ -493,9 +493,10 @@ fn check_one_channel(values: &[f32], failures: &mut Vec<String>) {
 }
 
 /// Trending data: a ramp `0.1f32 * i`. Long runs of sequential f32 Welford updates
-/// `mean += (t - mean)/k` in one lane (up to 512 per lane before a fold to f64) drift
-/// on a ramp: with 512 rows of 7 channels (one lane per channel) and in a single plane
-/// of 16,384 values (512 steps in each of 32 lanes) the mean must stay within 16·u·A.
+/// `mean += (t - mean)/k` in one lane drift on a ramp; each lane folds into f64 (and
+/// re-centers its pivot) every `CHUNK` = 64 steps. In rows of 7 channels (channel 0 the
+/// ramp) and in a single plane, 512 and 16,384 values long, the mean must stay within
+/// 16·u·A.
 #[test]
 fn mean_of_a_ramp() {
     isa::each_isa(|| {
@@ -509,8 +510,9 @@ fn mean_of_a_ramp() {
 }
 
 /// A step: `1.1f32` for the first quarter of the values, 0 after. Sequential f32 sums of
-/// `x - pivot` (the pivot is the first value, 1.1) round the same way for long runs: the
-/// mean, exactly `1.1f32 / 4` = 0.2750000059604645, must stay within 16·u·A = 2.62e-7.
+/// `x - pivot` (the starting pivot is the mean of the first 8 values, 1.1) round the same
+/// way for long runs: the mean, exactly `1.1f32 / 4` = 0.2750000059604645, must stay
+/// within 16·u·A = 2.62e-7.
 #[test]
 fn mean_of_a_step() {
     isa::each_isa(|| {

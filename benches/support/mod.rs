@@ -2,18 +2,24 @@
 //! README): the shape grid, deterministic input data, and the two roofline
 //! kernels every kernel is compared against, measured on the same buffers in the same run.
 //!
-//! The rooflines use the lane type the crate itself uses (`f32x16` when the binary is
-//! compiled with AVX-512, `f32x8` otherwise) and several independent accumulators, so they
-//! run as fast as a plain loop over the buffer can: an honest upper bound, not a straw man.
+//! The rooflines here (used by the criterion benches) are plain `wide` loops with several
+//! independent accumulators, so they run as fast as a plain loop over the buffer can: an
+//! honest upper bound, not a straw man. Their lane type is fixed when this file is compiled
+//! (`f32x16` when the build enables AVX-512, `f32x8` otherwise); the crate's kernels are
+//! not: they have 16 logical lanes on every ISA and pick the ISA at run time (see
+//! `src/simd/mod.rs`). `examples/bench_report.rs` measures against the crate's own
+//! rooflines (`batchnorm::roofline`), run at each level the kernels run at.
 //! Included with `#[path]` from the example, so it must stay a single file.
 #![allow(dead_code)] // each includer uses a different subset
 
 use batchnorm::Shape;
 
-/// The lane type of the crate's kernels for this compilation (see `src/simd.rs`).
+/// The lane type of these rooflines: the widest `wide` type this compilation's target
+/// features run in registers.
 #[cfg(target_feature = "avx512f")]
 pub type F32s = wide::f32x16;
-/// The lane type of the crate's kernels for this compilation (see `src/simd.rs`).
+/// The lane type of these rooflines: the widest `wide` type this compilation's target
+/// features run in registers.
 #[cfg(not(target_feature = "avx512f"))]
 pub type F32s = wide::f32x8;
 
@@ -114,7 +120,9 @@ pub fn copy_affine(x: &[f32], y: &mut [f32], a: f32, b: f32) {
     }
 }
 
-/// What this binary was compiled for: lane type and the target features that decide it.
+/// What this binary was compiled for: the lane type of these rooflines and the target
+/// features that decide it (the crate's kernels choose their ISA at run time, whatever
+/// these are).
 pub fn build_line() -> String {
     let yes = |b: bool| if b { "yes" } else { "no" };
     format!(

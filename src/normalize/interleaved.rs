@@ -2,8 +2,8 @@
 //! interleaved channels, so lane `i` of a vector at flat position `p` has channel
 //! `(p + i) % c`.
 //!
-//! - Few channels (`lcm(c, LANES)` at most `ACC` vectors: c = 1, 2, 3, 4, 6, 8, 12, 16, 32,
-//!   64…): the constants repeat every `lcm(c, LANES)` values, so a *tile* of that many
+//! - Few channels (`lcm(c, LANES)` at most `min(MAX_ACC, 4 * Simd::ACC)` vectors: c = 1, 2,
+//!   3, 4, 6, 8, 12, 16, 32, 64…): the constants repeat every `lcm(c, LANES)` values, so a *tile* of that many
 //!   vectors (times a small factor) is built once, held in registers, and full vectors
 //!   stream over the flat buffer.
 //! - Other channel counts below `2 * LANES` (c = 9, 13, 17, 31…): the same tile, kept on
@@ -17,7 +17,9 @@
 //!   in cache, register tiles of `TILE_V` vectors of channels over `TILE_R` rows, whose
 //!   scales are computed during the first rows so their f64 divisions overlap the stream.
 
-use super::{Act, Block, Consts, Io, Src, norm};
+use super::act::{Act, norm};
+use super::consts::{Block, Chan, Consts, Src};
+use super::io::Io;
 use crate::simd::{Body, LANES, MAX_ACC, Simd};
 
 /// Channels whose scales one block keeps on the stack (4 KiB), a multiple of `LANES`.
@@ -123,7 +125,7 @@ impl<const T: usize, S: Simd, I: Io, A: Act<S::F>> Body<S> for Tiles<'_, T, I, A
     fn run(self, s: S) {
         let act = self.act;
         if T > 0 {
-            let mut pat = [Consts::splat(s, super::Chan::ZERO); T];
+            let mut pat = [Consts::splat(s, Chan::ZERO); T];
             for (j, k) in pat.iter_mut().enumerate() {
                 *k = self.consts(s, j);
             }
@@ -316,7 +318,7 @@ fn block_tiles<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>>(
                         }
                     }
                     let blk = Block { mean, scale, beta };
-                    let mut k = [Consts::splat(s, super::Chan::ZERO); V];
+                    let mut k = [Consts::splat(s, Chan::ZERO); V];
                     for (i, k) in k.iter_mut().enumerate() {
                         *k = blk.consts_at(s, (j * V + i) * LANES);
                     }

@@ -19,7 +19,9 @@
 //! exactly at the segment's end, computed from the input before anything else is written
 //! (so it is right in place too) and stored last.
 
-use super::{Act, Block, Consts, Io, Src, affine, norm, with_block};
+use super::act::{Act, affine, norm};
+use super::consts::{Block, Consts, Src, with_block};
+use super::io::Io;
 use crate::simd::{Body, LANES, Simd, Vf32};
 
 /// Channels whose constants are computed together, a multiple of `LANES`.

@@ -1,20 +1,23 @@
 //! NCHW statistics: each channel is `n` contiguous planes; lanes run along a plane.
+//! Planes shorter than [`SHORT`] go to [`short`] (channels in lanes) instead.
 //!
-//! Per channel, `ACC` vector accumulators take whole rows of `ACC * LANES` values in
-//! lockstep (one shared step number, so one shared `1/k`); what is left of each plane
-//! feeds a one-vector accumulator (whole vectors) and a partial-vector one (the last
-//! `plane % LANES` values, always the same lanes, so their counts stay equal). Each
-//! accumulator is folded into the channel's f64 [`Moments`] every `CHUNK` steps and at
-//! the end of the channel.
+//! Per channel, `V` vector accumulators ([`Simd::ACC`], the ISA's number, or half that for
+//! wide states: [`LaneOp::max_v`]) take whole rows of `V * LANES` values in lockstep (one
+//! shared step number, so one shared `1/k`); what is left of each plane feeds a one-vector
+//! accumulator (whole vectors) and a partial-vector one (the last `plane % LANES` values,
+//! always the same lanes, so their counts stay equal). Each accumulator is folded into
+//! the channel's f64 [`Moments`] every `CHUNK` steps and at the end of the channel.
 
-use super::{CHUNK, Centered, LaneOp, Method, Positions, Sum, Welford, end_step, pivot, two_pass};
-use crate::Moments;
+use super::Method;
+use super::ops::{CHUNK, Centered, LaneOp, Sum, Welford, end_step, pivot, two_pass};
+use super::short::{self, SHORT};
+use crate::moments::Moments;
 use crate::shape::Dims;
-use crate::simd::{Body, LANES, Simd, T, fold_lanes, gather, load_transposed, wide_lanes};
+use crate::simd::{Body, LANES, Simd, fold_lanes, wide_lanes};
 
 /// Moments of channel `c`, accumulated by `O` with first parameter `p0`.
 ///
-/// Three accumulator groups: `ACC` vectors for whole rows, one vector for the whole
+/// Three accumulator groups: [`LaneOp::max_v`] vectors for whole rows, one vector for the whole
 /// vectors left at the end of each plane, and one partial vector for the last
 /// `plane % LANES` values. Each has its own parameter; with [`LaneOp::RECENTER`] it moves
 /// to the channel's running mean after each fold, so the f32 lanes only ever hold
@@ -201,209 +204,14 @@ fn fold_part<S: Simd, O: LaneOp<S>>(s: S, st: O::State, k: usize, len: usize, p:
     total
 }
 
-/// Planes shorter than this put channels in lanes ([`transposed`]): per-channel
-/// horizontal folds would cost more than the transposes.
-const SHORT: usize = 512;
-
-/// Each lane's starting pivot (as [`super::pivot`]): the mean of the first 8 values of its
-/// plane; for planes of 8 or more, from one transposed block, summed pairwise (exact for a
-/// constant plane).
-#[cfg_attr(not(debug_assertions), inline(always))]
-fn lane_pivots<S: Simd>(s: S, x: &[f32], starts: &[usize; LANES], plane: usize) -> S::F {
-    if plane < T {
-        return s.load(&core::array::from_fn(|l| {
-            pivot(x.get(starts[l]..).unwrap_or(&[]), 1, plane)
-        }));
-    }
-    let mut v = load_transposed(s, x, starts, 0);
-    let mut width = T / 2;
-    while width > 0 {
-        for i in 0..width {
-            v[i] += v[i + width];
-        }
-        width /= 2;
-    }
-    v[0] * s.splat(1.0 / T as f32)
-}
-
-/// Start of sample `i`'s plane of channel `c0 + l` for each lane `l`; lanes past the last
-/// channel repeat it (their results are ignored).
-fn starts(d: Dims, c0: usize, i: usize) -> [usize; LANES] {
-    core::array::from_fn(|l| (i * d.c + (c0 + l).min(d.c - 1)) * d.plane)
-}
-
-/// Per-lane moments of channels `c0..c0 + LANES`, accumulated by `O` with first
-/// parameters `p0` (re-centered after each fold, as in [`channel`]).
-#[cfg_attr(not(debug_assertions), inline(always))]
-fn transposed<S: Simd, O: LaneOp<S>>(
-    s: S,
-    x: &[f32],
-    d: Dims,
-    c0: usize,
-    p0: S::F,
-) -> Positions<LANES> {
-    let mut acc = Positions::new();
-    // `cols[j]` takes column `j` of every 8-column block, `rest[j]` column `j` of the
-    // columns left over.
-    let mut cols = Columns::<S, O>::new(s, p0);
-    let mut rest = Columns::<S, O>::new(s, p0);
-    let (blocks, rem) = (d.plane / T, d.plane % T);
-    for i in 0..d.n {
-        let st = starts(d, c0, i);
-        cols.blocks(x, &st, blocks, &mut acc);
-        if rem > 0 {
-            rest.step_columns(x, &st, blocks * T, rem, &mut acc);
-        }
-    }
-    cols.flush(T, &mut acc);
-    rest.flush(rem, &mut acc);
-    acc
-}
-
-/// `T` accumulators, one per column of a transposed block (lanes are channels), with
-/// their step count and per-lane parameters.
-struct Columns<S: Simd, O: LaneOp<S>> {
-    s: S,
-    st: [O::State; T],
-    k: usize,
-    p: S::F,
-}
-
-impl<S: Simd, O: LaneOp<S>> Columns<S, O> {
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn new(s: S, p: S::F) -> Self {
-        Columns {
-            s,
-            st: [O::zero(s); T],
-            k: 0,
-            p,
-        }
-    }
-
-    /// Steps the `blocks` transposed blocks of one sample (`starts` as [`starts`]). The
-    /// states are copied to locals for the loop, so they stay in registers.
-    /// Its own function for the ISA ([`Simd::vectorize`]): one call per sample.
-    fn blocks(
-        &mut self,
-        x: &[f32],
-        starts: &[usize; LANES],
-        blocks: usize,
-        acc: &mut Positions<LANES>,
-    ) {
-        struct Blocks<'a, S: Simd, O: LaneOp<S>> {
-            c: &'a mut Columns<S, O>,
-            x: &'a [f32],
-            starts: &'a [usize; LANES],
-            blocks: usize,
-            acc: &'a mut Positions<LANES>,
-        }
-        impl<S: Simd, O: LaneOp<S>> Body<S> for Blocks<'_, S, O> {
-            type Output = ();
-            #[cfg_attr(not(debug_assertions), inline(always))]
-            fn run(self, _s: S) {
-                self.c.blocks_in(self.x, self.starts, self.blocks, self.acc);
-            }
-        }
-        self.s.vectorize(Blocks {
-            c: self,
-            x,
-            starts,
-            blocks,
-            acc,
-        });
-    }
-
-    /// [`Columns::blocks`], inside the ISA's function.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn blocks_in(
-        &mut self,
-        x: &[f32],
-        starts: &[usize; LANES],
-        blocks: usize,
-        acc: &mut Positions<LANES>,
-    ) {
-        let s = self.s;
-        let (mut st, mut k, mut p) = (self.st, self.k, self.p);
-        for b in 0..blocks {
-            k += 1;
-            let v = load_transposed(s, x, starts, b * T);
-            for (a, v) in st.iter_mut().zip(v) {
-                O::step(s, a, v, p, k);
-            }
-            end_step::<S, O>(s, &mut st, k);
-            if k == CHUNK {
-                (self.st, self.k) = (st, k);
-                self.flush(T, acc);
-                (st, k, p) = (self.st, 0, self.p);
-            }
-        }
-        (self.st, self.k) = (st, k);
-    }
-
-    /// Steps the first `used` accumulators, accumulator `j` with column `col + j` of the
-    /// rows at `starts`.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn step_columns(
-        &mut self,
-        x: &[f32],
-        starts: &[usize; LANES],
-        col: usize,
-        used: usize,
-        acc: &mut Positions<LANES>,
-    ) {
-        let s = self.s;
-        self.k += 1;
-        for (j, a) in self.st.iter_mut().enumerate().take(used) {
-            O::step(s, a, gather(s, x, starts, col + j), self.p, self.k);
-        }
-        end_step::<S, O>(s, &mut self.st, self.k);
-        if self.k == CHUNK {
-            self.flush(used, acc);
-        }
-    }
-
-    /// Adds the first `used` accumulators to `acc`, resets them and re-centers the
-    /// parameters. All `T` of them merge pairwise in their own precision first (equal
-    /// counts); fewer are widened to f64 one by one.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn flush(&mut self, used: usize, acc: &mut Positions<LANES>) {
-        let s = self.s;
-        if self.k > 0 {
-            if used == T {
-                let (mut st, mut width, mut k) = (self.st, T / 2, self.k);
-                while width > 0 {
-                    for i in 0..width {
-                        st[i] = O::merge_equal(s, st[i], st[i + width], k);
-                    }
-                    width /= 2;
-                    k *= 2;
-                }
-                let (m, q) = O::finish(s, st[0], k, self.p);
-                acc.absorb::<S>(k, [(self.p, m, q)]);
-            } else {
-                for a in self.st.iter().take(used) {
-                    let (m, q) = O::finish(s, *a, self.k, self.p);
-                    acc.absorb::<S>(self.k, [(self.p, m, q)]);
-                }
-            }
-            if O::RECENTER {
-                self.p = acc.means(s, 0);
-            }
-        }
-        (self.st, self.k) = ([O::zero(s); T], 0);
-    }
-}
-
 /// Calls `emit(c, moments)` for each channel `c` in `ks` (`d.plane >= 2`). Channels are
 /// independent (lanes never mix channels), so any range gives the same per-channel
 /// results; the training forward uses short ranges to normalize channels while they are
 /// still in cache.
 ///
-/// Short planes (`plane < SHORT`: 7x7, 14x14, …) put `LANES` channels side by side, one
-/// per lane: an `LANES x 8` block of the channels' planes is loaded and transposed, so
-/// each vector holds one position of `LANES` channels and the lanes never need a
-/// horizontal fold. The 8 vectors of a block feed 8 independent accumulators. Longer
-/// planes go through [`channel`], lanes along the plane.
+/// Short planes (`plane < SHORT`: 7x7, 14x14, …) go to [`short::channel_range`], which
+/// puts `LANES` channels side by side, one per lane, so the lanes never need a horizontal
+/// fold. Longer planes go through [`channel`], lanes along the plane.
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn channel_range<S: Simd>(
     s: S,
@@ -414,27 +222,7 @@ pub(super) fn channel_range<S: Simd>(
     emit: &mut impl FnMut(usize, Moments),
 ) {
     if d.plane < SHORT {
-        let mut c0 = ks.start;
-        while c0 < ks.end {
-            let group = (ks.end - c0).min(LANES);
-            let pivots = lane_pivots(s, x, &starts(d, c0, 0), d.plane);
-            match method {
-                Method::Welford => {
-                    let acc = transposed::<S, Welford>(s, x, d, c0, pivots);
-                    for l in 0..group {
-                        emit(c0 + l, acc.moments(l));
-                    }
-                }
-                Method::TwoPass => {
-                    let first = transposed::<S, Sum>(s, x, d, c0, pivots);
-                    let about = transposed::<S, Centered>(s, x, d, c0, first.means(s, 0));
-                    for l in 0..group {
-                        emit(c0 + l, two_pass(first.moments(l), about.moments(l)));
-                    }
-                }
-            }
-            c0 += group;
-        }
+        short::channel_range(s, x, d, method, ks, emit);
         return;
     }
     for c in ks {

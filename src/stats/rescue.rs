@@ -1,7 +1,7 @@
 //! The production fallback for a channel whose SIMD result is not finite: the NaN/infinity rule, or a plain f64 two-pass over the channel.
 
-use crate::shape::Dims;
-use crate::{Layout, Moments};
+use crate::moments::Moments;
+use crate::shape::{Dims, Layout};
 
 /// Channel `c`'s moments, for a channel whose kernel result came out non-finite (`d` a
 /// validated shape with `d.count >= 1`).

@@ -1,0 +1,121 @@
+//! The argument checks of the entry points beyond the shape and buffer lengths (those are
+//! in `shape.rs`): `eps`, the activation's bounds, the momentum, and every check of a
+//! training forward and of a weight fold, in the order their errors are documented.
+//!
+//! The oracle (`reference.rs`) has checks of its own and does not use these.
+
+use crate::error::Error;
+use crate::fold::{Bias, WeightShape};
+use crate::normalize::{Activation, NormParams};
+use crate::shape::{Dims, Shape, check_len};
+use crate::train::{Momentum, RunningStats, SavedStats, TrainParams};
+
+/// `Ok` when `eps` is finite and `>= 0`.
+pub(crate) fn eps(eps: f32) -> Result<(), Error> {
+    if eps.is_finite() && eps >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter {
+            name: "eps",
+            value: eps,
+            expected: "finite and >= 0",
+        })
+    }
+}
+
+/// `Ok` when the bounds of a `Clamp` are ordered and not NaN.
+pub(crate) fn activation(act: Activation) -> Result<(), Error> {
+    if let Activation::Clamp { min, max } = act {
+        if min.is_nan() {
+            return Err(Error::InvalidParameter {
+                name: "Clamp.min",
+                value: min,
+                expected: "not NaN",
+            });
+        }
+        if max.is_nan() || max < min {
+            return Err(Error::InvalidParameter {
+                name: "Clamp.max",
+                value: max,
+                expected: "not NaN and >= Clamp.min",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks the four slices of `p` against `c` channels, then `eps`.
+pub(crate) fn norm_params(p: &NormParams, c: usize) -> Result<(), Error> {
+    check_len("mean", c, p.mean.len())?;
+    check_len("var", c, p.var.len())?;
+    check_len("gamma", c, p.gamma.len())?;
+    check_len("beta", c, p.beta.len())?;
+    eps(p.eps)
+}
+
+/// `Ok` when the momentum is in `[0, 1]` (NaN is not).
+pub(crate) fn momentum(m: Momentum) -> Result<(), Error> {
+    match m {
+        Momentum::PyTorch(m) | Momentum::Onnx(m) if !(0.0..=1.0).contains(&m) => {
+            Err(Error::InvalidParameter {
+                name: "momentum",
+                value: m,
+                expected: "in [0, 1]",
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Every check of a training forward but `y`'s length.
+pub(crate) fn train(
+    x_len: usize,
+    shape: Shape,
+    p: &TrainParams,
+    running: Option<&RunningStats<'_>>,
+    saved: &SavedStats<'_>,
+) -> Result<Dims, Error> {
+    let d = shape.dims(x_len, true)?;
+    check_len("gamma", d.c, p.gamma.len())?;
+    check_len("beta", d.c, p.beta.len())?;
+    check_len("saved.mean", d.c, saved.mean.len())?;
+    check_len("saved.invstd", d.c, saved.invstd.len())?;
+    if let Some(r) = running {
+        check_len("running.mean", d.c, r.mean.len())?;
+        check_len("running.var", d.c, r.var.len())?;
+    }
+    eps(p.eps)?;
+    if let Some(r) = running {
+        momentum(r.momentum)?;
+        if r.momentum.unbiased() && d.c > 0 && d.count < 2 {
+            return Err(Error::TooFewValues {
+                count: d.count,
+                needed: 2,
+            });
+        }
+    }
+    activation(p.act)?;
+    Ok(d)
+}
+
+/// Every check of [`crate::fold_into_weights`].
+pub(crate) fn fold(
+    weights_len: usize,
+    shape: WeightShape,
+    bias: &Bias<'_>,
+    p: &NormParams,
+) -> Result<(), Error> {
+    let expected = shape
+        .out
+        .checked_mul(shape.per_out)
+        .ok_or(Error::WeightOverflow {
+            out: shape.out,
+            per_out: shape.per_out,
+        })?;
+    check_len("weights", expected, weights_len)?;
+    let bias_len = match bias {
+        Bias::InPlace(b) | Bias::Absent(b) => b.len(),
+    };
+    check_len("bias", shape.out, bias_len)?;
+    norm_params(p, shape.out)
+}

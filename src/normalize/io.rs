@@ -1,0 +1,101 @@
+//! Where a normalize kernel reads and writes: [`Io`], out of place ([`OutOfPlace`]) or in
+//! place ([`InPlace`]).
+
+use super::act::{Act, norm};
+use super::consts::Consts;
+use crate::simd::{LANES, Simd, Vf32};
+
+/// Where a kernel reads its input and writes its output: two buffers, or one in place.
+/// Kernels are written once over this trait, so both forms run the same instructions. Its
+/// operations are small and `#[inline(always)]`, and kernels call them from plain loops
+/// (no closures), so they are compiled for the kernel's ISA.
+pub(crate) trait Io {
+    /// The input values (before anything is written, in place).
+    fn src(&self) -> &[f32];
+
+    /// Writes `v` to `i..i + LANES` (nothing if that range leaves the buffer).
+    fn store<V: Vf32>(&mut self, i: usize, v: V);
+
+    /// Writes the first `n.min(LANES)` lanes of `v` at `i..`, stopping at the end of the
+    /// buffer.
+    fn write<V: Vf32>(&mut self, i: usize, n: usize, v: V);
+
+    /// The `LANES` values at `i..`, zero-filled past the end.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn read<S: Simd>(&self, s: S, i: usize) -> S::F {
+        s.load_at(self.src(), i)
+    }
+
+    /// Number of values.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn len(&self) -> usize {
+        self.src().len()
+    }
+
+    /// Replaces the whole vector at `i` (inside the buffer) with `norm(it, k, act)`: one
+    /// read, one store.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn norm_at<S: Simd, A: Act<S::F>>(&mut self, s: S, i: usize, k: &Consts<S::F>, act: A) {
+        let y = norm(self.read(s, i), k, act);
+        self.store(i, y);
+    }
+}
+
+/// Out of place: read `x`, write `y` (same length).
+pub(crate) struct OutOfPlace<'a> {
+    pub x: &'a [f32],
+    pub y: &'a mut [f32],
+}
+
+/// In place: read and write one buffer.
+pub(crate) struct InPlace<'a>(pub &'a mut [f32]);
+
+/// The whole vector of `buf` at `i`, if it lies inside.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn vector_at(buf: &mut [f32], i: usize) -> Option<&mut [f32; LANES]> {
+    buf.get_mut(i..)?.first_chunk_mut::<LANES>()
+}
+
+impl Io for OutOfPlace<'_> {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn src(&self) -> &[f32] {
+        self.x
+    }
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn store<V: Vf32>(&mut self, i: usize, v: V) {
+        if let Some(out) = vector_at(self.y, i) {
+            v.store(out);
+        }
+    }
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn write<V: Vf32>(&mut self, i: usize, n: usize, v: V) {
+        let end = self.y.len().min(i.saturating_add(n));
+        if let Some(out) = self.y.get_mut(i..end) {
+            v.store_partial(out);
+        }
+    }
+}
+
+impl Io for InPlace<'_> {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn src(&self) -> &[f32] {
+        self.0
+    }
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn store<V: Vf32>(&mut self, i: usize, v: V) {
+        if let Some(out) = vector_at(self.0, i) {
+            v.store(out);
+        }
+    }
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn write<V: Vf32>(&mut self, i: usize, n: usize, v: V) {
+        let end = self.0.len().min(i.saturating_add(n));
+        if let Some(out) = self.0.get_mut(i..end) {
+            v.store_partial(out);
+        }
+    }
+}
