@@ -633,10 +633,10 @@ fn main() {
     let cols: String = isas.iter().map(|i| format!(" {i} % |")).collect();
     let dashes: String = isas.iter().map(|_| "---:|").collect();
     emit!(
-        "| shape (NxCxHxW) | MB | layout | kernel | method | bound | bound GB/s |{cols} target | met ({}) |",
+        "| shape (NxCxHxW) | MB | layout | op | method | kernel (plan) | bound | bound GB/s |{cols} target | met ({}) |",
         Isa::detected()
     );
-    emit!("|---|---:|---|---|---|---|---:|{dashes}---:|---|");
+    emit!("|---|---:|---|---|---|---|---|---:|{dashes}---:|---|");
 
     let t0 = Instant::now();
     let (mut rows, mut misses) = (0, 0);
@@ -671,13 +671,17 @@ fn main() {
             rows += 1;
             misses += usize::from(!ok);
             let cells: String = pct.iter().map(|p| format!(" {p:.0}% |")).collect();
+            let name = Kernels::detected()
+                .kernel_name(kern.op, shape, kern.layout)
+                .map_or_else(|| "?".to_string(), |k| format!("`{k}`"));
             emit!(
-                "| {} | {:.1} | {:?} | {} | {} | {} | {:.1} |{cells} ≥{:.0}% | {} |",
+                "| {} | {:.1} | {:?} | {} | {} | {} | {} | {:.1} |{cells} ≥{:.0}% | {} |",
                 support::label(shape),
                 elems * 4.0 / 1e6,
                 kern.layout,
                 kern.op,
                 kern.method,
+                name,
                 kern.bound.name(),
                 bytes / bound_best / 1e9,
                 100.0 * target,

@@ -3,6 +3,7 @@
 use crate::error::Error;
 use crate::moments::Moments;
 use crate::normalize::{Activation, NormParams, normalize_at, normalize_in_place_at};
+use crate::plan::{Op, plan};
 use crate::shape::{Layout, Shape};
 use crate::simd::Isa;
 use crate::stats::{Method, accumulate_moments_at, batch_stats_at};
@@ -159,5 +160,25 @@ impl Kernels {
         saved: SavedStats<'_>,
     ) -> Result<(), Error> {
         train_forward_in_place_at(self.isa, x, shape, layout, p, running, saved)
+    }
+
+    /// The name of the kernel this level runs for `op` (`"stats"`, `"normalize"` or
+    /// `"train"`) on `shape` in `layout`, for benchmark reports; `None` for another `op`
+    /// or a shape the operation refuses. Not part of the API: names may change.
+    #[doc(hidden)]
+    pub fn kernel_name(
+        &self,
+        op: &str,
+        shape: Shape,
+        layout: Layout,
+    ) -> Option<impl core::fmt::Display + use<>> {
+        let op = match op {
+            "stats" => Op::Stats,
+            "normalize" => Op::Normalize,
+            "train" => Op::Train,
+            _ => return None,
+        };
+        let d = shape.dims(shape.numel().ok()?, true).ok()?;
+        (d.c > 0).then(|| plan(op, layout, d, self.isa))
     }
 }

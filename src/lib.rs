@@ -55,6 +55,7 @@ mod fold;
 mod kernels;
 mod moments;
 mod normalize;
+mod plan;
 mod shape;
 mod simd;
 mod stats;

@@ -8,6 +8,7 @@ use crate::normalize::act::{Act, WithAct, with_act};
 use crate::normalize::consts::{ScaleFrom, Src};
 use crate::normalize::io::{InPlace, Io, OutOfPlace};
 use crate::normalize::{Activation, LayoutDims, planar, run_with};
+use crate::plan::{self, Kernel};
 use crate::shape::{Dims, Layout, Shape, check_len};
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
 use crate::stats::{self, Method};
@@ -230,10 +231,6 @@ pub(crate) fn train_forward_in_place_at(
     Ok(())
 }
 
-/// Bytes of input a fused NCHW group of channels may span: their statistics pass leaves
-/// them in L2 for the normalize pass.
-pub(crate) const FUSE_BYTES: usize = 512 * 1024;
-
 /// Records each channel's batch moments: running update, saved mean, and
 /// `invstd = 1/sqrt(var + eps)` from the f64 variance, eight channels at a time.
 struct Recorder<'a> {
@@ -336,12 +333,13 @@ fn forward<I: Io>(
                 p,
                 rec,
             } = self.f;
-            let fuse = d.count.saturating_mul(4) <= FUSE_BYTES;
-            match d.layout_dims(layout) {
-                LayoutDims::Planar { n, c, plane } if fuse => {
+            let fused = match plan::nchw_train(d.count) {
+                Kernel::NchwTrainFused { channels } => Some(channels),
+                _ => None,
+            };
+            match (d.layout_dims(layout), fused) {
+                (LayoutDims::Planar { n, c, plane }, Some(group)) => {
                     // Groups of channels: statistics, then normalize while cached.
-                    // `count` may be 0 (no channels, `c == 0`): no divide by zero.
-                    let group = (FUSE_BYTES / (d.count * 4).max(1)).max(1);
                     let mut k0 = 0;
                     while k0 < c {
                         let k1 = c.min(k0 + group);
@@ -353,7 +351,7 @@ fn forward<I: Io>(
                         k0 = k1;
                     }
                 }
-                ld => {
+                (ld, _) => {
                     stats::moments_with(s, io.src(), d, layout, p.method, |k, m| {
                         rec.record(k, m);
                     });

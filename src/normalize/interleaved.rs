@@ -20,14 +20,8 @@
 use super::act::{Act, norm};
 use super::consts::{Block, Chan, Consts, Src};
 use super::io::Io;
-use crate::simd::{Body, LANES, MAX_ACC, Simd};
-
-/// Channels whose scales one block keeps on the stack (4 KiB), a multiple of `LANES`.
-pub(crate) const BLOCK: usize = 1024;
-
-/// Most vectors in a stack-held tile: channel counts below `2 * LANES` whose period is
-/// too long for the registers.
-pub(crate) const TILE_MAX: usize = 2 * LANES;
+use crate::plan::{self, Kernel, NORM_BLOCK, NhwcNormalize, TILE_MAX, TILE_R, TILE_REGS};
+use crate::simd::{Body, LANES, Simd};
 
 /// Normalizes rows of `c` channels.
 #[cfg_attr(not(debug_assertions), inline(always))]
@@ -35,11 +29,8 @@ pub(super) fn run<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, p: &
     if c == 0 || io.len() == 0 {
         return;
     }
-    let t = lcm(c, LANES) / LANES;
-    let regs = TILE_REGS.min(S::ACC * 4);
-    if t <= regs {
-        // The largest multiple of the period that fits the registers.
-        match (regs / t) * t {
+    match plan::nhwc_normalize(c, S::ACC) {
+        NhwcNormalize::Tile(Kernel::NhwcNormalizeTileRegs { vectors }) => match vectors {
             1 => tile_reg::<1, S, I, A>(s, io, c, p, act),
             2 => tile_reg::<2, S, I, A>(s, io, c, p, act),
             3 => tile_reg::<3, S, I, A>(s, io, c, p, act),
@@ -48,17 +39,13 @@ pub(super) fn run<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, p: &
             6 => tile_reg::<6, S, I, A>(s, io, c, p, act),
             7 => tile_reg::<7, S, I, A>(s, io, c, p, act),
             _ => tile_reg::<TILE_REGS, S, I, A>(s, io, c, p, act),
+        },
+        NhwcNormalize::Tile(Kernel::NhwcNormalizeTileStack { vectors }) => {
+            tile_mem(s, io, c, vectors, p, act)
         }
-    } else if c < 2 * LANES {
-        tile_mem(s, io, c, t, p, act);
-    } else {
-        rows(s, io, c, p, act);
+        _ => rows(s, io, c, p, act),
     }
 }
-
-/// Most vectors of constants a register tile holds ([`tile_reg`]); an ISA with fewer
-/// registers holds fewer (`4 * Simd::ACC`).
-const TILE_REGS: usize = MAX_ACC;
 
 /// Fills the constants of positions `0..m.len()` of the flat stream, position `i` having
 /// channel `i % c` (`1 <= c`; the slices have one length). Each channel's scale is computed
@@ -199,76 +186,41 @@ fn leftover<S: Simd, I: Io, A: Act<S::F>>(
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn rows<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, p: &Src, act: A) {
     let nrows = io.len() / c;
-    let mut scale = [0.0f32; BLOCK];
+    let mut scale = [0.0f32; NORM_BLOCK];
     let mut k0 = 0;
     while k0 < c {
-        // Every block is at least one vector wide.
-        let width = match c - k0 {
-            w if w <= BLOCK => w,
-            w if w - BLOCK < LANES => BLOCK - LANES,
-            _ => BLOCK,
-        };
+        let width = plan::block_width(c, k0);
         let scale = &mut scale[..width];
+        let kernel = plan::nhwc_rows(c, nrows, width, S::ACC);
         let mut done = 0;
-        let tiles = nrows.saturating_mul(c) <= CACHED
-            && !(c * 4).is_multiple_of(2048)
-            && nrows >= TILE_R
-            && width.is_multiple_of(tile_v::<S>() * LANES);
-        if tiles {
-            done = if tile_v::<S>() == 4 {
-                block_tiles::<4, TILE_R, S, I, A>(s, io, c, nrows, k0, p, scale, act)
-            } else {
-                block_tiles::<2, TILE_R, S, I, A>(s, io, c, nrows, k0, p, scale, act)
-            };
-        } else {
-            p.scales(k0, scale);
+        match kernel {
+            Kernel::NhwcNormalizeRowTiles { v: 4, r: TILE_R } => {
+                done = block_tiles::<4, TILE_R, S, I, A>(s, io, c, nrows, k0, p, scale, act);
+            }
+            Kernel::NhwcNormalizeRowTiles { r: TILE_R, .. } => {
+                done = block_tiles::<2, TILE_R, S, I, A>(s, io, c, nrows, k0, p, scale, act);
+            }
+            _ => p.scales(k0, scale),
         }
         let blk = Block {
             mean: p.mean.get(k0..k0 + width).unwrap_or(&[]),
             scale,
             beta: p.beta.get(k0..k0 + width).unwrap_or(&[]),
         };
-        if done == 0 && nrows.saturating_mul(c) <= STREAMED {
-            done = match rows_per_group(c) {
-                4 => block_rows::<4, S, I, A>(s, io, c, nrows, k0, blk, act),
-                2 => block_rows::<2, S, I, A>(s, io, c, nrows, k0, blk, act),
-                _ => 0,
-            };
+        match kernel {
+            Kernel::NhwcNormalizeRowGroups { rows: 4 } => {
+                done = block_rows::<4, S, I, A>(s, io, c, nrows, k0, blk, act);
+            }
+            Kernel::NhwcNormalizeRowGroups { .. } => {
+                done = block_rows::<2, S, I, A>(s, io, c, nrows, k0, blk, act);
+            }
+            _ => {}
         }
         // The last rows that do not fill a group, one at a time.
         block_rows::<1, S, I, A>(s, io, c, nrows - done, k0 + done * c, blk, act);
         k0 += width;
     }
 }
-
-/// Rows taken together: each vector of constants is loaded once for the group, which
-/// keeps the loads per output vector near one. Rows whose distance is a multiple of 4 KiB
-/// compete for the same cache sets (and alias in the store-to-load check), so those
-/// strides get fewer rows per group.
-fn rows_per_group(c: usize) -> usize {
-    match (c * 4) % 4096 {
-        0 => 2,
-        2048 => 2,
-        _ => 4,
-    }
-}
-
-/// Tensors of more than this many values come from memory: one row at a time keeps the
-/// access pattern a plain stream, which the prefetchers follow best (several rows at
-/// once lose more to that than they gain on the constants' loads).
-const STREAMED: usize = 512 * 1024;
-
-/// Tensors of at most this many values (and as many again in `y`) stay in cache while a
-/// tile of rows is revisited: there, loading the constants, not memory, is the limit.
-const CACHED: usize = 64 * 1024;
-
-/// Vectors of channels whose constants a tile keeps in registers.
-fn tile_v<S: Simd>() -> usize {
-    if S::ACC >= 8 { 4 } else { 2 }
-}
-
-/// Rows per tile.
-const TILE_R: usize = 8;
 
 /// `R` rows at a time, in tiles of `V` vectors of channels (`V * LANES` divides the
 /// block's width, at least `R` rows): a tile's constants are loaded once into registers
@@ -402,13 +354,4 @@ fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
         blk,
         act,
     })
-}
-
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 { a } else { gcd(b, a % b) }
-}
-
-/// Least common multiple, saturating (only compared against small bounds).
-fn lcm(a: usize, b: usize) -> usize {
-    (a / gcd(a, b)).saturating_mul(b)
 }

@@ -201,14 +201,14 @@ pub(crate) enum LayoutDims {
 impl Dims {
     /// How the normalize kernels see this shape in `layout`.
     pub(crate) fn layout_dims(self, layout: Layout) -> LayoutDims {
-        match layout {
-            // A 1x1 plane is the interleaved layout with `n` rows.
-            Layout::Nchw if self.plane != 1 => LayoutDims::Planar {
+        if crate::plan::planar(layout, self) {
+            LayoutDims::Planar {
                 n: self.n,
                 c: self.c,
                 plane: self.plane,
-            },
-            _ => LayoutDims::Rows { c: self.c },
+            }
+        } else {
+            LayoutDims::Rows { c: self.c }
         }
     }
 }

@@ -22,6 +22,7 @@
 use super::act::{Act, affine, norm};
 use super::consts::{Block, Consts, Src, with_block};
 use super::io::Io;
+use crate::plan::{self, Kernel};
 use crate::simd::{Body, LANES, Simd, Vf32};
 
 /// Channels whose constants are computed together, a multiple of `LANES`.
@@ -208,7 +209,7 @@ fn segment_body<S: Simd, I: Io, A: Act<S::F>>(
             act,
         )
     });
-    if plane >= LANES {
+    if plan::nchw_normalize(plane) == Kernel::NchwNormalizeWidePlanes {
         wide_planes(s, io, start, body_end, plane, blk, act);
     } else {
         tiny_planes(s, io, start, body_end, plane, blk, act);

@@ -19,6 +19,7 @@ use super::Method;
 use super::grid::{BLOCKS, Op, SUPER, pass};
 use super::ops::{BLOCK, PIVOT_SPAN, Positions, two_pass};
 use crate::moments::Moments;
+use crate::plan::{self, Kernel};
 use crate::simd::{LANES, Simd, Vf32, Vf64};
 
 #[cfg_attr(not(debug_assertions), inline(always))]
@@ -32,9 +33,8 @@ pub(super) fn channel_moments<S: Simd>(
     if c == 0 {
         return;
     }
-    let tile = lcm(c, LANES);
-    if tile <= BLOCK {
-        tiled(s, x, c, (BLOCK / tile) * tile, method, emit);
+    if let Kernel::NhwcStatsTiled { period } = plan::nhwc_stats(c) {
+        tiled(s, x, c, period, method, emit);
     } else {
         let mut s0 = 0;
         while s0 < c {
@@ -179,13 +179,4 @@ fn pivots<S: Simd>(
         S::D::narrow(sum[0] / n, sum[1] / n).store(o);
     }
     out
-}
-
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 { a } else { gcd(b, a % b) }
-}
-
-/// Least common multiple, saturating (only compared against `BLOCK`).
-fn lcm(a: usize, b: usize) -> usize {
-    (a / gcd(a, b)).saturating_mul(b)
 }

@@ -178,12 +178,10 @@ pub(crate) fn moments_with<S: Simd>(
     emit: impl FnMut(usize, Moments),
 ) {
     let mut checked = checked(x, d, layout, emit);
-    match layout {
-        // A 1x1 plane is the interleaved layout with `n` rows.
-        Layout::Nchw if d.plane != 1 => {
-            planar::channel_range(s, x, d, method, 0..d.c, &mut checked)
-        }
-        _ => interleaved::channel_moments(s, x, d.c, method, &mut checked),
+    if crate::plan::planar(layout, d) {
+        planar::channel_range(s, x, d, method, 0..d.c, &mut checked);
+    } else {
+        interleaved::channel_moments(s, x, d.c, method, &mut checked);
     }
 }
 

@@ -3,7 +3,7 @@
 //! they fold into ([`Positions`]), and the starting pivot ([`pivot`]).
 
 use crate::moments::Moments;
-use crate::simd::{LANES, MAX_ACC, Simd, Vf32, Wide, wide_lanes};
+use crate::simd::{LANES, Simd, Vf32, Wide, wide_lanes};
 
 /// Values each lane accumulates in f32 before its state is merged into f64 (and, for
 /// [`LaneOp::RECENTER`] operations, re-centered on the running mean). Short chunks keep
@@ -203,7 +203,7 @@ impl<S: Simd> LaneOp<S> for Centered {
 
 /// Positions in one register block of the kernels: the widest block any ISA keeps in
 /// registers (an ISA with fewer accumulators sweeps it in parts).
-pub(crate) const BLOCK: usize = MAX_ACC * LANES;
+pub(crate) const BLOCK: usize = crate::plan::STATS_BLOCK;
 
 /// Per-position f64 moments of up to `N` positions that have all seen `count` values.
 pub(crate) struct Positions<const N: usize = BLOCK> {

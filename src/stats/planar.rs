@@ -1,5 +1,5 @@
 //! NCHW statistics: each channel is `n` contiguous planes; lanes run along a plane.
-//! Planes shorter than [`SHORT`] go to [`short`] (channels in lanes) instead.
+//! Planes shorter than [`plan::SHORT_PLANE`] go to [`short`] (channels in lanes) instead.
 //!
 //! Per channel, `V` vector accumulators ([`Simd::ACC`], the ISA's number, or half that for
 //! wide states: [`LaneOp::max_v`]) take whole rows of `V * LANES` values in lockstep (one
@@ -10,8 +10,9 @@
 
 use super::Method;
 use super::ops::{CHUNK, Centered, LaneOp, Sum, Welford, end_step, pivot, two_pass};
-use super::short::{self, SHORT};
+use super::short;
 use crate::moments::Moments;
+use crate::plan::{self, Kernel};
 use crate::shape::Dims;
 use crate::simd::{Body, LANES, Simd, fold_lanes, wide_lanes};
 
@@ -209,7 +210,7 @@ fn fold_part<S: Simd, O: LaneOp<S>>(s: S, st: O::State, k: usize, len: usize, p:
 /// results; the training forward uses short ranges to normalize channels while they are
 /// still in cache.
 ///
-/// Short planes (`plane < SHORT`: 7x7, 14x14, …) go to [`short::channel_range`], which
+/// Short planes (`plane < plan::SHORT_PLANE`: 7x7, 14x14, …) go to [`short::channel_range`], which
 /// puts `LANES` channels side by side, one per lane, so the lanes never need a horizontal
 /// fold. Longer planes go through [`channel`], lanes along the plane.
 #[cfg_attr(not(debug_assertions), inline(always))]
@@ -221,7 +222,7 @@ pub(super) fn channel_range<S: Simd>(
     ks: core::ops::Range<usize>,
     emit: &mut impl FnMut(usize, Moments),
 ) {
-    if d.plane < SHORT {
+    if plan::nchw_stats(d.plane) == Kernel::NchwStatsShortPlanes16x8 {
         short::channel_range(s, x, d, method, ks, emit);
         return;
     }

@@ -1,4 +1,4 @@
-//! NCHW statistics of short planes (`h*w <` [`SHORT`]: 7x7, 14x14, …): `LANES` channels
+//! NCHW statistics of short planes (`h*w <` [`crate::plan::SHORT_PLANE`]: 7x7, 14x14, …): `LANES` channels
 //! side by side, one per lane. An `LANES x 8` block of the channels' planes is loaded and
 //! transposed, so each vector holds one position of `LANES` channels and the lanes never
 //! need a horizontal fold. The 8 vectors of a block feed 8 independent accumulators.
@@ -8,10 +8,6 @@ use super::ops::{CHUNK, Centered, LaneOp, Positions, Sum, Welford, end_step, piv
 use crate::moments::Moments;
 use crate::shape::Dims;
 use crate::simd::{Body, LANES, Simd, T, gather, load_transposed};
-
-/// Planes shorter than this put channels in lanes ([`transposed`]): per-channel
-/// horizontal folds would cost more than the transposes.
-pub(super) const SHORT: usize = 512;
 
 /// Each lane's starting pivot (as [`super::ops::pivot`]): the mean of the first 8 values of its
 /// plane; for planes of 8 or more, from one transposed block, summed pairwise (exact for a

@@ -1,0 +1,678 @@
+//! The kernel plan: which kernel runs an operation on a shape, as pure functions of
+//! (operation, layout, sizes, instruction set). Every size threshold that picks a kernel
+//! lives here; the kernels dispatch on what these functions return, and the tests in this
+//! file pin which kernel each shape of the benchmark grid gets.
+
+use crate::shape::{Dims, Layout};
+use crate::simd::{Isa, LANES, MAX_ACC};
+
+/// What is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// Per-channel statistics (either method: both use the same kernel shape).
+    Stats,
+    /// Normalize with given constants.
+    Normalize,
+    /// The training forward: statistics, then normalize.
+    Train,
+}
+
+/// A kernel, named as XNNPACK names its micro-kernels: layout, operation, tiling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// NCHW planes of at least [`SHORT_PLANE`] values: lanes along each plane, `Simd::ACC`
+    /// accumulators stepping in lockstep.
+    NchwStatsLongPlanes,
+    /// NCHW planes shorter than [`SHORT_PLANE`] (7x7, 14x14): 16 channels in the lanes,
+    /// read through 16x8 transposes.
+    NchwStatsShortPlanes16x8,
+    /// Rows of interleaved channels (NHWC, or NCHW 1x1) whose period `lcm(c, 16)` fits a
+    /// register block: full vectors over the flat buffer, `period` positions per row.
+    NhwcStatsTiled {
+        /// Positions per tile row (a multiple of `c` and of 16).
+        period: usize,
+    },
+    /// Many interleaved channels: super-blocks of up to 256 channels, swept tile by tile.
+    NhwcStatsSuperBlocks,
+    /// NCHW planes of at least a vector: one stream, one boundary blend per plane.
+    NchwNormalizeWidePlanes,
+    /// NCHW planes shorter than a vector: each vector's constants assembled per plane.
+    NchwNormalizeTinyPlanes,
+    /// Interleaved channels whose period fits the registers: `vectors` vectors of
+    /// constants held in registers over the flat stream.
+    NhwcNormalizeTileRegs {
+        /// Vectors of constants (a whole number of periods).
+        vectors: usize,
+    },
+    /// Interleaved channels below 32 with a long period: the period's `vectors` vectors
+    /// of constants on the stack.
+    NhwcNormalizeTileStack {
+        /// Vectors in one period.
+        vectors: usize,
+    },
+    /// Many channels, a tensor that stays in cache: register tiles of `v` vectors of
+    /// channels over `r` rows, the scales computed inside the first rows.
+    NhwcNormalizeRowTiles {
+        /// Vectors of channels per tile.
+        v: usize,
+        /// Rows per tile.
+        r: usize,
+    },
+    /// Many channels: `rows` rows at a time, column by column.
+    NhwcNormalizeRowGroups {
+        /// Rows per group.
+        rows: usize,
+    },
+    /// Many channels, a tensor from memory: one row at a time, a plain stream.
+    NhwcNormalizeRows,
+    /// Training forward on NCHW: statistics, then normalize, `channels` channels at a
+    /// time, so a group is read from memory once and normalized from cache.
+    NchwTrainFused {
+        /// Channels per group.
+        channels: usize,
+    },
+    /// Training forward: all statistics, then normalize (NHWC, or channels too large to
+    /// stay in cache).
+    TrainStatsThenNormalize,
+}
+
+impl core::fmt::Display for Kernel {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Kernel::NchwStatsLongPlanes => f.write_str("nchw_stats_long_planes"),
+            Kernel::NchwStatsShortPlanes16x8 => f.write_str("nchw_stats_short_planes_16x8"),
+            Kernel::NhwcStatsTiled { period } => write!(f, "nhwc_stats_tiled_p{period}"),
+            Kernel::NhwcStatsSuperBlocks => f.write_str("nhwc_stats_super_blocks"),
+            Kernel::NchwNormalizeWidePlanes => f.write_str("nchw_normalize_wide_planes"),
+            Kernel::NchwNormalizeTinyPlanes => f.write_str("nchw_normalize_tiny_planes"),
+            Kernel::NhwcNormalizeTileRegs { vectors } => {
+                write!(f, "nhwc_normalize_tile_regs_{vectors}v")
+            }
+            Kernel::NhwcNormalizeTileStack { vectors } => {
+                write!(f, "nhwc_normalize_tile_stack_{vectors}v")
+            }
+            Kernel::NhwcNormalizeRowTiles { v, r } => {
+                write!(f, "nhwc_normalize_row_tiles_{v}vx{r}")
+            }
+            Kernel::NhwcNormalizeRowGroups { rows } => {
+                write!(f, "nhwc_normalize_row_groups_x{rows}")
+            }
+            Kernel::NhwcNormalizeRows => f.write_str("nhwc_normalize_rows"),
+            Kernel::NchwTrainFused { channels } => write!(f, "nchw_train_fused_c{channels}"),
+            Kernel::TrainStatsThenNormalize => f.write_str("train_stats_then_normalize"),
+        }
+    }
+}
+
+/// The kernel for `op` on a validated shape (`d`, with at least one element) in `layout`
+/// at level `isa`. For the interleaved normalize with many channels, the kernel of the
+/// first block of channels (a last, narrower block may take another: [`nhwc_rows`]).
+pub(crate) fn plan(op: Op, layout: Layout, d: Dims, isa: Isa) -> Kernel {
+    let rows = d.n * d.plane;
+    match (op, planar(layout, d)) {
+        (Op::Stats, true) => nchw_stats(d.plane),
+        (Op::Stats, false) => nhwc_stats(d.c),
+        (Op::Normalize, true) => nchw_normalize(d.plane),
+        (Op::Normalize, false) => match nhwc_normalize(d.c, acc(isa)) {
+            NhwcNormalize::Rows => nhwc_rows(d.c, rows, block_width(d.c, 0), acc(isa)),
+            NhwcNormalize::Tile(k) => k,
+        },
+        (Op::Train, true) => nchw_train(d.count),
+        (Op::Train, false) => Kernel::TrainStatsThenNormalize,
+    }
+}
+
+/// `Simd::ACC` of a level (the portable one as this build compiles it).
+fn acc(isa: Isa) -> usize {
+    match isa {
+        Isa::Avx512 => 8,
+        Isa::Avx2 => 2,
+        _ => {
+            if cfg!(target_feature = "avx512f") {
+                8
+            } else {
+                2
+            }
+        }
+    }
+}
+
+/// Whether the planar kernels run: NCHW with planes of 2 or more values (a 1x1 plane is
+/// the interleaved layout with `n` rows).
+pub(crate) fn planar(layout: Layout, d: Dims) -> bool {
+    layout == Layout::Nchw && d.plane != 1
+}
+
+/// NCHW planes shorter than this put channels in lanes: per-channel horizontal folds
+/// would cost more than the transposes.
+pub(crate) const SHORT_PLANE: usize = 512;
+
+/// The NCHW statistics kernel for planes of `plane >= 2` values.
+pub(crate) fn nchw_stats(plane: usize) -> Kernel {
+    if plane < SHORT_PLANE {
+        Kernel::NchwStatsShortPlanes16x8
+    } else {
+        Kernel::NchwStatsLongPlanes
+    }
+}
+
+/// Positions in one register block of the interleaved statistics (the widest any ISA
+/// keeps in registers; narrower ISAs sweep it in parts).
+pub(crate) const STATS_BLOCK: usize = MAX_ACC * LANES;
+
+/// The interleaved statistics kernel for `c >= 1` channels.
+pub(crate) fn nhwc_stats(c: usize) -> Kernel {
+    let tile = lcm(c, LANES);
+    if tile <= STATS_BLOCK {
+        Kernel::NhwcStatsTiled {
+            period: (STATS_BLOCK / tile) * tile,
+        }
+    } else {
+        Kernel::NhwcStatsSuperBlocks
+    }
+}
+
+/// The NCHW normalize kernel for planes of `plane >= 2` values.
+pub(crate) fn nchw_normalize(plane: usize) -> Kernel {
+    if plane >= LANES {
+        Kernel::NchwNormalizeWidePlanes
+    } else {
+        Kernel::NchwNormalizeTinyPlanes
+    }
+}
+
+/// Channels whose scales one block of the interleaved normalize keeps on the stack
+/// (4 KiB), a multiple of `LANES`.
+pub(crate) const NORM_BLOCK: usize = 1024;
+
+/// Most vectors of constants a register tile holds; an ISA with fewer registers holds
+/// `4 * Simd::ACC`.
+pub(crate) const TILE_REGS: usize = MAX_ACC;
+
+/// Most vectors in a stack-held tile: channel counts below `2 * LANES` whose period is
+/// too long for the registers.
+pub(crate) const TILE_MAX: usize = 2 * LANES;
+
+/// The first decision of the interleaved normalize.
+pub(crate) enum NhwcNormalize {
+    /// A tile kernel over the flat stream.
+    Tile(Kernel),
+    /// Rows of many channels, block by block ([`nhwc_rows`]).
+    Rows,
+}
+
+/// The interleaved normalize for `c >= 1` channels with `acc` accumulators (`Simd::ACC`).
+pub(crate) fn nhwc_normalize(c: usize, acc: usize) -> NhwcNormalize {
+    let t = lcm(c, LANES) / LANES;
+    let regs = TILE_REGS.min(acc * 4);
+    if t <= regs {
+        // The largest multiple of the period that fits the registers.
+        NhwcNormalize::Tile(Kernel::NhwcNormalizeTileRegs {
+            vectors: (regs / t) * t,
+        })
+    } else if c < 2 * LANES {
+        NhwcNormalize::Tile(Kernel::NhwcNormalizeTileStack { vectors: t })
+    } else {
+        NhwcNormalize::Rows
+    }
+}
+
+/// The width of the block of channels starting at `k0` (`k0 < c`): every block is at
+/// least one vector wide.
+pub(crate) fn block_width(c: usize, k0: usize) -> usize {
+    match c - k0 {
+        w if w <= NORM_BLOCK => w,
+        w if w - NORM_BLOCK < LANES => NORM_BLOCK - LANES,
+        _ => NORM_BLOCK,
+    }
+}
+
+/// Tensors of more than this many values come from memory: one row at a time keeps the
+/// access pattern a plain stream, which the prefetchers follow best.
+pub(crate) const STREAMED: usize = 512 * 1024;
+
+/// Tensors of at most this many values (and as many again in `y`) stay in cache while a
+/// tile of rows is revisited: there, loading the constants, not memory, is the limit.
+pub(crate) const CACHED: usize = 64 * 1024;
+
+/// Rows per register tile.
+pub(crate) const TILE_R: usize = 8;
+
+/// The kernel for a block of `width` channels of rows of `c` channels, `nrows` rows,
+/// with `acc` accumulators (`Simd::ACC`). Rows that do not fill a group go one at a time.
+pub(crate) fn nhwc_rows(c: usize, nrows: usize, width: usize, acc: usize) -> Kernel {
+    let v = if acc >= 8 { 4 } else { 2 };
+    let values = nrows.saturating_mul(c);
+    if values <= CACHED
+        && !(c * 4).is_multiple_of(2048)
+        && nrows >= TILE_R
+        && width.is_multiple_of(v * LANES)
+    {
+        Kernel::NhwcNormalizeRowTiles { v, r: TILE_R }
+    } else if values <= STREAMED {
+        // Rows whose distance is a multiple of 4 KiB compete for the same cache sets (and
+        // alias in the store-to-load check), so those strides get fewer rows per group.
+        let rows = match (c * 4) % 4096 {
+            0 | 2048 => 2,
+            _ => 4,
+        };
+        Kernel::NhwcNormalizeRowGroups { rows }
+    } else {
+        Kernel::NhwcNormalizeRows
+    }
+}
+
+/// Bytes of input a fused NCHW group of channels may span: their statistics pass leaves
+/// them in L2 for the normalize pass.
+pub(crate) const FUSE_BYTES: usize = 512 * 1024;
+
+/// The NCHW training forward for channels of `count` values each.
+pub(crate) fn nchw_train(count: usize) -> Kernel {
+    if count.saturating_mul(4) <= FUSE_BYTES {
+        Kernel::NchwTrainFused {
+            // `count` may be 0 (no channels): no divide by zero.
+            channels: (FUSE_BYTES / (count * 4).max(1)).max(1),
+        }
+    } else {
+        Kernel::TrainStatsThenNormalize
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Least common multiple, saturating (only compared against small bounds).
+pub(crate) fn lcm(a: usize, b: usize) -> usize {
+    (a / gcd(a, b)).saturating_mul(b)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::shape::Shape;
+
+    /// The benchmark grid: every (shape, layout, op) and the kernel it gets at the
+    /// AVX-512 level (8 accumulators) and at the AVX2 level (2).
+    #[test]
+    fn grid_kernels() {
+        let grid: [(Shape, Layout, Op, &str, &str); 48] = {
+            use Layout::{Nchw, Nhwc};
+            use Op::{Normalize, Stats, Train};
+            let s = Shape::new;
+            [
+                (
+                    s(1, 3, 224, 224),
+                    Nchw,
+                    Stats,
+                    "nchw_stats_long_planes",
+                    "same",
+                ),
+                (
+                    s(1, 3, 224, 224),
+                    Nchw,
+                    Normalize,
+                    "nchw_normalize_wide_planes",
+                    "same",
+                ),
+                (
+                    s(1, 3, 224, 224),
+                    Nchw,
+                    Train,
+                    "nchw_train_fused_c2",
+                    "same",
+                ),
+                (
+                    s(1, 3, 224, 224),
+                    Nhwc,
+                    Stats,
+                    "nhwc_stats_tiled_p96",
+                    "same",
+                ),
+                (
+                    s(1, 3, 224, 224),
+                    Nhwc,
+                    Normalize,
+                    "nhwc_normalize_tile_regs_6v",
+                    "nhwc_normalize_tile_regs_6v",
+                ),
+                (
+                    s(1, 3, 224, 224),
+                    Nhwc,
+                    Train,
+                    "train_stats_then_normalize",
+                    "same",
+                ),
+                (
+                    s(1, 32, 112, 112),
+                    Nchw,
+                    Stats,
+                    "nchw_stats_long_planes",
+                    "same",
+                ),
+                (
+                    s(1, 32, 112, 112),
+                    Nchw,
+                    Normalize,
+                    "nchw_normalize_wide_planes",
+                    "same",
+                ),
+                (
+                    s(1, 32, 112, 112),
+                    Nchw,
+                    Train,
+                    "nchw_train_fused_c10",
+                    "same",
+                ),
+                (
+                    s(1, 32, 112, 112),
+                    Nhwc,
+                    Stats,
+                    "nhwc_stats_tiled_p128",
+                    "same",
+                ),
+                (
+                    s(1, 32, 112, 112),
+                    Nhwc,
+                    Normalize,
+                    "nhwc_normalize_tile_regs_8v",
+                    "nhwc_normalize_tile_regs_8v",
+                ),
+                (
+                    s(1, 32, 112, 112),
+                    Nhwc,
+                    Train,
+                    "train_stats_then_normalize",
+                    "same",
+                ),
+                (
+                    s(1, 64, 56, 56),
+                    Nchw,
+                    Stats,
+                    "nchw_stats_long_planes",
+                    "same",
+                ),
+                (
+                    s(1, 64, 56, 56),
+                    Nchw,
+                    Normalize,
+                    "nchw_normalize_wide_planes",
+                    "same",
+                ),
+                (
+                    s(1, 64, 56, 56),
+                    Nchw,
+                    Train,
+                    "nchw_train_fused_c41",
+                    "same",
+                ),
+                (
+                    s(1, 64, 56, 56),
+                    Nhwc,
+                    Stats,
+                    "nhwc_stats_tiled_p128",
+                    "same",
+                ),
+                (
+                    s(1, 64, 56, 56),
+                    Nhwc,
+                    Normalize,
+                    "nhwc_normalize_tile_regs_8v",
+                    "nhwc_normalize_tile_regs_8v",
+                ),
+                (
+                    s(1, 64, 56, 56),
+                    Nhwc,
+                    Train,
+                    "train_stats_then_normalize",
+                    "same",
+                ),
+                (
+                    s(1, 256, 14, 14),
+                    Nchw,
+                    Stats,
+                    "nchw_stats_short_planes_16x8",
+                    "same",
+                ),
+                (
+                    s(1, 256, 14, 14),
+                    Nchw,
+                    Normalize,
+                    "nchw_normalize_wide_planes",
+                    "same",
+                ),
+                (
+                    s(1, 256, 14, 14),
+                    Nchw,
+                    Train,
+                    "nchw_train_fused_c668",
+                    "same",
+                ),
+                (
+                    s(1, 256, 14, 14),
+                    Nhwc,
+                    Stats,
+                    "nhwc_stats_super_blocks",
+                    "same",
+                ),
+                (
+                    s(1, 256, 14, 14),
+                    Nhwc,
+                    Normalize,
+                    "nhwc_normalize_row_tiles_4vx8",
+                    "nhwc_normalize_row_tiles_2vx8",
+                ),
+                (
+                    s(1, 256, 14, 14),
+                    Nhwc,
+                    Train,
+                    "train_stats_then_normalize",
+                    "same",
+                ),
+                (
+                    s(1, 1280, 7, 7),
+                    Nchw,
+                    Stats,
+                    "nchw_stats_short_planes_16x8",
+                    "same",
+                ),
+                (
+                    s(1, 1280, 7, 7),
+                    Nchw,
+                    Normalize,
+                    "nchw_normalize_wide_planes",
+                    "same",
+                ),
+                (
+                    s(1, 1280, 7, 7),
+                    Nchw,
+                    Train,
+                    "nchw_train_fused_c2674",
+                    "same",
+                ),
+                (
+                    s(1, 1280, 7, 7),
+                    Nhwc,
+                    Stats,
+                    "nhwc_stats_super_blocks",
+                    "same",
+                ),
+                (
+                    s(1, 1280, 7, 7),
+                    Nhwc,
+                    Normalize,
+                    "nhwc_normalize_row_tiles_4vx8",
+                    "nhwc_normalize_row_tiles_2vx8",
+                ),
+                (
+                    s(1, 1280, 7, 7),
+                    Nhwc,
+                    Train,
+                    "train_stats_then_normalize",
+                    "same",
+                ),
+                (
+                    s(32, 64, 56, 56),
+                    Nchw,
+                    Stats,
+                    "nchw_stats_long_planes",
+                    "same",
+                ),
+                (
+                    s(32, 64, 56, 56),
+                    Nchw,
+                    Normalize,
+                    "nchw_normalize_wide_planes",
+                    "same",
+                ),
+                (
+                    s(32, 64, 56, 56),
+                    Nchw,
+                    Train,
+                    "nchw_train_fused_c1",
+                    "same",
+                ),
+                (
+                    s(32, 64, 56, 56),
+                    Nhwc,
+                    Stats,
+                    "nhwc_stats_tiled_p128",
+                    "same",
+                ),
+                (
+                    s(32, 64, 56, 56),
+                    Nhwc,
+                    Normalize,
+                    "nhwc_normalize_tile_regs_8v",
+                    "nhwc_normalize_tile_regs_8v",
+                ),
+                (
+                    s(32, 64, 56, 56),
+                    Nhwc,
+                    Train,
+                    "train_stats_then_normalize",
+                    "same",
+                ),
+                (
+                    s(8, 512, 28, 28),
+                    Nchw,
+                    Stats,
+                    "nchw_stats_long_planes",
+                    "same",
+                ),
+                (
+                    s(8, 512, 28, 28),
+                    Nchw,
+                    Normalize,
+                    "nchw_normalize_wide_planes",
+                    "same",
+                ),
+                (
+                    s(8, 512, 28, 28),
+                    Nchw,
+                    Train,
+                    "nchw_train_fused_c20",
+                    "same",
+                ),
+                (
+                    s(8, 512, 28, 28),
+                    Nhwc,
+                    Stats,
+                    "nhwc_stats_super_blocks",
+                    "same",
+                ),
+                (
+                    s(8, 512, 28, 28),
+                    Nhwc,
+                    Normalize,
+                    "nhwc_normalize_rows",
+                    "same",
+                ),
+                (
+                    s(8, 512, 28, 28),
+                    Nhwc,
+                    Train,
+                    "train_stats_then_normalize",
+                    "same",
+                ),
+                (
+                    s(256, 1024, 1, 1),
+                    Nchw,
+                    Stats,
+                    "nhwc_stats_super_blocks",
+                    "same",
+                ),
+                (
+                    s(256, 1024, 1, 1),
+                    Nchw,
+                    Normalize,
+                    "nhwc_normalize_row_groups_x2",
+                    "same",
+                ),
+                (
+                    s(256, 1024, 1, 1),
+                    Nchw,
+                    Train,
+                    "train_stats_then_normalize",
+                    "same",
+                ),
+                (
+                    s(256, 1024, 1, 1),
+                    Nhwc,
+                    Stats,
+                    "nhwc_stats_super_blocks",
+                    "same",
+                ),
+                (
+                    s(256, 1024, 1, 1),
+                    Nhwc,
+                    Normalize,
+                    "nhwc_normalize_row_groups_x2",
+                    "same",
+                ),
+                (
+                    s(256, 1024, 1, 1),
+                    Nhwc,
+                    Train,
+                    "train_stats_then_normalize",
+                    "same",
+                ),
+            ]
+        };
+        let mut wrong = std::vec::Vec::new();
+        for (shape, layout, op, avx512, avx2) in grid {
+            let d = shape.dims(shape.numel().unwrap(), true).unwrap();
+            let avx2 = if avx2 == "same" { avx512 } else { avx2 };
+            for (isa, want) in [(Isa::Avx512, avx512), (Isa::Avx2, avx2)] {
+                let got = std::format!("{}", plan(op, layout, d, isa));
+                if got != want {
+                    wrong.push(std::format!(
+                        "{shape:?} {layout:?} {op:?} {isa}: {got}, want {want}"
+                    ));
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{} grid rows get another kernel:\n{}",
+            wrong.len(),
+            wrong.join("\n")
+        );
+    }
+
+    /// The plan's idea of each level's accumulators is the lanes' own.
+    #[test]
+    fn accumulators_match_the_lanes() {
+        struct Acc;
+        impl crate::simd::WithSimd for Acc {
+            type Output = usize;
+            fn run<S: crate::simd::Simd>(self, _s: S) -> usize {
+                S::ACC
+            }
+        }
+        for isa in Isa::supported() {
+            assert_eq!(crate::simd::dispatch(isa, Acc), acc(isa), "{isa}");
+        }
+    }
+}
