@@ -1,5 +1,5 @@
 //! Criterion benchmarks of [`batchnorm::normalize`]: one group per layout over the
-//! shape grid, each with the copy roofline (`y = a*x + b` with `wide`, `benches/support`)
+//! shape grid, each with the copy roofline (`y = a*x + b`, `benches/support`), the kernel at every instruction-set level this CPU runs
 //! on the same buffers.
 //!
 //! ```text
@@ -19,7 +19,7 @@ mod bench {
     use std::hint::black_box;
     use std::time::Duration;
 
-    use batchnorm::{Activation, Layout, NormParams, normalize, normalize_in_place};
+    use batchnorm::{Activation, Isa, Kernels, Layout, NormParams};
     use criterion::{BenchmarkId, Criterion, Throughput};
 
     use crate::support::{GRID, copy_affine, data, label, numel};
@@ -50,26 +50,36 @@ mod bench {
                 };
                 let id = label(shape);
                 g.throughput(Throughput::Bytes(8 * len as u64));
-                for (name, act) in [
-                    ("identity", Activation::Identity),
-                    ("relu6", Activation::RELU6),
-                ] {
+                for isa in Isa::supported() {
+                    let k = Kernels::new(isa).expect("a supported level");
+                    for (name, act) in [
+                        ("identity", Activation::Identity),
+                        ("relu6", Activation::RELU6),
+                    ] {
+                        g.bench_function(BenchmarkId::new(format!("{name}_{isa}"), &id), |b| {
+                            b.iter(|| {
+                                k.normalize(black_box(&x), &mut y, shape, layout, &p, act)
+                                    .expect("grid shapes and buffers agree");
+                                black_box(&mut y);
+                            })
+                        });
+                    }
+                    let mut z = x.clone();
+                    let name = format!("in_place_relu_{isa}");
                     g.bench_function(BenchmarkId::new(name, &id), |b| {
                         b.iter(|| {
-                            normalize(black_box(&x), &mut y, shape, layout, &p, act)
-                                .expect("grid shapes and buffers agree");
-                            black_box(&mut y);
+                            k.normalize_in_place(
+                                black_box(&mut z),
+                                shape,
+                                layout,
+                                &p,
+                                Activation::Relu,
+                            )
+                            .expect("grid shapes and buffers agree");
+                            black_box(&mut z);
                         })
                     });
                 }
-                let mut z = x.clone();
-                g.bench_function(BenchmarkId::new("in_place_relu", &id), |b| {
-                    b.iter(|| {
-                        normalize_in_place(black_box(&mut z), shape, layout, &p, Activation::Relu)
-                            .expect("grid shapes and buffers agree");
-                        black_box(&mut z);
-                    })
-                });
                 g.bench_function(BenchmarkId::new("roofline_copy", &id), |b| {
                     b.iter(|| {
                         copy_affine(black_box(&x), &mut y, 1.5, 0.25);

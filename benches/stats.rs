@@ -1,6 +1,8 @@
 //! Criterion benchmarks of [`batchnorm::batch_stats`]: one group per layout × method over the
-//! shape grid, each with two baselines on the same buffer: the read roofline (a
-//! plain `wide` sum of `x`, `benches/support`) and the f64 oracle `batchnorm::reference`.
+//! shape grid, the kernel at every instruction-set level this CPU runs (`batch_stats_avx512`,
+//! …), each with three baselines on the same buffer: the read roofline (a plain sum of `x`),
+//! the floor of a one-pass statistic (`benches/support`) and the f64 oracle
+//! `batchnorm::reference`.
 //!
 //! ```text
 //! cargo bench --bench stats                      # everything, a few minutes
@@ -21,10 +23,10 @@ mod bench {
     use std::hint::black_box;
     use std::time::Duration;
 
-    use batchnorm::{Layout, Method, batch_stats, reference};
+    use batchnorm::{Isa, Kernels, Layout, Method, reference};
     use criterion::{BenchmarkId, Criterion, Throughput};
 
-    use crate::support::{GRID, data, label, numel, read_sum};
+    use crate::support::{GRID, data, floor, label, numel, read_sum};
 
     /// The f64 oracle reads a channel at a time (strided in NHWC) and is 10–100× slower than
     /// the kernels; on the two largest grid shapes (12.8 and 25.7 MB) it would dominate the
@@ -48,15 +50,29 @@ mod bench {
                     let (mut mean, mut var) = (vec![0.0f32; shape.c], vec![0.0f32; shape.c]);
                     let id = label(shape);
                     g.throughput(Throughput::Bytes(4 * len as u64));
-                    g.bench_function(BenchmarkId::new("batch_stats", &id), |b| {
-                        b.iter(|| {
-                            batch_stats(black_box(&x), shape, layout, method, &mut mean, &mut var)
+                    for isa in Isa::supported() {
+                        let k = Kernels::new(isa).expect("a supported level");
+                        let name = format!("batch_stats_{isa}");
+                        g.bench_function(BenchmarkId::new(name, &id), |b| {
+                            b.iter(|| {
+                                k.batch_stats(
+                                    black_box(&x),
+                                    shape,
+                                    layout,
+                                    method,
+                                    &mut mean,
+                                    &mut var,
+                                )
                                 .expect("grid shapes and buffers agree");
-                            black_box((&mut mean, &mut var));
-                        })
-                    });
+                                black_box((&mut mean, &mut var));
+                            })
+                        });
+                    }
                     g.bench_function(BenchmarkId::new("roofline_read", &id), |b| {
                         b.iter(|| black_box(read_sum(black_box(&x))))
+                    });
+                    g.bench_function(BenchmarkId::new("floor", &id), |b| {
+                        b.iter(|| black_box(floor(black_box(&x))))
                     });
                     if len <= REFERENCE_MAX_NUMEL {
                         let (mut rm, mut rv) = (vec![0.0f64; shape.c], vec![0.0f64; shape.c]);

@@ -21,7 +21,7 @@ mod bench {
     use std::time::Duration;
 
     use batchnorm::{
-        Activation, Layout, Method, Momentum, RunningStats, SavedStats, TrainParams, train_forward,
+        Activation, Isa, Kernels, Layout, Method, Momentum, RunningStats, SavedStats, TrainParams,
     };
     use criterion::{BenchmarkId, Criterion, Throughput};
 
@@ -55,28 +55,32 @@ mod bench {
                     let (mut sm, mut si) = (vec![0.0f32; c], vec![0.0f32; c]);
                     let id = label(shape);
                     g.throughput(Throughput::Bytes(12 * len as u64));
-                    g.bench_function(BenchmarkId::new("train_forward", &id), |b| {
-                        b.iter(|| {
-                            train_forward(
-                                black_box(&x),
-                                &mut y,
-                                shape,
-                                layout,
-                                &p,
-                                Some(RunningStats {
-                                    mean: &mut rm,
-                                    var: &mut rv,
-                                    momentum: Momentum::PYTORCH_DEFAULT,
-                                }),
-                                SavedStats {
-                                    mean: &mut sm,
-                                    invstd: &mut si,
-                                },
-                            )
-                            .expect("grid shapes and buffers agree");
-                            black_box(&mut y);
-                        })
-                    });
+                    for isa in Isa::supported() {
+                        let k = Kernels::new(isa).expect("a supported level");
+                        let name = format!("train_forward_{isa}");
+                        g.bench_function(BenchmarkId::new(name, &id), |b| {
+                            b.iter(|| {
+                                k.train_forward(
+                                    black_box(&x),
+                                    &mut y,
+                                    shape,
+                                    layout,
+                                    &p,
+                                    Some(RunningStats {
+                                        mean: &mut rm,
+                                        var: &mut rv,
+                                        momentum: Momentum::PYTORCH_DEFAULT,
+                                    }),
+                                    SavedStats {
+                                        mean: &mut sm,
+                                        invstd: &mut si,
+                                    },
+                                )
+                                .expect("grid shapes and buffers agree");
+                                black_box(&mut y);
+                            })
+                        });
+                    }
                     g.bench_function(BenchmarkId::new("roofline_read_then_copy", &id), |b| {
                         b.iter(|| {
                             let s = read_sum(black_box(&x));

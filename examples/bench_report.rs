@@ -1,6 +1,7 @@
-//! Runs every kernel over the shape grid (`benches/support/mod.rs`) and prints a markdown
-//! table: GB/s and the percentage of the roofline (a plain `wide` read or copy kernel over
-//! the same buffer) measured in the same run, right next to the kernel. Then writes the
+//! Runs every kernel over the shape grid (`benches/support/mod.rs`), at every
+//! instruction-set level this CPU runs, and prints a markdown table: the percentage of the
+//! bound (the crate's roofline kernels, `batchnorm::roofline`, over the same buffer at the
+//! best level) measured in the same run, right next to the kernel, one column per level. Then writes the
 //! table to `BENCHMARKS.md` at the repository root, in this build's section: each build
 //! (lane count and target features) has its own section, replaced by the next run of the
 //! same build; the sections of other builds are kept.
@@ -491,11 +492,11 @@ fn command_line() -> String {
 /// A section heading for this build.
 fn build_title() -> &'static str {
     if cfg!(target_feature = "avx512f") {
-        "AVX-512 build (16 lanes)"
+        "Built with AVX-512 target features (e.g. `-C target-cpu=native` on this CPU)"
     } else if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
-        "AVX2 + FMA build (8 lanes)"
+        "Built with AVX2 + FMA target features"
     } else {
-        "Default build (8 lanes, no target features enabled)"
+        "Default build (x86-64 baseline target features; the kernels still pick AVX2 or AVX-512 at run time)"
     }
 }
 
