@@ -47,7 +47,7 @@ impl Src<'_> {
     /// [`Src::scales`] gives. Small enough to inline in a loop that streams data, so its
     /// f64 divisions overlap the memory traffic.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(crate) fn scales8(&self, k0: usize) -> [f32; 8] {
+    pub(crate) fn scales8<S: Simd>(&self, s: S, k0: usize) -> [f32; 8] {
         fn eight(s: &[f32], k0: usize) -> [f32; 8] {
             s.get(k0..)
                 .and_then(|t| t.first_chunk::<8>())
@@ -56,7 +56,7 @@ impl Src<'_> {
         }
         match self.scale {
             ScaleFrom::Var { gamma, var, eps } => {
-                crate::simd::scales8(eight(gamma, k0), eight(var, k0), eps)
+                crate::simd::scales8(s, eight(gamma, k0), eight(var, k0), eps)
             }
             ScaleFrom::Invstd { gamma, invstd } => {
                 let (g, i) = (eight(gamma, k0), eight(invstd, k0));
@@ -70,13 +70,14 @@ impl Src<'_> {
     }
 
     /// `out[i]` = the scale of channel `k0 + i` (`k0 + out.len() <= c`), rounded once.
-    pub(crate) fn scales(&self, k0: usize, out: &mut [f32]) {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) fn scales<S: Simd>(&self, s: S, k0: usize, out: &mut [f32]) {
         fn tail(s: &[f32], k0: usize) -> &[f32] {
             s.get(k0..).unwrap_or(&[])
         }
         match self.scale {
             ScaleFrom::Var { gamma, var, eps } => {
-                crate::simd::scales(tail(gamma, k0), tail(var, k0), eps, out);
+                crate::simd::scales(s, tail(gamma, k0), tail(var, k0), eps, out);
             }
             ScaleFrom::Invstd { gamma, invstd } => {
                 crate::simd::scales_from_invstd(tail(gamma, k0), tail(invstd, k0), out);
@@ -140,14 +141,15 @@ impl Block<'_> {
 /// Calls `f` with the [`Block`] of channels `ks` of `p` (`ks.len() <= N`, validated): the
 /// block's scales live on the stack.
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn with_block<const N: usize, R>(
+pub(crate) fn with_block<const N: usize, S: Simd, R>(
+    s: S,
     p: &Src,
     ks: core::ops::Range<usize>,
     f: impl FnOnce(Block<'_>) -> R,
 ) -> R {
     let mut scale = [0.0f32; N];
     let w = ks.len().min(N);
-    p.scales(ks.start, &mut scale[..w]);
+    p.scales(s, ks.start, &mut scale[..w]);
     let ks = ks.start..ks.start + w;
     f(Block {
         mean: p.mean.get(ks.clone()).unwrap_or(&[]),

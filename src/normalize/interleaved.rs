@@ -50,10 +50,11 @@ pub(super) fn run<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, p: &
 /// Fills the constants of positions `0..m.len()` of the flat stream, position `i` having
 /// channel `i % c` (`1 <= c`; the slices have one length). Each channel's scale is computed
 /// once, then copied to every position it holds.
-fn pattern(c: usize, p: &Src, m: &mut [f32], s: &mut [f32], b: &mut [f32]) {
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn pattern<S: Simd>(t: S, c: usize, p: &Src, m: &mut [f32], s: &mut [f32], b: &mut [f32]) {
     let n = m.len().min(s.len()).min(b.len());
     let c = c.clamp(1, n.max(1));
-    p.scales(0, &mut s[..c.min(n)]);
+    p.scales(t, 0, &mut s[..c.min(n)]);
     for i in c..n {
         s[i] = s[i - c];
     }
@@ -75,7 +76,7 @@ fn tile_reg<const T: usize, S: Simd, I: Io, A: Act<S::F>>(
     const N: usize = TILE_REGS * LANES;
     let (mut m, mut sv, mut b) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
     let n = (T * LANES).min(N);
-    pattern(c, p, &mut m[..n], &mut sv[..n], &mut b[..n]);
+    pattern(s, c, p, &mut m[..n], &mut sv[..n], &mut b[..n]);
     s.vectorize(Tiles::<T, I, A> {
         io,
         pat: [&m[..n], &sv[..n], &b[..n]],
@@ -150,7 +151,7 @@ fn tile_mem<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, t: usize, 
     const N: usize = TILE_MAX * LANES;
     let (mut m, mut sv, mut b) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
     let n = (t * LANES).min(N);
-    pattern(c, p, &mut m[..n], &mut sv[..n], &mut b[..n]);
+    pattern(s, c, p, &mut m[..n], &mut sv[..n], &mut b[..n]);
     s.vectorize(Tiles::<0, I, A> {
         io,
         pat: [&m[..n], &sv[..n], &b[..n]],
@@ -200,7 +201,7 @@ fn rows<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, p: &Src, act: 
             Kernel::NhwcNormalizeRowTiles { r: TILE_R, .. } => {
                 done = block_tiles::<2, TILE_R, S, I, A>(s, io, c, nrows, k0, p, scale, act);
             }
-            _ => p.scales(k0, scale),
+            _ => p.scales(s, k0, scale),
         }
         let blk = Block {
             mean: p.mean.get(k0..k0 + width).unwrap_or(&[]),
@@ -265,7 +266,7 @@ fn block_tiles<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>>(
                         for t in 0..V * LANES / 8 {
                             let i = j * (V * LANES / 8) + t;
                             if let Some(s8) = sc.get_mut(i) {
-                                *s8 = p.scales8(k0 + i * 8);
+                                *s8 = p.scales8(s, k0 + i * 8);
                             }
                         }
                     }

@@ -57,7 +57,7 @@ pub(crate) fn channels<S: Simd, I: Io, A: Act<S::F>>(
 ) {
     if ks.len() == c && c <= PBLOCK {
         // Few channels: the whole buffer is one segment, plane `j` is channel `j % c`.
-        with_block::<PBLOCK, _>(p, ks, |blk| {
+        with_block::<PBLOCK, S, _>(s, p, ks, |blk| {
             segment(s, io, 0, n * c, plane, blk, act);
         });
         return;
@@ -71,7 +71,7 @@ pub(crate) fn channels<S: Simd, I: Io, A: Act<S::F>>(
         k0..ks.end.min(k0 + PBLOCK)
     };
     let blocks = ks.len().div_ceil(PBLOCK);
-    p.scales(block(0).start, &mut bufs[0][..block(0).len()]);
+    p.scales(s, block(0).start, &mut bufs[0][..block(0).len()]);
     for b in 0..blocks {
         let (first, second) = bufs.split_at_mut(1);
         let (now, ahead) = if b % 2 == 0 {
@@ -81,7 +81,7 @@ pub(crate) fn channels<S: Simd, I: Io, A: Act<S::F>>(
         };
         if b + 1 < blocks {
             let kb = block(b + 1);
-            p.scales(kb.start, &mut ahead[..kb.len()]);
+            p.scales(s, kb.start, &mut ahead[..kb.len()]);
         }
         let kb = block(b);
         let blk = Block {

@@ -61,6 +61,8 @@ pub(crate) trait Simd: Copy + 'static {
     fn load(self, a: &[f32; LANES]) -> Self::F;
     /// Every f64 lane `v`.
     fn splat64(self, v: f64) -> Self::D;
+    /// Lane `i` is `a[i]`.
+    fn load64(self, a: &[f64; HALF]) -> Self::D;
     /// Transposes 16 rows of 8: lane `l` of `out[j]` is `rows[l][j]`.
     fn transpose8(self, rows: &[[f32; 8]; LANES]) -> [Self::F; 8];
 
@@ -152,6 +154,8 @@ pub(crate) trait Vf64:
     fn mul_add(self, a: Self, b: Self) -> Self;
     /// The lanes as an array.
     fn to_array(self) -> [f64; HALF];
+    /// The correctly rounded square root of every lane.
+    fn sqrt(self) -> Self;
     /// `lo`'s lanes then `hi`'s, each rounded to f32.
     fn narrow(lo: Self, hi: Self) -> Self::F;
 }
@@ -251,31 +255,30 @@ pub(crate) fn sqrt_f64(v: f64) -> f64 {
 /// long): IEEE f64 square root and division eight channels at a time, rounded once to
 /// f32. Bitwise what the same operations give one channel at a time (they are correctly
 /// rounded), on every ISA.
-pub(crate) fn scales(gamma: &[f32], var: &[f32], eps: f32, out: &mut [f32]) {
-    let one = |g: [f32; 8], v: [f32; 8]| scales8(g, v, eps);
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn scales<S: Simd>(s: S, gamma: &[f32], var: &[f32], eps: f32, out: &mut [f32]) {
     let n = out.len().min(gamma.len()).min(var.len());
     let (gc, gr) = gamma[..n].as_chunks::<8>();
     let (vc, vr) = var[..n].as_chunks::<8>();
     let (oc, or) = out[..n].as_chunks_mut::<8>();
     for ((g, v), o) in gc.iter().zip(vc).zip(oc.iter_mut()) {
-        *o = one(*g, *v);
+        *o = scales8(s, *g, *v, eps);
     }
     if !or.is_empty() {
         let (mut g, mut v) = ([1.0f32; 8], [1.0f32; 8]);
         g[..gr.len()].copy_from_slice(gr);
         v[..vr.len()].copy_from_slice(vr);
-        let s = one(g, v);
-        or.copy_from_slice(&s[..or.len()]);
+        let sc = scales8(s, g, v, eps);
+        or.copy_from_slice(&sc[..or.len()]);
     }
 }
 
 /// [`scales`] for eight channels.
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn scales8(gamma: [f32; 8], var: [f32; 8], eps: f32) -> [f32; 8] {
-    type F64x8 = wide::f64x8;
-    let w = F64x8::new(var.map(f64::from)) + F64x8::splat(f64::from(eps));
-    let s = F64x8::new(gamma.map(f64::from)) / w.sqrt();
-    s.to_array().map(|s| s as f32)
+pub(crate) fn scales8<S: Simd>(s: S, gamma: [f32; 8], var: [f32; 8], eps: f32) -> [f32; 8] {
+    let w = s.load64(&var.map(f64::from)) + s.splat64(f64::from(eps));
+    let q = s.load64(&gamma.map(f64::from)) / w.sqrt();
+    q.to_array().map(|v| v as f32)
 }
 
 /// `1 / sqrt(w + eps)` for eight f64 values (IEEE f64), rounded to f32.

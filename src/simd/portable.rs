@@ -48,6 +48,10 @@ impl Simd for Portable {
         f64x8::splat(v)
     }
     #[inline(always)]
+    fn load64(self, a: &[f64; HALF]) -> f64x8 {
+        f64x8::new(*a)
+    }
+    #[inline(always)]
     fn transpose8(self, rows: &[[f32; 8]; LANES]) -> [f32x16; 8] {
         let half = |h: usize| f32x8::transpose(core::array::from_fn(|l| f32x8::new(rows[h + l])));
         let (lo, hi) = (half(0), half(8));
@@ -128,6 +132,10 @@ impl Vf64 for f64x8 {
     #[inline(always)]
     fn to_array(self) -> [f64; HALF] {
         f64x8::to_array(self)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f64x8::sqrt(self)
     }
     #[inline(always)]
     fn narrow(lo: Self, hi: Self) -> f32x16 {

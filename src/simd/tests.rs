@@ -186,3 +186,33 @@ fn fused_multiply_add_rounds_once_on_x86() {
         assert_eq!(dispatch(isa, Job), -(f32::EPSILON * f32::EPSILON), "{isa}");
     }
 }
+
+#[test]
+fn scales_are_correctly_rounded_on_every_level() {
+    struct Job;
+    impl WithSimd for Job {
+        type Output = [f32; 8];
+        fn run<S: Simd>(self, s: S) -> [f32; 8] {
+            let gamma = [1.0, -2.5, 3.0e-3, 7.0, 1e30, 0.1, -0.0, 1.5];
+            let var = [1.0, 3.0, 1e-12, 0.0, 2.0e10, 5.5, 4.0, 1e-45];
+            scales8(s, gamma, var, 1e-5)
+        }
+    }
+    let gamma = [1.0f32, -2.5, 3.0e-3, 7.0, 1e30, 0.1, -0.0, 1.5];
+    let var = [1.0f32, 3.0, 1e-12, 0.0, 2.0e10, 5.5, 4.0, 1e-45];
+    // Independent: f64 division by the correctly rounded f64 square root (a software
+    // Newton step would do; `wide`'s f64x2::sqrt is the hardware instruction here).
+    let want: [f32; 8] = core::array::from_fn(|i| {
+        let w = f64::from(var[i]) + f64::from(1e-5f32);
+        (f64::from(gamma[i]) / wide::f64x2::splat(w).sqrt().to_array()[0]) as f32
+    });
+    for isa in Isa::supported() {
+        let got = dispatch(isa, Job);
+        assert!(
+            got.iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{isa}: {got:?} != {want:?}"
+        );
+    }
+}

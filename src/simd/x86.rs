@@ -168,6 +168,16 @@ impl Simd for Avx2 {
         }
     }
     #[inline(always)]
+    fn load64(self, a: &[f64; HALF]) -> F64x8Avx2 {
+        // SAFETY: the token proves AVX; both loads lie inside `a` (8 values).
+        unsafe {
+            F64x8Avx2 {
+                a: _mm256_loadu_pd(a.as_ptr()),
+                b: _mm256_loadu_pd(a.as_ptr().add(4)),
+            }
+        }
+    }
+    #[inline(always)]
     fn transpose8(self, rows: &[[f32; 8]; LANES]) -> [F32x16Avx2; 8] {
         // SAFETY: the token proves AVX.
         let (lo, hi) = unsafe { transpose_halves(rows) };
@@ -204,6 +214,11 @@ impl Simd for Avx512 {
     fn splat64(self, v: f64) -> F64x8Avx512 {
         // SAFETY: the token proves AVX-512F is available.
         unsafe { F64x8Avx512(_mm512_set1_pd(v)) }
+    }
+    #[inline(always)]
+    fn load64(self, a: &[f64; HALF]) -> F64x8Avx512 {
+        // SAFETY: the token proves AVX-512F; the load reads exactly `a`.
+        unsafe { F64x8Avx512(_mm512_loadu_pd(a.as_ptr())) }
     }
     #[inline(always)]
     fn transpose8(self, rows: &[[f32; 8]; LANES]) -> [F32x16Avx512; 8] {
@@ -395,6 +410,16 @@ impl Vf64 for F64x8Avx2 {
         out
     }
     #[inline(always)]
+    fn sqrt(self) -> Self {
+        // SAFETY: AVX is available (token).
+        unsafe {
+            F64x8Avx2 {
+                a: _mm256_sqrt_pd(self.a),
+                b: _mm256_sqrt_pd(self.b),
+            }
+        }
+    }
+    #[inline(always)]
     fn narrow(lo: Self, hi: Self) -> F32x16Avx2 {
         // SAFETY: AVX is available (token); register-only conversions.
         unsafe {
@@ -474,6 +499,11 @@ impl Vf64 for F64x8Avx512 {
         // SAFETY: AVX-512F is available (token); the store writes exactly `out`.
         unsafe { _mm512_storeu_pd(out.as_mut_ptr(), self.0) };
         out
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        // SAFETY: AVX-512F is available (token).
+        unsafe { F64x8Avx512(_mm512_sqrt_pd(self.0)) }
     }
     #[inline(always)]
     fn narrow(lo: Self, hi: Self) -> F32x16Avx512 {
