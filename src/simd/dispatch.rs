@@ -7,10 +7,13 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 /// An instruction-set level the kernels can run at.
 ///
-/// Every level computes with the same 16 logical lanes and the same kernels, so results
-/// agree across levels up to the fused multiply-add: [`Isa::Avx2`] and [`Isa::Avx512`]
-/// give identical bits, and [`Isa::Portable`] gives those bits too where it is compiled
-/// with FMA (e.g. `-C target-cpu=native` on an FMA CPU, or aarch64).
+/// Every level computes with the same 16 logical lanes and the same kernels, within the
+/// same error bounds. The bits can differ between levels in two ways: the portable level
+/// rounds `a*b + c` twice where it is compiled without FMA (the x86-64 default build,
+/// wasm32), and the number of independent accumulators ([`Isa::Avx2`] keeps 2, AVX-512
+/// 8) splits the sums of NCHW planes of 512 or more values differently. A level gives the
+/// same bits on every CPU that runs it: pin one with [`crate::Kernels`] for identical
+/// results across machines.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Isa {
