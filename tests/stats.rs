@@ -1143,3 +1143,43 @@ fn two_pass_keeps_small_squares_after_large_ones() {
         assert_no_failures("small squares after large ones", &failures);
     });
 }
+
+/// AVX2 and AVX-512 run the same kernels on 16 logical lanes: where the accumulator count
+/// does not enter (short NCHW planes, NHWC, 1x1), their moments agree bit for bit.
+#[test]
+fn avx2_and_avx512_agree_bitwise_where_the_accumulator_count_does_not_enter() {
+    let (Ok(a), Ok(b)) = (
+        batchnorm::Kernels::new(batchnorm::Isa::Avx2),
+        batchnorm::Kernels::new(batchnorm::Isa::Avx512),
+    ) else {
+        eprintln!("this CPU lacks AVX2 or AVX-512: nothing to compare");
+        return;
+    };
+    let cases = [
+        (Shape::new(2, 37, 7, 7), Layout::Nchw),
+        (Shape::new(3, 20, 14, 14), Layout::Nchw),
+        (Shape::new(2, 37, 7, 7), Layout::Nhwc),
+        (Shape::new(1, 3, 30, 31), Layout::Nhwc),
+        (Shape::new(64, 300, 1, 1), Layout::Nchw),
+    ];
+    for (i, (shape, layout)) in cases.into_iter().enumerate() {
+        let x = tensor(shape, layout, Dist::ALL, &mut XorShift::new(700 + i as u64));
+        for method in METHODS {
+            let run = |k: batchnorm::Kernels| {
+                let mut acc = vec![Moments::EMPTY; shape.c];
+                k.accumulate_moments(&x, shape, layout, method, &mut acc)
+                    .unwrap();
+                acc
+            };
+            let (ma, mb) = (run(a), run(b));
+            for (c, (p, q)) in ma.iter().zip(&mb).enumerate() {
+                let same =
+                    |u: f64, v: f64| u.to_bits() == v.to_bits() || (u.is_nan() && v.is_nan());
+                assert!(
+                    same(p.mean, q.mean) && same(p.m2, q.m2),
+                    "{shape:?} {layout:?} {method:?} channel {c}: {p:?} vs {q:?}"
+                );
+            }
+        }
+    }
+}
