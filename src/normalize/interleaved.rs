@@ -19,7 +19,7 @@
 
 use super::act::{Act, norm};
 use super::consts::{Block, Chan, Consts, Src};
-use super::io::Io;
+use super::io::{Io, Span};
 use crate::plan::{self, Kernel, NORM_BLOCK, NhwcNormalize, TILE_MAX, TILE_R, TILE_REGS};
 use crate::simd::{Body, LANES, Simd};
 
@@ -119,9 +119,13 @@ impl<const T: usize, S: Simd, I: Io, A: Act<S::F>> Body<S> for Tiles<'_, T, I, A
             }
             let io = self.io;
             let rows = io.len() / (T * LANES);
-            for r in 0..rows {
-                for (t, k) in pat.iter().enumerate() {
-                    io.norm_at(s, (r * T + t) * LANES, k, act);
+            {
+                let mut span = io.span(0, rows * T);
+                for r in 0..span.vectors() / T {
+                    for (t, k) in pat.iter().enumerate() {
+                        let j = r * T + t;
+                        span.set(j, norm(span.get(s, j), k, act));
+                    }
                 }
             }
             leftover(s, io, rows * T * LANES, &pat, act);
@@ -129,10 +133,19 @@ impl<const T: usize, S: Simd, I: Io, A: Act<S::F>> Body<S> for Tiles<'_, T, I, A
             let period = self.pat[0].len() / LANES;
             let vectors = self.io.len() / LANES;
             let mut j = 0;
-            for v in 0..vectors {
-                let k = self.consts(s, j);
-                self.io.norm_at(s, v * LANES, &k, act);
-                j = if j + 1 == period { 0 } else { j + 1 };
+            {
+                let [m, sc, b] = self.pat;
+                let blk = Block {
+                    mean: m,
+                    scale: sc,
+                    beta: b,
+                };
+                let mut span = self.io.span(0, vectors);
+                for v in 0..span.vectors() {
+                    let k = blk.consts_at(s, j * LANES);
+                    span.set(v, norm(span.get(s, v), &k, act));
+                    j = if j + 1 == period { 0 } else { j + 1 };
+                }
             }
             // The last partial vector continues the pattern where the stream stopped.
             let pos = vectors * LANES;
@@ -277,8 +290,9 @@ fn block_tiles<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>>(
                     }
                     for r in 0..R {
                         let row = (g * R + r) * c + k0 + j * V * LANES;
-                        for (i, k) in k.iter().enumerate() {
-                            io.norm_at(s, row + i * LANES, k, act);
+                        let mut span = io.span(row, V);
+                        for (i, k) in k.iter().enumerate().take(span.vectors()) {
+                            span.set(i, norm(span.get(s, i), k, act));
                         }
                     }
                 }
@@ -334,10 +348,30 @@ fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
                         *t = norm(io.read(s, last + r * c), k, act);
                     }
                 }
-                for j in 0..nv {
-                    let k = blk.consts_at(s, j * LANES);
-                    for r in 0..R {
-                        io.norm_at(s, base + r * c + j * LANES, &k, act);
+                // With whole vectors per row, the group's rows are one span: row `r`'s
+                // vector `j` is `r * cv + j`.
+                let cv = c / LANES;
+                let n = (R - 1) * cv + nv;
+                let spanned = c.is_multiple_of(LANES) && {
+                    let mut span = io.span(base, n);
+                    let fits = span.vectors() == n;
+                    if fits {
+                        for j in 0..nv {
+                            let k = blk.consts_at(s, j * LANES);
+                            for r in 0..R {
+                                let v = r * cv + j;
+                                span.set(v, norm(span.get(s, v), &k, act));
+                            }
+                        }
+                    }
+                    fits
+                };
+                if !spanned {
+                    for j in 0..nv {
+                        let k = blk.consts_at(s, j * LANES);
+                        for r in 0..R {
+                            io.norm_at(s, base + r * c + j * LANES, &k, act);
+                        }
                     }
                 }
                 if tail.is_some() {

@@ -10,8 +10,17 @@ use crate::simd::{LANES, Simd, Vf32};
 /// operations are small and `#[inline(always)]`, and kernels call them from plain loops
 /// (no closures), so they are compiled for the kernel's ISA.
 pub(crate) trait Io {
+    /// A run of whole vectors of this buffer, read and written by vector number.
+    type Span<'a>: Span
+    where
+        Self: 'a;
+
     /// The input values (before anything is written, in place).
     fn src(&self) -> &[f32];
+
+    /// The `count` whole vectors from `start` (none if they leave the buffer), for a hot
+    /// loop: indexed by vector number within the span, with bounds the optimizer knows.
+    fn span(&mut self, start: usize, count: usize) -> Self::Span<'_>;
 
     /// Writes `v` to `i..i + LANES` (nothing if that range leaves the buffer).
     fn store<V: Vf32>(&mut self, i: usize, v: V);
@@ -41,6 +50,64 @@ pub(crate) trait Io {
     }
 }
 
+/// Whole vectors of an [`Io`]: loads from the input, stores to the output.
+pub(crate) trait Span {
+    /// Number of vectors.
+    fn vectors(&self) -> usize;
+    /// Input vector `j < vectors()`.
+    fn get<S: Simd>(&self, s: S, j: usize) -> S::F;
+    /// Writes output vector `j < vectors()`.
+    fn set<V: Vf32>(&mut self, j: usize, v: V);
+}
+
+/// A span out of place: input and output vectors of one length.
+pub(crate) struct OutSpan<'a> {
+    x: &'a [[f32; LANES]],
+    y: &'a mut [[f32; LANES]],
+}
+
+/// A span in place.
+pub(crate) struct InSpan<'a>(&'a mut [[f32; LANES]]);
+
+/// The range of `count` whole vectors from `start`, if it fits in `len` values.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn span_range(start: usize, count: usize, len: usize) -> core::ops::Range<usize> {
+    match count.checked_mul(LANES).and_then(|n| n.checked_add(start)) {
+        Some(end) if end <= len => start..end,
+        _ => 0..0,
+    }
+}
+
+impl Span for OutSpan<'_> {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn vectors(&self) -> usize {
+        self.x.len().min(self.y.len())
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn get<S: Simd>(&self, s: S, j: usize) -> S::F {
+        s.load(&self.x[j])
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn set<V: Vf32>(&mut self, j: usize, v: V) {
+        v.store(&mut self.y[j]);
+    }
+}
+
+impl Span for InSpan<'_> {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn vectors(&self) -> usize {
+        self.0.len()
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn get<S: Simd>(&self, s: S, j: usize) -> S::F {
+        s.load(&self.0[j])
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn set<V: Vf32>(&mut self, j: usize, v: V) {
+        v.store(&mut self.0[j]);
+    }
+}
+
 /// Out of place: read `x`, write `y` (same length).
 pub(crate) struct OutOfPlace<'a> {
     pub x: &'a [f32],
@@ -57,9 +124,23 @@ fn vector_at(buf: &mut [f32], i: usize) -> Option<&mut [f32; LANES]> {
 }
 
 impl Io for OutOfPlace<'_> {
+    type Span<'a>
+        = OutSpan<'a>
+    where
+        Self: 'a;
+
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn src(&self) -> &[f32] {
         self.x
+    }
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn span(&mut self, start: usize, count: usize) -> OutSpan<'_> {
+        let r = span_range(start, count, self.x.len().min(self.y.len()));
+        OutSpan {
+            x: self.x[r.clone()].as_chunks::<LANES>().0,
+            y: self.y[r].as_chunks_mut::<LANES>().0,
+        }
     }
 
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -79,9 +160,20 @@ impl Io for OutOfPlace<'_> {
 }
 
 impl Io for InPlace<'_> {
+    type Span<'a>
+        = InSpan<'a>
+    where
+        Self: 'a;
+
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn src(&self) -> &[f32] {
         self.0
+    }
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn span(&mut self, start: usize, count: usize) -> InSpan<'_> {
+        let r = span_range(start, count, self.0.len());
+        InSpan(self.0[r].as_chunks_mut::<LANES>().0)
     }
 
     #[cfg_attr(not(debug_assertions), inline(always))]

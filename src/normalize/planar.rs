@@ -21,7 +21,7 @@
 
 use super::act::{Act, affine, norm};
 use super::consts::{Block, Consts, Src, with_block};
-use super::io::Io;
+use super::io::{Io, Span};
 use crate::plan::{self, Kernel};
 use crate::simd::{Body, LANES, Simd, Vf32};
 
@@ -241,9 +241,9 @@ fn wide_planes<S: Simd, I: Io, A: Act<S::F>>(
     let mut nxt = Consts::splat(s, blk.chan(kn));
     // Offset of the current plane's end from the current vector's start (>= 1).
     let mut bound = plane;
-    let mut i = start;
-    while i < body_end {
-        let x = io.read(s, i);
+    let mut span = io.span(start, (body_end - start) / LANES);
+    for j in 0..span.vectors() {
+        let x = span.get(s, j);
         let mut y = affine(x, &cur);
         if bound <= LANES {
             if bound < LANES {
@@ -255,8 +255,7 @@ fn wide_planes<S: Simd, I: Io, A: Act<S::F>>(
             bound += plane;
         }
         bound -= LANES;
-        io.store(i, act.apply(y));
-        i += LANES;
+        span.set(j, act.apply(y));
     }
 }
 
@@ -275,7 +274,8 @@ fn tiny_planes<S: Simd, I: Io, A: Act<S::F>>(
     let cycle = blk.len();
     let (mut k, mut pend) = (0, start + plane);
     let mut pos = start;
-    while pos < body_end {
+    let mut span = io.span(start, (body_end - start) / LANES);
+    for j in 0..span.vectors() {
         let mut c = Consts::splat(s, blk.chan(k));
         while pend <= pos + LANES {
             k = next(k, cycle);
@@ -284,7 +284,7 @@ fn tiny_planes<S: Simd, I: Io, A: Act<S::F>>(
             }
             pend += plane;
         }
-        io.norm_at(s, pos, &c, act);
+        span.set(j, norm(span.get(s, j), &c, act));
         pos += LANES;
     }
 }
