@@ -2,7 +2,10 @@
 
 use crate::error::Error;
 use crate::moments::Moments;
-use crate::normalize::{Activation, NormParams, normalize_at, normalize_in_place_at};
+use crate::normalize::{
+    Activation, NormParams, Prepared, normalize_at, normalize_in_place_at, normalize_prepared_at,
+    normalize_prepared_in_place_at,
+};
 use crate::plan::{Op, plan};
 use crate::shape::{Layout, Shape};
 use crate::simd::Isa;
@@ -126,6 +129,37 @@ impl Kernels {
         act: Activation,
     ) -> Result<(), Error> {
         normalize_in_place_at(self.isa, x, shape, layout, p, act)
+    }
+
+    /// [`crate::normalize_prepared`] at this level.
+    ///
+    /// # Errors
+    /// As [`crate::normalize_prepared`].
+    pub fn normalize_prepared(
+        &self,
+        x: &[f32],
+        y: &mut [f32],
+        shape: Shape,
+        layout: Layout,
+        p: &Prepared,
+        act: Activation,
+    ) -> Result<(), Error> {
+        normalize_prepared_at(self.isa, x, y, shape, layout, p, act)
+    }
+
+    /// [`crate::normalize_prepared_in_place`] at this level.
+    ///
+    /// # Errors
+    /// As [`crate::normalize_prepared_in_place`].
+    pub fn normalize_prepared_in_place(
+        &self,
+        x: &mut [f32],
+        shape: Shape,
+        layout: Layout,
+        p: &Prepared,
+        act: Activation,
+    ) -> Result<(), Error> {
+        normalize_prepared_in_place_at(self.isa, x, shape, layout, p, act)
     }
 
     /// [`crate::train_forward`] at this level.

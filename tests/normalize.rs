@@ -2,11 +2,12 @@
 //! channel counts, short planes, blocks), both layouts, every activation at its edges,
 //! NaN and infinities, constant channels, large offsets, huge and denormal values, in
 //! place vs out of place bit for bit, NCHW vs NHWC bit for bit, every error with the
-//! outputs untouched, and a 64 KiB stack.
+//! outputs untouched, and a 64 KiB stack. Wherever `prepare` accepts the parameters,
+//! `normalize_prepared` (in place and not) is checked bit for bit against `normalize`.
 
-use batchnorm::{Activation, Error, Layout, NormParams, Shape, reference};
+use batchnorm::{Activation, Error, Layout, NormParams, Prepared, Shape, prepare, reference};
 mod isa;
-use isa::{normalize, normalize_in_place};
+use isa::{normalize, normalize_in_place, normalize_prepared, normalize_prepared_in_place};
 use proptest::prelude::*;
 
 /// Unit roundoff of f32.
@@ -71,7 +72,8 @@ impl Params {
     }
 }
 
-/// Both entry points; asserts they agree bit for bit and returns `y`.
+/// Both entry points, and both prepared ones where [`prepare`] accepts `p`; asserts they
+/// agree bit for bit and returns `y`.
 fn run(x: &[f32], shape: Shape, layout: Layout, p: &NormParams, act: Activation) -> Vec<f32> {
     let mut y = vec![f32::NAN; x.len()];
     normalize(x, &mut y, shape, layout, p, act).expect("valid arguments");
@@ -82,6 +84,28 @@ fn run(x: &[f32], shape: Shape, layout: Layout, p: &NormParams, act: Activation)
         &z,
         &format!("in place vs out of place, {shape:?} {layout:?} {act:?}"),
     );
+    let mut scale = vec![f32::NAN; p.mean.len()];
+    if prepare(p, &mut scale).is_ok() {
+        let q = Prepared {
+            mean: p.mean,
+            scale: &scale,
+            beta: p.beta,
+        };
+        let mut w = vec![f32::NAN; x.len()];
+        normalize_prepared(x, &mut w, shape, layout, &q, act).expect("valid arguments");
+        same_bits(
+            &y,
+            &w,
+            &format!("prepared vs normalize, {shape:?} {layout:?} {act:?}"),
+        );
+        let mut v = x.to_vec();
+        normalize_prepared_in_place(&mut v, shape, layout, &q, act).expect("valid arguments");
+        same_bits(
+            &y,
+            &v,
+            &format!("prepared in place vs normalize, {shape:?} {layout:?} {act:?}"),
+        );
+    }
     y
 }
 
@@ -184,6 +208,18 @@ fn check_shape(shape: Shape, act: Activation, seed: u64) {
     dists.rotate_left(rng.below(DATA.len()));
     let x = tensor_nchw(shape, &dists, &mut rng);
     let p = Params::of_data(&x, shape, Layout::Nchw, &mut rng);
+    // `run` checks the prepared entry points where `prepare` accepts the parameters; the
+    // huge data's channels have an infinite variance, which it refuses: again with those
+    // made finite, so that every shape runs the prepared path.
+    let mut q = p.clone();
+    for v in q.var.iter_mut().filter(|v| !v.is_finite()) {
+        *v = f32::MAX;
+    }
+    let mut scale = vec![0.0f32; shape.c];
+    prepare(&q.view(), &mut scale).expect("prepare accepts finite batch statistics");
+    for layout in [Layout::Nchw, Layout::Nhwc] {
+        run(&to_layout(&x, shape, layout), shape, layout, &q.view(), act);
+    }
     let y = run(&x, shape, Layout::Nchw, &p.view(), act);
     check(&x, &y, shape, Layout::Nchw, &p.view(), act);
     let xh = to_layout(&x, shape, Layout::Nhwc);
@@ -1022,4 +1058,274 @@ fn to_layout_back64(y: &[f64], shape: Shape, layout: Layout) -> Vec<f64> {
         }
     }
     out
+}
+
+/// `prepare`: the scales are what `normalize` computes (correctly rounded f64), and every
+/// bad argument is refused with the channel and value named, `scale` untouched.
+#[test]
+fn prepare_checks_every_channel() {
+    let (mean, var, gamma, beta) = (
+        [0.5f32, -1.0, 3.0],
+        [4.0f32, 0.0, 1e-3],
+        [2.0f32, -1.5, 0.25],
+        [0.0f32, 1.0, -2.0],
+    );
+    let good = NormParams {
+        mean: &mean,
+        var: &var,
+        gamma: &gamma,
+        beta: &beta,
+        eps: 1e-5,
+    };
+    let mut scale = [0.0f32; 3];
+    prepare(&good, &mut scale).unwrap();
+    for k in 0..3 {
+        let want = f64::from(gamma[k]) / (f64::from(var[k]) + f64::from(good.eps)).sqrt();
+        assert_eq!(scale[k].to_bits(), (want as f32).to_bits(), "channel {k}");
+    }
+
+    let bad_chan = |channel, name| Error::BadChannel {
+        channel,
+        name,
+        value: 0.0,
+        expected: "",
+    };
+    let with = |a: [f32; 3], i: usize, v: f32| {
+        let mut a = a;
+        a[i] = v;
+        a
+    };
+    let mut cases: Vec<(Vec<[f32; 3]>, f32, usize, Error)> = Vec::new();
+    for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        cases.push((
+            vec![with(mean, 1, v), var, gamma, beta],
+            1e-5,
+            3,
+            bad_chan(1, "mean"),
+        ));
+        cases.push((
+            vec![mean, with(var, 2, v), gamma, beta],
+            1e-5,
+            3,
+            bad_chan(2, "var"),
+        ));
+        cases.push((
+            vec![mean, var, with(gamma, 0, v), beta],
+            1e-5,
+            3,
+            bad_chan(0, "gamma"),
+        ));
+        cases.push((
+            vec![mean, var, gamma, with(beta, 2, v)],
+            1e-5,
+            3,
+            bad_chan(2, "beta"),
+        ));
+    }
+    // var + eps not > 0: zero variance with eps 0, negative variance beyond eps.
+    cases.push((vec![mean, var, gamma, beta], 0.0, 3, bad_chan(1, "var")));
+    cases.push((
+        vec![mean, with(var, 0, -1e-3), gamma, beta],
+        1e-5,
+        3,
+        bad_chan(0, "var"),
+    ));
+    cases.push((
+        vec![mean, with(var, 2, -1e-5), gamma, beta],
+        1e-5,
+        3,
+        bad_chan(2, "var"),
+    ));
+    // The first bad channel is named.
+    cases.push((
+        vec![mean, with(var, 2, -1.0), with(gamma, 1, f32::NAN), beta],
+        1e-5,
+        3,
+        bad_chan(1, "gamma"),
+    ));
+    for eps in [f32::NAN, -1.0, f32::INFINITY] {
+        cases.push((
+            vec![mean, var, gamma, beta],
+            eps,
+            3,
+            Error::InvalidParameter {
+                name: "eps",
+                value: eps,
+                expected: "finite and >= 0",
+            },
+        ));
+    }
+    cases.push((
+        vec![mean, var, gamma, beta],
+        1e-5,
+        2,
+        Error::LengthMismatch {
+            buffer: "scale",
+            expected: 3,
+            actual: 2,
+        },
+    ));
+    for (a, eps, len, want) in cases {
+        let p = NormParams {
+            mean: &a[0],
+            var: &a[1],
+            gamma: &a[2],
+            beta: &a[3],
+            eps,
+        };
+        let mut scale = vec![7.0f32; len];
+        let got = prepare(&p, &mut scale).unwrap_err();
+        assert!(scale.iter().all(|v| *v == 7.0), "scale written on {want:?}");
+        match (got, want) {
+            (
+                Error::BadChannel {
+                    channel,
+                    name,
+                    value,
+                    ..
+                },
+                Error::BadChannel {
+                    channel: c2,
+                    name: n2,
+                    ..
+                },
+            ) => {
+                assert_eq!((channel, name), (c2, n2), "{got}");
+                let v = match name {
+                    "mean" => a[0][channel],
+                    "var" => a[1][channel],
+                    "gamma" => a[2][channel],
+                    _ => a[3][channel],
+                };
+                assert_eq!(value.to_bits(), v.to_bits(), "{got}");
+                let msg = got.to_string();
+                assert!(msg.contains(&format!("channel {channel}")), "{msg}");
+            }
+            (
+                Error::InvalidParameter { name, value, .. },
+                Error::InvalidParameter {
+                    name: n2,
+                    value: v2,
+                    ..
+                },
+            ) => {
+                assert_eq!((name, value.to_bits()), (n2, v2.to_bits()));
+            }
+            _ => assert_eq!(got, want),
+        }
+    }
+    let short = [0.0f32; 2];
+    for (p, buffer) in [
+        (
+            NormParams {
+                var: &short,
+                ..good
+            },
+            "var",
+        ),
+        (
+            NormParams {
+                gamma: &short,
+                ..good
+            },
+            "gamma",
+        ),
+        (
+            NormParams {
+                beta: &short,
+                ..good
+            },
+            "beta",
+        ),
+    ] {
+        let mut scale = [7.0f32; 3];
+        assert_eq!(
+            prepare(&p, &mut scale),
+            Err(Error::LengthMismatch {
+                buffer,
+                expected: 3,
+                actual: 2
+            })
+        );
+        assert_eq!(scale, [7.0; 3]);
+    }
+}
+
+/// `normalize_prepared`'s errors name the argument; nothing is written.
+#[test]
+fn prepared_errors_leave_outputs_untouched() {
+    isa::each_isa(|| {
+        let shape = Shape::new(2, 3, 2, 2);
+        let x = [1.0f32; 24];
+        let (ok, one, short) = ([0.0f32; 3], [1.0f32; 3], [0.0f32; 2]);
+        let good = Prepared {
+            mean: &ok,
+            scale: &one,
+            beta: &ok,
+        };
+        let len = |buffer, expected, actual| Error::LengthMismatch {
+            buffer,
+            expected,
+            actual,
+        };
+        let bad_clamp = Activation::Clamp { min: 1.0, max: 0.0 };
+        let cases = [
+            (good, 23, 24, Activation::Identity, len("x", 24, 23)),
+            (good, 24, 25, Activation::Identity, len("y", 24, 25)),
+            (
+                Prepared {
+                    mean: &short,
+                    ..good
+                },
+                24,
+                24,
+                Activation::Identity,
+                len("mean", 3, 2),
+            ),
+            (
+                Prepared {
+                    scale: &short,
+                    ..good
+                },
+                24,
+                24,
+                Activation::Identity,
+                len("scale", 3, 2),
+            ),
+            (
+                Prepared {
+                    beta: &short,
+                    ..good
+                },
+                24,
+                24,
+                Activation::Identity,
+                len("beta", 3, 2),
+            ),
+            (
+                good,
+                24,
+                24,
+                bad_clamp,
+                Error::InvalidParameter {
+                    name: "Clamp.max",
+                    value: 0.0,
+                    expected: "not NaN and >= Clamp.min",
+                },
+            ),
+        ];
+        for (p, xl, yl, act, want) in cases {
+            let x = x[..xl].to_vec();
+            let mut y = vec![7.0f32; yl];
+            let got = normalize_prepared(&x, &mut y, shape, Layout::Nchw, &p, act);
+            assert_eq!(got, Err(want));
+            assert!(y.iter().all(|v| *v == 7.0), "y written on {want:?}");
+            if !matches!(want, Error::LengthMismatch { buffer: "y", .. }) {
+                let mut z = x.clone();
+                let got = normalize_prepared_in_place(&mut z, shape, Layout::Nhwc, &p, act);
+                assert_eq!(got, Err(want));
+                assert!(bits(&z) == bits(&x), "x written in place on {want:?}");
+            }
+        }
+    });
 }
