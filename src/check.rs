@@ -23,8 +23,18 @@ pub(crate) fn eps(eps: f32) -> Result<(), Error> {
     }
 }
 
-/// `Ok` when the bounds of a `Clamp` are ordered and not NaN.
+/// `Ok` when the bounds of a `Clamp` are ordered and not NaN, and a `LeakyRelu`'s slope
+/// is finite.
 pub(crate) fn activation(act: Activation) -> Result<(), Error> {
+    if let Activation::LeakyRelu { slope } = act
+        && !slope.is_finite()
+    {
+        return Err(Error::InvalidParameter {
+            name: "LeakyRelu.slope",
+            value: slope,
+            expected: "finite",
+        });
+    }
     if let Activation::Clamp { min, max } = act {
         if min.is_nan() {
             return Err(Error::InvalidParameter {

@@ -126,10 +126,24 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|v| v.to_bits()).collect()
 }
 
+/// How an activation adds to the error of its input `v`, for the exact output `want`:
+/// its Lipschitz constant (the error of `v` is multiplied by at most that) and its own
+/// error. ReLU and `Clamp` are 1-Lipschitz and exact; LeakyRelu (`|slope| <= 1` here) is
+/// 1-Lipschitz with one rounding; HardSwish's slope is at most 1.5, and it is within 4
+/// ulp (<= 8u·|y|); SiLU's slope is at most 1.1, and it is within `5e-7·|y| + 1e-35`.
+fn act_error(act: Activation, want: f64) -> (f64, f64) {
+    match act {
+        Activation::LeakyRelu { slope } => (f64::from(slope).abs().max(1.0), U * want.abs()),
+        Activation::HardSwish => (1.5, 8.0 * U * want.abs() + TINY),
+        Activation::Silu => (1.1, 5e-7 * want.abs() + 1e-35),
+        _ => (1.0, 0.0),
+    }
+}
+
 /// `y` against the f64 reference. Per element, with `t = (x - mean) * scale` and the
-/// reference `r = t + beta` (before the activation, which is 1-Lipschitz): the f32 path
-/// rounds `x - mean`, the scale and the final sum (plus the product without FMA), so
-/// `|y - r| <= 4u|t| + 2u|r|` plus a few subnormal quanta.
+/// reference `r = t + beta` (before the activation, which is 1-Lipschitz, or see
+/// [`act_error`]): the f32 path rounds `x - mean`, the scale and the final sum (plus the
+/// product without FMA), so `|y - r| <= 4u|t| + 2u|r|` plus a few subnormal quanta.
 fn check(x: &[f32], y: &[f32], shape: Shape, layout: Layout, p: &NormParams, act: Activation) {
     let mut r = vec![0.0f64; x.len()];
     reference::normalize(x, &mut r, shape, layout, p, act).unwrap();
@@ -150,7 +164,8 @@ fn check(x: &[f32], y: &[f32], shape: Shape, layout: Layout, p: &NormParams, act
             continue;
         }
         let t = pre[i] - f64::from(p.beta[k]);
-        let tol = 4.0 * U * t.abs() + 2.0 * U * pre[i].abs() + 4.0 * TINY;
+        let (lip, own) = act_error(act, want);
+        let tol = lip * (4.0 * U * t.abs() + 2.0 * U * pre[i].abs() + 4.0 * TINY) + own;
         assert!(
             (got - want).abs() <= tol,
             "element {i} (channel {k}, x = {:e}): got {got:e}, want {want:e}, tolerance {tol:e}",
@@ -159,7 +174,7 @@ fn check(x: &[f32], y: &[f32], shape: Shape, layout: Layout, p: &NormParams, act
     }
 }
 
-const ACTS: [Activation; 5] = [
+const ACTS: [Activation; 9] = [
     Activation::Identity,
     Activation::Relu,
     Activation::RELU6,
@@ -171,6 +186,10 @@ const ACTS: [Activation; 5] = [
         min: f32::NEG_INFINITY,
         max: f32::INFINITY,
     },
+    Activation::LeakyRelu { slope: 0.01 },
+    Activation::LeakyRelu { slope: -0.75 },
+    Activation::HardSwish,
+    Activation::Silu,
 ];
 
 const DATA: &[Dist] = &[
@@ -514,6 +533,14 @@ fn activations_at_their_edges() {
                         v
                     }
                 }
+                Activation::LeakyRelu { slope } => {
+                    if v >= 0.0 || v.is_nan() {
+                        v
+                    } else {
+                        slope * v
+                    }
+                }
+                _ => unreachable!("only the exact activations"),
             }
         };
         let acts = [
@@ -533,6 +560,11 @@ fn activations_at_their_edges() {
                 min: f32::NEG_INFINITY,
                 max: -1.0,
             },
+            Activation::LeakyRelu { slope: 0.01 },
+            Activation::LeakyRelu { slope: -3.0 },
+            Activation::LeakyRelu { slope: 0.0 },
+            Activation::HardSwish,
+            Activation::Silu,
         ];
         // 1 channel (tile path), 3 channels (tile), 40 channels (rows), NCHW planes of 7.
         for &(c, hw, layout) in &[
@@ -557,6 +589,17 @@ fn activations_at_their_edges() {
             for act in acts {
                 let y = run(&x, shape, layout, &p, act);
                 for (i, (&x, &y)) in x.iter().zip(&y).enumerate() {
+                    if matches!(act, Activation::HardSwish | Activation::Silu) {
+                        let r = reference::activate(f64::from(x), act);
+                        let (_, tol) = act_error(act, r);
+                        assert!(
+                            (r.is_nan() && y.is_nan())
+                                || f64::from(y) == r
+                                || (f64::from(y) - r).abs() <= tol,
+                            "{act:?} at {i} ({layout:?} c={c}): f({x:e}) = {y:e}, want {r:e}"
+                        );
+                        continue;
+                    }
                     let w = want(x, act);
                     assert!(
                         y.to_bits() == w.to_bits() || (y.is_nan() && w.is_nan()),
@@ -762,6 +805,19 @@ fn errors_leave_outputs_untouched() {
                 "Clamp.max",
             ),
             (Activation::Clamp { min: 1.0, max: 0.5 }, "Clamp.max"),
+            (Activation::LeakyRelu { slope: f32::NAN }, "LeakyRelu.slope"),
+            (
+                Activation::LeakyRelu {
+                    slope: f32::INFINITY,
+                },
+                "LeakyRelu.slope",
+            ),
+            (
+                Activation::LeakyRelu {
+                    slope: f32::NEG_INFINITY,
+                },
+                "LeakyRelu.slope",
+            ),
         ] {
             cases.push((
                 shape,
@@ -1325,6 +1381,116 @@ fn prepared_errors_leave_outputs_untouched() {
                 let got = normalize_prepared_in_place(&mut z, shape, Layout::Nhwc, &p, act);
                 assert_eq!(got, Err(want));
                 assert!(bits(&z) == bits(&x), "x written in place on {want:?}");
+            }
+        }
+    });
+}
+
+/// The inputs of the activation sweeps: both signs of every binade from the smallest
+/// subnormal to `f32::MAX` (16 values each), a fine grid over `[-110, 110]`, and the
+/// edges (±0, ±3, ±inf, NaN, SiLU's underflow near -88.7 and -103.9).
+fn act_inputs() -> Vec<f32> {
+    let mut v = Vec::new();
+    for e in -149i32..=127 {
+        for j in 0..16 {
+            let x = ((1.0 + f64::from(j) / 16.0) * 2f64.powi(e)) as f32;
+            v.extend([x, -x]);
+        }
+    }
+    let mut x = -110.0f32;
+    while x < 110.0 {
+        v.push(x);
+        x += 1.0 / 64.0;
+    }
+    for e in [
+        0.0f32, 3.0, -3.0, 88.72, -88.72, -87.34, -103.28, -103.97, 6.0, -6.0,
+    ] {
+        let (mut up, mut down) = (e, e);
+        for _ in 0..4 {
+            v.extend([up, down, -up, -down]);
+            up = up.next_up();
+            down = down.next_down();
+        }
+    }
+    v.extend([
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        f32::MAX,
+        f32::MIN,
+    ]);
+    v
+}
+
+/// LeakyRelu exactly as scalar f32 (`t >= 0 ? t : slope*t`), HardSwish within 4 ulp of
+/// its f64 formula, SiLU within `5e-7·|silu(t)| + 1e-35` of its f64 formula (the f64
+/// `exp` of `std`, independent of both the kernels and the oracle), NaN for NaN, over the
+/// whole f32 range, at every level, in both layouts. `mean 0`, `scale 1`, `beta -0.0`
+/// make the affine step exact (`t = x`).
+#[test]
+fn new_activations_are_accurate_over_the_whole_range() {
+    let xs = act_inputs();
+    let ulp = |t: f64| {
+        let t32 = (t as f32).abs();
+        if t32 < f32::MIN_POSITIVE {
+            f64::from(1e-45f32)
+        } else {
+            f64::from(t32.next_up()) - f64::from(t32)
+        }
+    };
+    isa::each_isa(|| {
+        for (c, layout) in [
+            (1usize, Layout::Nhwc),
+            (3, Layout::Nchw),
+            (19, Layout::Nhwc),
+        ] {
+            let len = xs.len() / c * c;
+            let x = &xs[..len];
+            let shape = Shape::new(1, c, 1, len / c);
+            let p = NormParams {
+                mean: &vec![0.0; c],
+                var: &vec![1.0; c],
+                gamma: &vec![1.0; c],
+                beta: &vec![-0.0; c],
+                eps: 0.0,
+            };
+            for slope in [0.01f32, 0.2, -1.5, 0.0, 3.0e30] {
+                let y = run(x, shape, layout, &p, Activation::LeakyRelu { slope });
+                for (&t, &y) in x.iter().zip(&y) {
+                    let w = if t >= 0.0 || t.is_nan() { t } else { slope * t };
+                    assert!(
+                        y.to_bits() == w.to_bits() || (y.is_nan() && w.is_nan()),
+                        "leaky_relu({slope})({t:e}) = {y:e}, want {w:e}"
+                    );
+                }
+            }
+            let y = run(x, shape, layout, &p, Activation::HardSwish);
+            for (&t, &y) in x.iter().zip(&y) {
+                let t = f64::from(t);
+                let w = t * (t + 3.0).clamp(0.0, 6.0) / 6.0;
+                if w.is_nan() {
+                    assert!(y.is_nan(), "hardswish({t:e}) = {y:e}, want NaN");
+                    continue;
+                }
+                let err = (f64::from(y) - w).abs() / ulp(w);
+                assert!(
+                    err <= 4.0 || f64::from(y) == w,
+                    "hardswish({t:e}) = {y:e}, want {w:e}: {err} ulp"
+                );
+            }
+            let y = run(x, shape, layout, &p, Activation::Silu);
+            for (&t, &y) in x.iter().zip(&y) {
+                let t = f64::from(t);
+                let w = t / (1.0 + (-t).exp());
+                if w.is_nan() {
+                    assert!(y.is_nan(), "silu({t:e}) = {y:e}, want NaN");
+                    continue;
+                }
+                let tol = 5e-7 * w.abs() + 1e-35;
+                assert!(
+                    f64::from(y) == w || (f64::from(y) - w).abs() <= tol,
+                    "silu({t:e}) = {y:e}, want {w:e} (tolerance {tol:e})"
+                );
             }
         }
     });

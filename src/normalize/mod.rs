@@ -24,8 +24,12 @@ use crate::error::Error;
 use crate::shape::{Dims, Layout, Shape, check_len};
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
 
-/// What follows the affine step, in the same pass.
+/// What follows the affine step, in the same pass. Every activation maps NaN to NaN.
+///
+/// More activations may be added: a `match` on this enum outside the crate needs a `_`
+/// arm.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
 pub enum Activation {
     /// `y` as is.
     #[default]
@@ -41,6 +45,21 @@ pub enum Activation {
         /// Upper bound.
         max: f32,
     },
+    /// Leaky ReLU: `y` where `y >= 0` (and for NaN and `-0.0`), `slope * y` below 0, one
+    /// rounding (exact against scalar f32 arithmetic). `slope` must be finite.
+    LeakyRelu {
+        /// The factor of negative values (PyTorch's default is 0.01).
+        slope: f32,
+    },
+    /// Hard swish (MobileNetV3): `y * min(max(y + 3, 0), 6) / 6`, within 4 ulp of the exact
+    /// value; `y >= 3` gives `y` exactly, `y <= -3` gives `-0.0`. As the formula in IEEE
+    /// arithmetic, `-inf` gives NaN (`-inf * 0`).
+    HardSwish,
+    /// SiLU (swish): `y / (1 + exp(-y))`, within `5e-7·|silu(y)| + 1e-35` of the exact
+    /// value (the vectorized `exp` is within a few ulp). Large positive `y` gives `y`;
+    /// below about `-88.7`, `-0.0`; as the formula in IEEE arithmetic, `-inf` gives NaN
+    /// (`-inf / inf`).
+    Silu,
 }
 
 impl Activation {
@@ -98,8 +117,8 @@ pub struct NormParams<'a> {
 /// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize` (never for a shape with a
 ///   zero dimension: see [`Shape`]);
 /// - [`Error::LengthMismatch`] naming `x`, `y`, `mean`, `var`, `gamma` or `beta`;
-/// - [`Error::InvalidParameter`] naming `eps` (NaN, infinite or negative), or `Clamp.min` /
-///   `Clamp.max` (NaN, or `min > max`).
+/// - [`Error::InvalidParameter`] naming `eps` (NaN, infinite or negative), `Clamp.min` /
+///   `Clamp.max` (NaN, or `min > max`), or `LeakyRelu.slope` (not finite).
 ///
 /// On error `y` is untouched.
 ///
