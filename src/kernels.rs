@@ -196,9 +196,10 @@ impl Kernels {
         train_forward_in_place_at(self.isa, x, shape, layout, p, running, saved)
     }
 
-    /// The name of the kernel this level runs for `op` (`"stats"`, `"normalize"` or
-    /// `"train"`) on `shape` in `layout`, for benchmark reports; `None` for another `op`
-    /// or a shape the operation refuses. Not part of the API: names may change.
+    /// The name of the kernel this level runs for `op` (`"stats"`, `"normalize"`,
+    /// `"normalize_prepared"` or `"train"`) on `shape` in `layout`, for benchmark reports;
+    /// `None` for another `op` or a shape the operation refuses. Not part of the API: names
+    /// may change.
     #[doc(hidden)]
     pub fn kernel_name(
         &self,
@@ -208,7 +209,7 @@ impl Kernels {
     ) -> Option<impl core::fmt::Display + use<>> {
         let op = match op {
             "stats" => Op::Stats,
-            "normalize" => Op::Normalize,
+            "normalize" | "normalize_prepared" => Op::Normalize,
             "train" => Op::Train,
             _ => return None,
         };
