@@ -7,8 +7,9 @@
 //! - [`accumulate_moments`]: the same statistics as mergeable [`Moments`], added to what a
 //!   caller already holds (statistics over many batches, or over pieces of one).
 //! - [`normalize`], [`normalize_in_place`]: `y = act((x - mean) * scale + beta)` per
-//!   channel, `scale = gamma / sqrt(var + eps)`, with [`Activation`] (ReLU, clamp, ReLU6)
-//!   in the same pass; one subtract and one fused multiply-add per element.
+//!   channel, `scale = gamma / sqrt(var + eps)`, with [`Activation`] (ReLU, clamp, ReLU6,
+//!   leaky ReLU, hard swish, SiLU) in the same pass; one subtract and one fused
+//!   multiply-add per element.
 //! - [`prepare`], [`normalize_prepared`], [`normalize_prepared_in_place`]: the same with
 //!   the per-channel scales computed and checked once ([`Prepared`], e.g. at model load),
 //!   bitwise the same results.

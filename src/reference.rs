@@ -320,9 +320,7 @@ pub fn activate(v: f64, act: Activation) -> f64 {
                 f64::from(slope) * v
             }
         }
-        Activation::HardSwish => {
-            v * (v + 3.0).clamp(0.0, 6.0) / 6.0
-        }
+        Activation::HardSwish => v * (v + 3.0).clamp(0.0, 6.0) / 6.0,
         Activation::Silu => v / (1.0 + exp(-v)),
     }
 }
