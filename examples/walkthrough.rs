@@ -82,6 +82,7 @@ fn main() {
     let var_tol = |m: Method| match m {
         Method::Welford => (1e-5 + 2.0 * kappa * U) * var,
         Method::TwoPass => 1e-6 * var,
+        _ => unreachable!("the walkthrough runs Welford and TwoPass only"),
     };
 
     println!("batch_stats (f32 mean and biased variance):\n");

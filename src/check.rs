@@ -6,7 +6,7 @@
 
 use crate::error::Error;
 use crate::fold::{Bias, WeightShape};
-use crate::normalize::{Activation, NormParams};
+use crate::normalize::{Activation, NormParams, Prepared};
 use crate::shape::{Dims, Shape, check_len};
 use crate::train::{Momentum, RunningStats, SavedStats, TrainParams};
 
@@ -23,8 +23,18 @@ pub(crate) fn eps(eps: f32) -> Result<(), Error> {
     }
 }
 
-/// `Ok` when the bounds of a `Clamp` are ordered and not NaN.
+/// `Ok` when the bounds of a `Clamp` are ordered and not NaN, and a `LeakyRelu`'s slope
+/// is finite.
 pub(crate) fn activation(act: Activation) -> Result<(), Error> {
+    if let Activation::LeakyRelu { slope } = act
+        && !slope.is_finite()
+    {
+        return Err(Error::InvalidParameter {
+            name: "LeakyRelu.slope",
+            value: slope,
+            expected: "finite",
+        });
+    }
     if let Activation::Clamp { min, max } = act {
         if min.is_nan() {
             return Err(Error::InvalidParameter {
@@ -51,6 +61,45 @@ pub(crate) fn norm_params(p: &NormParams, c: usize) -> Result<(), Error> {
     check_len("gamma", c, p.gamma.len())?;
     check_len("beta", c, p.beta.len())?;
     eps(p.eps)
+}
+
+/// Every check of [`crate::prepare`]: the slices of `p` and `scale` hold as many values as
+/// `p.mean`, `eps` is valid, then channel by channel: `mean`, `var`, `gamma`, `beta`
+/// finite and `var + eps > 0` (in f64, as the scale is computed).
+pub(crate) fn prepare(p: &NormParams, scale_len: usize) -> Result<(), Error> {
+    let c = p.mean.len();
+    norm_params(p, c)?;
+    check_len("scale", c, scale_len)?;
+    let eps = f64::from(p.eps);
+    let chans = p.mean.iter().zip(p.var).zip(p.gamma.iter().zip(p.beta));
+    for (channel, ((&mean, &var), (&gamma, &beta))) in chans.enumerate() {
+        let bad = |name, value, expected| Error::BadChannel {
+            channel,
+            name,
+            value,
+            expected,
+        };
+        if !mean.is_finite() {
+            return Err(bad("mean", mean, "finite"));
+        }
+        if !(var.is_finite() && f64::from(var) + eps > 0.0) {
+            return Err(bad("var", var, "finite, with var + eps > 0"));
+        }
+        if !gamma.is_finite() {
+            return Err(bad("gamma", gamma, "finite"));
+        }
+        if !beta.is_finite() {
+            return Err(bad("beta", beta, "finite"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the three slices of `p` against `c` channels.
+pub(crate) fn prepared(p: &Prepared, c: usize) -> Result<(), Error> {
+    check_len("mean", c, p.mean.len())?;
+    check_len("scale", c, p.scale.len())?;
+    check_len("beta", c, p.beta.len())
 }
 
 /// `Ok` when the momentum is in `[0, 1]` (NaN is not).

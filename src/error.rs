@@ -74,6 +74,18 @@ pub enum Error {
         /// The accepted range, in words, e.g. `"finite and >= 0"`.
         expected: &'static str,
     },
+    /// One channel's parameters are unusable ([`crate::prepare`]): a value that is not
+    /// finite, or a variance with `var + eps <= 0`.
+    BadChannel {
+        /// The channel's index.
+        channel: usize,
+        /// The parameter's name: `"mean"`, `"var"`, `"gamma"` or `"beta"`.
+        name: &'static str,
+        /// The channel's value of that parameter.
+        value: f32,
+        /// The accepted range, in words, e.g. `"finite"`.
+        expected: &'static str,
+    },
     /// The instruction-set level asked of [`crate::Kernels::new`] does not run on this CPU.
     UnsupportedIsa {
         /// The level asked for.
@@ -125,6 +137,15 @@ impl fmt::Display for Error {
                 value,
                 expected,
             } => write!(f, "`{name}` = {value} but it must be {expected}"),
+            Error::BadChannel {
+                channel,
+                name,
+                value,
+                expected,
+            } => write!(
+                f,
+                "channel {channel}: `{name}` = {value} but it must be {expected}"
+            ),
             Error::UnsupportedIsa { requested, best } => write!(
                 f,
                 "instruction set `{requested}` does not run on this CPU (best: `{best}`)"

@@ -2,7 +2,10 @@
 
 use crate::error::Error;
 use crate::moments::Moments;
-use crate::normalize::{Activation, NormParams, normalize_at, normalize_in_place_at};
+use crate::normalize::{
+    Activation, NormParams, Prepared, normalize_at, normalize_in_place_at, normalize_prepared_at,
+    normalize_prepared_in_place_at,
+};
 use crate::plan::{Op, plan};
 use crate::shape::{Layout, Shape};
 use crate::simd::Isa;
@@ -128,6 +131,37 @@ impl Kernels {
         normalize_in_place_at(self.isa, x, shape, layout, p, act)
     }
 
+    /// [`crate::normalize_prepared`] at this level.
+    ///
+    /// # Errors
+    /// As [`crate::normalize_prepared`].
+    pub fn normalize_prepared(
+        &self,
+        x: &[f32],
+        y: &mut [f32],
+        shape: Shape,
+        layout: Layout,
+        p: &Prepared,
+        act: Activation,
+    ) -> Result<(), Error> {
+        normalize_prepared_at(self.isa, x, y, shape, layout, p, act)
+    }
+
+    /// [`crate::normalize_prepared_in_place`] at this level.
+    ///
+    /// # Errors
+    /// As [`crate::normalize_prepared_in_place`].
+    pub fn normalize_prepared_in_place(
+        &self,
+        x: &mut [f32],
+        shape: Shape,
+        layout: Layout,
+        p: &Prepared,
+        act: Activation,
+    ) -> Result<(), Error> {
+        normalize_prepared_in_place_at(self.isa, x, shape, layout, p, act)
+    }
+
     /// [`crate::train_forward`] at this level.
     ///
     /// # Errors
@@ -162,9 +196,10 @@ impl Kernels {
         train_forward_in_place_at(self.isa, x, shape, layout, p, running, saved)
     }
 
-    /// The name of the kernel this level runs for `op` (`"stats"`, `"normalize"` or
-    /// `"train"`) on `shape` in `layout`, for benchmark reports; `None` for another `op`
-    /// or a shape the operation refuses. Not part of the API: names may change.
+    /// The name of the kernel this level runs for `op` (`"stats"`, `"normalize"`,
+    /// `"normalize_prepared"` or `"train"`) on `shape` in `layout`, for benchmark reports;
+    /// `None` for another `op` or a shape the operation refuses. Not part of the API: names
+    /// may change.
     #[doc(hidden)]
     pub fn kernel_name(
         &self,
@@ -174,7 +209,7 @@ impl Kernels {
     ) -> Option<impl core::fmt::Display + use<>> {
         let op = match op {
             "stats" => Op::Stats,
-            "normalize" => Op::Normalize,
+            "normalize" | "normalize_prepared" => Op::Normalize,
             "train" => Op::Train,
             _ => return None,
         };

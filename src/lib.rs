@@ -7,8 +7,12 @@
 //! - [`accumulate_moments`]: the same statistics as mergeable [`Moments`], added to what a
 //!   caller already holds (statistics over many batches, or over pieces of one).
 //! - [`normalize`], [`normalize_in_place`]: `y = act((x - mean) * scale + beta)` per
-//!   channel, `scale = gamma / sqrt(var + eps)`, with [`Activation`] (ReLU, clamp, ReLU6)
-//!   in the same pass; one subtract and one fused multiply-add per element.
+//!   channel, `scale = gamma / sqrt(var + eps)`, with [`Activation`] (ReLU, clamp, ReLU6,
+//!   leaky ReLU, hard swish, SiLU) in the same pass; one subtract and one fused
+//!   multiply-add per element.
+//! - [`prepare`], [`normalize_prepared`], [`normalize_prepared_in_place`]: the same with
+//!   the per-channel scales computed and checked once ([`Prepared`], e.g. at model load),
+//!   bitwise the same results.
 //! - [`train_forward`], [`train_forward_in_place`]: batch statistics, normalize, running
 //!   statistics ([`Momentum`]: PyTorch, ONNX, cumulative) and the saved mean and `invstd`
 //!   for the backward pass, in one call.
@@ -69,7 +73,10 @@ pub use error::Error;
 pub use fold::{Bias, WeightLayout, WeightShape, fold_into_weights};
 pub use kernels::Kernels;
 pub use moments::Moments;
-pub use normalize::{Activation, NormParams, normalize, normalize_in_place};
+pub use normalize::{
+    Activation, NormParams, Prepared, normalize, normalize_in_place, normalize_prepared,
+    normalize_prepared_in_place, prepare,
+};
 pub use shape::{Layout, Shape, f32s_from_bytes, f32s_from_bytes_mut};
 pub use simd::Isa;
 pub use stats::{Method, accumulate_moments, batch_stats};

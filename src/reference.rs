@@ -91,8 +91,17 @@ fn check_params(p: &NormParams, c: usize) -> Result<(), Error> {
     check_eps(p.eps)
 }
 
-/// `Clamp.min` not NaN, `Clamp.max` not NaN and `>= min`.
+/// `Clamp.min` not NaN, `Clamp.max` not NaN and `>= min`, `LeakyRelu.slope` finite.
 fn check_act(act: Activation) -> Result<(), Error> {
+    if let Activation::LeakyRelu { slope } = act
+        && !slope.is_finite()
+    {
+        return Err(Error::InvalidParameter {
+            name: "LeakyRelu.slope",
+            value: slope,
+            expected: "finite",
+        });
+    }
     if let Activation::Clamp { min, max } = act {
         if min.is_nan() {
             return Err(Error::InvalidParameter {
@@ -283,7 +292,8 @@ fn channel_of(i: usize, d: Dims, layout: Layout) -> usize {
 
 /// An [`Activation`] applied to an f64 value, with the kernels' conventions: ReLU maps
 /// values below 0 to 0 and keeps NaN (and `-0.0`); `Clamp` maps values below `min` to `min`,
-/// above `max` to `max`, and keeps NaN.
+/// above `max` to `max`, and keeps NaN; `LeakyRelu`, `HardSwish` and `Silu` are their
+/// formulas in f64 (`Silu` with this module's own [`exp`]), NaN giving NaN.
 pub fn activate(v: f64, act: Activation) -> f64 {
     match act {
         Activation::Identity => v,
@@ -303,7 +313,47 @@ pub fn activate(v: f64, act: Activation) -> f64 {
                 v
             }
         }
+        Activation::LeakyRelu { slope } => {
+            if v >= 0.0 || v.is_nan() {
+                v
+            } else {
+                f64::from(slope) * v
+            }
+        }
+        Activation::HardSwish => v * (v + 3.0).clamp(0.0, 6.0) / 6.0,
+        Activation::Silu => v / (1.0 + exp(-v)),
     }
+}
+
+/// `e^x` in f64 (`core` has no `exp`): `x = k·ln 2 + r`, `|r| <= ln 2 / 2` (fdlibm's two-part
+/// `ln 2`), `e^r` by its Taylor series to `r^16/16!` (relative error below `1e-16`), times
+/// `2^k` in two exact halves. `+inf` above `ln(f64::MAX)`, `0` below `-745.2`, NaN for NaN.
+pub fn exp(x: f64) -> f64 {
+    const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    /// `1.5 * 2^52`: adding it rounds a value of magnitude `< 2^51` to an integer.
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    if x.is_nan() {
+        return x;
+    }
+    if x > 709.8 {
+        return f64::INFINITY;
+    }
+    if x < -745.2 {
+        return 0.0;
+    }
+    let k = (x * core::f64::consts::LOG2_E + ROUND) - ROUND;
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    let (mut sum, mut term) = (1.0f64, 1.0f64);
+    for i in 1..=16 {
+        term *= r / f64::from(i);
+        sum += term;
+    }
+    // k in [-1076, 1025]: two halves in [-538, 513], each a normal power of two.
+    let k = k as i64;
+    let (k1, k2) = (k / 2, k - k / 2);
+    let pow2 = |e: i64| f64::from_bits(((e + 1023) as u64) << 52);
+    sum * pow2(k1) * pow2(k2)
 }
 
 /// `y = act((x - mean) * gamma / sqrt(var + eps) + beta)` in f64, the scale not rounded: the

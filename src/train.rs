@@ -15,7 +15,11 @@ use crate::stats::{self, Method};
 
 /// How running statistics absorb a batch's statistics. Each convention is chosen
 /// explicitly; the constants give each framework's default.
+///
+/// More conventions may be added: a `match` on this enum outside the crate needs a `_`
+/// arm.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Momentum {
     /// PyTorch's `momentum = m`: `running = (1 - m) * running + m * batch`, with the
     /// **unbiased** batch variance `M2 / (count - 1)`. `m` in `[0, 1]`; PyTorch's default is 0.1.

@@ -83,6 +83,7 @@ fn worked_example_accumulate_moments() {
                 let close = |got: f64, want: f64| match method {
                     Method::TwoPass => got == want,
                     Method::Welford => (got - want).abs() <= 16.0 * U * want.abs(),
+                    _ => unreachable!("no bound for {method:?}"),
                 };
                 assert!(close(m.mean, 5.0), "{layout:?} {method:?} mean {m:?}");
                 assert!(close(m.m2, 88.0), "{layout:?} {method:?} M2 {m:?}");
@@ -109,6 +110,7 @@ fn worked_example_split_into_its_two_samples() {
                 let close = |got: f64, want: f64| match method {
                     Method::TwoPass => got == want,
                     Method::Welford => (got - want).abs() <= 16.0 * U * want.abs(),
+                    _ => unreachable!("no bound for {method:?}"),
                 };
                 let mut acc = [Moments::EMPTY];
                 accumulate_moments(&x[..8], one, layout, method, &mut acc).unwrap();

@@ -290,10 +290,21 @@ fn check_matches_saved(x: &[f32], shape: Shape, layout: Layout, p: &TrainParams,
             );
             continue;
         }
-        let tol = 2.0 * U * t.abs() + 2.0 * U * want.abs() + FLOOR;
+        // The activation's slope multiplies the input's error; its own error adds (see
+        // `Activation`): LeakyRelu one rounding, HardSwish 4 ulp, SiLU 5e-7 relative.
+        let (lip, own) = match p.act {
+            Activation::LeakyRelu { slope } => (f64::from(slope).abs().max(1.0), U * want.abs()),
+            Activation::HardSwish => (1.5, 8.0 * U * want.abs()),
+            Activation::Silu => (1.1, 5e-7 * want.abs() + 1e-35),
+            _ => (1.0, 0.0),
+        };
+        // The rounding of the sum is relative to the activation's input, `t + beta`.
+        let v = (t + f64::from(p.beta[k])).abs();
+        let tol = lip * (2.0 * U * t.abs() + 2.0 * U * v.max(want.abs()) + FLOOR) + own;
         assert!(
             (f64::from(y) - want).abs() <= tol,
-            "y[{i}] = {y:e}, from the saved values {want:e} ({shape:?} {layout:?})"
+            "y[{i}] = {y:e}, from the saved values {want:e} ({shape:?} {layout:?} {:?})",
+            p.act
         );
     }
 }
@@ -352,6 +363,7 @@ fn check_reference(
         let var_rel = match p.method {
             Method::Welford => 1e-5 + 2.0 * kappa * U,
             Method::TwoPass => 1e-6,
+            m => unreachable!("no bound for {m:?}"),
         } + U;
         let dvar = var_rel * var + FLOOR;
         assert!(
@@ -378,6 +390,7 @@ fn check_reference(
                 Momentum::PyTorch(m) => f64::from(m),
                 Momentum::Onnx(m) => 1.0 - f64::from(m),
                 Momentum::Cumulative { prior_batches } => 1.0 / (prior_batches as f64 + 1.0),
+                m => unreachable!("no weight for {m:?}"),
             };
             let dr = w * dvar * 2.0 + 2.0 * U * rrv[k].abs() + 1e-30;
             // A running variance beyond f32::MAX is +inf in f32.
@@ -408,6 +421,7 @@ fn check_reference(
         let var_rel = match p.method {
             Method::Welford => 1e-5 + 2.0 * kappa_of(&mom[k]) * U,
             Method::TwoPass => 1e-6,
+            m => unreachable!("no bound for {m:?}"),
         } + U;
         let tol = scale * dmean
             + t.abs() * (0.5 * var_rel * mom[k].variance() / ve + 4.0 * U)
@@ -540,7 +554,14 @@ fn kernel_paths_and_activations() {
             (2, 3, 1, 17),
         ] {
             for layout in [Layout::Nchw, Layout::Nhwc] {
-                for act in [Activation::Identity, Activation::Relu, Activation::RELU6] {
+                for act in [
+                    Activation::Identity,
+                    Activation::Relu,
+                    Activation::RELU6,
+                    Activation::LeakyRelu { slope: 0.1 },
+                    Activation::HardSwish,
+                    Activation::Silu,
+                ] {
                     seed += 1;
                     let m = MOMENTA[seed as usize % MOMENTA.len()];
                     let method = if seed % 2 == 0 {
@@ -861,7 +882,17 @@ fn errors_leave_outputs_untouched() {
                 "Clamp.min",
             ),
             (Activation::Clamp { min: 2.0, max: 1.0 }, "Clamp.max"),
+            (
+                Activation::LeakyRelu {
+                    slope: f32::INFINITY,
+                },
+                "LeakyRelu.slope",
+            ),
         ] {
+            let value = match act {
+                Activation::LeakyRelu { slope } => slope,
+                _ => 0.0,
+            };
             cases.push((
                 shape,
                 24,
@@ -871,7 +902,7 @@ fn errors_leave_outputs_untouched() {
                 [3; 4],
                 Error::InvalidParameter {
                     name,
-                    value: 0.0,
+                    value,
                     expected: "",
                 },
             ));

@@ -70,7 +70,9 @@ typedef enum bn_method {
 typedef enum bn_activation {
     BN_ACTIVATION_IDENTITY = 0,
     BN_ACTIVATION_RELU = 1,
-    BN_ACTIVATION_CLAMP = 2 /* [clamp_min, clamp_max]; ReLU6 is 0, 6 */
+    BN_ACTIVATION_CLAMP = 2,    /* [clamp_min, clamp_max]; ReLU6 is 0, 6 */
+    BN_ACTIVATION_HARDSWISH = 3, /* y * min(max(y + 3, 0), 6) / 6 */
+    BN_ACTIVATION_SILU = 4       /* y / (1 + exp(-y)) */
 } bn_activation;
 
 typedef enum bn_momentum {

@@ -39,6 +39,10 @@ c_enums! {
         BN_ACTIVATION_RELU = 1,
         /// `y` limited to `[clamp_min, clamp_max]` (ReLU6: 0 and 6).
         BN_ACTIVATION_CLAMP = 2,
+        /// Hard swish, `y * min(max(y + 3, 0), 6) / 6`.
+        BN_ACTIVATION_HARDSWISH = 3,
+        /// SiLU (swish), `y / (1 + exp(-y))`.
+        BN_ACTIVATION_SILU = 4,
     }
     /// `bn_momentum`.
     MOMENTUM = "bn_momentum" {
@@ -112,12 +116,15 @@ pub(crate) fn method(v: c_int) -> Result<Method, Fail> {
     }
 }
 
-/// The activation; the clamp bounds are checked by the library.
+/// The activation; the clamp bounds are checked by the library. The C API has no leaky
+/// ReLU: its slope would need a parameter the signatures do not carry.
 pub(crate) fn activation(v: c_int, min: f32, max: f32) -> Result<Activation, Fail> {
     match v {
         BN_ACTIVATION_IDENTITY => Ok(Activation::Identity),
         BN_ACTIVATION_RELU => Ok(Activation::Relu),
         BN_ACTIVATION_CLAMP => Ok(Activation::Clamp { min, max }),
+        BN_ACTIVATION_HARDSWISH => Ok(Activation::HardSwish),
+        BN_ACTIVATION_SILU => Ok(Activation::Silu),
         _ => Err(bad("activation", v, ACTIVATION)),
     }
 }

@@ -174,6 +174,8 @@ fn normalize_in_place_and_out_of_place_agree_with_the_crate() {
                     max: 2.0,
                 },
             ),
+            (BN_ACTIVATION_HARDSWISH, Activation::HardSwish),
+            (BN_ACTIVATION_SILU, Activation::Silu),
         ] {
             let x = x();
             let mut y = vec![0.0f32; NUM];

@@ -363,6 +363,8 @@ pub fn train(data: &[u8]) {
                     Momentum::PyTorch(m) => f64::from(m),
                     Momentum::Onnx(m) => 1.0 - f64::from(m),
                     Momentum::Cumulative { prior_batches } => 1.0 / (prior_batches as f64 + 1.0),
+                    // `Momentum` is non-exhaustive; the fuzz inputs make only those above.
+                    m => panic!("no batch weight for {m:?}: add it here"),
                 };
                 let bvar = if matches!(momentum, Momentum::Onnx(_)) {
                     e.var()

@@ -2,7 +2,7 @@
 //! scales come from ([`Src`], [`ScaleFrom`]), a block of channels' constants on the stack
 //! ([`Block`], [`with_block`]), one channel's ([`Chan`]) and a vector's ([`Consts`]).
 
-use super::NormParams;
+use super::{NormParams, Prepared};
 use crate::simd::{Simd, Vf32};
 
 impl<'a> From<&NormParams<'a>> for Src<'a> {
@@ -19,6 +19,16 @@ impl<'a> From<&NormParams<'a>> for Src<'a> {
     }
 }
 
+impl<'a> From<&Prepared<'a>> for Src<'a> {
+    fn from(p: &Prepared<'a>) -> Src<'a> {
+        Src {
+            mean: p.mean,
+            beta: p.beta,
+            scale: ScaleFrom::Given(p.scale),
+        }
+    }
+}
+
 /// Where the scales of a call come from.
 #[derive(Clone, Copy)]
 pub(crate) enum ScaleFrom<'a> {
@@ -31,6 +41,8 @@ pub(crate) enum ScaleFrom<'a> {
     /// `gamma * invstd`, in f64 (the training forward: `invstd` computed in f64 from the
     /// batch's f64 variance).
     Invstd { gamma: &'a [f32], invstd: &'a [f32] },
+    /// Given, already rounded to f32 ([`crate::prepare`]): used as they are.
+    Given(&'a [f32]),
 }
 
 /// The per-channel constants of a call (validated lengths): mean and beta as given, the
@@ -66,6 +78,7 @@ impl Src<'_> {
                 }
                 out
             }
+            ScaleFrom::Given(scale) => eight(scale, k0),
         }
     }
 
@@ -81,6 +94,11 @@ impl Src<'_> {
             }
             ScaleFrom::Invstd { gamma, invstd } => {
                 crate::simd::scales_from_invstd(tail(gamma, k0), tail(invstd, k0), out);
+            }
+            ScaleFrom::Given(scale) => {
+                for (o, v) in out.iter_mut().zip(tail(scale, k0)) {
+                    *o = *v;
+                }
             }
         }
     }

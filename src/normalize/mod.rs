@@ -24,8 +24,12 @@ use crate::error::Error;
 use crate::shape::{Dims, Layout, Shape, check_len};
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
 
-/// What follows the affine step, in the same pass.
+/// What follows the affine step, in the same pass. Every activation maps NaN to NaN.
+///
+/// More activations may be added: a `match` on this enum outside the crate needs a `_`
+/// arm.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
 pub enum Activation {
     /// `y` as is.
     #[default]
@@ -41,6 +45,21 @@ pub enum Activation {
         /// Upper bound.
         max: f32,
     },
+    /// Leaky ReLU: `y` where `y >= 0` (and for NaN and `-0.0`), `slope * y` below 0, one
+    /// rounding (exact against scalar f32 arithmetic). `slope` must be finite.
+    LeakyRelu {
+        /// The factor of negative values (PyTorch's default is 0.01).
+        slope: f32,
+    },
+    /// Hard swish (MobileNetV3): `y * min(max(y + 3, 0), 6) / 6`, within 4 ulp of the exact
+    /// value; `y >= 3` gives `y` exactly, `y <= -3` gives `-0.0`. As the formula in IEEE
+    /// arithmetic, `-inf` gives NaN (`-inf * 0`).
+    HardSwish,
+    /// SiLU (swish): `y / (1 + exp(-y))`, within `5e-7·|silu(y)| + 1e-35` of the exact
+    /// value (the vectorized `exp` is within a few ulp). Large positive `y` gives `y`;
+    /// below about `-88.7`, `-0.0`; as the formula in IEEE arithmetic, `-inf` gives NaN
+    /// (`-inf / inf`).
+    Silu,
 }
 
 impl Activation {
@@ -98,8 +117,8 @@ pub struct NormParams<'a> {
 /// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize` (never for a shape with a
 ///   zero dimension: see [`Shape`]);
 /// - [`Error::LengthMismatch`] naming `x`, `y`, `mean`, `var`, `gamma` or `beta`;
-/// - [`Error::InvalidParameter`] naming `eps` (NaN, infinite or negative), or `Clamp.min` /
-///   `Clamp.max` (NaN, or `min > max`).
+/// - [`Error::InvalidParameter`] naming `eps` (NaN, infinite or negative), `Clamp.min` /
+///   `Clamp.max` (NaN, or `min > max`), or `LeakyRelu.slope` (not finite).
 ///
 /// On error `y` is untouched.
 ///
@@ -181,6 +200,153 @@ pub(crate) fn normalize_in_place_at(
 ) -> Result<(), Error> {
     let d = shape.dims(x.len(), false)?;
     check::norm_params(p, d.c)?;
+    check::activation(act)?;
+    if x.is_empty() {
+        return Ok(());
+    }
+    run(isa, &mut InPlace(x), d.layout_dims(layout), &p.into(), act);
+    Ok(())
+}
+
+/// Per-channel constants prepared once ([`prepare`], e.g. when a model is loaded) for
+/// [`normalize_prepared`]: channel `k` computes `y = (x - mean[k]) * scale[k] + beta[k]`.
+/// Each slice holds one value per channel.
+///
+/// With the `scale` that [`prepare`] computed from a [`NormParams`], the results are
+/// bitwise those of [`normalize`] with those parameters, at every [`Isa`]; the square roots
+/// and divisions are just not redone on every call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prepared<'a> {
+    /// Per-channel mean subtracted from `x`.
+    pub mean: &'a [f32],
+    /// Per-channel scale, `gamma / sqrt(var + eps)` rounded once ([`prepare`]).
+    pub scale: &'a [f32],
+    /// Per-channel shift `beta`.
+    pub beta: &'a [f32],
+}
+
+/// Computes the per-channel scales of [`Prepared`]: `scale[k] = gamma[k] / sqrt(var[k] + eps)`
+/// in f64, rounded once to f32 (the value [`normalize`] computes on every call), and checks
+/// every channel's parameters: the load-time check of a model.
+///
+/// Every slice of `p` and `scale` holds `p.mean.len()` values. A channel whose scale
+/// overflows f32 (e.g. a huge `gamma` over a tiny `var + eps`) gets `±inf`, as in
+/// [`normalize`].
+///
+/// # Errors
+/// - [`Error::LengthMismatch`] naming `var`, `gamma`, `beta` or `scale` (against `mean`'s
+///   length);
+/// - [`Error::InvalidParameter`] naming `eps` (NaN, infinite or negative);
+/// - [`Error::BadChannel`] naming the first channel (lowest index) with a `mean`, `var`,
+///   `gamma` or `beta` that is not finite, or with `var + eps <= 0` (named `var`), and its
+///   value.
+///
+/// On error `scale` is untouched.
+///
+/// # Example
+/// ```
+/// use batchnorm::{normalize, normalize_prepared, prepare, Activation, Layout, NormParams,
+///                 Prepared, Shape};
+///
+/// let p = NormParams { mean: &[2.0, 12.0], var: &[1.0, 4.0], gamma: &[1.0, 2.0],
+///                      beta: &[0.0, 1.0], eps: 0.0 };
+/// let mut scale = [0.0f32; 2];
+/// prepare(&p, &mut scale)?;
+/// assert_eq!(scale, [1.0, 1.0]);
+///
+/// let q = Prepared { mean: p.mean, scale: &scale, beta: p.beta };
+/// let x = [1.0f32, 3.0, 10.0, 14.0];
+/// let (mut y, mut z) = ([0.0f32; 4], [0.0f32; 4]);
+/// let shape = Shape::new(1, 2, 1, 2);
+/// normalize_prepared(&x, &mut y, shape, Layout::Nchw, &q, Activation::Relu)?;
+/// normalize(&x, &mut z, shape, Layout::Nchw, &p, Activation::Relu)?;
+/// assert_eq!(y, z);
+/// # Ok::<(), batchnorm::Error>(())
+/// ```
+pub fn prepare(p: &NormParams, scale: &mut [f32]) -> Result<(), Error> {
+    check::prepare(p, scale.len())?;
+    crate::simd::scales(crate::simd::Portable, p.gamma, p.var, p.eps, scale);
+    Ok(())
+}
+
+/// [`normalize`] with prepared constants: `y = act((x - mean[k]) * scale[k] + beta[k])`,
+/// one subtract and one fused multiply-add per element, then the activation.
+///
+/// With `p.scale` from [`prepare`], bitwise equal to [`normalize`] with the parameters it
+/// was prepared from, at every [`Isa`], in both layouts, and to
+/// [`normalize_prepared_in_place`]. The constants are used as they are (not checked
+/// beyond their lengths): non-finite ones follow IEEE arithmetic.
+///
+/// # Errors
+/// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize`;
+/// - [`Error::LengthMismatch`] naming `x`, `y`, `mean`, `scale` or `beta`;
+/// - [`Error::InvalidParameter`] naming a bad parameter of `act` (as [`normalize`]).
+///
+/// On error `y` is untouched.
+pub fn normalize_prepared(
+    x: &[f32],
+    y: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &Prepared,
+    act: Activation,
+) -> Result<(), Error> {
+    normalize_prepared_at(Isa::detected(), x, y, shape, layout, p, act)
+}
+
+/// [`normalize_prepared`] at level `isa` (supported: checked by the caller).
+pub(crate) fn normalize_prepared_at(
+    isa: Isa,
+    x: &[f32],
+    y: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &Prepared,
+    act: Activation,
+) -> Result<(), Error> {
+    let d = shape.dims(x.len(), false)?;
+    check_len("y", x.len(), y.len())?;
+    check::prepared(p, d.c)?;
+    check::activation(act)?;
+    if x.is_empty() {
+        return Ok(());
+    }
+    run(
+        isa,
+        &mut OutOfPlace { x, y },
+        d.layout_dims(layout),
+        &p.into(),
+        act,
+    );
+    Ok(())
+}
+
+/// [`normalize_prepared`] in place: `x` is overwritten with `y`. Bitwise identical to the
+/// out-of-place result.
+///
+/// # Errors
+/// As [`normalize_prepared`] (without `y`). On error `x` is untouched.
+pub fn normalize_prepared_in_place(
+    x: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &Prepared,
+    act: Activation,
+) -> Result<(), Error> {
+    normalize_prepared_in_place_at(Isa::detected(), x, shape, layout, p, act)
+}
+
+/// [`normalize_prepared_in_place`] at level `isa` (supported: checked by the caller).
+pub(crate) fn normalize_prepared_in_place_at(
+    isa: Isa,
+    x: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &Prepared,
+    act: Activation,
+) -> Result<(), Error> {
+    let d = shape.dims(x.len(), false)?;
+    check::prepared(p, d.c)?;
     check::activation(act)?;
     if x.is_empty() {
         return Ok(());

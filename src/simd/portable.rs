@@ -4,7 +4,7 @@
 //! feature, plain arrays elsewhere). Runs on every target; the x86 fallback.
 
 use super::{Body, HALF, LANES, Simd, Vf32, Vf64};
-use wide::{f32x8, f32x16, f64x8};
+use wide::{f32x8, f32x16, f64x8, i32x16};
 
 /// The portable token: always available.
 #[derive(Clone, Copy, Debug, Default)]
@@ -34,6 +34,14 @@ impl Simd for Portable {
     #[inline(always)]
     fn vectorize<B: Body<Self>>(self, body: B) -> B::Output {
         body.run(self)
+    }
+    #[inline(always)]
+    fn vectorize_outlined<B: Body<Self>>(self, body: B) -> B::Output {
+        #[inline(never)]
+        fn run<B: Body<Portable>>(s: Portable, body: B) -> B::Output {
+            body.run(s)
+        }
+        run(self, body)
     }
     #[inline(always)]
     fn splat(self, v: f32) -> f32x16 {
@@ -120,6 +128,16 @@ impl Vf32 for f32x16 {
     fn lanes_from(self, other: Self, from: usize) -> Self {
         // `from <= LANES` is a small integer, exact in f32.
         self.select_from(other, f32x16::splat(from as f32))
+    }
+    #[inline(always)]
+    fn select_lt(self, rhs: Self, a: Self, b: Self) -> Self {
+        self.simd_lt(rhs).select(a, b)
+    }
+    #[inline(always)]
+    fn pow2i(self) -> Self {
+        // The biased exponent `n + 127` in `[1, 254]`, moved to the exponent field.
+        let e = self.fast_round_int() + i32x16::splat(127);
+        bytemuck::cast(e << 23)
     }
 }
 

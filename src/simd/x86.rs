@@ -142,6 +142,16 @@ impl Simd for Avx2 {
         unsafe { run(self, body) }
     }
     #[inline(always)]
+    fn vectorize_outlined<B: Body<Avx2>>(self, body: B) -> B::Output {
+        #[inline(never)]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn run<B: Body<Avx2>>(s: Avx2, body: B) -> B::Output {
+            body.run(s)
+        }
+        // SAFETY: the token proves AVX2 and FMA are available.
+        unsafe { run(self, body) }
+    }
+    #[inline(always)]
     fn splat(self, v: f32) -> F32x16Avx2 {
         // SAFETY: the token proves AVX2 and FMA are available.
         unsafe {
@@ -193,6 +203,16 @@ impl Simd for Avx512 {
 
     #[inline(always)]
     fn vectorize<B: Body<Self>>(self, body: B) -> B::Output {
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        unsafe fn run<B: Body<Avx512>>(s: Avx512, body: B) -> B::Output {
+            body.run(s)
+        }
+        // SAFETY: the token proves AVX-512F, AVX2 and FMA are available.
+        unsafe { run(self, body) }
+    }
+    #[inline(always)]
+    fn vectorize_outlined<B: Body<Avx512>>(self, body: B) -> B::Output {
+        #[inline(never)]
         #[target_feature(enable = "avx512f,avx2,fma")]
         unsafe fn run<B: Body<Avx512>>(s: Avx512, body: B) -> B::Output {
             body.run(s)
@@ -279,6 +299,7 @@ macro_rules! one_op {
 pair_op!(F32x16Avx2, Add, add, _mm256_add_ps);
 pair_op!(F32x16Avx2, Sub, sub, _mm256_sub_ps);
 pair_op!(F32x16Avx2, Mul, mul, _mm256_mul_ps);
+pair_op!(F32x16Avx2, Div, div, _mm256_div_ps);
 pair_op!(F64x8Avx2, Add, add, _mm256_add_pd);
 pair_op!(F64x8Avx2, Sub, sub, _mm256_sub_pd);
 pair_op!(F64x8Avx2, Mul, mul, _mm256_mul_pd);
@@ -286,6 +307,7 @@ pair_op!(F64x8Avx2, Div, div, _mm256_div_pd);
 one_op!(F32x16Avx512, Add, add, _mm512_add_ps);
 one_op!(F32x16Avx512, Sub, sub, _mm512_sub_ps);
 one_op!(F32x16Avx512, Mul, mul, _mm512_mul_ps);
+one_op!(F32x16Avx512, Div, div, _mm512_div_ps);
 one_op!(F64x8Avx512, Add, add, _mm512_add_pd);
 one_op!(F64x8Avx512, Sub, sub, _mm512_sub_pd);
 one_op!(F64x8Avx512, Mul, mul, _mm512_mul_pd);
@@ -385,6 +407,33 @@ impl Vf32 for F32x16Avx2 {
         let f = unsafe { _mm256_set1_ps(from as f32) };
         self.select_from(other, F32x16Avx2 { a: f, b: f })
     }
+    #[inline(always)]
+    fn select_lt(self, rhs: Self, a: Self, b: Self) -> Self {
+        // SAFETY: AVX is available (token); register-only compares and blends.
+        unsafe {
+            let ma = _mm256_cmp_ps::<_CMP_LT_OQ>(self.a, rhs.a);
+            let mb = _mm256_cmp_ps::<_CMP_LT_OQ>(self.b, rhs.b);
+            F32x16Avx2 {
+                a: _mm256_blendv_ps(b.a, a.a, ma),
+                b: _mm256_blendv_ps(b.b, a.b, mb),
+            }
+        }
+    }
+    #[inline(always)]
+    fn pow2i(self) -> Self {
+        // SAFETY: AVX2 is available (token); register-only conversions and integer ops.
+        unsafe {
+            let bias = _mm256_set1_epi32(127);
+            let p = |v: __m256| {
+                let e = _mm256_add_epi32(_mm256_cvtps_epi32(v), bias);
+                _mm256_castsi256_ps(_mm256_slli_epi32::<23>(e))
+            };
+            F32x16Avx2 {
+                a: p(self.a),
+                b: p(self.b),
+            }
+        }
+    }
 }
 
 impl Vf64 for F64x8Avx2 {
@@ -483,6 +532,22 @@ impl Vf32 for F32x16Avx512 {
         // SAFETY: AVX-512F is available (token). `from <= 16` is exact in f32.
         let f = unsafe { _mm512_set1_ps(from as f32) };
         self.select_from(other, F32x16Avx512(f))
+    }
+    #[inline(always)]
+    fn select_lt(self, rhs: Self, a: Self, b: Self) -> Self {
+        // SAFETY: AVX-512F is available (token); register-only compare and blend.
+        unsafe {
+            let k = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(self.0, rhs.0);
+            F32x16Avx512(_mm512_mask_blend_ps(k, b.0, a.0))
+        }
+    }
+    #[inline(always)]
+    fn pow2i(self) -> Self {
+        // SAFETY: AVX-512F is available (token); register-only conversions and integer ops.
+        unsafe {
+            let e = _mm512_add_epi32(_mm512_cvtps_epi32(self.0), _mm512_set1_epi32(127));
+            F32x16Avx512(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(e)))
+        }
     }
 }
 

@@ -29,7 +29,10 @@ use crate::simd::{Isa, Simd, WithSimd, dispatch};
 /// ~1.8e19 to `f32::MAX`) are computed again by a plain f64 two-pass over their channel,
 /// so their statistics stay finite and within the bounds above (a variance beyond
 /// `f32::MAX` is `+inf` once rounded to f32).
+///
+/// More methods may be added: a `match` on this enum outside the crate needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Method {
     /// One pass: every element is read from memory once. Each SIMD lane runs Welford's
     /// update (one shared `1/k` per step) on values shifted by a pivot that moves to the

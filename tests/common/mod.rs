@@ -416,6 +416,7 @@ pub fn mean_bound(e: &Expected, method: Method) -> f64 {
     match method {
         Method::Welford => 16.0 * U * e.abs_mean.max(e.var.sqrt()),
         Method::TwoPass => 16.0 * U * e.abs_mean,
+        _ => unreachable!("no bound for {method:?}"),
     }
 }
 
@@ -425,6 +426,7 @@ pub fn var_rel_bound(e: &Expected, method: Method) -> f64 {
     match method {
         Method::Welford => 1e-5 + 2.0 * e.kappa() * U,
         Method::TwoPass => 1e-6,
+        _ => unreachable!("no bound for {method:?}"),
     }
 }
 

@@ -6,8 +6,8 @@
 #![allow(dead_code)]
 
 use batchnorm::{
-    Activation, Error, Isa, Kernels, Layout, Method, Moments, NormParams, RunningStats, SavedStats,
-    Shape, TrainParams,
+    Activation, Error, Isa, Kernels, Layout, Method, Moments, NormParams, Prepared, RunningStats,
+    SavedStats, Shape, TrainParams,
 };
 use std::cell::Cell;
 
@@ -105,6 +105,29 @@ pub fn normalize_in_place(
     act: Activation,
 ) -> Result<(), Error> {
     kernels().normalize_in_place(x, shape, layout, p, act)
+}
+
+/// [`batchnorm::normalize_prepared`] at the current level.
+pub fn normalize_prepared(
+    x: &[f32],
+    y: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &Prepared,
+    act: Activation,
+) -> Result<(), Error> {
+    kernels().normalize_prepared(x, y, shape, layout, p, act)
+}
+
+/// [`batchnorm::normalize_prepared_in_place`] at the current level.
+pub fn normalize_prepared_in_place(
+    x: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &Prepared,
+    act: Activation,
+) -> Result<(), Error> {
+    kernels().normalize_prepared_in_place(x, shape, layout, p, act)
 }
 
 /// [`batchnorm::train_forward`] at the current level.

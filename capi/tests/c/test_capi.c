@@ -372,7 +372,7 @@ static void test_errors(void) {
     CHECK_STATUS(bn_batch_stats(x, WNUM, WN, WC, WH, WW, -1, M, mean, WC, var, WC), BN_ERR_BAD_ENUM);
     CHECK_STATUS(bn_batch_stats(x, WNUM, WN, WC, WH, WW, L, 2, mean, WC, var, WC), BN_ERR_BAD_ENUM);
     CHECK_STATUS(bn_accumulate_moments(x, WNUM, WN, WC, WH, WW, L, 99, acc, WC), BN_ERR_BAD_ENUM);
-    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &p, 3, 0, 0), BN_ERR_BAD_ENUM);
+    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &p, 99, 0, 0), BN_ERR_BAD_ENUM);
     CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, WN, WC, WH, WW, 7, &p, ID, 0, 0), BN_ERR_BAD_ENUM);
     bad_tp = tp; bad_tp.method = 2;
     CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &bad_tp, &rs, &ss),
