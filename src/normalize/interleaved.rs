@@ -76,35 +76,37 @@ fn tile_reg<const T: usize, S: Simd, I: Io, A: Act<S::F>>(
     const N: usize = TILE_REGS * LANES;
     let (mut m, mut sv, mut b) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
     let n = (T * LANES).min(N);
-    pattern(s, c, p, &mut m[..n], &mut sv[..n], &mut b[..n]);
     s.vectorize(Tiles::<T, I, A> {
         io,
-        pat: [&m[..n], &sv[..n], &b[..n]],
+        c,
+        p,
+        pat: [&mut m[..n], &mut sv[..n], &mut b[..n]],
         act,
     });
 }
 
 /// The body of [`tile_reg`] (`T` vectors in registers) and [`tile_mem`] (`T == 0`: the
-/// pattern's vectors loaded one by one): the flat stream, then the last partial vector.
+/// pattern's vectors loaded one by one): the pattern filled (inside the ISA's function,
+/// like everything that uses lanes), the flat stream, then the last partial vector.
 struct Tiles<'a, const T: usize, I, A> {
     io: &'a mut I,
-    /// Mean, scale and beta of the positions `0..period`.
-    pat: [&'a [f32]; 3],
+    c: usize,
+    p: &'a Src<'a>,
+    /// To fill with the mean, scale and beta of the positions `0..period`.
+    pat: [&'a mut [f32]; 3],
     act: A,
 }
 
-impl<'a, const T: usize, I: Io, A> Tiles<'a, T, I, A> {
-    /// The pattern's vector `j` (zeros past its end).
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn consts<S: Simd>(&self, s: S, j: usize) -> Consts<S::F> {
-        let [m, sc, b] = self.pat;
-        Block {
-            mean: m,
-            scale: sc,
-            beta: b,
-        }
-        .consts_at(s, j * LANES)
+/// The pattern's vector `j` (zeros past its end).
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn tile_consts<S: Simd>(s: S, pat: [&[f32]; 3], j: usize) -> Consts<S::F> {
+    let [m, sc, b] = pat;
+    Block {
+        mean: m,
+        scale: sc,
+        beta: b,
     }
+    .consts_at(s, j * LANES)
 }
 
 impl<const T: usize, S: Simd, I: Io, A: Act<S::F>> Body<S> for Tiles<'_, T, I, A> {
@@ -112,11 +114,15 @@ impl<const T: usize, S: Simd, I: Io, A: Act<S::F>> Body<S> for Tiles<'_, T, I, A
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn run(self, s: S) {
         let act = self.act;
+        let [m, sc, b] = self.pat;
+        pattern(s, self.c, self.p, m, sc, b);
+        let pat: [&[f32]; 3] = [m, sc, b];
         if T > 0 {
-            let mut pat = [Consts::splat(s, Chan::ZERO); T];
-            for (j, k) in pat.iter_mut().enumerate() {
-                *k = self.consts(s, j);
+            let mut k = [Consts::splat(s, Chan::ZERO); T];
+            for (j, k) in k.iter_mut().enumerate() {
+                *k = tile_consts(s, pat, j);
             }
+            let pat = k;
             let io = self.io;
             let rows = io.len() / (T * LANES);
             {
@@ -130,11 +136,11 @@ impl<const T: usize, S: Simd, I: Io, A: Act<S::F>> Body<S> for Tiles<'_, T, I, A
             }
             leftover(s, io, rows * T * LANES, &pat, act);
         } else {
-            let period = self.pat[0].len() / LANES;
+            let period = pat[0].len() / LANES;
             let vectors = self.io.len() / LANES;
             let mut j = 0;
             {
-                let [m, sc, b] = self.pat;
+                let [m, sc, b] = pat;
                 let blk = Block {
                     mean: m,
                     scale: sc,
@@ -150,7 +156,7 @@ impl<const T: usize, S: Simd, I: Io, A: Act<S::F>> Body<S> for Tiles<'_, T, I, A
             // The last partial vector continues the pattern where the stream stopped.
             let pos = vectors * LANES;
             if pos < self.io.len() {
-                let k = self.consts(s, j);
+                let k = tile_consts(s, pat, j);
                 let v = norm(self.io.read(s, pos), &k, act);
                 self.io.write(pos, LANES, v);
             }
@@ -164,10 +170,11 @@ fn tile_mem<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, t: usize, 
     const N: usize = TILE_MAX * LANES;
     let (mut m, mut sv, mut b) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
     let n = (t * LANES).min(N);
-    pattern(s, c, p, &mut m[..n], &mut sv[..n], &mut b[..n]);
     s.vectorize(Tiles::<0, I, A> {
         io,
-        pat: [&m[..n], &sv[..n], &b[..n]],
+        c,
+        p,
+        pat: [&mut m[..n], &mut sv[..n], &mut b[..n]],
         act,
     });
 }

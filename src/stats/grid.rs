@@ -93,9 +93,14 @@ impl<S: Simd> Grid<'_, S> {
     fn run_in<O: LaneOp<S>>(&self, prm: &[f32; SUPER], acc: &mut [Positions]) {
         let s = self.s;
         let blocks = self.width.div_ceil(BLOCK);
-        let mut p: [[S::F; MAX_ACC]; BLOCKS] = core::array::from_fn(|b| {
-            core::array::from_fn(|j| s.load_at(prm, b * BLOCK + j * LANES))
-        });
+        // Plain loops, not `array::from_fn`: a closure would be compiled outside the ISA's
+        // function, its lane operations calls (see `Simd::vectorize`).
+        let mut p = [[s.zero(); MAX_ACC]; BLOCKS];
+        for (b, pb) in p.iter_mut().enumerate() {
+            for (j, pj) in pb.iter_mut().enumerate() {
+                *pj = s.load_at(prm, b * BLOCK + j * LANES);
+            }
+        }
         // One block keeps its states in registers for a whole chunk; several blocks are
         // swept tile by tile.
         let tile = if blocks == 1 { CHUNK } else { TILE_ROWS };
@@ -123,14 +128,17 @@ impl<S: Simd> Grid<'_, S> {
             let blocks_acc = st.iter_mut().zip(p.iter_mut()).zip(acc.iter_mut());
             for (b, ((st, p), acc)) in blocks_acc.enumerate().take(blocks) {
                 let v = (self.width - b * BLOCK).min(BLOCK).div_ceil(LANES);
-                let fin = st.iter().zip(p.iter()).take(v).map(|(a, pj)| {
+                let mut fin = [(s.zero(), [s.zero64(); 2], [s.zero64(); 2]); MAX_ACC];
+                for ((f, a), pj) in fin.iter_mut().zip(st.iter()).zip(p.iter()).take(v) {
                     let (m, q) = O::finish(s, *a, k_max, *pj);
-                    (*pj, m, q)
-                });
-                acc.absorb::<S>(k_max, fin);
+                    *f = (*pj, m, q);
+                }
+                acc.absorb::<S>(k_max, &fin[..v.min(MAX_ACC)]);
                 *st = [O::zero(s); MAX_ACC];
                 if O::RECENTER {
-                    *p = core::array::from_fn(|j| acc.means(s, j));
+                    for (j, pj) in p.iter_mut().enumerate() {
+                        *pj = acc.means(s, j);
+                    }
                 }
             }
             done += k_max;
@@ -213,9 +221,15 @@ impl<S: Simd> Grid<'_, S> {
         state: &mut [O::State],
     ) {
         let s = self.s;
-        let mut st: [O::State; V] =
-            core::array::from_fn(|j| state.get(j).copied().unwrap_or(O::zero(s)));
-        let p: [S::F; V] = core::array::from_fn(|j| p.get(j).copied().unwrap_or(s.zero()));
+        let mut st = [O::zero(s); V];
+        for (a, b) in st.iter_mut().zip(state.iter()) {
+            *a = *b;
+        }
+        let mut pv = [s.zero(); V];
+        for (a, b) in pv.iter_mut().zip(p) {
+            *a = *b;
+        }
+        let p = pv;
         let x = self.x;
         for i in 0..r {
             let k = k0 + i + 1;

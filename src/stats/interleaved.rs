@@ -49,7 +49,34 @@ pub(super) fn channel_moments<S: Simd>(
 type Acc = [Positions; BLOCKS];
 
 fn new_acc() -> Acc {
-    core::array::from_fn(|_| Positions::new())
+    [const { Positions::new() }; BLOCKS]
+}
+
+/// The parameters of a tiled pass: what position `i` of a row starts from.
+#[derive(Clone, Copy)]
+enum Param<'a> {
+    /// Starting pivots read from the part's first rows ([`pivots`]).
+    Pivots,
+    /// Channel `i % c`'s mean from the first pass (the centers of the two-pass method).
+    Centers(&'a [Moments; BLOCK], usize),
+}
+
+impl Param<'_> {
+    /// The parameters of a part `(values, row length, rows)`. A plain match, not a
+    /// closure: a closure would be compiled outside the ISA's function.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn of<S: Simd>(self, s: S, values: &[f32], stride: usize, rows: usize) -> [f32; SUPER] {
+        match self {
+            Param::Pivots => pivots(s, values, stride, rows, 0, stride),
+            Param::Centers(first, c) => {
+                let mut out = [0.0f32; SUPER];
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = first.get(i % c.max(1)).map_or(0.0, |m| m.mean as f32);
+                }
+                out
+            }
+        }
+    }
 }
 
 /// Few channels: rows of `period` values (a multiple of `c` and of `LANES`), then the
@@ -66,19 +93,16 @@ fn tiled<S: Simd>(
     let main_rows = x.len() / period;
     let (main, rest) = x.split_at(main_rows * period);
     let parts = [(main, period, main_rows), (rest, c, rest.len() / c)];
-    let first_rows =
-        |part: &[f32], stride: usize, rows: usize| pivots(s, part, stride, rows, 0, stride);
     match method {
         Method::Welford => {
-            let ch = tile_pass(s, Op::Welford, &parts, c, first_rows);
+            let ch = tile_pass(s, Op::Welford, &parts, c, Param::Pivots);
             for (k, m) in ch.iter().enumerate().take(c) {
                 emit(k, *m);
             }
         }
         Method::TwoPass => {
-            let first = tile_pass(s, Op::Sum, &parts, c, first_rows);
-            let centers = |_: &[f32], _, _| core::array::from_fn(|i| first[i % c].mean as f32);
-            let about = tile_pass(s, Op::Centered, &parts, c, centers);
+            let first = tile_pass(s, Op::Sum, &parts, c, Param::Pivots);
+            let about = tile_pass(s, Op::Centered, &parts, c, Param::Centers(&first, c));
             for (k, (f, a)) in first.iter().zip(&about).enumerate().take(c) {
                 emit(k, two_pass(*f, *a));
             }
@@ -95,7 +119,7 @@ fn tile_pass<S: Simd>(
     op: Op,
     parts: &[(&[f32], usize, usize)],
     c: usize,
-    param: impl Fn(&[f32], usize, usize) -> [f32; SUPER],
+    param: Param,
 ) -> [Moments; BLOCK] {
     let mut out = [Moments::EMPTY; BLOCK];
     for &(values, stride, rows) in parts {
@@ -103,7 +127,7 @@ fn tile_pass<S: Simd>(
             continue;
         }
         let width = stride.min(BLOCK);
-        let prm = param(values, stride, rows);
+        let prm = param.of(s, values, stride, rows);
         let mut acc = [Positions::new()];
         pass(s, op, values, stride, rows, 0, width, &prm, &mut acc);
         for i in 0..width {

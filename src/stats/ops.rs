@@ -213,7 +213,7 @@ pub(crate) struct Positions<const N: usize = BLOCK> {
 }
 
 impl<const N: usize> Positions<N> {
-    pub(crate) fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Positions {
             count: 0,
             mean: [0.0; N],
@@ -224,15 +224,11 @@ impl<const N: usize> Positions<N> {
     /// Chan-merges finished lane states `(p, mean - p, M2)`, vector `j` holding
     /// positions `j*LANES..`, each lane having seen `k` values.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(crate) fn absorb<S: Simd>(
-        &mut self,
-        k: usize,
-        fin: impl IntoIterator<Item = (S::F, Wide<S>, Wide<S>)>,
-    ) {
+    pub(crate) fn absorb<S: Simd>(&mut self, k: usize, fin: &[(S::F, Wide<S>, Wide<S>)]) {
         let (na, nb) = (self.count as f64, k as f64);
         let w = nb / (na + nb);
         let c2 = na * w;
-        for (j, (p, m, q)) in fin.into_iter().enumerate().take(N / LANES) {
+        for (j, &(p, m, q)) in fin.iter().enumerate().take(N / LANES) {
             let (p, m, q) = (p.to_array(), wide_lanes(m), wide_lanes(q));
             for l in 0..LANES {
                 let i = j * LANES + l;
@@ -254,10 +250,13 @@ impl<const N: usize> Positions<N> {
     }
 
     /// The means of positions `j*LANES..(j+1)*LANES`, rounded to f32 (zero past `N`).
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn means<S: Simd>(&self, s: S, j: usize) -> S::F {
-        s.load(&core::array::from_fn(|l| {
-            self.mean.get(j * LANES + l).map_or(0.0, |m| *m as f32)
-        }))
+        let mut m = [0.0f32; LANES];
+        for (m, mean) in m.iter_mut().zip(self.mean.iter().skip(j * LANES)) {
+            *m = *mean as f32;
+        }
+        s.load(&m)
     }
 }
 

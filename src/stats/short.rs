@@ -15,9 +15,11 @@ use crate::simd::{Body, LANES, Simd, T, gather, load_transposed};
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn lane_pivots<S: Simd>(s: S, x: &[f32], starts: &[usize; LANES], plane: usize) -> S::F {
     if plane < T {
-        return s.load(&core::array::from_fn(|l| {
-            pivot(x.get(starts[l]..).unwrap_or(&[]), 1, plane)
-        }));
+        let mut p = [0.0f32; LANES];
+        for (p, &start) in p.iter_mut().zip(starts) {
+            *p = pivot(x.get(start..).unwrap_or(&[]), 1, plane);
+        }
+        return s.load(&p);
     }
     let mut v = load_transposed(s, x, starts, 0);
     let mut width = T / 2;
@@ -32,8 +34,13 @@ fn lane_pivots<S: Simd>(s: S, x: &[f32], starts: &[usize; LANES], plane: usize) 
 
 /// Start of sample `i`'s plane of channel `c0 + l` for each lane `l`; lanes past the last
 /// channel repeat it (their results are ignored).
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn starts(d: Dims, c0: usize, i: usize) -> [usize; LANES] {
-    core::array::from_fn(|l| (i * d.c + (c0 + l).min(d.c - 1)) * d.plane)
+    let mut out = [0; LANES];
+    for (l, o) in out.iter_mut().enumerate() {
+        *o = (i * d.c + (c0 + l).min(d.c - 1)) * d.plane;
+    }
+    out
 }
 
 /// Per-lane moments of channels `c0..c0 + LANES`, accumulated by `O` with first
@@ -183,11 +190,11 @@ impl<S: Simd, O: LaneOp<S>> Columns<S, O> {
                     k *= 2;
                 }
                 let (m, q) = O::finish(s, st[0], k, self.p);
-                acc.absorb::<S>(k, [(self.p, m, q)]);
+                acc.absorb::<S>(k, &[(self.p, m, q)]);
             } else {
                 for a in self.st.iter().take(used) {
                     let (m, q) = O::finish(s, *a, self.k, self.p);
-                    acc.absorb::<S>(self.k, [(self.p, m, q)]);
+                    acc.absorb::<S>(self.k, &[(self.p, m, q)]);
                 }
             }
             if O::RECENTER {
