@@ -536,3 +536,28 @@ mod tests {
         }
     }
 }
+
+/// The `no_std` build on the host (`cargo test -p batchnorm-capi --no-default-features
+/// --lib`): no details, the last refused status's static message instead.
+#[cfg(all(test, not(feature = "std")))]
+mod no_std_tests {
+    use super::*;
+
+    fn last() -> &'static CStr {
+        // SAFETY: `last_error` returns a static NUL-terminated string.
+        unsafe { CStr::from_ptr(last_error()) }
+    }
+
+    #[test]
+    fn the_last_refused_status_gives_the_message() {
+        assert_eq!(guard(&[], || Ok(())), 0);
+        let code = guard(&[], || Err(fail!(Status::Overlap, "`y` overlaps `x`")));
+        assert_eq!(Status::from_code(code), Some(Status::Overlap));
+        assert_eq!(last(), Status::Overlap.message());
+        assert_eq!(guard(&[], || Ok(())), 0);
+        assert_eq!(last(), Status::Overlap.message());
+        let e = batchnorm::Error::ByteLength { len: 3 };
+        assert_eq!(guard(&[], || Err(e.into())), Status::ByteLength as c_int);
+        assert_eq!(last(), Status::ByteLength.message());
+    }
+}
