@@ -214,3 +214,70 @@ fn with_scratch(
     let (mean, invstd) = scratch[..2 * c].split_at_mut(c);
     f(mean, invstd)
 }
+
+/// The `no_std` scratch limit, on the host (`cargo test -p batchnorm-capi
+/// --no-default-features --lib`).
+#[cfg(all(test, not(feature = "std")))]
+mod no_std_tests {
+    use super::*;
+    use crate::enums::{BN_ACTIVATION_IDENTITY, BN_LAYOUT_NHWC, BN_METHOD_TWO_PASS};
+    use crate::types::BnActivation;
+
+    /// `bn_train_forward` on `c` channels of two values each, `saved` NULL.
+    fn train_without_saved(c: usize) -> Option<Status> {
+        const MAX: usize = NO_STD_SCRATCH_CHANNELS + 1;
+        let x = [[1.0f32; MAX], [3.0f32; MAX]];
+        let mut y = [[0.0f32; MAX]; 2];
+        let (gamma, beta) = ([1.0f32; MAX], [0.0f32; MAX]);
+        let p = BnTrainParams {
+            gamma: gamma.as_ptr(),
+            gamma_len: c,
+            beta: beta.as_ptr(),
+            beta_len: c,
+            eps: 0.0,
+            method: BN_METHOD_TWO_PASS,
+            act: BnActivation {
+                kind: BN_ACTIVATION_IDENTITY,
+                ..BnActivation::default()
+            },
+        };
+        let shape = BnShape {
+            n: 2,
+            c,
+            h: 1,
+            w: 1,
+        };
+        // Two rows of `c` channels (NHWC); each row array holds MAX >= c floats, and the
+        // rows are contiguous in the 2-D arrays.
+        let (x, y) = (x.as_ptr().cast::<f32>(), y.as_mut_ptr().cast::<f32>());
+        // SAFETY: `x` and `y` hold 2*MAX >= 2*c floats, the params arrays MAX >= c each;
+        // `running` and `saved` are NULL.
+        let code = unsafe {
+            bn_train_forward(
+                x,
+                2 * c,
+                y,
+                2 * c,
+                shape,
+                BN_LAYOUT_NHWC,
+                &p,
+                core::ptr::null(),
+                core::ptr::null(),
+            )
+        };
+        Status::from_code(code)
+    }
+
+    #[test]
+    fn saved_null_works_up_to_the_scratch_limit() {
+        assert_eq!(train_without_saved(3), Some(Status::Ok));
+        assert_eq!(
+            train_without_saved(NO_STD_SCRATCH_CHANNELS),
+            Some(Status::Ok)
+        );
+        assert_eq!(
+            train_without_saved(NO_STD_SCRATCH_CHANNELS + 1),
+            Some(Status::OutOfMemory)
+        );
+    }
+}

@@ -367,6 +367,9 @@ fn abi_version_is_the_soname_version() {
     let header = header_text();
     let soname = format!("libbatchnorm_capi.so.{}", env!("BN_CAPI_ABI_VERSION"));
     assert!(header.contains(&soname), "the header names {soname}");
+    // bn_train_forward's limit with saved == NULL in the no_std build.
+    let limit = format!("at most {}", batchnorm_capi::NO_STD_SCRATCH_CHANNELS);
+    assert!(header.contains(&limit), "the header says `{limit}`");
 }
 
 #[test]
