@@ -6,8 +6,9 @@
 
 The library is found at the first argument, else $BATCHNORM_CAPI_LIB, else
 target/release/ of this repository. Computes the statistics of an NCHW array, normalizes
-it out of place and an NHWC copy in place, checks both against numpy, checks that a bad
-call gets a status code (not a crash), and prints OK.
+it out of place and an NHWC copy in place, normalizes with constants prepared once
+(bn_prepare, bn_normalize_prepared) and a leaky ReLU, checks all against numpy, checks
+that a bad call gets a status code (not a crash), and prints OK.
 """
 import ctypes
 import os
@@ -22,10 +23,31 @@ BN_ERR_LENGTH_MISMATCH = 1
 BN_LAYOUT_NCHW, BN_LAYOUT_NHWC = 0, 1
 BN_METHOD_WELFORD, BN_METHOD_TWO_PASS = 0, 1
 BN_ACTIVATION_IDENTITY, BN_ACTIVATION_RELU, BN_ACTIVATION_CLAMP = 0, 1, 2
-BN_ACTIVATION_HARDSWISH, BN_ACTIVATION_SILU = 3, 4
+BN_ACTIVATION_HARDSWISH, BN_ACTIVATION_SILU, BN_ACTIVATION_LEAKY_RELU = 3, 4, 5
 
 f32p = ctypes.POINTER(ctypes.c_float)
 size_t = ctypes.c_size_t
+
+
+class Shape(ctypes.Structure):
+    """bn_shape"""
+
+    _fields_ = [("n", size_t), ("c", size_t), ("h", size_t), ("w", size_t)]
+
+
+class Activation(ctypes.Structure):
+    """bn_activation (kind is a bn_activation_kind: an int-sized enum)"""
+
+    _fields_ = [("kind", ctypes.c_int), ("clamp_min", ctypes.c_float),
+                ("clamp_max", ctypes.c_float), ("slope", ctypes.c_float)]
+
+
+class Prepared(ctypes.Structure):
+    """bn_prepared"""
+
+    _fields_ = [("mean", f32p), ("mean_len", size_t),
+                ("scale", f32p), ("scale_len", size_t),
+                ("beta", f32p), ("beta_len", size_t)]
 
 
 class NormParams(ctypes.Structure):
@@ -47,13 +69,24 @@ def load(path):
     lib.bn_status_message.argtypes = [ctypes.c_int]
     lib.bn_last_error_message.restype = ctypes.c_char_p
     lib.bn_batch_stats.restype = ctypes.c_int
-    lib.bn_batch_stats.argtypes = [f32p, size_t, size_t, size_t, size_t, size_t,
-                                   ctypes.c_int, ctypes.c_int, f32p, size_t, f32p, size_t]
+    # Enum parameters (bn_layout, bn_method, ...) are int-sized: ctypes.c_int.
+    lib.bn_batch_stats.argtypes = [f32p, size_t, Shape, ctypes.c_int, ctypes.c_int,
+                                   f32p, size_t, f32p, size_t]
     lib.bn_normalize.restype = ctypes.c_int
-    lib.bn_normalize.argtypes = [f32p, size_t, f32p, size_t, size_t, size_t, size_t, size_t,
-                                 ctypes.c_int, ctypes.POINTER(NormParams), ctypes.c_int,
-                                 ctypes.c_float, ctypes.c_float]
+    lib.bn_normalize.argtypes = [f32p, size_t, f32p, size_t, Shape, ctypes.c_int,
+                                 ctypes.POINTER(NormParams), Activation]
+    lib.bn_prepare.restype = ctypes.c_int
+    lib.bn_prepare.argtypes = [ctypes.POINTER(NormParams), f32p, size_t]
+    lib.bn_normalize_prepared.restype = ctypes.c_int
+    lib.bn_normalize_prepared.argtypes = [f32p, size_t, f32p, size_t, Shape, ctypes.c_int,
+                                          ctypes.POINTER(Prepared), Activation]
     return lib
+
+
+def shape_of(x, layout):
+    """The bn_shape of an NCHW or NHWC array."""
+    n, c, h, w = x.shape if layout == BN_LAYOUT_NCHW else (x.shape[0], x.shape[3], *x.shape[1:3])
+    return Shape(n, c, h, w)
 
 
 def ptr(a):
@@ -69,19 +102,21 @@ def check(lib, status):
 
 
 def batch_stats(lib, x, layout, method=BN_METHOD_TWO_PASS):
-    n, c, h, w = x.shape if layout == BN_LAYOUT_NCHW else (x.shape[0], x.shape[3], *x.shape[1:3])
+    shape = shape_of(x, layout)
+    c = shape.c
     mean, var = np.empty(c, np.float32), np.empty(c, np.float32)
-    check(lib, lib.bn_batch_stats(ptr(x), x.size, n, c, h, w, layout, method,
+    check(lib, lib.bn_batch_stats(ptr(x), x.size, shape, layout, method,
                                   ptr(mean), c, ptr(var), c))
     return mean, var
 
 
-def normalize(lib, x, y, layout, mean, var, gamma, beta, eps, act=BN_ACTIVATION_IDENTITY):
-    """y = (x - mean) * gamma / sqrt(var + eps) + beta per channel; y may be x."""
-    n, c, h, w = x.shape if layout == BN_LAYOUT_NCHW else (x.shape[0], x.shape[3], *x.shape[1:3])
+def normalize(lib, x, y, layout, mean, var, gamma, beta, eps,
+              act=Activation(BN_ACTIVATION_IDENTITY, 0.0, 0.0, 0.0)):
+    """y = act((x - mean) * gamma / sqrt(var + eps) + beta) per channel; y may be x."""
+    shape = shape_of(x, layout)
+    c = shape.c
     p = NormParams(ptr(mean), c, ptr(var), c, ptr(gamma), c, ptr(beta), c, eps)
-    return lib.bn_normalize(ptr(x), x.size, ptr(y), y.size, n, c, h, w, layout,
-                            ctypes.byref(p), act, 0.0, 0.0)
+    return lib.bn_normalize(ptr(x), x.size, ptr(y), y.size, shape, layout, ctypes.byref(p), act)
 
 
 def main():
@@ -117,6 +152,23 @@ def main():
     np.testing.assert_allclose(mean_t, mean, rtol=1e-6, atol=1e-6)
     check(lib, normalize(lib, xt, xt, BN_LAYOUT_NHWC, mean_t, var_t, gamma, beta, eps))
     np.testing.assert_allclose(xt, want.transpose(0, 2, 3, 1), rtol=1e-5, atol=1e-5)
+
+    # Constants prepared once (as at model load), then leaky ReLU fused: bitwise equal to
+    # bn_normalize with the same parameters.
+    c = gamma.size
+    p = NormParams(ptr(mean), c, ptr(var), c, ptr(gamma), c, ptr(beta), c, eps)
+    scale = np.empty(c, np.float32)
+    check(lib, lib.bn_prepare(ctypes.byref(p), ptr(scale), c))
+    prepared = Prepared(ptr(mean), c, ptr(scale), c, ptr(beta), c)
+    leaky = Activation(BN_ACTIVATION_LEAKY_RELU, 0.0, 0.0, 0.01)
+    y_prep, y_leaky = np.empty_like(x), np.empty_like(x)
+    check(lib, lib.bn_normalize_prepared(ptr(x), x.size, ptr(y_prep), y_prep.size,
+                                         shape_of(x, BN_LAYOUT_NCHW), BN_LAYOUT_NCHW,
+                                         ctypes.byref(prepared), leaky))
+    check(lib, normalize(lib, x, y_leaky, BN_LAYOUT_NCHW, mean, var, gamma, beta, eps, leaky))
+    assert np.array_equal(y_prep, y_leaky)
+    np.testing.assert_allclose(y_prep, np.where(want >= 0, want, 0.01 * want),
+                               rtol=1e-5, atol=1e-5)
 
     # A bad call gets a status code and leaves the output alone.
     short = np.zeros(x.size - 1, np.float32)

@@ -1,38 +1,49 @@
-//! The C enums (layout, method, activation, momentum convention, weight layout, bias,
-//! instruction-set level) as `c_int` constants with fixed values, and their checked
-//! conversion to and from the Rust types: a value outside its enum is `BN_ERR_BAD_ENUM`
-//! (or `"unknown"` for `bn_isa_name`), never undefined behavior. Each table
-//! (e.g. [`LAYOUT`]) pairs the C enum's name with its constants; [`C_ENUMS`] lists them.
+//! The C enums (layout, method, activation kind, momentum convention, weight layout,
+//! bias, instruction-set level) as `c_int` type aliases and constants with fixed values,
+//! and their checked conversion to and from the Rust types: a value outside its enum is
+//! `BN_ERR_BAD_ENUM` (or `"unknown"` for `bn_isa_name`), never undefined behavior.
+//!
+//! The header declares each as a `typedef enum` (so C++ refuses, and C with
+//! `-Wall -Wextra` warns about, one enum passed for another); C gives an enum the size of
+//! `int` (the header adds a `BN_..._MAX_ENUM = 0x7fffffff` constant to each so that holds
+//! under `-fshort-enums` too, the default of `arm-none-eabi-gcc`), so Rust receives it as
+//! `c_int` (e.g. [`BnLayout`]) and checks the value; a Rust `enum` would make an
+//! out-of-range value undefined behavior. Each table (e.g. [`LAYOUT`]) pairs the C enum's
+//! name with its constants; [`C_ENUMS`] lists them.
 
-use crate::status::{Fail, Status};
+use crate::status::{Fail, Status, fail};
+use crate::types::BnActivation;
 use batchnorm::{Activation, Isa, Layout, Method, Momentum, WeightLayout};
-use std::ffi::c_int;
+use core::ffi::c_int;
 
-/// Defines each constant and a table `(C enum name, [(constant name, value)])`.
+/// Defines each type alias, constant and table `(C enum name, [(constant name, value)])`.
 macro_rules! c_enums {
-    ($($(#[$doc:meta])* $table:ident = $cname:literal { $($(#[$vdoc:meta])* $name:ident = $v:literal,)* })*) => {
-        $($( $(#[$vdoc])* pub const $name: c_int = $v; )*
-        $(#[$doc])* pub const $table: (&str, &[(&str, c_int)]) = ($cname, &[$((stringify!($name), $v)),*]);)*
+    ($($(#[$doc:meta])* $table:ident: $alias:ident = $cname:literal { $($(#[$vdoc:meta])* $name:ident = $v:literal,)* })*) => {
+        $($(#[$doc])* pub type $alias = c_int;
+        $( $(#[$vdoc])* pub const $name: $alias = $v; )*
+        #[doc = concat!("`", $cname, "`: its name and constants.")]
+        pub const $table: (&str, &[(&str, c_int)]) = ($cname, &[$((stringify!($name), $v)),*]);)*
     };
 }
 
 c_enums! {
-    /// `bn_layout`.
-    LAYOUT = "bn_layout" {
+    /// `bn_layout`: how a tensor's values are ordered.
+    LAYOUT: BnLayout = "bn_layout" {
         /// Planar: `((n*C + c)*H + h)*W + w`.
         BN_LAYOUT_NCHW = 0,
         /// Interleaved ("channels last"): `((n*H + h)*W + w)*C + c`.
         BN_LAYOUT_NHWC = 1,
     }
-    /// `bn_method`.
-    METHOD = "bn_method" {
+    /// `bn_method`: how statistics are computed.
+    METHOD: BnMethod = "bn_method" {
         /// Single-pass Welford.
         BN_METHOD_WELFORD = 0,
         /// Two passes, the most accurate.
         BN_METHOD_TWO_PASS = 1,
     }
-    /// `bn_activation`.
-    ACTIVATION = "bn_activation" {
+    /// `bn_activation_kind`: the activation fused into normalize (the `kind` of a
+    /// `bn_activation`).
+    ACTIVATION_KIND: BnActivationKind = "bn_activation_kind" {
         /// `y` as is.
         BN_ACTIVATION_IDENTITY = 0,
         /// `max(y, 0)`.
@@ -43,9 +54,11 @@ c_enums! {
         BN_ACTIVATION_HARDSWISH = 3,
         /// SiLU (swish), `y / (1 + exp(-y))`.
         BN_ACTIVATION_SILU = 4,
+        /// Leaky ReLU: `y >= 0 ? y : slope * y`.
+        BN_ACTIVATION_LEAKY_RELU = 5,
     }
-    /// `bn_momentum`.
-    MOMENTUM = "bn_momentum" {
+    /// `bn_momentum`: the running-statistics convention.
+    MOMENTUM: BnMomentum = "bn_momentum" {
         /// `running = (1-m)*running + m*batch`, unbiased batch variance.
         BN_MOMENTUM_PYTORCH = 0,
         /// `running = m*running + (1-m)*batch`, biased batch variance.
@@ -53,15 +66,15 @@ c_enums! {
         /// Cumulative average (PyTorch's `momentum=None`), unbiased batch variance.
         BN_MOMENTUM_CUMULATIVE = 2,
     }
-    /// `bn_weight_layout`.
-    WEIGHT_LAYOUT = "bn_weight_layout" {
+    /// `bn_weight_layout`: where the output channel sits in a weight tensor.
+    WEIGHT_LAYOUT: BnWeightLayout = "bn_weight_layout" {
         /// Output channel outermost: OIHW convolution, `[out, in]` linear.
         BN_WEIGHTS_OUT_FIRST = 0,
         /// Output channel innermost: HWIO convolution, `[kh, kw, out]` depthwise, `[in, out]` linear.
         BN_WEIGHTS_OUT_LAST = 1,
     }
-    /// `bn_bias`.
-    BIAS = "bn_bias" {
+    /// `bn_bias`: whether the folded layer has a bias.
+    BIAS: BnBias = "bn_bias" {
         /// The layer has no bias: the folded bias is written to the bias buffer.
         BN_BIAS_ZEROS = 0,
         /// The layer has a bias: it is rewritten in place.
@@ -69,7 +82,7 @@ c_enums! {
     }
     /// `bn_isa`: the instruction-set levels of [`batchnorm::Isa`], in the order of
     /// [`Isa::ALL`].
-    ISA = "bn_isa" {
+    ISA: BnIsa = "bn_isa" {
         /// [`Isa::Portable`]: portable SIMD (SSE2 on x86-64, NEON on aarch64, scalar elsewhere).
         BN_ISA_PORTABLE = 0,
         /// [`Isa::Avx2`]: x86-64 AVX2 with FMA.
@@ -83,7 +96,7 @@ c_enums! {
 pub const C_ENUMS: [(&str, &[(&str, c_int)]); 7] = [
     LAYOUT,
     METHOD,
-    ACTIVATION,
+    ACTIVATION_KIND,
     MOMENTUM,
     WEIGHT_LAYOUT,
     BIAS,
@@ -94,13 +107,13 @@ fn bad(arg: &str, value: c_int, table: (&str, &[(&str, c_int)])) -> Fail {
     let (name, values) = table;
     let first = values.first().map_or(0, |v| v.1);
     let last = values.last().map_or(0, |v| v.1);
-    Fail::new(
+    fail!(
         Status::BadEnum,
-        format!("`{arg}` = {value} is not a {name} value ({first}..={last})"),
+        "`{arg}` = {value} is not a {name} value ({first}..={last})"
     )
 }
 
-pub(crate) fn layout(v: c_int) -> Result<Layout, Fail> {
+pub(crate) fn layout(v: BnLayout) -> Result<Layout, Fail> {
     match v {
         BN_LAYOUT_NCHW => Ok(Layout::Nchw),
         BN_LAYOUT_NHWC => Ok(Layout::Nhwc),
@@ -108,38 +121,54 @@ pub(crate) fn layout(v: c_int) -> Result<Layout, Fail> {
     }
 }
 
-pub(crate) fn method(v: c_int) -> Result<Method, Fail> {
+/// The method; `arg` is the argument's C name (`method`, `params->method`).
+pub(crate) fn method(v: BnMethod, arg: &str) -> Result<Method, Fail> {
     match v {
         BN_METHOD_WELFORD => Ok(Method::Welford),
         BN_METHOD_TWO_PASS => Ok(Method::TwoPass),
-        _ => Err(bad("method", v, METHOD)),
+        _ => Err(bad(arg, v, METHOD)),
     }
 }
 
-/// The activation; the clamp bounds are checked by the library. The C API has no leaky
-/// ReLU: its slope would need a parameter the signatures do not carry.
-pub(crate) fn activation(v: c_int, min: f32, max: f32) -> Result<Activation, Fail> {
-    match v {
+/// The activation of `a.kind` with the parameters it uses (the others are ignored); the
+/// bounds and the slope are checked by the library. `arg` is the struct's C name (`act`,
+/// `params->act`).
+pub(crate) fn activation(a: BnActivation, arg: &str) -> Result<Activation, Fail> {
+    match a.kind {
         BN_ACTIVATION_IDENTITY => Ok(Activation::Identity),
         BN_ACTIVATION_RELU => Ok(Activation::Relu),
-        BN_ACTIVATION_CLAMP => Ok(Activation::Clamp { min, max }),
+        BN_ACTIVATION_CLAMP => Ok(Activation::Clamp {
+            min: a.clamp_min,
+            max: a.clamp_max,
+        }),
         BN_ACTIVATION_HARDSWISH => Ok(Activation::HardSwish),
         BN_ACTIVATION_SILU => Ok(Activation::Silu),
-        _ => Err(bad("activation", v, ACTIVATION)),
+        BN_ACTIVATION_LEAKY_RELU => Ok(Activation::LeakyRelu { slope: a.slope }),
+        _ => Err(bad_kind(arg, a.kind)),
     }
+}
+
+#[cfg(feature = "std")]
+fn bad_kind(arg: &str, v: c_int) -> Fail {
+    bad(&format!("{arg}.kind"), v, ACTIVATION_KIND)
+}
+
+#[cfg(not(feature = "std"))]
+fn bad_kind(arg: &str, v: c_int) -> Fail {
+    bad(arg, v, ACTIVATION_KIND)
 }
 
 /// The momentum convention; the momentum's range is checked by the library.
-pub(crate) fn momentum(v: c_int, m: f32, prior_batches: u64) -> Result<Momentum, Fail> {
+pub(crate) fn momentum(v: BnMomentum, m: f32, prior_batches: u64) -> Result<Momentum, Fail> {
     match v {
         BN_MOMENTUM_PYTORCH => Ok(Momentum::PyTorch(m)),
         BN_MOMENTUM_ONNX => Ok(Momentum::Onnx(m)),
         BN_MOMENTUM_CUMULATIVE => Ok(Momentum::Cumulative { prior_batches }),
-        _ => Err(bad("momentum_kind", v, MOMENTUM)),
+        _ => Err(bad("running->momentum_kind", v, MOMENTUM)),
     }
 }
 
-pub(crate) fn weight_layout(v: c_int) -> Result<WeightLayout, Fail> {
+pub(crate) fn weight_layout(v: BnWeightLayout) -> Result<WeightLayout, Fail> {
     match v {
         BN_WEIGHTS_OUT_FIRST => Ok(WeightLayout::OutFirst),
         BN_WEIGHTS_OUT_LAST => Ok(WeightLayout::OutLast),
@@ -148,7 +177,7 @@ pub(crate) fn weight_layout(v: c_int) -> Result<WeightLayout, Fail> {
 }
 
 /// Whether the layer has a bias (`BN_BIAS_IN_PLACE`).
-pub(crate) fn bias_present(v: c_int) -> Result<bool, Fail> {
+pub(crate) fn bias_present(v: BnBias) -> Result<bool, Fail> {
     match v {
         BN_BIAS_ZEROS => Ok(false),
         BN_BIAS_IN_PLACE => Ok(true),
@@ -158,7 +187,7 @@ pub(crate) fn bias_present(v: c_int) -> Result<bool, Fail> {
 
 /// The `bn_isa` value of `isa`; -1 for a level this C API has no constant for (`Isa` is
 /// `#[non_exhaustive]`; `tests/header.rs` checks that every level in [`Isa::ALL`] has one).
-pub fn isa_code(isa: Isa) -> c_int {
+pub fn isa_code(isa: Isa) -> BnIsa {
     match isa {
         Isa::Portable => BN_ISA_PORTABLE,
         Isa::Avx2 => BN_ISA_AVX2,
@@ -168,7 +197,7 @@ pub fn isa_code(isa: Isa) -> c_int {
 }
 
 /// The level whose `bn_isa` value is `v`; `None` for any other value.
-pub fn isa_from_code(v: c_int) -> Option<Isa> {
+pub fn isa_from_code(v: BnIsa) -> Option<Isa> {
     match v {
         BN_ISA_PORTABLE => Some(Isa::Portable),
         BN_ISA_AVX2 => Some(Isa::Avx2),

@@ -1,12 +1,14 @@
 //! Folding into the previous layer's weights: `bn_fold_into_weights`.
 
-use crate::enums;
-use crate::normalize::NormBufs;
+use crate::enums::{self, BnBias, BnWeightLayout};
+use crate::normalize::{NormBufs, PARAM_NAMES};
 use crate::raw::{Buf, check_all};
-use crate::status::guard;
+use crate::status::{BnStatus, Names, guard};
 use crate::types::BnNormParams;
 use batchnorm::{Bias, WeightShape};
-use std::ffi::c_int;
+
+/// The library names `bn_fold_into_weights`' arguments as C does.
+const NAMES: &Names = &PARAM_NAMES;
 
 /// Folds batch normalization into the weights and bias of the convolution or linear
 /// layer before it ([`batchnorm::fold_into_weights`]): with
@@ -23,8 +25,8 @@ use std::ffi::c_int;
 ///
 /// Returns `BN_OK` or `BN_ERR_BAD_ENUM`, `BN_ERR_NULL_POINTER` (also for a NULL
 /// `params`), `BN_ERR_MISALIGNED`, `BN_ERR_OVERLAP`, `BN_ERR_LENGTH_MISMATCH`,
-/// `BN_ERR_WEIGHT_OVERFLOW`, `BN_ERR_INVALID_PARAMETER` (`eps`). On error nothing is
-/// written.
+/// `BN_ERR_WEIGHT_OVERFLOW`, `BN_ERR_INVALID_PARAMETER` (`eps`), `BN_ERR_INTERNAL`. On
+/// error nothing is written.
 ///
 /// # Safety
 /// Each non-NULL pointer points to at least as many elements as its length says (or to
@@ -37,20 +39,20 @@ pub unsafe extern "C" fn bn_fold_into_weights(
     weights_len: usize,
     out: usize,
     per_out: usize,
-    weight_layout: c_int,
+    weight_layout: BnWeightLayout,
     bias: *mut f32,
     bias_len: usize,
-    bias_kind: c_int,
+    bias_kind: BnBias,
     params: *const BnNormParams,
-) -> c_int {
-    guard(|| {
+) -> BnStatus {
+    guard(NAMES, || {
         let layout = enums::weight_layout(weight_layout)?;
         let present = enums::bias_present(bias_kind)?;
         let p = NormBufs::read(params)?;
         let [m, v, g, b] = p.bufs();
         let weights = Buf::output("weights", weights, weights_len);
         let bias = Buf::output("bias", bias, bias_len);
-        check_all(&[
+        check_all([
             weights.region(),
             bias.region(),
             m.region(),

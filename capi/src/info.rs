@@ -1,10 +1,10 @@
 //! Version, status and instruction-set queries: `bn_version`, `bn_version_number`,
 //! `bn_status_message`, `bn_last_error_message`, `bn_isa_detected`, `bn_isa_name`.
 
-use crate::enums::{isa_code, isa_from_code};
-use crate::status::{Status, last_error};
+use crate::enums::{BnIsa, isa_code, isa_from_code};
+use crate::status::{BnStatus, Status, last_error};
 use batchnorm::Isa;
-use std::ffi::{CStr, c_char, c_int};
+use core::ffi::{CStr, c_char};
 
 /// The version of this library, e.g. `"0.1.0"` (the `batchnorm` crate's, which the C
 /// API follows).
@@ -47,7 +47,7 @@ pub extern "C" fn bn_version_number() -> u32 {
 /// A static NUL-terminated description of a status code; `"unknown status code"` for a
 /// value that is not a `bn_status`. Never NULL.
 #[unsafe(no_mangle)]
-pub extern "C" fn bn_status_message(status: c_int) -> *const c_char {
+pub extern "C" fn bn_status_message(status: BnStatus) -> *const c_char {
     match Status::from_code(status) {
         Some(s) => s.message().as_ptr(),
         None => c"unknown status code".as_ptr(),
@@ -55,9 +55,12 @@ pub extern "C" fn bn_status_message(status: c_int) -> *const c_char {
 }
 
 /// The details of the last refused call on the calling thread, naming the argument and
-/// the numbers, e.g. ``"`mean` has 2 elements but the shape needs 3"``; `""` if no call
-/// was refused yet. Successful calls leave it unchanged. The string stays valid until the
-/// next refused call on the same thread. Never NULL.
+/// the numbers in C terms, e.g. ``"`params->mean_len` is 2 but the shape needs 3"``; `""`
+/// if no call was refused yet. Successful calls leave it unchanged. The string stays valid
+/// until the next refused call on the same thread. Never NULL.
+///
+/// Without the `std` feature no details are kept: the static `bn_status_message` text of
+/// the last refused call's status, in any thread (`""` if none).
 #[unsafe(no_mangle)]
 pub extern "C" fn bn_last_error_message() -> *const c_char {
     last_error()
@@ -67,7 +70,7 @@ pub extern "C" fn bn_last_error_message() -> *const c_char {
 /// [`batchnorm::Isa::detected`], the best level this CPU and its OS support (`BN_ISA_PORTABLE`
 /// on other architectures), detected on first use and cached for the process.
 #[unsafe(no_mangle)]
-pub extern "C" fn bn_isa_detected() -> c_int {
+pub extern "C" fn bn_isa_detected() -> BnIsa {
     isa_code(Isa::detected())
 }
 
@@ -75,7 +78,7 @@ pub extern "C" fn bn_isa_detected() -> c_int {
 /// [`batchnorm::Isa::name`]: `"portable"`, `"avx2"`, `"avx512"`; `"unknown"` for any other
 /// value. Never NULL.
 #[unsafe(no_mangle)]
-pub extern "C" fn bn_isa_name(isa: c_int) -> *const c_char {
+pub extern "C" fn bn_isa_name(isa: BnIsa) -> *const c_char {
     isa_from_code(isa).map_or(c"unknown", isa_c_name).as_ptr()
 }
 

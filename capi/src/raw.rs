@@ -8,9 +8,11 @@
 //! nothing else accesses them during the call, and a non-NULL struct pointer points to
 //! a readable struct. Only pointers received by an exported function reach this module.
 
-use crate::status::{Fail, Status};
-use crate::types::{BnMoments, BnNormParams, BnRunningStats, BnSavedStats, BnTrainParams};
-use std::mem::{align_of, size_of};
+use crate::status::{Fail, Status, fail};
+use crate::types::{
+    BnMoments, BnNormParams, BnPrepared, BnRunningStats, BnSavedStats, BnTrainParams,
+};
+use core::mem::{align_of, size_of};
 
 /// Element and struct types for which every bit pattern is a valid value, so memory from
 /// C can be read as them.
@@ -30,6 +32,8 @@ unsafe impl Plain for batchnorm::Moments {}
 // padding bytes are never read as values.
 unsafe impl Plain for BnNormParams {}
 // SAFETY: as `BnNormParams`.
+unsafe impl Plain for BnPrepared {}
+// SAFETY: as `BnNormParams` (the enum fields and `bn_activation`'s are `c_int`).
 unsafe impl Plain for BnTrainParams {}
 // SAFETY: as `BnNormParams`.
 unsafe impl Plain for BnRunningStats {}
@@ -89,20 +93,21 @@ impl<T: Plain> Buf<T> {
             });
         }
         if self.ptr.is_null() {
-            return Err(Fail::new(
+            return Err(fail!(
                 Status::NullPointer,
-                format!("`{}` is NULL but its length is {}", self.name, self.len),
+                "`{}` is NULL but `{}_len` is {}",
+                self.name,
+                self.name,
+                self.len
             ));
         }
         let start = self.ptr.addr();
         if !start.is_multiple_of(align_of::<T>()) {
-            return Err(Fail::new(
+            return Err(fail!(
                 Status::Misaligned,
-                format!(
-                    "`{}` at address {start:#x} is not aligned to {} bytes",
-                    self.name,
-                    align_of::<T>()
-                ),
+                "`{}` at address {start:#x} is not aligned to {} bytes",
+                self.name,
+                align_of::<T>()
             ));
         }
         let end = self
@@ -111,12 +116,11 @@ impl<T: Plain> Buf<T> {
             .filter(|bytes| *bytes <= isize::MAX as usize)
             .and_then(|bytes| start.checked_add(bytes))
             .ok_or_else(|| {
-                Fail::new(
+                fail!(
                     Status::LengthMismatch,
-                    format!(
-                        "`{}` has length {}, more than any buffer can hold",
-                        self.name, self.len
-                    ),
+                    "`{}_len` is {}, more than any buffer can hold",
+                    self.name,
+                    self.len
                 )
             })?;
         Ok(Region {
@@ -139,7 +143,7 @@ impl<T: Plain> Buf<T> {
         // exported function's contract makes the caller promise `len` readable elements
         // untouched by anyone else during the call; `T: Plain` accepts any bits; and
         // `check_disjoint` ensured no written buffer of the call overlaps this one.
-        Ok(unsafe { std::slice::from_raw_parts(self.ptr.cast_const(), self.len) })
+        Ok(unsafe { core::slice::from_raw_parts(self.ptr.cast_const(), self.len) })
     }
 
     /// The buffer as a mutable slice (empty when its length is 0). Call only after
@@ -150,16 +154,34 @@ impl<T: Plain> Buf<T> {
             return Ok(&mut []);
         }
         if !self.out {
-            return Err(Fail::new(
+            return Err(fail!(
                 Status::Internal,
-                format!("`{}` is not declared as written", self.name),
+                "`{}` is not declared as written",
+                self.name
             ));
         }
         // SAFETY: as in `slice`, with `len` writable elements promised by the caller; the
         // buffer is declared written, so `check_disjoint` ensured no other buffer of the
         // call overlaps it: this is the only reference to that memory.
-        Ok(unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) })
+        Ok(unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) })
     }
+}
+
+/// `x` and `y` as one written buffer when `y` starts where `x` does (in place, lengths
+/// equal), else `None`.
+pub(crate) fn in_place(x: Buf<f32>, y: Buf<f32>) -> Result<Option<Buf<f32>>, Fail> {
+    if !y.same_start(&x) {
+        return Ok(None);
+    }
+    if y.len() != x.len() {
+        return Err(fail!(
+            Status::LengthMismatch,
+            "`y` == `x` (in place) but `y_len` is {} and `x_len` {}",
+            y.len(),
+            x.len()
+        ));
+    }
+    Ok(Some(y))
 }
 
 /// The bytes a buffer covers (`start == end` when empty), and whether it is written.
@@ -179,12 +201,15 @@ pub(crate) fn check_disjoint(regions: &[Region]) -> Result<(), Fail> {
         for b in &regions[i + 1..] {
             let empty = a.start == a.end || b.start == b.end;
             if (a.out || b.out) && !empty && a.start < b.end && b.start < a.end {
-                return Err(Fail::new(
+                return Err(fail!(
                     Status::Overlap,
-                    format!(
-                        "`{}` overlaps `{}` (bytes {:#x}..{:#x} and {:#x}..{:#x})",
-                        a.name, b.name, a.start, a.end, b.start, b.end
-                    ),
+                    "`{}` overlaps `{}` (bytes {:#x}..{:#x} and {:#x}..{:#x})",
+                    a.name,
+                    b.name,
+                    a.start,
+                    a.end,
+                    b.start,
+                    b.end
                 ));
             }
         }
@@ -192,18 +217,28 @@ pub(crate) fn check_disjoint(regions: &[Region]) -> Result<(), Fail> {
     Ok(())
 }
 
+impl Region {
+    /// No buffer: covers nothing, overlaps nothing (a slot of [`check_all`] left unused).
+    pub(crate) const NONE: Region = Region {
+        name: "",
+        start: 0,
+        end: 0,
+        out: false,
+    };
+}
+
 /// The regions of `bufs`, checked each and then against each other.
-pub(crate) fn check_all(bufs: &[Result<Region, Fail>]) -> Result<(), Fail> {
-    let mut regions = Vec::with_capacity(bufs.len());
-    for r in bufs {
-        regions.push(r.clone()?);
+pub(crate) fn check_all<const N: usize>(bufs: [Result<Region, Fail>; N]) -> Result<(), Fail> {
+    let mut regions = [Region::NONE; N];
+    for (r, b) in regions.iter_mut().zip(bufs) {
+        *r = b?;
     }
     check_disjoint(&regions)
 }
 
 /// A copy of the struct `ptr` points to; [`Status::NullPointer`] when it is NULL.
 pub(crate) fn read<T: Plain>(name: &'static str, ptr: *const T) -> Result<T, Fail> {
-    read_opt(name, ptr)?.ok_or_else(|| Fail::new(Status::NullPointer, format!("`{name}` is NULL")))
+    read_opt(name, ptr)?.ok_or_else(|| fail!(Status::NullPointer, "`{name}` is NULL"))
 }
 
 /// A copy of the struct `ptr` points to, or `None` when it is NULL.
@@ -212,13 +247,11 @@ pub(crate) fn read_opt<T: Plain>(name: &'static str, ptr: *const T) -> Result<Op
         return Ok(None);
     }
     if !ptr.addr().is_multiple_of(align_of::<T>()) {
-        return Err(Fail::new(
+        return Err(fail!(
             Status::Misaligned,
-            format!(
-                "`{name}` at address {:#x} is not aligned to {} bytes",
-                ptr.addr(),
-                align_of::<T>()
-            ),
+            "`{name}` at address {:#x} is not aligned to {} bytes",
+            ptr.addr(),
+            align_of::<T>()
         ));
     }
     // SAFETY: non-NULL and aligned; the caller promises a readable struct (the exported
@@ -226,7 +259,7 @@ pub(crate) fn read_opt<T: Plain>(name: &'static str, ptr: *const T) -> Result<Op
     Ok(Some(unsafe { ptr.read() }))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 
@@ -241,26 +274,26 @@ mod tests {
     #[test]
     fn null_misaligned_and_huge_are_refused() {
         let b = Buf::<f32>::input("x", std::ptr::null(), 3);
-        assert_eq!(b.slice().unwrap_err().status, Status::NullPointer);
+        assert_eq!(b.slice().unwrap_err().status(), Status::NullPointer);
         let v = [0.0f32; 4];
         let odd = v.as_ptr().cast::<u8>().wrapping_add(1).cast::<f32>();
         assert_eq!(
-            Buf::input("x", odd, 1).slice().unwrap_err().status,
+            Buf::input("x", odd, 1).slice().unwrap_err().status(),
             Status::Misaligned
         );
         assert_eq!(
             Buf::input("x", v.as_ptr(), usize::MAX / 2)
                 .slice()
                 .unwrap_err()
-                .status,
+                .status(),
             Status::LengthMismatch
         );
         let p = odd.cast::<BnNormParams>();
-        assert_eq!(read("p", p).unwrap_err().status, Status::Misaligned);
+        assert_eq!(read("p", p).unwrap_err().status(), Status::Misaligned);
         assert_eq!(
             read::<BnNormParams>("p", std::ptr::null())
                 .unwrap_err()
-                .status,
+                .status(),
             Status::NullPointer
         );
     }
@@ -277,16 +310,22 @@ mod tests {
         assert!(check_disjoint(&[a, b, e]).is_ok());
         // Touching is not overlapping.
         assert!(check_disjoint(&[a, c]).is_ok());
-        assert_eq!(check_disjoint(&[b, c]).unwrap_err().status, Status::Overlap);
+        assert_eq!(
+            check_disjoint(&[b, c]).unwrap_err().status(),
+            Status::Overlap
+        );
         let d = Buf::output("d", p.wrapping_add(3), 2).region().unwrap();
-        assert_eq!(check_disjoint(&[d, c]).unwrap_err().status, Status::Overlap);
+        assert_eq!(
+            check_disjoint(&[d, c]).unwrap_err().status(),
+            Status::Overlap
+        );
     }
 
     #[test]
     fn slices_see_the_memory() {
         let mut v = [1.0f32, 2.0, 3.0];
         let b = Buf::output("y", v.as_mut_ptr(), 3);
-        check_all(&[b.region()]).unwrap();
+        check_all([b.region()]).unwrap();
         b.slice_mut().unwrap()[1] = 5.0;
         assert_eq!(v, [1.0, 5.0, 3.0]);
         let m = BnMoments {

@@ -1,10 +1,47 @@
-//! The `#[repr(C)]` structs of the header: `bn_moments` and the parameter groups of
-//! `bn_normalize`, `bn_train_forward` and `bn_fold_into_weights`.
+//! The `#[repr(C)]` structs of the header: `bn_shape`, `bn_activation`, `bn_moments` and
+//! the parameter groups of `bn_normalize`, `bn_prepare`, `bn_normalize_prepared`,
+//! `bn_train_forward` and `bn_fold_into_weights`.
 //!
-//! Enum-valued fields are `c_int` (checked when read, so any value is safe to pass);
-//! pointers come with a length in elements each.
+//! Enum-valued fields are the `c_int` aliases of [`crate::enums`] (checked when read, so
+//! any value is safe to pass); pointers come with a length in elements each.
 
-use std::ffi::c_int;
+use crate::enums::{BnActivationKind, BnMethod, BnMomentum};
+
+/// `bn_shape`: a tensor's batch size, channels, height and width ([`batchnorm::Shape`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BnShape {
+    /// Batch size.
+    pub n: usize,
+    /// Channels.
+    pub c: usize,
+    /// Height.
+    pub h: usize,
+    /// Width.
+    pub w: usize,
+}
+
+impl From<BnShape> for batchnorm::Shape {
+    fn from(s: BnShape) -> Self {
+        batchnorm::Shape::new(s.n, s.c, s.h, s.w)
+    }
+}
+
+/// `bn_activation`: the activation fused into normalize ([`batchnorm::Activation`]): its
+/// kind and the parameters of the kinds that have some; each kind ignores the fields it
+/// does not use.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct BnActivation {
+    /// A `bn_activation_kind` value.
+    pub kind: BnActivationKind,
+    /// `BN_ACTIVATION_CLAMP`: the lower bound (not NaN).
+    pub clamp_min: f32,
+    /// `BN_ACTIVATION_CLAMP`: the upper bound (not NaN, `>= clamp_min`).
+    pub clamp_max: f32,
+    /// `BN_ACTIVATION_LEAKY_RELU`: the factor of negative values (finite).
+    pub slope: f32,
+}
 
 /// `bn_moments`: the mergeable statistics of a set of values ([`batchnorm::Moments`]).
 #[repr(C)]
@@ -75,6 +112,25 @@ pub struct BnNormParams {
     pub eps: f32,
 }
 
+/// `bn_prepared`: per-channel constants prepared once by `bn_prepare`
+/// ([`batchnorm::Prepared`]). Each array holds one value per channel.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct BnPrepared {
+    /// Per-channel mean, subtracted from `x`.
+    pub mean: *const f32,
+    /// Elements in `mean`.
+    pub mean_len: usize,
+    /// Per-channel scale, `gamma / sqrt(var + eps)`, written by `bn_prepare`.
+    pub scale: *const f32,
+    /// Elements in `scale`.
+    pub scale_len: usize,
+    /// Per-channel shift.
+    pub beta: *const f32,
+    /// Elements in `beta`.
+    pub beta_len: usize,
+}
+
 /// `bn_train_params`: everything a training forward needs besides the tensors and the
 /// statistics buffers ([`batchnorm::TrainParams`]).
 #[repr(C)]
@@ -90,14 +146,10 @@ pub struct BnTrainParams {
     pub beta_len: usize,
     /// Added to the variance before the square root; finite and `>= 0`.
     pub eps: f32,
-    /// A `bn_method` value.
-    pub method: c_int,
-    /// A `bn_activation` value.
-    pub activation: c_int,
-    /// Lower bound of `BN_ACTIVATION_CLAMP` (ignored otherwise).
-    pub clamp_min: f32,
-    /// Upper bound of `BN_ACTIVATION_CLAMP` (ignored otherwise).
-    pub clamp_max: f32,
+    /// A `bn_method` value: how the batch statistics are computed.
+    pub method: BnMethod,
+    /// The activation fused into the normalization.
+    pub act: BnActivation,
 }
 
 /// `bn_running_stats`: running statistics updated in place by a training forward, and
@@ -114,7 +166,7 @@ pub struct BnRunningStats {
     /// Elements in `var`.
     pub var_len: usize,
     /// A `bn_momentum` value: the update convention.
-    pub momentum_kind: c_int,
+    pub momentum_kind: BnMomentum,
     /// The momentum of `BN_MOMENTUM_PYTORCH` / `BN_MOMENTUM_ONNX`, in `[0, 1]`
     /// (ignored by `BN_MOMENTUM_CUMULATIVE`).
     pub momentum: f32,

@@ -10,10 +10,16 @@
 mod support;
 
 use batchnorm::{
-    Activation, Bias, Layout, Method, Moments, Momentum, NormParams, RunningStats, SavedStats,
-    Shape, TrainParams, WeightLayout, WeightShape,
+    Activation, Bias, Layout, Method, Moments, Momentum, NormParams, Prepared, RunningStats,
+    SavedStats, Shape, TrainParams, WeightLayout, WeightShape,
 };
-use batchnorm_capi::{BnMoments, BnNormParams, BnRunningStats, BnSavedStats, BnTrainParams};
+use batchnorm_capi::enums::{
+    BnActivationKind, BnBias, BnIsa, BnLayout, BnMethod, BnMomentum, BnWeightLayout,
+};
+use batchnorm_capi::{
+    BnActivation, BnMoments, BnNormParams, BnPrepared, BnRunningStats, BnSavedStats, BnShape,
+    BnStatus, BnTrainParams,
+};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::mem::{offset_of, size_of};
@@ -138,6 +144,14 @@ impl Case {
             beta: &self.beta,
             eps: 1e-3,
         };
+        let mut scale = vec![0.0; c];
+        batchnorm::prepare(&p, &mut scale).unwrap();
+        want.insert(format!("case{k}/scale"), Expected::F32(scale.clone()));
+        let prepared = Prepared {
+            mean: &self.mean,
+            scale: &scale,
+            beta: &self.beta,
+        };
         for (li, layout) in [Layout::Nchw, Layout::Nhwc].into_iter().enumerate() {
             for (mi, method) in [Method::Welford, Method::TwoPass].into_iter().enumerate() {
                 let (mut mean, mut var) = (vec![0.0; c], vec![0.0; c]);
@@ -160,8 +174,17 @@ impl Case {
                     min: -0.5,
                     max: 1.25,
                 },
+                Activation::LeakyRelu { slope: 0.0625 },
             ];
             for (ai, act) in acts.into_iter().enumerate() {
+                let mut y = vec![0.0; numel];
+                batchnorm::normalize_prepared(&self.x, &mut y, self.shape, layout, &prepared, act)
+                    .unwrap();
+                want.insert(format!("case{k}/prepared/L{li}/A{ai}/I0"), Expected::F32(y));
+                let mut y = self.x.clone();
+                batchnorm::normalize_prepared_in_place(&mut y, self.shape, layout, &prepared, act)
+                    .unwrap();
+                want.insert(format!("case{k}/prepared/L{li}/A{ai}/I1"), Expected::F32(y));
                 let mut y = vec![0.0; numel];
                 batchnorm::normalize(&self.x, &mut y, self.shape, layout, &p, act).unwrap();
                 want.insert(
@@ -315,13 +338,34 @@ fn rust_layouts() -> BTreeMap<String, usize> {
         offset_of!(BnTrainParams, method),
     );
     put(
-        "offsetof bn_train_params.activation",
-        offset_of!(BnTrainParams, activation),
+        "offsetof bn_train_params.act",
+        offset_of!(BnTrainParams, act),
     );
     put(
-        "offsetof bn_train_params.clamp_max",
-        offset_of!(BnTrainParams, clamp_max),
+        "offsetof bn_activation.clamp_max",
+        offset_of!(BnActivation, clamp_max),
     );
+    put(
+        "offsetof bn_activation.slope",
+        offset_of!(BnActivation, slope),
+    );
+    put("offsetof bn_shape.w", offset_of!(BnShape, w));
+    put(
+        "offsetof bn_prepared.beta_len",
+        offset_of!(BnPrepared, beta_len),
+    );
+    put("sizeof bn_shape", size_of::<BnShape>());
+    put("sizeof bn_activation", size_of::<BnActivation>());
+    put("sizeof bn_prepared", size_of::<BnPrepared>());
+    // The enums: `c_int` on the Rust side, int-sized in C.
+    put("sizeof bn_status", size_of::<BnStatus>());
+    put("sizeof bn_layout", size_of::<BnLayout>());
+    put("sizeof bn_method", size_of::<BnMethod>());
+    put("sizeof bn_activation_kind", size_of::<BnActivationKind>());
+    put("sizeof bn_momentum", size_of::<BnMomentum>());
+    put("sizeof bn_weight_layout", size_of::<BnWeightLayout>());
+    put("sizeof bn_bias", size_of::<BnBias>());
+    put("sizeof bn_isa", size_of::<BnIsa>());
     put(
         "offsetof bn_running_stats.momentum_kind",
         offset_of!(BnRunningStats, momentum_kind),
@@ -460,4 +504,57 @@ fn readme_c_example_compiles_and_prints_the_worked_example() {
     let exe = support::build_program("cc", &flags, &src, "readme_example");
     let stdout = support::run(&mut Command::new(&exe));
     assert_eq!(stdout.trim(), "mean 5 var 5.5 y[0] -2.9112 y[15] 3.9112");
+}
+
+/// Compiles `code` (with the header) as C or C++ with `flags`; whether it compiled, and the
+/// compiler's messages.
+fn compiles(compiler: &str, flags: &[&str], ext: &str, name: &str, code: &str) -> (bool, String) {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let src = dir.join(format!("{name}.{ext}"));
+    std::fs::write(&src, format!("#include \"batchnorm.h\"\n{code}")).unwrap();
+    let out = Command::new(compiler)
+        .args(flags)
+        .arg("-fsyntax-only")
+        .arg("-I")
+        .arg(support::capi_dir().join("include"))
+        .arg(&src)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn swapped_enum_arguments_do_not_compile() {
+    if let Some(why) = support::not_native() {
+        eprintln!("skipped: the system compilers are only run on native builds ({why})");
+        return;
+    }
+    // bn_batch_stats(x, x_len, shape, layout, method, ...): layout and method swapped.
+    let call = |first: &str, second: &str| {
+        format!(
+            "int f(const float* x, float* m, float* v, bn_shape s);\n\
+             int f(const float* x, float* m, float* v, bn_shape s) {{\n\
+             return (int)bn_batch_stats(x, 16, s, {first}, {second}, m, 1, v, 1);\n}}\n"
+        )
+    };
+    let right = call("BN_LAYOUT_NCHW", "BN_METHOD_WELFORD");
+    let swapped = call("BN_METHOD_WELFORD", "BN_LAYOUT_NCHW");
+    let c = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"];
+    let cpp = ["-std=c++11", "-Wall", "-Wextra", "-Werror", "-pedantic"];
+    for (compiler, flags, ext) in [("cc", &c, "c"), ("c++", &cpp, "cpp")] {
+        let (ok, msg) = compiles(compiler, flags, ext, "enums_right", &right);
+        assert!(ok, "{compiler}: the right order must compile:\n{msg}");
+        let (ok, msg) = compiles(compiler, flags, ext, "enums_swapped", &swapped);
+        assert!(
+            !ok,
+            "{compiler} {flags:?} accepted layout and method swapped"
+        );
+        assert!(
+            msg.contains("bn_layout") || msg.contains("bn_method"),
+            "{msg}"
+        );
+    }
 }

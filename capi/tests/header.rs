@@ -134,16 +134,25 @@ fn parse_header(text: &str) -> Api {
             let name = rest.split_whitespace().next().unwrap().to_string();
             let (inner, after) = enclosed(rest, '{', '}');
             assert_eq!(after.trim(), name, "typedef enum {name} names itself");
-            let values = split_top(inner, ',')
+            let mut values: Vec<(String, i64)> = split_top(inner, ',')
                 .iter()
                 .map(|v| {
                     let (k, v) = v.split_once('=').expect("every constant has a value");
-                    (
-                        k.trim().to_string(),
-                        v.trim().parse().expect("integer value"),
-                    )
+                    let v = v.trim();
+                    let v = match v.strip_prefix("0x") {
+                        Some(hex) => i64::from_str_radix(hex, 16).expect("hex value"),
+                        None => v.parse().expect("integer value"),
+                    };
+                    (k.trim().to_string(), v)
                 })
                 .collect();
+            // The last constant keeps the enum int-sized under -fshort-enums; it is not a
+            // value of the enum.
+            let (last, max) = values.pop().expect("an enum has constants");
+            assert!(
+                last.ends_with("_MAX_ENUM") && max == 0x7fff_ffff,
+                "{name} ends with {last} = {max}, not a *_MAX_ENUM = 0x7fffffff"
+            );
             api.enums.insert(name, values);
         } else if let Some(rest) = stmt.strip_prefix("typedef struct ") {
             let name = rest.split_whitespace().next().unwrap().to_string();
@@ -350,6 +359,20 @@ fn isa_constants_cover_every_level_of_the_library() {
 }
 
 #[test]
+fn abi_version_is_the_soname_version() {
+    // build.rs gives the shared library the SONAME libbatchnorm_capi.so.<BN_ABI_VERSION>
+    // (checked on the built library by .ci/capi.sh with readelf).
+    let d = defines(&header_text());
+    assert_eq!(d["BN_ABI_VERSION"], env!("BN_CAPI_ABI_VERSION"));
+    let header = header_text();
+    let soname = format!("libbatchnorm_capi.so.{}", env!("BN_CAPI_ABI_VERSION"));
+    assert!(header.contains(&soname), "the header names {soname}");
+    // bn_train_forward's limit with saved == NULL in the no_std build.
+    let limit = format!("at most {}", batchnorm_capi::NO_STD_SCRATCH_CHANNELS);
+    assert!(header.contains(&limit), "the header says `{limit}`");
+}
+
+#[test]
 fn version_macros_match_the_package() {
     let d = defines(&header_text());
     let v = env!("CARGO_PKG_VERSION");
@@ -420,7 +443,7 @@ fn libraries_export_exactly_the_header_functions() {
 #[test]
 fn the_parsers_see_what_they_should() {
     let h = parse_header(
-        "#define X 1\n/* c */ typedef enum e { A = 0, B = 2 } e;\n\
+        "#define X 1\n/* c */ typedef enum e { A = 0, B = 2, E_MAX_ENUM = 0x7fffffff } e;\n\
          typedef struct s { const float *p; size_t n; } s;\n\
          #ifdef __cplusplus\nextern \"C\" {\n#endif\nint f(const float* x, size_t n);\nvoid g(void);\n",
     );

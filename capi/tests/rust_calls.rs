@@ -10,9 +10,30 @@ use batchnorm_capi::*;
 use std::ffi::{CStr, c_int};
 use std::ptr::{null, null_mut};
 
-const SHAPE: (usize, usize, usize, usize) = (2, 3, 2, 2);
+const SH: BnShape = BnShape {
+    n: 2,
+    c: 3,
+    h: 2,
+    w: 2,
+};
 const NUM: usize = 24;
 const C: usize = 3;
+const ID: BnActivation = BnActivation {
+    kind: BN_ACTIVATION_IDENTITY,
+    clamp_min: 0.0,
+    clamp_max: 0.0,
+    slope: 0.0,
+};
+
+/// `kind` with the clamp bounds -1 and 2 and `slope`.
+fn activation(kind: BnActivationKind, slope: f32) -> BnActivation {
+    BnActivation {
+        kind,
+        clamp_min: -1.0,
+        clamp_max: 2.0,
+        slope,
+    }
+}
 
 fn x() -> Vec<f32> {
     (0..NUM)
@@ -76,7 +97,6 @@ impl Params {
 #[test]
 fn batch_stats_and_moments_match_the_crate() {
     let x = x();
-    let (n, c, h, w) = SHAPE;
     for (layout, l) in [
         (BN_LAYOUT_NCHW, Layout::Nchw),
         (BN_LAYOUT_NHWC, Layout::Nhwc),
@@ -91,10 +111,7 @@ fn batch_stats_and_moments_match_the_crate() {
                 bn_batch_stats(
                     x.as_ptr(),
                     NUM,
-                    n,
-                    c,
-                    h,
-                    w,
+                    SH,
                     layout,
                     method,
                     mean.as_mut_ptr(),
@@ -105,28 +122,17 @@ fn batch_stats_and_moments_match_the_crate() {
             };
             assert_eq!(status(st), Status::Ok);
             let (mut rm, mut rv) = ([0.0f32; C], [0.0f32; C]);
-            batchnorm::batch_stats(&x, Shape::new(n, c, h, w), l, m, &mut rm, &mut rv).unwrap();
+            batchnorm::batch_stats(&x, Shape::from(SH), l, m, &mut rm, &mut rv).unwrap();
             assert_eq!((mean, var), (rm, rv));
 
             let mut acc = [BnMoments::default(); C];
             // SAFETY: as above.
             let st = unsafe {
-                bn_accumulate_moments(
-                    x.as_ptr(),
-                    NUM,
-                    n,
-                    c,
-                    h,
-                    w,
-                    layout,
-                    method,
-                    acc.as_mut_ptr(),
-                    C,
-                )
+                bn_accumulate_moments(x.as_ptr(), NUM, SH, layout, method, acc.as_mut_ptr(), C)
             };
             assert_eq!(status(st), Status::Ok);
             let mut racc = [Moments::default(); C];
-            batchnorm::accumulate_moments(&x, Shape::new(n, c, h, w), l, m, &mut racc).unwrap();
+            batchnorm::accumulate_moments(&x, Shape::from(SH), l, m, &mut racc).unwrap();
             assert_eq!(acc.map(Moments::from), racc);
 
             // Merge with a copy, then with itself: both double the count.
@@ -157,7 +163,6 @@ fn batch_stats_and_moments_match_the_crate() {
 
 #[test]
 fn normalize_in_place_and_out_of_place_agree_with_the_crate() {
-    let (n, c, h, w) = SHAPE;
     let p = Params::new();
     let cp = p.c();
     for (layout, l) in [
@@ -176,6 +181,10 @@ fn normalize_in_place_and_out_of_place_agree_with_the_crate() {
             ),
             (BN_ACTIVATION_HARDSWISH, Activation::HardSwish),
             (BN_ACTIVATION_SILU, Activation::Silu),
+            (
+                BN_ACTIVATION_LEAKY_RELU,
+                Activation::LeakyRelu { slope: 0.1 },
+            ),
         ] {
             let x = x();
             let mut y = vec![0.0f32; NUM];
@@ -186,26 +195,21 @@ fn normalize_in_place_and_out_of_place_agree_with_the_crate() {
                     NUM,
                     y.as_mut_ptr(),
                     NUM,
-                    n,
-                    c,
-                    h,
-                    w,
+                    SH,
                     layout,
                     &cp,
-                    act,
-                    -1.0,
-                    2.0,
+                    activation(act, 0.1),
                 )
             };
             assert_eq!(status(st), Status::Ok);
             let mut want = vec![0.0f32; NUM];
-            batchnorm::normalize(&x, &mut want, Shape::new(n, c, h, w), l, &p.rust(), a).unwrap();
+            batchnorm::normalize(&x, &mut want, Shape::from(SH), l, &p.rust(), a).unwrap();
             assert_eq!(y, want);
             let mut z = x.clone();
             let zp = z.as_mut_ptr();
             // SAFETY: y == x: one buffer of NUM elements, in place.
             let st =
-                unsafe { bn_normalize(zp, NUM, zp, NUM, n, c, h, w, layout, &cp, act, -1.0, 2.0) };
+                unsafe { bn_normalize(zp, NUM, zp, NUM, SH, layout, &cp, activation(act, 0.1)) };
             assert_eq!(status(st), Status::Ok);
             assert_eq!(z, want);
         }
@@ -214,7 +218,6 @@ fn normalize_in_place_and_out_of_place_agree_with_the_crate() {
 
 #[test]
 fn refusals_leave_outputs_untouched() {
-    let (n, c, h, w) = SHAPE;
     let p = Params::new();
     let cp = p.c();
     let mut buf = vec![0.0f32; 2 * NUM];
@@ -226,50 +229,18 @@ fn refusals_leave_outputs_untouched() {
         (
             "y one past x",
             // SAFETY (all cases): the pointers lie in `buf` (2*NUM floats) or are NULL.
-            Box::new(|| unsafe {
-                bn_normalize(
-                    b,
-                    NUM,
-                    b.wrapping_add(1),
-                    NUM,
-                    n,
-                    c,
-                    h,
-                    w,
-                    0,
-                    &cp,
-                    0,
-                    0.0,
-                    0.0,
-                )
-            }),
+            Box::new(|| unsafe { bn_normalize(b, NUM, b.wrapping_add(1), NUM, SH, 0, &cp, ID) }),
             Status::Overlap,
         ),
         (
             "y NULL",
-            Box::new(|| unsafe {
-                bn_normalize(b, NUM, null_mut(), NUM, n, c, h, w, 0, &cp, 0, 0.0, 0.0)
-            }),
+            Box::new(|| unsafe { bn_normalize(b, NUM, null_mut(), NUM, SH, 0, &cp, ID) }),
             Status::NullPointer,
         ),
         (
             "params NULL",
             Box::new(|| unsafe {
-                bn_normalize(
-                    b,
-                    NUM,
-                    b.wrapping_add(NUM),
-                    NUM,
-                    n,
-                    c,
-                    h,
-                    w,
-                    0,
-                    null(),
-                    0,
-                    0.0,
-                    0.0,
-                )
+                bn_normalize(b, NUM, b.wrapping_add(NUM), NUM, SH, 0, null(), ID)
             }),
             Status::NullPointer,
         ),
@@ -277,7 +248,7 @@ fn refusals_leave_outputs_untouched() {
             "misaligned y",
             Box::new(|| unsafe {
                 let y = b.cast::<u8>().wrapping_add(NUM * 4 + 2).cast::<f32>();
-                bn_normalize(b, NUM, y, NUM - 1, n, c, h, w, 0, &cp, 0, 0.0, 0.0)
+                bn_normalize(b, NUM, y, NUM - 1, SH, 0, &cp, ID)
             }),
             Status::Misaligned,
         ),
@@ -287,10 +258,7 @@ fn refusals_leave_outputs_untouched() {
                 bn_batch_stats(
                     b,
                     NUM,
-                    n,
-                    c,
-                    h,
-                    w,
+                    SH,
                     0,
                     0,
                     b.wrapping_add(NUM),
@@ -303,23 +271,7 @@ fn refusals_leave_outputs_untouched() {
         ),
         (
             "layout 9",
-            Box::new(|| unsafe {
-                bn_normalize(
-                    b,
-                    NUM,
-                    b.wrapping_add(NUM),
-                    NUM,
-                    n,
-                    c,
-                    h,
-                    w,
-                    9,
-                    &cp,
-                    0,
-                    0.0,
-                    0.0,
-                )
-            }),
+            Box::new(|| unsafe { bn_normalize(b, NUM, b.wrapping_add(NUM), NUM, SH, 9, &cp, ID) }),
             Status::BadEnum,
         ),
     ];
@@ -332,15 +284,174 @@ fn refusals_leave_outputs_untouched() {
     let msg = last_error();
     let mut y = vec![0.0f32; NUM];
     // SAFETY: valid buffers.
-    let st = unsafe { bn_normalize(b, NUM, y.as_mut_ptr(), NUM, n, c, h, w, 0, &cp, 0, 0.0, 0.0) };
+    let st = unsafe { bn_normalize(b, NUM, y.as_mut_ptr(), NUM, SH, 0, &cp, ID) };
     assert_eq!(st, 0);
     assert_eq!(last_error(), msg);
 }
 
 #[test]
+fn prepare_and_normalize_prepared_equal_normalize() {
+    let p = Params::new();
+    let cp = p.c();
+    let mut scale = [0.0f32; C];
+    // SAFETY: `cp` points into `p`; `scale` holds C floats.
+    let st = unsafe { bn_prepare(&cp, scale.as_mut_ptr(), C) };
+    assert_eq!(status(st), Status::Ok, "{}", last_error());
+    let mut want_scale = [0.0f32; C];
+    batchnorm::prepare(&p.rust(), &mut want_scale).unwrap();
+    assert_eq!(scale, want_scale);
+    let prepared = BnPrepared {
+        mean: p.mean.as_ptr(),
+        mean_len: C,
+        scale: scale.as_ptr(),
+        scale_len: C,
+        beta: p.beta.as_ptr(),
+        beta_len: C,
+    };
+    for layout in [BN_LAYOUT_NCHW, BN_LAYOUT_NHWC] {
+        for kind in [
+            BN_ACTIVATION_IDENTITY,
+            BN_ACTIVATION_CLAMP,
+            BN_ACTIVATION_HARDSWISH,
+            BN_ACTIVATION_LEAKY_RELU,
+        ] {
+            let act = activation(kind, 0.01);
+            let x = x();
+            let (mut want, mut y) = (vec![0.0f32; NUM], vec![0.0f32; NUM]);
+            // SAFETY: every pointer is valid for its length.
+            let st = unsafe {
+                bn_normalize(
+                    x.as_ptr(),
+                    NUM,
+                    want.as_mut_ptr(),
+                    NUM,
+                    SH,
+                    layout,
+                    &cp,
+                    act,
+                )
+            };
+            assert_eq!(status(st), Status::Ok);
+            // SAFETY: as above; `prepared` points into `p` and `scale`.
+            let st = unsafe {
+                bn_normalize_prepared(
+                    x.as_ptr(),
+                    NUM,
+                    y.as_mut_ptr(),
+                    NUM,
+                    SH,
+                    layout,
+                    &prepared,
+                    act,
+                )
+            };
+            assert_eq!(status(st), Status::Ok);
+            assert_eq!(y, want, "layout {layout} kind {kind}");
+            let mut z = x.clone();
+            let zp = z.as_mut_ptr();
+            // SAFETY: y == x: one buffer of NUM elements, in place.
+            let st = unsafe { bn_normalize_prepared(zp, NUM, zp, NUM, SH, layout, &prepared, act) };
+            assert_eq!(status(st), Status::Ok);
+            assert_eq!(z, want);
+        }
+    }
+    // A bad channel is refused and named in C terms; `scale` stays as it was.
+    let mut bad = Params::new();
+    bad.var[2] = -1.0;
+    let cbad = bad.c();
+    let before = scale;
+    // SAFETY: as above.
+    let st = unsafe { bn_prepare(&cbad, scale.as_mut_ptr(), C) };
+    assert_eq!(status(st), Status::BadChannel);
+    assert_eq!(
+        last_error(),
+        "channel 2: `params->var[2]` = -1 but it must be finite, with var + eps > 0"
+    );
+    assert_eq!(scale, before);
+}
+
+#[test]
+fn messages_use_the_c_names() {
+    let p = Params::new();
+    let cp = p.c();
+    let x = x();
+    let mut y = vec![0.0f32; NUM];
+    let call = |act: BnActivation, layout: BnLayout, y_len: usize| {
+        let mut y = vec![0.0f32; NUM];
+        // SAFETY: every pointer is valid for its length (y_len <= NUM).
+        let st =
+            unsafe { bn_normalize(x.as_ptr(), NUM, y.as_mut_ptr(), y_len, SH, layout, &cp, act) };
+        (status(st), last_error())
+    };
+    let mut clamp = activation(BN_ACTIVATION_CLAMP, 0.0);
+    clamp.clamp_max = -2.0;
+    assert_eq!(
+        call(clamp, BN_LAYOUT_NCHW, NUM),
+        (
+            Status::InvalidParameter,
+            "`act.clamp_max` = -2 but it must be not NaN and >= act.clamp_min".into()
+        )
+    );
+    let leaky = activation(BN_ACTIVATION_LEAKY_RELU, f32::INFINITY);
+    assert_eq!(
+        call(leaky, BN_LAYOUT_NCHW, NUM),
+        (
+            Status::InvalidParameter,
+            "`act.slope` = inf but it must be finite".into()
+        )
+    );
+    assert_eq!(
+        call(ID, BN_LAYOUT_NHWC, NUM - 1),
+        (
+            Status::LengthMismatch,
+            "`y_len` is 23 but the shape needs 24".into()
+        )
+    );
+    for bad in [2, -1, 0x7fff_ffff] {
+        let (st, msg) = call(ID, bad, NUM);
+        assert_eq!(st, Status::BadEnum);
+        assert!(msg.starts_with(&format!("`layout` = {bad} is not a bn_layout value")));
+    }
+    let bad_kind = activation(6, 0.0);
+    let (st, msg) = call(bad_kind, BN_LAYOUT_NCHW, NUM);
+    assert_eq!(st, Status::BadEnum);
+    assert_eq!(
+        msg,
+        "`act.kind` = 6 is not a bn_activation_kind value (0..=5)"
+    );
+    // The shape's overflow, in size_t.
+    let huge = BnShape {
+        n: usize::MAX,
+        c: 3,
+        h: 2,
+        w: 2,
+    };
+    // SAFETY: as above.
+    let st = unsafe {
+        bn_batch_stats(
+            x.as_ptr(),
+            NUM,
+            huge,
+            BN_LAYOUT_NCHW,
+            BN_METHOD_WELFORD,
+            y.as_mut_ptr(),
+            C,
+            y.as_mut_ptr().wrapping_add(C),
+            C,
+        )
+    };
+    assert_eq!(status(st), Status::ShapeOverflow);
+    assert!(
+        last_error().ends_with("n*c*h*w overflows size_t"),
+        "{}",
+        last_error()
+    );
+    assert!(!last_error().contains("usize"));
+}
+
+#[test]
 fn train_forward_and_fold_match_the_crate() {
     use batchnorm::{Momentum, RunningStats, SavedStats, TrainParams};
-    let (n, c, h, w) = SHAPE;
     let x = x();
     let p = Params::new();
     let tp = BnTrainParams {
@@ -350,9 +461,7 @@ fn train_forward_and_fold_match_the_crate() {
         beta_len: C,
         eps: 1e-3,
         method: BN_METHOD_TWO_PASS,
-        activation: BN_ACTIVATION_IDENTITY,
-        clamp_min: 0.0,
-        clamp_max: 0.0,
+        act: ID,
     };
     for (kind, momentum) in [
         (BN_MOMENTUM_PYTORCH, Momentum::PyTorch(0.25)),
@@ -381,9 +490,7 @@ fn train_forward_and_fold_match_the_crate() {
         let mut y = x.clone();
         let yp = y.as_mut_ptr();
         // SAFETY: in place on `y`; the structs point to live arrays of C elements.
-        let st = unsafe {
-            bn_train_forward(yp, NUM, yp, NUM, n, c, h, w, BN_LAYOUT_NHWC, &tp, &rs, &ss)
-        };
+        let st = unsafe { bn_train_forward(yp, NUM, yp, NUM, SH, BN_LAYOUT_NHWC, &tp, &rs, &ss) };
         assert_eq!(status(st), Status::Ok, "{}", last_error());
 
         let (mut wrm, mut wrv, mut wsm, mut wsi) =
@@ -399,7 +506,7 @@ fn train_forward_and_fold_match_the_crate() {
         batchnorm::train_forward(
             &x,
             &mut want,
-            Shape::new(n, c, h, w),
+            Shape::from(SH),
             Layout::Nhwc,
             &rtp,
             Some(RunningStats {
@@ -415,6 +522,88 @@ fn train_forward_and_fold_match_the_crate() {
         .unwrap();
         assert_eq!((y, rm, rv, sm, si), (want, wrm, wrv, wsm, wsi));
     }
+
+    // `saved` NULL: the same y and running statistics as with `saved`.
+    let (mut rm, mut rv) = ([0.5f32; C], [2.0f32; C]);
+    let rs = BnRunningStats {
+        mean: rm.as_mut_ptr(),
+        mean_len: C,
+        var: rv.as_mut_ptr(),
+        var_len: C,
+        momentum_kind: BN_MOMENTUM_PYTORCH,
+        momentum: 0.25,
+        prior_batches: 0,
+    };
+    let (mut y, mut y2) = (vec![0.0f32; NUM], vec![0.0f32; NUM]);
+    let (mut sm, mut si) = ([0.0f32; C], [0.0f32; C]);
+    let ss = BnSavedStats {
+        mean: sm.as_mut_ptr(),
+        mean_len: C,
+        invstd: si.as_mut_ptr(),
+        invstd_len: C,
+    };
+    // SAFETY: valid buffers; `saved` may be NULL.
+    let st = unsafe {
+        bn_train_forward(
+            x.as_ptr(),
+            NUM,
+            y.as_mut_ptr(),
+            NUM,
+            SH,
+            BN_LAYOUT_NCHW,
+            &tp,
+            null(),
+            null(),
+        )
+    };
+    assert_eq!(status(st), Status::Ok, "{}", last_error());
+    // SAFETY: as above.
+    let st = unsafe {
+        bn_train_forward(
+            x.as_ptr(),
+            NUM,
+            y2.as_mut_ptr(),
+            NUM,
+            SH,
+            BN_LAYOUT_NCHW,
+            &tp,
+            &rs,
+            &ss,
+        )
+    };
+    assert_eq!(status(st), Status::Ok, "{}", last_error());
+    assert_eq!(y, y2);
+    let before = (rm, rv);
+    let mut z = x.clone();
+    let zp = z.as_mut_ptr();
+    // SAFETY: in place; `running` points to live arrays, `saved` is NULL.
+    let st = unsafe { bn_train_forward(zp, NUM, zp, NUM, SH, BN_LAYOUT_NCHW, &tp, &rs, null()) };
+    assert_eq!(status(st), Status::Ok, "{}", last_error());
+    assert_eq!(z, y);
+    assert_ne!((rm, rv), before, "the running statistics were updated");
+    // Refusals name the C fields.
+    let mut bad = tp;
+    bad.act = activation(BN_ACTIVATION_CLAMP, 0.0);
+    bad.act.clamp_min = f32::NAN;
+    // SAFETY: as above.
+    let st =
+        unsafe { bn_train_forward(zp, NUM, zp, NUM, SH, BN_LAYOUT_NCHW, &bad, null(), null()) };
+    assert_eq!(status(st), Status::InvalidParameter);
+    assert_eq!(
+        last_error(),
+        "`params->act.clamp_min` = NaN but it must be not NaN"
+    );
+    let mut bad = tp;
+    bad.method = BN_LAYOUT_NHWC + 7;
+    // SAFETY: as above.
+    let st =
+        unsafe { bn_train_forward(zp, NUM, zp, NUM, SH, BN_LAYOUT_NCHW, &bad, null(), null()) };
+    assert_eq!(status(st), Status::BadEnum);
+    assert!(
+        last_error().starts_with("`params->method` = 8"),
+        "{}",
+        last_error()
+    );
 
     for (wl, layout) in [
         (BN_WEIGHTS_OUT_FIRST, batchnorm::WeightLayout::OutFirst),
@@ -472,7 +661,7 @@ fn version_and_messages() {
     let unknown = unsafe { CStr::from_ptr(bn_status_message(-7)) };
     assert_eq!(unknown.to_str().unwrap(), "unknown status code");
     // SAFETY: as above.
-    let past_last = unsafe { CStr::from_ptr(bn_status_message(15)) };
+    let past_last = unsafe { CStr::from_ptr(bn_status_message(16)) };
     assert_eq!(past_last.to_str().unwrap(), "unknown status code");
     // SAFETY: as above.
     let isa = unsafe { CStr::from_ptr(bn_status_message(14)) };

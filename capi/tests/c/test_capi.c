@@ -25,6 +25,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The enums are int-sized (their *_MAX_ENUM constants), as the library reads them. */
+typedef char enums_are_int_sized[(sizeof(bn_layout) == sizeof(int) && sizeof(bn_method) == sizeof(int) &&
+                                  sizeof(bn_activation_kind) == sizeof(int) &&
+                                  sizeof(bn_status) == sizeof(int)) ? 1 : -1];
+
+static bn_shape shape_of(size_t n, size_t c, size_t h, size_t w) {
+    bn_shape s;
+    s.n = n; s.c = c; s.h = h; s.w = w;
+    return s;
+}
+
+static bn_activation act_of(bn_activation_kind kind, float clamp_min, float clamp_max) {
+    bn_activation a;
+    a.kind = kind; a.clamp_min = clamp_min; a.clamp_max = clamp_max; a.slope = 0.0f;
+    return a;
+}
+
+static bn_activation leaky(float slope) {
+    bn_activation a = act_of(BN_ACTIVATION_LEAKY_RELU, 0.0f, 0.0f);
+    a.slope = slope;
+    return a;
+}
+
 static int failures = 0;
 static int checks = 0;
 
@@ -72,14 +95,14 @@ static void test_version_and_messages(void) {
     CHECK(strcmp(bn_version(), BN_VERSION_STRING) == 0);
     CHECK(bn_version_number() == BN_VERSION_NUMBER);
     CHECK(bn_last_error_message() != NULL);
-    for (s = BN_OK; s <= BN_ERR_UNSUPPORTED_ISA; s++) {
+    for (s = BN_OK; s <= BN_ERR_BAD_CHANNEL; s++) {
         const char* m = bn_status_message(s);
         CHECK(m != NULL && m[0] != '\0');
         CHECK(strcmp(m, "unknown status code") != 0);
         for (t = BN_OK; t < s; t++) CHECK(strcmp(m, bn_status_message(t)) != 0);
     }
     CHECK(strcmp(bn_status_message(BN_OK), "ok") == 0);
-    CHECK(strcmp(bn_status_message(BN_ERR_UNSUPPORTED_ISA + 1), "unknown status code") == 0);
+    CHECK(strcmp(bn_status_message(BN_ERR_BAD_CHANNEL + 1), "unknown status code") == 0);
     CHECK(strcmp(bn_status_message(-1), "unknown status code") == 0);
     CHECK(strstr(bn_status_message(BN_ERR_UNSUPPORTED_ISA), "instruction set") != NULL);
 }
@@ -105,7 +128,7 @@ static int isa_from_compiler(void) {
 }
 
 static void test_isa(void) {
-    int isa = bn_isa_detected(), i, found = -1, expected = isa_from_compiler();
+    int isa = (int)bn_isa_detected(), i, found = -1, expected = isa_from_compiler();
     const char* name = bn_isa_name(isa);
     CHECK(isa >= BN_ISA_PORTABLE && isa <= BN_ISA_AVX512);
     if (expected >= 0 && isa != expected) {
@@ -113,7 +136,7 @@ static void test_isa(void) {
                 isa, name, expected, bn_isa_name(expected));
     }
     CHECK(expected < 0 || isa == expected);
-    CHECK(bn_isa_detected() == isa); /* cached: the same every call */
+    CHECK((int)bn_isa_detected() == isa); /* cached: the same every call */
     CHECK(strcmp(bn_isa_name(BN_ISA_PORTABLE), "portable") == 0);
     CHECK(strcmp(bn_isa_name(BN_ISA_AVX2), "avx2") == 0);
     CHECK(strcmp(bn_isa_name(BN_ISA_AVX512), "avx512") == 0);
@@ -164,7 +187,9 @@ static void test_worked_example(int layout) {
     bn_train_params tp;
     bn_running_stats rs;
     bn_saved_stats ss;
-    float rmean[WC], rvar[WC], smean[WC], sinvstd[WC];
+    float rmean[WC], rvar[WC], smean[WC], sinvstd[WC], scale[WC], y3[WNUM];
+    bn_prepared pp;
+    const bn_shape shape = shape_of(WN, WC, WH, WW);
     double invstd = 1.0 / sqrt(5.5 + (double)EPS);
     int method, kind;
     size_t i;
@@ -174,7 +199,7 @@ static void test_worked_example(int layout) {
         /* The f64 moments: exact to f64 rounding with two-pass; Welford steps by 1/k
            rounded to f32, so within 16 f32 roundings (16 * 2^-24) relative. */
         double rel = method == BN_METHOD_WELFORD ? 16.0 / 16777216.0 : 1e-13;
-        CHECK_STATUS(bn_batch_stats(x, WNUM, WN, WC, WH, WW, layout, method, mean, WC, var, WC),
+        CHECK_STATUS(bn_batch_stats(x, WNUM, shape_of(WN, WC, WH, WW), layout, method, mean, WC, var, WC),
                      BN_OK);
         CHECK_NEAR(mean[0], 5.0, 1e-6);
         CHECK_NEAR(var[0], 5.5, 1e-6);
@@ -182,7 +207,7 @@ static void test_worked_example(int layout) {
         CHECK_NEAR(var[1], 550.0, 1e-4);
 
         memset(acc, 0, sizeof acc);
-        CHECK_STATUS(bn_accumulate_moments(x, WNUM, WN, WC, WH, WW, layout, method, acc, WC),
+        CHECK_STATUS(bn_accumulate_moments(x, WNUM, shape_of(WN, WC, WH, WW), layout, method, acc, WC),
                      BN_OK);
         CHECK(acc[0].count == 16);
         CHECK_NEAR(acc[0].mean, 5.0, 5.0 * rel);
@@ -190,7 +215,7 @@ static void test_worked_example(int layout) {
         CHECK_NEAR(bn_moments_variance(acc[0]), 5.5, 5.5 * rel);
         CHECK_NEAR(bn_moments_sample_variance(acc[0]), 88.0 / 15.0, 6.0 * rel);
         /* A second batch: the union of two copies. */
-        CHECK_STATUS(bn_accumulate_moments(x, WNUM, WN, WC, WH, WW, layout, method, acc, WC),
+        CHECK_STATUS(bn_accumulate_moments(x, WNUM, shape_of(WN, WC, WH, WW), layout, method, acc, WC),
                      BN_OK);
         CHECK(acc[0].count == 32);
         CHECK_NEAR(acc[0].m2, 176.0, 176.0 * rel);
@@ -203,16 +228,14 @@ static void test_worked_example(int layout) {
     }
 
     /* Normalize with the batch statistics: the worked example's y. */
-    CHECK_STATUS(bn_batch_stats(x, WNUM, WN, WC, WH, WW, layout, BN_METHOD_TWO_PASS, mean, WC,
-                                var, WC),
+    CHECK_STATUS(bn_batch_stats(x, WNUM, shape_of(WN, WC, WH, WW), layout, BN_METHOD_TWO_PASS, mean, WC, var, WC),
                  BN_OK);
     p.mean = mean; p.mean_len = WC;
     p.var = var; p.var_len = WC;
     p.gamma = GAMMA; p.gamma_len = WC;
     p.beta = BETA; p.beta_len = WC;
     p.eps = EPS;
-    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, WN, WC, WH, WW, layout, &p,
-                              BN_ACTIVATION_IDENTITY, 0.0f, 0.0f),
+    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), layout, &p, act_of(BN_ACTIVATION_IDENTITY, 0.0f, 0.0f)),
                  BN_OK);
     i = index_of(layout, 0, 0, 0, 0); /* x = 1 */
     CHECK_NEAR(y[i], -2.9112, 1e-4);
@@ -224,30 +247,48 @@ static void test_worked_example(int layout) {
 
     /* In place (y == x): bitwise the same. */
     memcpy(y2, x, sizeof x);
-    CHECK_STATUS(bn_normalize(y2, WNUM, y2, WNUM, WN, WC, WH, WW, layout, &p,
-                              BN_ACTIVATION_IDENTITY, 0.0f, 0.0f),
+    CHECK_STATUS(bn_normalize(y2, WNUM, y2, WNUM, shape_of(WN, WC, WH, WW), layout, &p, act_of(BN_ACTIVATION_IDENTITY, 0.0f, 0.0f)),
                  BN_OK);
     CHECK(memcmp(y, y2, sizeof y) == 0);
 
     /* ReLU and ReLU6. */
-    CHECK_STATUS(bn_normalize(x, WNUM, y2, WNUM, WN, WC, WH, WW, layout, &p, BN_ACTIVATION_RELU,
-                              0.0f, 0.0f),
+    CHECK_STATUS(bn_normalize(x, WNUM, y2, WNUM, shape_of(WN, WC, WH, WW), layout, &p, act_of(BN_ACTIVATION_RELU, 0.0f, 0.0f)),
                  BN_OK);
     CHECK(y2[index_of(layout, 0, 0, 0, 0)] == 0.0f);
     CHECK(y2[index_of(layout, 1, 0, 1, 3)] == y[index_of(layout, 1, 0, 1, 3)]);
-    CHECK_STATUS(bn_normalize(x, WNUM, y2, WNUM, WN, WC, WH, WW, layout, &p, BN_ACTIVATION_CLAMP,
-                              0.0f, 3.0f),
+    CHECK_STATUS(bn_normalize(x, WNUM, y2, WNUM, shape_of(WN, WC, WH, WW), layout, &p, act_of(BN_ACTIVATION_CLAMP, 0.0f, 3.0f)),
                  BN_OK);
     CHECK(y2[index_of(layout, 1, 0, 1, 3)] == 3.0f);
+
+    /* Prepared once (bn_prepare), then bn_normalize_prepared: bitwise bn_normalize, out of
+     * place and in place. Leaky ReLU: slope * y below 0 (exact for a power of 2), y above. */
+    CHECK_STATUS(bn_prepare(&p, scale, WC), BN_OK);
+    CHECK_NEAR(scale[0], 2.0 * invstd, 1e-6);
+    pp.mean = mean; pp.mean_len = WC;
+    pp.scale = scale; pp.scale_len = WC;
+    pp.beta = BETA; pp.beta_len = WC;
+    CHECK_STATUS(bn_normalize_prepared(x, WNUM, y2, WNUM, shape, layout, &pp,
+                                       act_of(BN_ACTIVATION_IDENTITY, 0.0f, 0.0f)),
+                 BN_OK);
+    CHECK(memcmp(y, y2, sizeof y) == 0);
+    memcpy(y2, x, sizeof x);
+    CHECK_STATUS(bn_normalize_prepared(y2, WNUM, y2, WNUM, shape, layout, &pp,
+                                       act_of(BN_ACTIVATION_IDENTITY, 0.0f, 0.0f)),
+                 BN_OK);
+    CHECK(memcmp(y, y2, sizeof y) == 0);
+    CHECK_STATUS(bn_normalize_prepared(x, WNUM, y2, WNUM, shape, layout, &pp, leaky(0.125f)),
+                 BN_OK);
+    CHECK(y2[index_of(layout, 0, 0, 0, 0)] == 0.125f * y[index_of(layout, 0, 0, 0, 0)]);
+    CHECK(y2[index_of(layout, 1, 0, 1, 3)] == y[index_of(layout, 1, 0, 1, 3)]);
+    CHECK_STATUS(bn_normalize(x, WNUM, y3, WNUM, shape, layout, &p, leaky(0.125f)), BN_OK);
+    CHECK(memcmp(y2, y3, sizeof y2) == 0);
 
     /* Training forward, every momentum convention, out of place and in place. */
     tp.gamma = GAMMA; tp.gamma_len = WC;
     tp.beta = BETA; tp.beta_len = WC;
     tp.eps = EPS;
     tp.method = BN_METHOD_TWO_PASS;
-    tp.activation = BN_ACTIVATION_IDENTITY;
-    tp.clamp_min = 0.0f;
-    tp.clamp_max = 0.0f;
+    tp.act = act_of(BN_ACTIVATION_IDENTITY, 0.0f, 0.0f);
     ss.mean = smean; ss.mean_len = WC;
     ss.invstd = sinvstd; ss.invstd_len = WC;
     for (kind = BN_MOMENTUM_PYTORCH; kind <= BN_MOMENTUM_CUMULATIVE; kind++) {
@@ -258,7 +299,7 @@ static void test_worked_example(int layout) {
         rs.momentum_kind = kind;
         rs.momentum = kind == BN_MOMENTUM_PYTORCH ? 0.1f : 0.9f;
         rs.prior_batches = 0;
-        CHECK_STATUS(bn_train_forward(x, WNUM, y2, WNUM, WN, WC, WH, WW, layout, &tp, &rs, &ss),
+        CHECK_STATUS(bn_train_forward(x, WNUM, y2, WNUM, shape_of(WN, WC, WH, WW), layout, &tp, &rs, &ss),
                      BN_OK);
         CHECK_NEAR(smean[0], 5.0, 1e-6);
         CHECK_NEAR(sinvstd[0], invstd, 1e-6);
@@ -279,7 +320,7 @@ static void test_worked_example(int layout) {
     /* In place, and without running statistics: bitwise the out-of-place result. */
     memcpy(y, y2, sizeof y);
     memcpy(y2, x, sizeof x);
-    CHECK_STATUS(bn_train_forward(y2, WNUM, y2, WNUM, WN, WC, WH, WW, layout, &tp, NULL, &ss),
+    CHECK_STATUS(bn_train_forward(y2, WNUM, y2, WNUM, shape_of(WN, WC, WH, WW), layout, &tp, NULL, &ss),
                  BN_OK);
     CHECK(memcmp(y, y2, sizeof y) == 0);
 }
@@ -345,7 +386,10 @@ static void test_errors(void) {
     bn_saved_stats ss, bad_ss;
     const size_t big = (size_t)-1;
     float* misaligned = (float*)((char*)storage + 1);
-    const int L = BN_LAYOUT_NCHW, M = BN_METHOD_WELFORD, ID = BN_ACTIVATION_IDENTITY;
+    const bn_layout L = BN_LAYOUT_NCHW;
+    const bn_method M = BN_METHOD_WELFORD;
+    const bn_activation_kind ID = BN_ACTIVATION_IDENTITY;
+    float y3[WNUM];
 
     worked_tensor(L, x);
     p.mean = GAMMA; p.mean_len = WC;
@@ -355,7 +399,7 @@ static void test_errors(void) {
     p.eps = EPS;
     tp.gamma = GAMMA; tp.gamma_len = WC;
     tp.beta = BETA; tp.beta_len = WC;
-    tp.eps = EPS; tp.method = M; tp.activation = ID; tp.clamp_min = 0; tp.clamp_max = 0;
+    tp.eps = EPS; tp.method = M; tp.act = act_of(ID, 0, 0);
     rs.mean = rmean; rs.mean_len = WC;
     rs.var = rvar; rs.var_len = WC;
     rs.momentum_kind = BN_MOMENTUM_PYTORCH; rs.momentum = 0.1f; rs.prior_batches = 0;
@@ -367,59 +411,60 @@ static void test_errors(void) {
     fill(w, 6); fill(b, 2);
 
     /* --- BN_ERR_BAD_ENUM: every enum argument and field --- */
-    CHECK_STATUS(bn_batch_stats(x, WNUM, WN, WC, WH, WW, 2, M, mean, WC, var, WC), BN_ERR_BAD_ENUM);
+    CHECK_STATUS(bn_batch_stats(x, WNUM, shape_of(WN, WC, WH, WW), 2, M, mean, WC, var, WC), BN_ERR_BAD_ENUM);
     CHECK(strstr(bn_last_error_message(), "layout") != NULL);
-    CHECK_STATUS(bn_batch_stats(x, WNUM, WN, WC, WH, WW, -1, M, mean, WC, var, WC), BN_ERR_BAD_ENUM);
-    CHECK_STATUS(bn_batch_stats(x, WNUM, WN, WC, WH, WW, L, 2, mean, WC, var, WC), BN_ERR_BAD_ENUM);
-    CHECK_STATUS(bn_accumulate_moments(x, WNUM, WN, WC, WH, WW, L, 99, acc, WC), BN_ERR_BAD_ENUM);
-    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &p, 99, 0, 0), BN_ERR_BAD_ENUM);
-    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, WN, WC, WH, WW, 7, &p, ID, 0, 0), BN_ERR_BAD_ENUM);
+    CHECK_STATUS(bn_batch_stats(x, WNUM, shape_of(WN, WC, WH, WW), -1, M, mean, WC, var, WC), BN_ERR_BAD_ENUM);
+    CHECK_STATUS(bn_batch_stats(x, WNUM, shape_of(WN, WC, WH, WW), L, 2, mean, WC, var, WC), BN_ERR_BAD_ENUM);
+    CHECK_STATUS(bn_accumulate_moments(x, WNUM, shape_of(WN, WC, WH, WW), L, 99, acc, WC), BN_ERR_BAD_ENUM);
+    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &p, act_of(99, 0, 0)), BN_ERR_BAD_ENUM);
+    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), 7, &p, act_of(ID, 0, 0)), BN_ERR_BAD_ENUM);
     bad_tp = tp; bad_tp.method = 2;
-    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &bad_tp, &rs, &ss),
+    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &bad_tp, &rs, &ss),
                  BN_ERR_BAD_ENUM);
-    bad_tp = tp; bad_tp.activation = -1;
-    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &bad_tp, &rs, &ss),
+    bad_tp = tp; bad_tp.act.kind = (bn_activation_kind)-1;
+    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &bad_tp, &rs, &ss),
                  BN_ERR_BAD_ENUM);
     bad_rs = rs; bad_rs.momentum_kind = 3;
-    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &tp, &bad_rs, &ss),
+    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &tp, &bad_rs, &ss),
                  BN_ERR_BAD_ENUM);
     CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, 2, b, 2, BN_BIAS_ZEROS, &p), BN_ERR_BAD_ENUM);
     CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, 2, &p),
                  BN_ERR_BAD_ENUM);
 
     /* --- BN_ERR_NULL_POINTER: NULL with a length, NULL structs --- */
-    CHECK_STATUS(bn_batch_stats(NULL, WNUM, WN, WC, WH, WW, L, M, mean, WC, var, WC),
+    CHECK_STATUS(bn_batch_stats(NULL, WNUM, shape_of(WN, WC, WH, WW), L, M, mean, WC, var, WC),
                  BN_ERR_NULL_POINTER);
-    CHECK_STATUS(bn_batch_stats(x, WNUM, WN, WC, WH, WW, L, M, NULL, WC, var, WC),
+    CHECK_STATUS(bn_batch_stats(x, WNUM, shape_of(WN, WC, WH, WW), L, M, NULL, WC, var, WC),
                  BN_ERR_NULL_POINTER);
     CHECK(strstr(bn_last_error_message(), "mean") != NULL);
-    CHECK_STATUS(bn_accumulate_moments(x, WNUM, WN, WC, WH, WW, L, M, NULL, WC),
+    CHECK_STATUS(bn_accumulate_moments(x, WNUM, shape_of(WN, WC, WH, WW), L, M, NULL, WC),
                  BN_ERR_NULL_POINTER);
     CHECK_STATUS(bn_moments_merge(acc, NULL, WC), BN_ERR_NULL_POINTER);
-    CHECK_STATUS(bn_normalize(x, WNUM, NULL, WNUM, WN, WC, WH, WW, L, &p, ID, 0, 0),
+    CHECK_STATUS(bn_normalize(x, WNUM, NULL, WNUM, shape_of(WN, WC, WH, WW), L, &p, act_of(ID, 0, 0)),
                  BN_ERR_NULL_POINTER);
-    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, WN, WC, WH, WW, L, NULL, ID, 0, 0),
+    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, NULL, act_of(ID, 0, 0)),
                  BN_ERR_NULL_POINTER);
     bad_p = p; bad_p.gamma = NULL;
-    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &bad_p, ID, 0, 0),
+    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &bad_p, act_of(ID, 0, 0)),
                  BN_ERR_NULL_POINTER);
-    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, WN, WC, WH, WW, L, NULL, &rs, &ss),
+    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, NULL, &rs, &ss),
                  BN_ERR_NULL_POINTER);
-    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &tp, &rs, NULL),
-                 BN_ERR_NULL_POINTER);
+    /* saved is optional (NULL: not kept); running too. */
+    CHECK_STATUS(bn_train_forward(x, WNUM, y3, WNUM, shape_of(WN, WC, WH, WW), L, &tp, NULL, NULL),
+                 BN_OK);
     bad_ss = ss; bad_ss.invstd = NULL;
-    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &tp, &rs, &bad_ss),
+    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &tp, &rs, &bad_ss),
                  BN_ERR_NULL_POINTER);
     bad_rs = rs; bad_rs.var = NULL;
-    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &tp, &bad_rs, &ss),
+    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &tp, &bad_rs, &ss),
                  BN_ERR_NULL_POINTER);
     CHECK_STATUS(bn_fold_into_weights(NULL, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS, &p),
                  BN_ERR_NULL_POINTER);
     CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS, NULL),
                  BN_ERR_NULL_POINTER);
     /* NULL with length 0 is fine. */
-    CHECK_STATUS(bn_batch_stats(NULL, 0, 0, 0, 4, 4, L, M, NULL, 0, NULL, 0), BN_OK);
-    CHECK_STATUS(bn_normalize(NULL, 0, NULL, 0, 0, WC, WH, WW, L, &p, ID, 0, 0), BN_OK);
+    CHECK_STATUS(bn_batch_stats(NULL, 0, shape_of(0, 0, 4, 4), L, M, NULL, 0, NULL, 0), BN_OK);
+    CHECK_STATUS(bn_normalize(NULL, 0, NULL, 0, shape_of(0, WC, WH, WW), L, &p, act_of(ID, 0, 0)), BN_OK);
     CHECK_STATUS(bn_moments_merge(NULL, NULL, 0), BN_OK);
     memset(&bad_p, 0, sizeof bad_p); /* every array NULL with length 0 */
     CHECK_STATUS(bn_fold_into_weights(NULL, 0, 0, 3, BN_WEIGHTS_OUT_LAST, NULL, 0, BN_BIAS_ZEROS,
@@ -427,44 +472,42 @@ static void test_errors(void) {
                  BN_OK);
 
     /* --- BN_ERR_MISALIGNED --- */
-    CHECK_STATUS(bn_batch_stats(misaligned, WNUM, WN, WC, WH, WW, L, M, mean, WC, var, WC),
+    CHECK_STATUS(bn_batch_stats(misaligned, WNUM, shape_of(WN, WC, WH, WW), L, M, mean, WC, var, WC),
                  BN_ERR_MISALIGNED);
-    CHECK_STATUS(bn_normalize(x, WNUM, misaligned, WNUM, WN, WC, WH, WW, L, &p, ID, 0, 0),
+    CHECK_STATUS(bn_normalize(x, WNUM, misaligned, WNUM, shape_of(WN, WC, WH, WW), L, &p, act_of(ID, 0, 0)),
                  BN_ERR_MISALIGNED);
-    CHECK_STATUS(bn_accumulate_moments(x, WNUM, WN, WC, WH, WW, L, M,
-                                       (bn_moments*)((char*)storage + 4), WC),
+    CHECK_STATUS(bn_accumulate_moments(x, WNUM, shape_of(WN, WC, WH, WW), L, M, (bn_moments*)((char*)storage + 4), WC),
                  BN_ERR_MISALIGNED);
-    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, WN, WC, WH, WW, L,
-                              (const bn_norm_params*)((const char*)&p + 1), ID, 0, 0),
+    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, (const bn_norm_params*)((const char*)&p + 1), act_of(ID, 0, 0)),
                  BN_ERR_MISALIGNED);
 
     /* --- BN_ERR_OVERLAP: outputs overlapping inputs or each other --- */
     memcpy(buf, x, sizeof x);
-    CHECK_STATUS(bn_normalize(buf, WNUM, buf + 1, WNUM, WN, WC, WH, WW, L, &p, ID, 0, 0),
+    CHECK_STATUS(bn_normalize(buf, WNUM, buf + 1, WNUM, shape_of(WN, WC, WH, WW), L, &p, act_of(ID, 0, 0)),
                  BN_ERR_OVERLAP);
-    CHECK_STATUS(bn_normalize(buf + 1, WNUM, buf, WNUM, WN, WC, WH, WW, L, &p, ID, 0, 0),
+    CHECK_STATUS(bn_normalize(buf + 1, WNUM, buf, WNUM, shape_of(WN, WC, WH, WW), L, &p, act_of(ID, 0, 0)),
                  BN_ERR_OVERLAP);
     CHECK(memcmp(buf, x, sizeof x) == 0);
     bad_p = p; bad_p.gamma = y + 3;
-    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &bad_p, ID, 0, 0),
+    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &bad_p, act_of(ID, 0, 0)),
                  BN_ERR_OVERLAP);
-    CHECK_STATUS(bn_batch_stats(x, WNUM, WN, WC, WH, WW, L, M, out, WC, out + 1, WC),
+    CHECK_STATUS(bn_batch_stats(x, WNUM, shape_of(WN, WC, WH, WW), L, M, out, WC, out + 1, WC),
                  BN_ERR_OVERLAP);
-    CHECK_STATUS(bn_batch_stats(buf, WNUM, WN, WC, WH, WW, L, M, buf + WNUM - 1, WC, var, WC),
+    CHECK_STATUS(bn_batch_stats(buf, WNUM, shape_of(WN, WC, WH, WW), L, M, buf + WNUM - 1, WC, var, WC),
                  BN_ERR_OVERLAP);
-    CHECK_STATUS(bn_accumulate_moments(buf, WNUM, WN, WC, WH, WW, L, M, (bn_moments*)storage, WC),
+    CHECK_STATUS(bn_accumulate_moments(buf, WNUM, shape_of(WN, WC, WH, WW), L, M, (bn_moments*)storage, WC),
                  BN_ERR_OVERLAP);
     CHECK(memcmp(buf, x, sizeof x) == 0);
     memset(acc2, 0, sizeof acc2);
     CHECK_STATUS(bn_moments_merge(acc2, acc2 + 1, 3), BN_ERR_OVERLAP);
     bad_ss = ss; bad_ss.mean = rmean;
-    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &tp, &rs, &bad_ss),
+    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &tp, &rs, &bad_ss),
                  BN_ERR_OVERLAP);
     bad_ss = ss; bad_ss.invstd = y + WNUM - 2;
-    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &tp, &rs, &bad_ss),
+    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &tp, &rs, &bad_ss),
                  BN_ERR_OVERLAP);
     bad_tp = tp; bad_tp.beta = smean;
-    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &bad_tp, &rs, &ss),
+    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &bad_tp, &rs, &ss),
                  BN_ERR_OVERLAP);
     CHECK_STATUS(bn_fold_into_weights(out, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, out + 5, 2,
                                       BN_BIAS_IN_PLACE, &p),
@@ -475,58 +518,58 @@ static void test_errors(void) {
                  BN_ERR_OVERLAP);
 
     /* --- BN_ERR_LENGTH_MISMATCH --- */
-    CHECK_STATUS(bn_batch_stats(x, WNUM - 1, WN, WC, WH, WW, L, M, mean, WC, var, WC),
+    CHECK_STATUS(bn_batch_stats(x, WNUM - 1, shape_of(WN, WC, WH, WW), L, M, mean, WC, var, WC),
                  BN_ERR_LENGTH_MISMATCH);
-    CHECK_STATUS(bn_batch_stats(x, WNUM, WN, WC, WH, WW, L, M, mean, WC - 1, var, WC),
+    CHECK_STATUS(bn_batch_stats(x, WNUM, shape_of(WN, WC, WH, WW), L, M, mean, WC - 1, var, WC),
                  BN_ERR_LENGTH_MISMATCH);
     CHECK(strstr(bn_last_error_message(), "mean") != NULL);
-    CHECK_STATUS(bn_accumulate_moments(x, WNUM, WN, WC, WH, WW, L, M, acc, WC + 1 - 2),
+    CHECK_STATUS(bn_accumulate_moments(x, WNUM, shape_of(WN, WC, WH, WW), L, M, acc, WC + 1 - 2),
                  BN_ERR_LENGTH_MISMATCH);
-    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM - 1, WN, WC, WH, WW, L, &p, ID, 0, 0),
+    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM - 1, shape_of(WN, WC, WH, WW), L, &p, act_of(ID, 0, 0)),
                  BN_ERR_LENGTH_MISMATCH);
     memcpy(buf, x, sizeof x);
-    CHECK_STATUS(bn_normalize(buf, WNUM, buf, WNUM - 1, WN, WC, WH, WW, L, &p, ID, 0, 0),
+    CHECK_STATUS(bn_normalize(buf, WNUM, buf, WNUM - 1, shape_of(WN, WC, WH, WW), L, &p, act_of(ID, 0, 0)),
                  BN_ERR_LENGTH_MISMATCH);
     CHECK(memcmp(buf, x, sizeof x) == 0);
     bad_p = p; bad_p.beta_len = 1;
-    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &bad_p, ID, 0, 0),
+    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &bad_p, act_of(ID, 0, 0)),
                  BN_ERR_LENGTH_MISMATCH);
     bad_rs = rs; bad_rs.mean_len = 3;
-    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &tp, &bad_rs, &ss),
+    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &tp, &bad_rs, &ss),
                  BN_ERR_LENGTH_MISMATCH);
     CHECK_STATUS(bn_fold_into_weights(w, 5, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS, &p),
                  BN_ERR_LENGTH_MISMATCH);
     CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 1, BN_BIAS_ZEROS, &p),
                  BN_ERR_LENGTH_MISMATCH);
     /* A length no buffer can have. */
-    CHECK_STATUS(bn_batch_stats(x, big / 2, WN, WC, WH, WW, L, M, mean, WC, var, WC),
+    CHECK_STATUS(bn_batch_stats(x, big / 2, shape_of(WN, WC, WH, WW), L, M, mean, WC, var, WC),
                  BN_ERR_LENGTH_MISMATCH);
 
     /* --- BN_ERR_SHAPE_OVERFLOW / BN_ERR_WEIGHT_OVERFLOW --- */
-    CHECK_STATUS(bn_batch_stats(x, WNUM, big, WC, WH, WW, L, M, mean, WC, var, WC),
+    CHECK_STATUS(bn_batch_stats(x, WNUM, shape_of(big, WC, WH, WW), L, M, mean, WC, var, WC),
                  BN_ERR_SHAPE_OVERFLOW);
-    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, 2, WC, big / 2, WW, L, &p, ID, 0, 0),
+    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, shape_of(2, WC, big / 2, WW), L, &p, act_of(ID, 0, 0)),
                  BN_ERR_SHAPE_OVERFLOW);
     CHECK_STATUS(bn_fold_into_weights(w, 6, 2, big, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS, &p),
                  BN_ERR_WEIGHT_OVERFLOW);
 
     /* --- BN_ERR_EMPTY_CHANNEL --- */
-    CHECK_STATUS(bn_batch_stats(x, 0, 0, WC, WH, WW, L, M, mean, WC, var, WC),
+    CHECK_STATUS(bn_batch_stats(x, 0, shape_of(0, WC, WH, WW), L, M, mean, WC, var, WC),
                  BN_ERR_EMPTY_CHANNEL);
-    CHECK_STATUS(bn_accumulate_moments(x, 0, WN, WC, 0, WW, L, M, acc, WC), BN_ERR_EMPTY_CHANNEL);
-    CHECK_STATUS(bn_train_forward(x, 0, y, 0, 0, WC, WH, WW, L, &tp, &rs, &ss),
+    CHECK_STATUS(bn_accumulate_moments(x, 0, shape_of(WN, WC, 0, WW), L, M, acc, WC), BN_ERR_EMPTY_CHANNEL);
+    CHECK_STATUS(bn_train_forward(x, 0, y, 0, shape_of(0, WC, WH, WW), L, &tp, &rs, &ss),
                  BN_ERR_EMPTY_CHANNEL);
 
     /* --- BN_ERR_TOO_FEW_VALUES: one value per channel, unbiased running update --- */
-    CHECK_STATUS(bn_train_forward(x, WC, y, WC, 1, WC, 1, 1, L, &tp, &rs, &ss),
+    CHECK_STATUS(bn_train_forward(x, WC, y, WC, shape_of(1, WC, 1, 1), L, &tp, &rs, &ss),
                  BN_ERR_TOO_FEW_VALUES);
     bad_rs = rs; bad_rs.momentum_kind = BN_MOMENTUM_CUMULATIVE;
-    CHECK_STATUS(bn_train_forward(x, WC, y, WC, 1, WC, 1, 1, L, &tp, &bad_rs, &ss),
+    CHECK_STATUS(bn_train_forward(x, WC, y, WC, shape_of(1, WC, 1, 1), L, &tp, &bad_rs, &ss),
                  BN_ERR_TOO_FEW_VALUES);
 
     /* --- BN_ERR_INVALID_PARAMETER: eps, momentum, clamp bounds --- */
     bad_p = p; bad_p.eps = -1.0f;
-    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &bad_p, ID, 0, 0),
+    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &bad_p, act_of(ID, 0, 0)),
                  BN_ERR_INVALID_PARAMETER);
     CHECK(strstr(bn_last_error_message(), "eps") != NULL);
     bad_p.eps = (float)NAN;
@@ -534,24 +577,64 @@ static void test_errors(void) {
                                       &bad_p),
                  BN_ERR_INVALID_PARAMETER);
     bad_p.eps = (float)INFINITY;
-    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &bad_p, ID, 0, 0),
+    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &bad_p, act_of(ID, 0, 0)),
                  BN_ERR_INVALID_PARAMETER);
-    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &p, BN_ACTIVATION_CLAMP, 6.0f,
-                              0.0f),
+    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &p, act_of(BN_ACTIVATION_CLAMP, 6.0f, 0.0f)),
                  BN_ERR_INVALID_PARAMETER);
-    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &p, BN_ACTIVATION_CLAMP,
-                              (float)NAN, 1.0f),
+    CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &p, act_of(BN_ACTIVATION_CLAMP, (float)NAN, 1.0f)),
                  BN_ERR_INVALID_PARAMETER);
     bad_rs = rs; bad_rs.momentum = 1.5f;
-    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &tp, &bad_rs, &ss),
+    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &tp, &bad_rs, &ss),
                  BN_ERR_INVALID_PARAMETER);
     CHECK(strstr(bn_last_error_message(), "momentum") != NULL);
     bad_rs = rs; bad_rs.momentum_kind = BN_MOMENTUM_ONNX; bad_rs.momentum = (float)NAN;
-    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &tp, &bad_rs, &ss),
+    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &tp, &bad_rs, &ss),
                  BN_ERR_INVALID_PARAMETER);
     bad_tp = tp; bad_tp.eps = -0.5f;
-    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, WN, WC, WH, WW, L, &bad_tp, NULL, &ss),
+    CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &bad_tp, NULL, &ss),
                  BN_ERR_INVALID_PARAMETER);
+
+    /* --- bn_prepare and bn_normalize_prepared --- */
+    {
+        float scale[WC];
+        const float bad_var[WC] = {1.0f, -1.0f};
+        const bn_shape shape = shape_of(WN, WC, WH, WW);
+        bn_prepared pp;
+        fill(scale, WC);
+        bad_p = p; bad_p.var = bad_var;
+        CHECK_STATUS(bn_prepare(&bad_p, scale, WC), BN_ERR_BAD_CHANNEL);
+        CHECK(strstr(bn_last_error_message(), "params->var[1]") != NULL);
+        CHECK_STATUS(bn_prepare(&p, scale, WC - 1), BN_ERR_LENGTH_MISMATCH);
+        CHECK(strstr(bn_last_error_message(), "scale_len") != NULL);
+        CHECK_STATUS(bn_prepare(NULL, scale, WC), BN_ERR_NULL_POINTER);
+        bad_p = p; bad_p.eps = -1.0f;
+        CHECK_STATUS(bn_prepare(&bad_p, scale, WC), BN_ERR_INVALID_PARAMETER);
+        CHECK(strstr(bn_last_error_message(), "params->eps") != NULL);
+        CHECK_STATUS(bn_prepare(&p, (float*)GAMMA, WC), BN_ERR_OVERLAP);
+        CHECK(untouched(scale, WC));
+        pp.mean = GAMMA; pp.mean_len = WC;
+        pp.scale = GAMMA; pp.scale_len = WC;
+        pp.beta = BETA; pp.beta_len = WC;
+        CHECK_STATUS(bn_normalize_prepared(x, WNUM, y, WNUM, shape, L, NULL, act_of(ID, 0, 0)),
+                     BN_ERR_NULL_POINTER);
+        CHECK_STATUS(bn_normalize_prepared(x, WNUM, y, WNUM, shape, L, &pp, leaky((float)NAN)),
+                     BN_ERR_INVALID_PARAMETER);
+        CHECK(strstr(bn_last_error_message(), "act.slope") != NULL);
+        CHECK_STATUS(bn_normalize_prepared(x, WNUM, y, WNUM, shape, L, &pp,
+                                           act_of((bn_activation_kind)6, 0, 0)),
+                     BN_ERR_BAD_ENUM);
+        CHECK(strstr(bn_last_error_message(), "act.kind") != NULL);
+        CHECK_STATUS(bn_normalize_prepared(x, WNUM, y, WNUM, shape, BN_LAYOUT_MAX_ENUM, &pp,
+                                           act_of(ID, 0, 0)),
+                     BN_ERR_BAD_ENUM);
+        pp.scale_len = 1;
+        CHECK_STATUS(bn_normalize_prepared(x, WNUM, y, WNUM, shape, L, &pp, act_of(ID, 0, 0)),
+                     BN_ERR_LENGTH_MISMATCH);
+        CHECK(strstr(bn_last_error_message(), "prepared->scale_len") != NULL);
+        pp.scale_len = WC; pp.beta = y + 1;
+        CHECK_STATUS(bn_normalize_prepared(x, WNUM, y, WNUM, shape, L, &pp, act_of(ID, 0, 0)),
+                     BN_ERR_OVERLAP);
+    }
 
     /* Nothing was written by any refused call. */
     CHECK(untouched(y, WNUM));
@@ -618,9 +701,10 @@ static void put_moments(FILE* o, const char* name, const bn_moments* m, size_t n
 static void run_case(FILE* in, FILE* o, int k) {
     size_t n, c, h, w, num, len, i, per_out = 5;
     float *x, *gamma, *beta, *pmean, *pvar, *rmean0, *rvar0, *weights0, *bias0, *accf;
-    float *y, *mean, *var, *rmean, *rvar, *smean, *sinvstd, *wt, *bias;
+    float *y, *mean, *var, *rmean, *rvar, *smean, *sinvstd, *wt, *bias, *scale;
     bn_moments* acc;
     bn_norm_params p;
+    bn_prepared pp;
     bn_train_params tp;
     bn_running_stats rs;
     bn_saved_stats ss;
@@ -653,16 +737,23 @@ static void run_case(FILE* in, FILE* o, int k) {
     wt = (float*)malloc((c * per_out + 1) * sizeof(float));
     bias = (float*)malloc((c + 1) * sizeof(float));
     acc = (bn_moments*)malloc((c + 1) * sizeof(bn_moments));
+    scale = (float*)malloc((c + 1) * sizeof(float));
 
     p.mean = pmean; p.mean_len = c;
     p.var = pvar; p.var_len = c;
     p.gamma = gamma; p.gamma_len = c;
     p.beta = beta; p.beta_len = c;
     p.eps = 1e-3f;
+    STATUS_OK(bn_prepare(&p, scale, c));
+    sprintf(name, "case%d/scale", k);
+    put_floats(o, name, scale, c);
+    pp.mean = pmean; pp.mean_len = c;
+    pp.scale = scale; pp.scale_len = c;
+    pp.beta = beta; pp.beta_len = c;
 
     for (layout = 0; layout <= 1; layout++) {
         for (method = 0; method <= 1; method++) {
-            STATUS_OK(bn_batch_stats(x, num, n, c, h, w, layout, method, mean, c, var, c));
+            STATUS_OK(bn_batch_stats(x, num, shape_of(n, c, h, w), layout, method, mean, c, var, c));
             sprintf(name, "case%d/stats/L%d/M%d/mean", k, layout, method);
             put_floats(o, name, mean, c);
             sprintf(name, "case%d/stats/L%d/M%d/var", k, layout, method);
@@ -672,19 +763,24 @@ static void run_case(FILE* in, FILE* o, int k) {
                 acc[i].mean = accf[3 * i + 1];
                 acc[i].m2 = accf[3 * i + 2];
             }
-            STATUS_OK(bn_accumulate_moments(x, num, n, c, h, w, layout, method, acc, c));
+            STATUS_OK(bn_accumulate_moments(x, num, shape_of(n, c, h, w), layout, method, acc, c));
             sprintf(name, "case%d/acc/L%d/M%d", k, layout, method);
             put_moments(o, name, acc, c);
         }
-        for (act = 0; act <= 2; act++)
-            for (inplace = 0; inplace <= 1; inplace++) {
-                if (inplace) {
-                    memcpy(y, x, num * sizeof(float));
-                    STATUS_OK(bn_normalize(y, num, y, num, n, c, h, w, layout, &p, act, -0.5f, 1.25f));
-                } else {
-                    STATUS_OK(bn_normalize(x, num, y, num, n, c, h, w, layout, &p, act, -0.5f, 1.25f));
-                }
-                sprintf(name, "case%d/normalize/L%d/A%d/I%d", k, layout, act, inplace);
+        /* Identity, ReLU, clamp, leaky ReLU; with the statistics and prepared. */
+        for (act = 0; act <= 3; act++)
+            for (inplace = 0; inplace <= 3; inplace++) {
+                bn_activation a = act == 3 ? leaky(0.0625f) : act_of((bn_activation_kind)act, -0.5f, 1.25f);
+                int prep = inplace >= 2, in = inplace % 2;
+                if (in) memcpy(y, x, num * sizeof(float));
+                if (prep)
+                    STATUS_OK(bn_normalize_prepared(in ? y : x, num, y, num, shape_of(n, c, h, w),
+                                                    (bn_layout)layout, &pp, a));
+                else
+                    STATUS_OK(bn_normalize(in ? y : x, num, y, num, shape_of(n, c, h, w),
+                                           (bn_layout)layout, &p, a));
+                sprintf(name, "case%d/%s/L%d/A%d/I%d", k, prep ? "prepared" : "normalize", layout,
+                        act, in);
                 put_floats(o, name, y, num);
             }
         for (kind = -1; kind <= 2; kind++)
@@ -695,8 +791,7 @@ static void run_case(FILE* in, FILE* o, int k) {
                 tp.beta = beta; tp.beta_len = c;
                 tp.eps = 1e-3f;
                 tp.method = inplace; /* both methods, one each way */
-                tp.activation = kind < 0 ? BN_ACTIVATION_RELU : BN_ACTIVATION_IDENTITY;
-                tp.clamp_min = 0.0f; tp.clamp_max = 0.0f;
+                tp.act = act_of(kind < 0 ? BN_ACTIVATION_RELU : BN_ACTIVATION_IDENTITY, 0.0f, 0.0f);
                 rs.mean = rmean; rs.mean_len = c;
                 rs.var = rvar; rs.var_len = c;
                 rs.momentum_kind = kind;
@@ -706,11 +801,9 @@ static void run_case(FILE* in, FILE* o, int k) {
                 ss.invstd = sinvstd; ss.invstd_len = c;
                 if (inplace) {
                     memcpy(y, x, num * sizeof(float));
-                    STATUS_OK(bn_train_forward(y, num, y, num, n, c, h, w, layout, &tp,
-                                               kind < 0 ? NULL : &rs, &ss));
+                    STATUS_OK(bn_train_forward(y, num, y, num, shape_of(n, c, h, w), layout, &tp, kind < 0 ? NULL : &rs, &ss));
                 } else {
-                    STATUS_OK(bn_train_forward(x, num, y, num, n, c, h, w, layout, &tp,
-                                               kind < 0 ? NULL : &rs, &ss));
+                    STATUS_OK(bn_train_forward(x, num, y, num, shape_of(n, c, h, w), layout, &tp, kind < 0 ? NULL : &rs, &ss));
                 }
                 sprintf(name, "case%d/train/L%d/K%d/I%d/y", k, layout, kind, inplace);
                 put_floats(o, name, y, num);
@@ -737,7 +830,7 @@ static void run_case(FILE* in, FILE* o, int k) {
 
     free(x); free(gamma); free(beta); free(pmean); free(pvar); free(rmean0); free(rvar0);
     free(accf); free(weights0); free(bias0); free(y); free(mean); free(var); free(rmean);
-    free(rvar); free(smean); free(sinvstd); free(wt); free(bias); free(acc);
+    free(rvar); free(smean); free(sinvstd); free(wt); free(bias); free(acc); free(scale);
 }
 
 #define LAYOUT_LINE(o, type, field) \
@@ -749,13 +842,27 @@ static void put_layouts(FILE* o) {
     fprintf(o, "sizeof bn_train_params %zu\n", sizeof(bn_train_params));
     fprintf(o, "sizeof bn_running_stats %zu\n", sizeof(bn_running_stats));
     fprintf(o, "sizeof bn_saved_stats %zu\n", sizeof(bn_saved_stats));
+    fprintf(o, "sizeof bn_shape %zu\n", sizeof(bn_shape));
+    fprintf(o, "sizeof bn_activation %zu\n", sizeof(bn_activation));
+    fprintf(o, "sizeof bn_prepared %zu\n", sizeof(bn_prepared));
+    fprintf(o, "sizeof bn_status %zu\n", sizeof(bn_status));
+    fprintf(o, "sizeof bn_layout %zu\n", sizeof(bn_layout));
+    fprintf(o, "sizeof bn_method %zu\n", sizeof(bn_method));
+    fprintf(o, "sizeof bn_activation_kind %zu\n", sizeof(bn_activation_kind));
+    fprintf(o, "sizeof bn_momentum %zu\n", sizeof(bn_momentum));
+    fprintf(o, "sizeof bn_weight_layout %zu\n", sizeof(bn_weight_layout));
+    fprintf(o, "sizeof bn_bias %zu\n", sizeof(bn_bias));
+    fprintf(o, "sizeof bn_isa %zu\n", sizeof(bn_isa));
     LAYOUT_LINE(o, bn_moments, m2);
     LAYOUT_LINE(o, bn_norm_params, beta_len);
     LAYOUT_LINE(o, bn_norm_params, eps);
     LAYOUT_LINE(o, bn_train_params, eps);
     LAYOUT_LINE(o, bn_train_params, method);
-    LAYOUT_LINE(o, bn_train_params, activation);
-    LAYOUT_LINE(o, bn_train_params, clamp_max);
+    LAYOUT_LINE(o, bn_train_params, act);
+    LAYOUT_LINE(o, bn_activation, clamp_max);
+    LAYOUT_LINE(o, bn_activation, slope);
+    LAYOUT_LINE(o, bn_shape, w);
+    LAYOUT_LINE(o, bn_prepared, beta_len);
     LAYOUT_LINE(o, bn_running_stats, momentum_kind);
     LAYOUT_LINE(o, bn_running_stats, momentum);
     LAYOUT_LINE(o, bn_running_stats, prior_batches);
