@@ -2,7 +2,9 @@
 //! no `std`), caches the answer, and runs a kernel generic over [`Simd`] with the token of
 //! the ISA asked for. The only place that makes x86 tokens.
 
-use super::{Body, Portable, Simd};
+#[cfg(target_arch = "x86_64")]
+use super::Body;
+use super::{Portable, Simd};
 use core::sync::atomic::{AtomicU8, Ordering};
 
 /// An instruction-set level the kernels can run at.
@@ -133,9 +135,11 @@ pub(crate) trait WithSimd {
     fn run<S: Simd>(self, s: S) -> Self::Output;
 }
 
-/// A whole [`WithSimd`] computation as one [`Body`].
+/// A whole [`WithSimd`] computation as one [`Body`] (for the x86 levels' functions).
+#[cfg(target_arch = "x86_64")]
 struct Whole<W>(W);
 
+#[cfg(target_arch = "x86_64")]
 impl<S: Simd, W: WithSimd> Body<S> for Whole<W> {
     type Output = W::Output;
     #[cfg_attr(not(debug_assertions), inline(always))]
