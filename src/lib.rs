@@ -49,7 +49,7 @@
 //! assert_eq!(acc[0].sample_variance(), 88.0 / 15.0);
 //! # Ok::<(), batchnorm::Error>(())
 //! ```
-#![no_std]
+#![cfg_attr(not(feature = "rayon"), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -59,6 +59,8 @@ mod fold;
 mod kernels;
 mod moments;
 mod normalize;
+#[cfg(feature = "rayon")]
+pub mod par;
 mod plan;
 mod shape;
 mod simd;
