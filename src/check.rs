@@ -180,7 +180,7 @@ fn divides(
     divisor_name: &'static str,
     divisor: usize,
 ) -> Result<(), Error> {
-    if divisor > 0 && value % divisor == 0 {
+    if divisor > 0 && value.is_multiple_of(divisor) {
         Ok(())
     } else {
         Err(Error::Indivisible {

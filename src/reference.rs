@@ -477,7 +477,7 @@ pub fn fold_into_weights(
             ("out", shape.out, "Transposed.groups", groups),
             ("per_out", shape.per_out, "Transposed.kernel", kernel),
         ] {
-            if divisor == 0 || value % divisor != 0 {
+            if divisor == 0 || !value.is_multiple_of(divisor) {
                 return Err(Error::Indivisible {
                     name,
                     value,

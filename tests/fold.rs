@@ -630,12 +630,12 @@ fn conv_transpose_then_bn_equals_folded() {
             let aw: Vec<f32> = w2.iter().map(|v| v.abs()).collect();
             let ax: Vec<f32> = x.iter().map(|v| v.abs()).collect();
             let mag = ct.run(&ax, &aw, &vec![0.0; ct.cout]);
-            for o in 0..ct.cout {
+            for (o, bias_o) in b2.iter().enumerate() {
                 for t in 0..ho * wo {
                     let i = o * ho * wo + t;
                     let want =
                         (plain[i] - f64::from(bn.mean[o])) * bn.scale(o) + f64::from(bn.beta[o]);
-                    let tol = 1e-6 * (mag[i] + f64::from(b2[o]).abs() + want.abs()) + 1e-12;
+                    let tol = 1e-6 * (mag[i] + f64::from(*bias_o).abs() + want.abs()) + 1e-12;
                     assert!(
                         (folded[i] - want).abs() <= tol,
                         "{ct:?} bias={with_bias} out {o}: {} vs {want}",
