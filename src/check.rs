@@ -5,7 +5,7 @@
 //! The oracle (`reference.rs`) has checks of its own and does not use these.
 
 use crate::error::Error;
-use crate::fold::{Bias, WeightShape};
+use crate::fold::{Bias, WeightLayout, WeightShape};
 use crate::normalize::{Activation, NormParams, Prepared};
 use crate::shape::{Dims, Shape, check_len};
 use crate::train::{Momentum, RunningStats, SavedStats, TrainParams};
@@ -154,6 +154,10 @@ pub(crate) fn fold(
     bias: &Bias<'_>,
     p: &NormParams,
 ) -> Result<(), Error> {
+    if let WeightLayout::Transposed { groups, kernel } = shape.layout {
+        divides("out", shape.out, "Transposed.groups", groups)?;
+        divides("per_out", shape.per_out, "Transposed.kernel", kernel)?;
+    }
     let expected = shape
         .out
         .checked_mul(shape.per_out)
@@ -167,4 +171,23 @@ pub(crate) fn fold(
     };
     check_len("bias", shape.out, bias_len)?;
     norm_params(p, shape.out)
+}
+
+/// `Ok` when `divisor >= 1` divides `value`, else [`Error::Indivisible`].
+fn divides(
+    name: &'static str,
+    value: usize,
+    divisor_name: &'static str,
+    divisor: usize,
+) -> Result<(), Error> {
+    if divisor > 0 && value.is_multiple_of(divisor) {
+        Ok(())
+    } else {
+        Err(Error::Indivisible {
+            name,
+            value,
+            divisor_name,
+            divisor,
+        })
+    }
 }

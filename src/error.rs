@@ -36,6 +36,18 @@ pub enum Error {
         /// Weights per output channel.
         per_out: usize,
     },
+    /// A size is not a multiple of what its layout divides it by (e.g. a transposed
+    /// convolution's output channels by its groups), or that divisor is 0.
+    Indivisible {
+        /// The size's name, e.g. `"out"`, `"per_out"`.
+        name: &'static str,
+        /// Its value.
+        value: usize,
+        /// The divisor's name, e.g. `"Transposed.groups"`.
+        divisor_name: &'static str,
+        /// The divisor's value (0 is never accepted).
+        divisor: usize,
+    },
     /// A channel has no values (`n * h * w == 0` while `c > 0`): its statistics are undefined.
     EmptyChannel {
         /// Batch size.
@@ -113,6 +125,20 @@ impl fmt::Display for Error {
             Error::WeightOverflow { out, per_out } => write!(
                 f,
                 "weights out={out} x per_out={per_out}: element count overflows usize"
+            ),
+            Error::Indivisible {
+                divisor_name,
+                divisor: 0,
+                ..
+            } => write!(f, "`{divisor_name}` = 0 but it must be >= 1"),
+            Error::Indivisible {
+                name,
+                value,
+                divisor_name,
+                divisor,
+            } => write!(
+                f,
+                "`{name}` = {value} is not a multiple of `{divisor_name}` = {divisor}"
             ),
             Error::EmptyChannel { n, h, w } => write!(
                 f,

@@ -20,6 +20,23 @@ pub enum WeightLayout {
     /// depthwise `[kh, kw, out]`, linear `[in, out]`. Weight `i * out + o` belongs to
     /// output channel `o`.
     OutLast,
+    /// Transposed convolution (ConvTranspose) weights `[in, out / groups, kh, kw]`
+    /// (PyTorch, ONNX: IOHW), where the output channel is the second dimension. With
+    /// `groups` groups, input channel `i` belongs to group `g = i / (in / groups)`, and
+    /// its weights `[out / groups, kh, kw]` are those of output channels
+    /// `g * (out / groups) ..`: weight `(i, j, t)` (`t` the position in the `kh * kw`
+    /// kernel) belongs to output channel `g * (out / groups) + j`.
+    ///
+    /// In [`WeightShape`], `per_out` is `(in / groups) * kernel`. `groups` must be at
+    /// least 1 and divide `out`, and `kernel` (`kh * kw`) must be at least 1 and divide
+    /// `per_out`: see [`fold_into_weights`]'s errors. Ungrouped: `groups: 1`; depthwise
+    /// (`groups == in == out`): `per_out == kernel`.
+    Transposed {
+        /// The convolution's groups (PyTorch's `groups`, ONNX's `group`).
+        groups: usize,
+        /// Weights per kernel, `kh * kw` (1 for a 1x1 kernel).
+        kernel: usize,
+    },
 }
 
 /// The shape of a weight tensor, as folding sees it: how many output channels, how many
@@ -29,7 +46,8 @@ pub struct WeightShape {
     /// Output channels: the batch normalization's channels.
     pub out: usize,
     /// Weights per output channel: `in * kh * kw` for a convolution, `kh * kw` for a
-    /// depthwise one, `in` for a linear layer.
+    /// depthwise one, `in` for a linear layer, `(in / groups) * kh * kw` for a transposed
+    /// convolution.
     pub per_out: usize,
     /// Where the output channel sits.
     pub layout: WeightLayout,
@@ -83,6 +101,9 @@ pub enum Bias<'a> {
 /// beyond `eps`: `var + eps == 0` gives infinite or NaN weights, as IEEE arithmetic has it.
 ///
 /// # Errors
+/// - [`Error::Indivisible`], for [`WeightLayout::Transposed`] only: naming `out` when
+///   `groups` is 0 or does not divide it, then `per_out` when `kernel` is 0 or does not
+///   divide it;
 /// - [`Error::WeightOverflow`] when `out * per_out` overflows `usize`;
 /// - [`Error::LengthMismatch`] naming `weights`, `bias`, `mean`, `var`, `gamma` or `beta`;
 /// - [`Error::InvalidParameter`] naming `eps` (NaN, infinite or negative).
@@ -128,6 +149,33 @@ pub fn fold_into_weights(
                     for w in run {
                         *w = (f64::from(*w) * s) as f32;
                     }
+                }
+            }
+        }
+        WeightLayout::Transposed { groups, kernel } => {
+            // Per group, blocks of its output channels whose scales stay on the stack,
+            // applied to each of the group's input channels in turn.
+            const BLOCK: usize = 256;
+            let out_g = out / groups;
+            let group_len = (per_out / kernel) * out_g * kernel;
+            for g in 0..groups {
+                let rows = &mut weights[g * group_len..(g + 1) * group_len];
+                let mut j0 = 0;
+                while j0 < out_g {
+                    let j1 = out_g.min(j0 + BLOCK);
+                    let mut s = [0.0f64; BLOCK];
+                    for (j, s) in (j0..j1).zip(&mut s) {
+                        *s = scale(p, g * out_g + j);
+                    }
+                    for row in rows.chunks_exact_mut(out_g * kernel) {
+                        let runs = row[j0 * kernel..j1 * kernel].chunks_exact_mut(kernel);
+                        for (run, s) in runs.zip(&s) {
+                            for w in run {
+                                *w = (f64::from(*w) * s) as f32;
+                            }
+                        }
+                    }
+                    j0 = j1;
                 }
             }
         }

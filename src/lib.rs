@@ -49,7 +49,80 @@
 //! assert_eq!(acc[0].sample_variance(), 88.0 / 15.0);
 //! # Ok::<(), batchnorm::Error>(())
 //! ```
-#![no_std]
+//!
+//! # Threads
+//! The kernels run on the calling thread and share nothing, so a caller's thread pool
+//! splits the work itself, into pieces that are tensors of their own:
+//! - **Statistics over batch ranges.** In both layouts batch item `b` is the contiguous
+//!   run `b*c*h*w .. (b+1)*c*h*w`, so items `b0..b1` are a tensor of shape
+//!   `(b1 - b0, c, h, w)` (NHWC also splits at any pixel row: `rows` rows are a tensor
+//!   `(rows, c, 1, 1)`). Each thread runs [`accumulate_moments`] on its range into its
+//!   own `[Moments]`; the ranges' moments are then merged channel by channel with
+//!   [`Moments::merge`]. Merged in a fixed order (range 0, 1, …), the result does not
+//!   depend on which thread finished first; it is within the accuracy bounds of
+//!   [`Method`] (the merge is Chan's formula in f64), though not bitwise the single call's.
+//!   [`Moments`] has a byte view (`bytemuck::Pod`), so per-process moments can go through
+//!   an all-gather for synchronized batch normalization, merged in rank order.
+//! - **Normalize over batch ranges** (both layouts), **pixel-row ranges** (NHWC), or
+//!   **channel ranges where they are contiguous** (NCHW with `n == 1`: channels
+//!   `k0..k1` are `x[k0*h*w .. k1*h*w]`, with the parameters' slices `k0..k1`). Every
+//!   element gets the same arithmetic whatever the piece, so the result is bitwise the
+//!   single call's.
+//!
+#![cfg_attr(
+    feature = "rayon",
+    doc = "With the `rayon` feature, [`par`] does this on rayon's pool, in blocks fixed by the shape, so the results do not depend on the number of threads."
+)]
+#![cfg_attr(
+    not(feature = "rayon"),
+    doc = "With the `rayon` feature (std), the module `par` does this on rayon's pool, in blocks fixed by the shape, so the results do not depend on the number of threads."
+)]
+//!
+//! ```
+//! use batchnorm::{accumulate_moments, normalize, Activation, Layout, Method, Moments,
+//!                 NormParams, Shape};
+//!
+//! let shape = Shape::new(4, 2, 3, 3); // 4 batch items of 2 channels of 3x3
+//! let x: Vec<f32> = (0..72).map(|v| (v % 7) as f32).collect();
+//! let item = 2 * 3 * 3;
+//! // Statistics: two threads, two batch items each, merged in order.
+//! let parts: Vec<[Moments; 2]> = std::thread::scope(|s| {
+//!     let handles: Vec<_> = x
+//!         .chunks(2 * item)
+//!         .map(|xs| {
+//!             s.spawn(move || {
+//!                 let mut acc = [Moments::EMPTY; 2];
+//!                 let sub = Shape::new(2, 2, 3, 3);
+//!                 accumulate_moments(xs, sub, Layout::Nchw, Method::Welford, &mut acc)
+//!                     .map(|()| acc)
+//!             })
+//!         })
+//!         .collect();
+//!     handles.into_iter().map(|h| h.join().unwrap()).collect::<Result<_, _>>()
+//! })?;
+//! let total = [0, 1].map(|k| parts[0][k].merge(parts[1][k]));
+//! assert_eq!(total[0].count, 36);
+//!
+//! // Normalize: the same two ranges, bitwise the single call's result.
+//! let mean = total.map(|m| m.mean as f32);
+//! let var = total.map(|m| m.variance() as f32);
+//! let p = NormParams { mean: &mean, var: &var, gamma: &[1.0; 2], beta: &[0.0; 2], eps: 1e-5 };
+//! let mut y = vec![0.0f32; 72];
+//! std::thread::scope(|s| {
+//!     for (xs, ys) in x.chunks(2 * item).zip(y.chunks_mut(2 * item)) {
+//!         let p = &p;
+//!         s.spawn(move || {
+//!             normalize(xs, ys, Shape::new(2, 2, 3, 3), Layout::Nchw, p, Activation::Identity)
+//!                 .expect("a valid piece")
+//!         });
+//!     }
+//! });
+//! let mut y1 = vec![0.0f32; 72];
+//! normalize(&x, &mut y1, shape, Layout::Nchw, &p, Activation::Identity)?;
+//! assert_eq!(y, y1);
+//! # Ok::<(), batchnorm::Error>(())
+//! ```
+#![cfg_attr(not(feature = "rayon"), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -59,6 +132,8 @@ mod fold;
 mod kernels;
 mod moments;
 mod normalize;
+#[cfg(feature = "rayon")]
+pub mod par;
 mod plan;
 mod shape;
 mod simd;

@@ -12,7 +12,28 @@
 ///
 /// The layout is `#[repr(C)]` (`u64`, `f64`, `f64`, no padding), the same as the C ABI's
 /// `bn_moments`, so buffers of it can be shared with C without copying.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+///
+/// # Byte view
+/// `Moments` is [`bytemuck::Pod`] and [`bytemuck::Zeroable`]: 24 bytes, `count` at bytes
+/// 0..8, `mean` at 8..16, `m2` at 16..24, each in the machine's native byte order,
+/// aligned to 8. So a slice of them can go through a byte-oriented collective (an
+/// all-gather for synchronized batch normalization, a file, a socket) with
+/// `bytemuck::cast_slice`, and come back with `bytemuck::cast_slice` (or, when the
+/// received bytes may not be 8-aligned, copied into the bytes of a `Moments` buffer,
+/// `bytemuck::cast_slice_mut`), as long as both ends share a byte order. The zeroed
+/// value is [`Moments::EMPTY`].
+///
+/// ```
+/// use batchnorm::Moments;
+///
+/// let m = [Moments { count: 2, mean: 1.5, m2: 0.5 }];
+/// let bytes: &[u8] = bytemuck::cast_slice(&m);
+/// assert_eq!(bytes.len(), 24);
+/// assert_eq!(&bytes[..8], &2u64.to_ne_bytes());
+/// let back: &[Moments] = bytemuck::cast_slice(bytes);
+/// assert_eq!(back, m);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Default, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
 pub struct Moments {
     /// Number of values.
@@ -174,6 +195,22 @@ mod tests {
             m2: nan,
         };
         assert_eq!(m(5.0, 1.0).merge(big).mean, -inf);
+    }
+
+    #[test]
+    fn byte_view_is_24_bytes_native_order_no_padding() {
+        assert_eq!(core::mem::size_of::<Moments>(), 24);
+        assert_eq!(core::mem::align_of::<Moments>(), 8);
+        let m = Moments {
+            count: 0x0102_0304_0506_0708,
+            mean: -2.5,
+            m2: 1e300,
+        };
+        let b = bytemuck::bytes_of(&m);
+        assert_eq!(b[..8], m.count.to_ne_bytes());
+        assert_eq!(b[8..16], m.mean.to_ne_bytes());
+        assert_eq!(b[16..], m.m2.to_ne_bytes());
+        assert_eq!(<Moments as bytemuck::Zeroable>::zeroed(), Moments::EMPTY);
     }
 
     #[test]

@@ -472,6 +472,21 @@ pub fn fold_into_weights(
     w_out: &mut [f64],
     b_out: &mut [f64],
 ) -> Result<(), Error> {
+    if let WeightLayout::Transposed { groups, kernel } = shape.layout {
+        for (name, value, divisor_name, divisor) in [
+            ("out", shape.out, "Transposed.groups", groups),
+            ("per_out", shape.per_out, "Transposed.kernel", kernel),
+        ] {
+            if divisor == 0 || !value.is_multiple_of(divisor) {
+                return Err(Error::Indivisible {
+                    name,
+                    value,
+                    divisor_name,
+                    divisor,
+                });
+            }
+        }
+    }
     let expected = shape
         .out
         .checked_mul(shape.per_out)
@@ -490,6 +505,14 @@ pub fn fold_into_weights(
         let o = match shape.layout {
             WeightLayout::OutFirst => i / shape.per_out.max(1),
             WeightLayout::OutLast => i % shape.out.max(1),
+            // `[in, out / groups, kernel]`: input channel `ci`, output `j` of its group.
+            WeightLayout::Transposed { groups, kernel } => {
+                let out_per_group = shape.out / groups;
+                let in_per_group = shape.per_out / kernel;
+                let ci = i / (out_per_group * kernel);
+                let j = (i / kernel) % out_per_group;
+                (ci / in_per_group) * out_per_group + j
+            }
         };
         *wo = f64::from(w) * scale(p, o);
     }

@@ -1,7 +1,8 @@
 //! `fold_into_weights`: a small direct convolution (and linear and depthwise layers) written
 //! here, `bn(conv(x))` against `conv'(x)` with the folded weights, in both weight layouts,
-//! with and without a bias; bitwise agreement with the f64 reference rounded once; every
-//! error with the outputs untouched.
+//! with and without a bias; the same for a transposed convolution (IOHW weights, grouped
+//! or not); bitwise agreement with the f64 reference rounded once; every error with the
+//! outputs untouched.
 
 use batchnorm::{Bias, Error, NormParams, WeightLayout, WeightShape, fold_into_weights, reference};
 
@@ -445,4 +446,286 @@ fn errors_leave_outputs_untouched() {
         layout: WeightLayout::OutLast,
     };
     fold_into_weights(&mut [], shape, Bias::Absent(&mut []), &empty).unwrap();
+}
+
+/// A transposed convolution's sizes: `x` is `[cin, h, w]`, weights `[cin, cout / groups,
+/// k, k]` (IOHW), stride 1, no padding: the output is `[cout, h + k - 1, w + k - 1]`.
+#[derive(Clone, Copy, Debug)]
+struct ConvT {
+    cin: usize,
+    cout: usize,
+    groups: usize,
+    k: usize,
+    h: usize,
+    w: usize,
+}
+
+impl ConvT {
+    fn shape(&self) -> WeightShape {
+        WeightShape {
+            out: self.cout,
+            per_out: self.cin / self.groups * self.k * self.k,
+            layout: WeightLayout::Transposed {
+                groups: self.groups,
+                kernel: self.k * self.k,
+            },
+        }
+    }
+    fn out_hw(&self) -> (usize, usize) {
+        (self.h + self.k - 1, self.w + self.k - 1)
+    }
+    /// The transposed convolution in f64: every input value scattered through the kernel
+    /// of each output channel of its group.
+    fn run(&self, x: &[f32], wt: &[f32], b: &[f32]) -> Vec<f64> {
+        let (ho, wo) = self.out_hw();
+        let (in_g, out_g) = (self.cin / self.groups, self.cout / self.groups);
+        let mut y = vec![0.0f64; self.cout * ho * wo];
+        for o in 0..self.cout {
+            y[o * ho * wo..(o + 1) * ho * wo].fill(f64::from(b[o]));
+        }
+        for i in 0..self.cin {
+            let g = i / in_g;
+            for j in 0..out_g {
+                let o = g * out_g + j;
+                for iy in 0..self.h {
+                    for ix in 0..self.w {
+                        let xv = f64::from(x[(i * self.h + iy) * self.w + ix]);
+                        for ky in 0..self.k {
+                            for kx in 0..self.k {
+                                let wv = wt[((i * out_g + j) * self.k + ky) * self.k + kx];
+                                y[(o * ho + iy + ky) * wo + ix + kx] += xv * f64::from(wv);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        y
+    }
+}
+
+/// Hand-computed: scales `1/sqrt(4) = 0.5` and `3/sqrt(1) = 3`, means 1 and -1, betas 0
+/// and 0.5 (folded bias `(0 - 1)·0.5 = -0.5` and `(0 + 1)·3 + 0.5 = 3.5`).
+#[test]
+fn transposed_by_hand() {
+    let p = NormParams {
+        mean: &[1.0, -1.0],
+        var: &[4.0, 1.0],
+        gamma: &[1.0, 3.0],
+        beta: &[0.0, 0.5],
+        eps: 0.0,
+    };
+    // Ungrouped 1x1, weights [in 2, out 2, 1, 1]: w[i][o], output channel innermost.
+    let mut w = [1.0f32, 2.0, 3.0, 4.0];
+    let mut b = [0.0f32; 2];
+    let shape = WeightShape {
+        out: 2,
+        per_out: 2,
+        layout: WeightLayout::Transposed {
+            groups: 1,
+            kernel: 1,
+        },
+    };
+    fold_into_weights(&mut w, shape, Bias::Absent(&mut b), &p).unwrap();
+    assert_eq!(w, [0.5, 6.0, 1.5, 12.0]);
+    assert_eq!(b, [-0.5, 3.5]);
+    // Two groups, 1x2 kernels, weights [in 2, out/groups 1, 1, 2]: input channel 0 feeds
+    // output 0, input channel 1 output 1.
+    let mut w = [1.0f32, 2.0, 3.0, 4.0];
+    let mut b = [2.0f32, -1.0];
+    let shape = WeightShape {
+        out: 2,
+        per_out: 2,
+        layout: WeightLayout::Transposed {
+            groups: 2,
+            kernel: 2,
+        },
+    };
+    fold_into_weights(&mut w, shape, Bias::InPlace(&mut b), &p).unwrap();
+    assert_eq!(w, [0.5, 1.0, 9.0, 12.0]);
+    assert_eq!(b, [0.5, 0.5]); // (2 - 1)·0.5, (-1 + 1)·3 + 0.5
+}
+
+/// `bn(conv_transpose(x))` against `conv_transpose'(x)` with the folded weights, grouped,
+/// depthwise and ungrouped, with and without a bias, more than 256 output channels per
+/// group included.
+#[test]
+fn conv_transpose_then_bn_equals_folded() {
+    let mut rng = Rng(0x5eed_7a45_0001);
+    for ct in [
+        ConvT {
+            cin: 3,
+            cout: 5,
+            groups: 1,
+            k: 3,
+            h: 4,
+            w: 5,
+        },
+        ConvT {
+            cin: 4,
+            cout: 6,
+            groups: 2,
+            k: 2,
+            h: 3,
+            w: 3,
+        },
+        ConvT {
+            cin: 6,
+            cout: 6,
+            groups: 6,
+            k: 3,
+            h: 3,
+            w: 2,
+        },
+        ConvT {
+            cin: 1,
+            cout: 1,
+            groups: 1,
+            k: 1,
+            h: 2,
+            w: 2,
+        },
+        ConvT {
+            cin: 2,
+            cout: 300,
+            groups: 1,
+            k: 1,
+            h: 2,
+            w: 2,
+        },
+        ConvT {
+            cin: 4,
+            cout: 600,
+            groups: 2,
+            k: 1,
+            h: 1,
+            w: 2,
+        },
+    ] {
+        let shape = ct.shape();
+        let x = rng.vec(ct.cin * ct.h * ct.w);
+        let wt = rng.vec(shape.out * shape.per_out);
+        let bn = Bn::new(ct.cout, &mut rng);
+        let (ho, wo) = ct.out_hw();
+        for with_bias in [true, false] {
+            let b0 = if with_bias {
+                rng.vec(ct.cout)
+            } else {
+                vec![0.0; ct.cout]
+            };
+            let plain = ct.run(&x, &wt, &b0);
+            let mut w2 = wt.clone();
+            let mut b2 = if with_bias {
+                b0.clone()
+            } else {
+                vec![f32::NAN; ct.cout]
+            };
+            let bias = if with_bias {
+                Bias::InPlace(&mut b2)
+            } else {
+                Bias::Absent(&mut b2)
+            };
+            fold_into_weights(&mut w2, shape, bias, &bn.params()).unwrap();
+            let folded = ct.run(&x, &w2, &b2);
+            let aw: Vec<f32> = w2.iter().map(|v| v.abs()).collect();
+            let ax: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+            let mag = ct.run(&ax, &aw, &vec![0.0; ct.cout]);
+            for (o, bias_o) in b2.iter().enumerate() {
+                for t in 0..ho * wo {
+                    let i = o * ho * wo + t;
+                    let want =
+                        (plain[i] - f64::from(bn.mean[o])) * bn.scale(o) + f64::from(bn.beta[o]);
+                    let tol = 1e-6 * (mag[i] + f64::from(*bias_o).abs() + want.abs()) + 1e-12;
+                    assert!(
+                        (folded[i] - want).abs() <= tol,
+                        "{ct:?} bias={with_bias} out {o}: {} vs {want}",
+                        folded[i]
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Transposed layouts: the folded weights are the f64 reference rounded once.
+#[test]
+fn transposed_matches_reference_rounded() {
+    let mut rng = Rng(123);
+    // (out, per_out, groups, kernel)
+    for (out, per_out, groups, kernel) in [
+        (1usize, 1usize, 1usize, 1usize),
+        (6, 18, 2, 9),
+        (6, 9, 6, 9),
+        (600, 4, 2, 1),
+        (5, 0, 5, 3),
+        (0, 4, 3, 2),
+    ] {
+        let shape = WeightShape {
+            out,
+            per_out,
+            layout: WeightLayout::Transposed { groups, kernel },
+        };
+        let bn = Bn::new(out, &mut rng);
+        let w = rng.vec(out * per_out);
+        let b = rng.vec(out);
+        let (mut rw, mut rb) = (vec![0.0f64; w.len()], vec![0.0f64; out]);
+        reference::fold_into_weights(&w, shape, Some(&b), &bn.params(), &mut rw, &mut rb).unwrap();
+        let (mut w2, mut b2) = (w.clone(), b.clone());
+        fold_into_weights(&mut w2, shape, Bias::InPlace(&mut b2), &bn.params()).unwrap();
+        let rw32: Vec<f32> = rw.iter().map(|v| *v as f32).collect();
+        let rb32: Vec<f32> = rb.iter().map(|v| *v as f32).collect();
+        assert_eq!(w2, rw32, "{shape:?}");
+        assert_eq!(b2, rb32, "{shape:?} bias");
+    }
+}
+
+/// Bad groups or kernel sizes: the error names the size, the divisor and their values,
+/// before any other check; the reference agrees; nothing is written.
+#[test]
+fn transposed_errors() {
+    let ok = [1.0f32; 6];
+    let p = NormParams {
+        mean: &ok,
+        var: &ok,
+        gamma: &ok,
+        beta: &ok,
+        eps: 1e-5,
+    };
+    let bad = |name, value, divisor_name, divisor| Error::Indivisible {
+        name,
+        value,
+        divisor_name,
+        divisor,
+    };
+    for (groups, kernel, want) in [
+        (0, 1, bad("out", 6, "Transposed.groups", 0)),
+        (4, 1, bad("out", 6, "Transposed.groups", 4)),
+        (2, 0, bad("per_out", 4, "Transposed.kernel", 0)),
+        (3, 3, bad("per_out", 4, "Transposed.kernel", 3)),
+    ] {
+        let shape = WeightShape {
+            out: 6,
+            per_out: 4,
+            layout: WeightLayout::Transposed { groups, kernel },
+        };
+        // Also a wrong weights length: the layout is checked first.
+        for wl in [24, 5] {
+            let mut w = vec![5.0f32; wl];
+            let mut b = vec![6.0f32; 6];
+            let got = fold_into_weights(&mut w, shape, Bias::InPlace(&mut b), &p).unwrap_err();
+            assert_eq!(got, want);
+            assert!(w.iter().all(|v| *v == 5.0) && b.iter().all(|v| *v == 6.0));
+            let (mut rw, mut rb) = (vec![0.0f64; wl], vec![0.0f64; 6]);
+            let r = reference::fold_into_weights(&w, shape, None, &p, &mut rw, &mut rb);
+            assert_eq!(r, Err(want));
+        }
+    }
+    assert_eq!(
+        bad("out", 6, "Transposed.groups", 4).to_string(),
+        "`out` = 6 is not a multiple of `Transposed.groups` = 4"
+    );
+    assert_eq!(
+        bad("per_out", 4, "Transposed.kernel", 0).to_string(),
+        "`Transposed.kernel` = 0 but it must be >= 1"
+    );
 }

@@ -156,10 +156,13 @@ impl<'a> Arbitrary<'a> for Call {
         let weights = WeightShape {
             out: if u.ratio(1u8, 2)? { shape.c } else { dim(u)? },
             per_out: dim(u)?,
-            layout: if bool::arbitrary(u)? {
-                WeightLayout::OutFirst
-            } else {
-                WeightLayout::OutLast
+            layout: match u.int_in_range(0u8..=2)? {
+                0 => WeightLayout::OutFirst,
+                1 => WeightLayout::OutLast,
+                _ => WeightLayout::Transposed {
+                    groups: dim(u)?,
+                    kernel: dim(u)?,
+                },
             },
         };
         let w_want = weights.out.checked_mul(weights.per_out);
