@@ -6,7 +6,8 @@
 //! # Blocks
 //! Each block is a contiguous run of the buffer that is itself a tensor the serial
 //! kernels accept, about [`BLOCK`] values long:
-//! - NHWC: runs of whole pixel rows (`c` values each), at least one row;
+//! - NHWC, and NCHW with 1x1 planes (the same memory order): runs of whole pixel rows
+//!   (`c` values each), about [`ROWS_BLOCK`] values, at least one row;
 //! - NCHW, `c*h*w <= BLOCK`: runs of whole batch items;
 //! - NCHW, `h*w <= BLOCK < c*h*w`: runs of whole channel planes within one batch item;
 //! - NCHW, `h*w > BLOCK`: equal pieces of one channel plane.
@@ -23,11 +24,13 @@
 //! # Speed
 //! Measure before you switch: `cargo run --release --features rayon --example
 //! par_speedup` times every grid shape, serial against a pool of 2 threads. On the
-//! 2-core machine it was first run on (a busy one), the NCHW shapes with planes of more
+//! 2-core machine it was first run on (a busy one, with blocks of [`BLOCK`] values for
+//! every layout), the NCHW shapes with planes of more
 //! than one value gained up to 2x, but statistics in NHWC (and NCHW with 1x1 planes)
 //! were slower than the serial call, as was NHWC normalize of `8x512x28x28`: the
-//! interleaved kernels cost more per call than the planar ones, and [`BLOCK`] is not
-//! tuned for them yet.
+//! interleaved kernels cost more per call than the planar ones. Those layouts now take
+//! blocks of [`ROWS_BLOCK`] values, so tensors below 2 MiB run as one serial call; the
+//! larger blocks have not been measured yet.
 
 use rayon::prelude::*;
 use std::vec;
@@ -48,6 +51,13 @@ use crate::stats::{Method, channel_moments};
 /// grid's single-image shapes still split into several blocks.
 pub const BLOCK: usize = 1 << 15;
 
+/// The number of values a block of pixel rows aims at (NHWC, and NCHW with 1x1 planes,
+/// which the interleaved kernels run): 2 MiB of `f32`. Those kernels cost more per call
+/// (starting pivots, per-call register tiles, the row plan depends on the row count), so
+/// their blocks are 16 times larger; a tensor smaller than this is one block (the serial
+/// speed), a larger one splits.
+pub const ROWS_BLOCK: usize = 1 << 19;
+
 /// One block: `len` values from `start`, the tensor `shape` in `layout`, holding channels
 /// `k0..k0 + shape.c` of the whole tensor.
 #[derive(Debug, Clone, Copy)]
@@ -64,8 +74,8 @@ fn blocks(shape: Shape, d: Dims, layout: Layout) -> Vec<Block> {
     let Dims { n, c, plane, count } = d;
     let mut out = Vec::new();
     match layout {
-        Layout::Nhwc => {
-            let rows_per = (BLOCK / c).max(1);
+        _ if layout == Layout::Nhwc || plane == 1 => {
+            let rows_per = (ROWS_BLOCK / c).max(1);
             let mut r0 = 0;
             while r0 < count {
                 let rows = rows_per.min(count - r0);
@@ -112,7 +122,7 @@ fn blocks(shape: Shape, d: Dims, layout: Layout) -> Vec<Block> {
                 b0 += items;
             }
         }
-        Layout::Nchw => {
+        _ => {
             let chans_per = BLOCK / plane;
             for b in 0..n {
                 let mut k0 = 0;

@@ -14,18 +14,19 @@ use batchnorm::{
 };
 use common::*;
 
-/// Shapes reaching each kind of block (`par::BLOCK` = 32768 values), and a few small ones.
+/// Shapes reaching each kind of block (`par::BLOCK` = 32768 values, `par::ROWS_BLOCK` =
+/// 524288 for pixel rows), and a few small ones.
 fn shapes() -> Vec<Shape> {
     vec![
         Shape::new(1, 1, 1, 1),
         Shape::new(2, 3, 5, 7),
-        Shape::new(5, 3, 7, 7),      // NCHW: whole batch items
-        Shape::new(2, 40, 32, 32),   // NCHW: runs of channels in one item
-        Shape::new(1, 2, 200, 200),  // NCHW: pieces of a plane
-        Shape::new(3, 5, 100, 100),  // NHWC: runs of rows
-        Shape::new(1, 40_000, 1, 2), // NHWC: one row per block, c > BLOCK
-        Shape::new(300, 200, 1, 1),  // 1x1 planes
-        Shape::new(1, 33_000, 1, 1), // NCHW: c * plane just over BLOCK
+        Shape::new(5, 3, 7, 7),       // NCHW: whole batch items
+        Shape::new(2, 40, 32, 32),    // NCHW: runs of channels in one item
+        Shape::new(1, 2, 200, 200),   // NCHW: pieces of a plane
+        Shape::new(3, 7, 160, 160),   // NHWC: runs of rows (over ROWS_BLOCK)
+        Shape::new(1, 600_000, 1, 2), // NHWC: one row per block, c > ROWS_BLOCK
+        Shape::new(1_100, 500, 1, 1), // 1x1 planes: runs of rows (over ROWS_BLOCK)
+        Shape::new(1, 33_000, 1, 1),  // NCHW: c * plane just over BLOCK
     ]
 }
 
