@@ -82,7 +82,7 @@ impl<S: Simd> Act<S::F> for SiluAct<S> {
     /// `v / (1 + exp(-v))`: `exp` within 1.5 ulp (3u relative), then the sum and the
     /// quotient round once each: within 5u ≈ 3e-7 relative, under the documented
     /// `5e-7·|silu| + 1e-35` (the absolute part for results that underflow). In a function of its own
-    /// per ISA ([`Simd::vectorize_outlined`]): a call per vector, not a copy of `exp` at
+    /// per ISA ([`Simd::vectorize`]): a call per vector, not a copy of `exp` at
     /// each of the kernels' unrolled call sites.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn apply(self, v: S::F) -> S::F {
@@ -95,7 +95,7 @@ impl<S: Simd> Act<S::F> for SiluAct<S> {
                 v / (s.splat(1.0) + crate::simd::exp(s, s.zero() - v))
             }
         }
-        self.0.vectorize_outlined(Silu(v))
+        self.0.vectorize(Silu(v))
     }
 }
 

@@ -50,16 +50,19 @@ pub(crate) trait Simd: Copy + 'static {
     /// or runs its own body through `vectorize`, and keeps closures out of hot loops
     /// (a closure is a function of its own, inlined only if the optimizer chooses).
     ///
+    /// The function is never inlined, at every level: a body is an *island*, one function
+    /// per ISA and body type, called (a few nanoseconds) from wherever it is used. Inlined,
+    /// the islands of a call would merge into one function per entry point, megabytes of
+    /// code whose optimization dominated the crate's compile time. So a body is a unit of
+    /// work worth a call: a pass, a tile of rows, a block (or one vector of a long lane
+    /// computation such as the SiLU's [`exp`], which the kernels call at many unrolled
+    /// sites).
+    ///
     /// Kernel functions are `#[inline(always)]` only without `debug_assertions`: an
     /// unoptimized build keeps every inlined call's locals in slots of their own, and one
     /// kernel inlined whole would need megabytes of stack. Unoptimized, the lane operations
     /// are calls (slow, and the same results).
     fn vectorize<B: Body<Self>>(self, body: B) -> B::Output;
-    /// [`Simd::vectorize`] in a function that is never inlined: one copy per ISA and body
-    /// type, called (a few nanoseconds) from wherever it is used. For a long lane
-    /// computation that kernels would otherwise inline at each of their many unrolled call
-    /// sites (the SiLU's [`exp`]): inlined, it multiplies the crate's compile time.
-    fn vectorize_outlined<B: Body<Self>>(self, body: B) -> B::Output;
     /// Every lane `v`.
     fn splat(self, v: f32) -> Self::F;
     /// Lane `i` is `a[i]`.

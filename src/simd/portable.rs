@@ -31,19 +31,9 @@ impl Simd for Portable {
     #[cfg(not(target_feature = "avx512f"))]
     const ACC: usize = 2;
 
-    /// A function of its own, as the x86 levels' `#[target_feature]` functions are: the
-    /// kernels' islands stay separate functions at every level (smaller functions compile
-    /// faster, and the code is not copied into every caller).
+    /// A function of its own, as at the x86 levels (see [`Simd::vectorize`]).
     #[inline(always)]
     fn vectorize<B: Body<Self>>(self, body: B) -> B::Output {
-        #[inline(never)]
-        fn run<B: Body<Portable>>(s: Portable, body: B) -> B::Output {
-            body.run(s)
-        }
-        run(self, body)
-    }
-    #[inline(always)]
-    fn vectorize_outlined<B: Body<Self>>(self, body: B) -> B::Output {
         #[inline(never)]
         fn run<B: Body<Portable>>(s: Portable, body: B) -> B::Output {
             body.run(s)

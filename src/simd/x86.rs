@@ -134,15 +134,6 @@ impl Simd for Avx2 {
 
     #[inline(always)]
     fn vectorize<B: Body<Self>>(self, body: B) -> B::Output {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn run<B: Body<Avx2>>(s: Avx2, body: B) -> B::Output {
-            body.run(s)
-        }
-        // SAFETY: the token proves AVX2 and FMA are available.
-        unsafe { run(self, body) }
-    }
-    #[inline(always)]
-    fn vectorize_outlined<B: Body<Avx2>>(self, body: B) -> B::Output {
         #[inline(never)]
         #[target_feature(enable = "avx2,fma")]
         unsafe fn run<B: Body<Avx2>>(s: Avx2, body: B) -> B::Output {
@@ -203,15 +194,6 @@ impl Simd for Avx512 {
 
     #[inline(always)]
     fn vectorize<B: Body<Self>>(self, body: B) -> B::Output {
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        unsafe fn run<B: Body<Avx512>>(s: Avx512, body: B) -> B::Output {
-            body.run(s)
-        }
-        // SAFETY: the token proves AVX-512F, AVX2 and FMA are available.
-        unsafe { run(self, body) }
-    }
-    #[inline(always)]
-    fn vectorize_outlined<B: Body<Avx512>>(self, body: B) -> B::Output {
         #[inline(never)]
         #[target_feature(enable = "avx512f,avx2,fma")]
         unsafe fn run<B: Body<Avx512>>(s: Avx512, body: B) -> B::Output {
