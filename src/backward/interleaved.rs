@@ -119,7 +119,7 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     };
     for r in regions {
         if r.rows > 0 {
-            let t = sums(s, io, k, r, &pat, m);
+            let t = sums(s, io.src(), k, r, &pat, m);
             for i in 0..r.width {
                 if let (Some(a), Some(b), Some(x), Some(y)) = (
                     ch.dy.get_mut(i % c),
@@ -177,7 +177,7 @@ pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs
         for i in 0..width {
             pat.set(i, DxConsts::new(k.p, k0 + i, 0.0, 0.0, 1.0));
         }
-        let t = sums(s, io, k, r, &pat, m);
+        let t = sums(s, io.src(), k, r, &pat, m);
         let outs = g.dgamma.iter_mut().zip(g.dbeta.iter_mut()).skip(k0);
         for (i, ((dgamma, dbeta), (sdy, sdyxh))) in
             outs.zip(t.dy.iter().zip(&t.dyxh)).enumerate().take(width)
@@ -191,28 +191,28 @@ pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs
     }
 }
 
-/// The per-position sums of a region. Its own function for the ISA
-/// ([`Simd::vectorize`]).
-fn sums<S: Simd, I: Io, M: Mask<S::F>>(
+/// The per-position sums of a region of `dy` (not generic over the output: one copy for
+/// in place and out of place). Its own function for the ISA ([`Simd::vectorize`]).
+fn sums<S: Simd, M: Mask<S::F>>(
     s: S,
-    io: &I,
+    dy: &[f32],
     k: &Inputs,
     r: Region,
     pat: &Pattern,
     m: M,
 ) -> Totals {
-    struct Sums<'a, I, M> {
-        io: &'a I,
+    struct Sums<'a, M> {
+        dy: &'a [f32],
         k: &'a Inputs<'a>,
         r: Region,
         pat: &'a Pattern,
         m: M,
     }
-    impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Sums<'_, I, M> {
+    impl<S: Simd, M: Mask<S::F>> Body<S> for Sums<'_, M> {
         type Output = Totals;
         #[cfg_attr(not(debug_assertions), inline(always))]
         fn run(self, s: S) -> Totals {
-            let Sums { io, k, r, pat, m } = self;
+            let Sums { dy, k, r, pat, m } = self;
             let mut t = Totals {
                 dy: [0.0; B],
                 dyxh: [0.0; B],
@@ -224,7 +224,7 @@ fn sums<S: Simd, I: Io, M: Mask<S::F>>(
                 let st = r.start(row);
                 let span = st..st + r.width;
                 let xs = k.x.get(span.clone()).unwrap_or(&[]);
-                let dys = io.src().get(span.clone()).unwrap_or(&[]);
+                let dys = dy.get(span.clone()).unwrap_or(&[]);
                 let ys = if M::USES_Y {
                     k.y.get(span).unwrap_or(&[])
                 } else {
@@ -261,7 +261,7 @@ fn sums<S: Simd, I: Io, M: Mask<S::F>>(
             t
         }
     }
-    s.vectorize(Sums { io, k, r, pat, m })
+    s.vectorize(Sums { dy, k, r, pat, m })
 }
 
 /// Adds the f32 sums to the f64 ones and clears them.
