@@ -31,8 +31,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use batchnorm::{
-    Activation, Isa, Kernels, Layout, Method, Momentum, NormParams, Prepared, RunningStats,
-    SavedStats, Shape, TrainParams, prepare, roofline,
+    Activation, BackwardParams, ForwardStats, Isa, Kernels, Layout, Method, Momentum, NormParams,
+    Prepared, RunningStats, SavedStats, Shape, TrainParams, prepare, roofline,
 };
 
 /// A bound kernels are compared against, measured at the best level this CPU runs
@@ -48,14 +48,23 @@ enum Roofline {
     /// `Σx`, then `y = a*x + b`: the bound of a training forward that reads `x` for its
     /// statistics and again to normalize it (12 bytes per element).
     ReadCopy,
+    /// `Σx`, `Σdy`, `Σdy`, then `y = a*x + b`: the bound of a backward pass with batch
+    /// statistics, which reads `x` and `dy` for its sums, then reads them again and
+    /// writes `dx` (20 bytes per element).
+    BackwardBatch,
+    /// `Σdy`, then `y = a*x + b`: the bound of a backward pass with running statistics,
+    /// which reads `x` and `dy` and writes `dx` (12 bytes per element).
+    BackwardRunning,
 }
 
 impl Roofline {
-    const ALL: [Roofline; 4] = [
+    const ALL: [Roofline; 6] = [
         Roofline::Read,
         Roofline::Floor,
         Roofline::Copy,
         Roofline::ReadCopy,
+        Roofline::BackwardBatch,
+        Roofline::BackwardRunning,
     ];
 
     fn run(self, b: &mut Buffers) {
@@ -76,6 +85,18 @@ impl Roofline {
                 roofline::copy_affine(isa, black_box(&b.x), &mut b.y, 1.5, 0.25);
                 black_box(&mut b.y);
             }
+            Roofline::BackwardBatch => {
+                black_box(roofline::read_sum(isa, black_box(&b.x)));
+                black_box(roofline::read_sum(isa, black_box(&b.dy)));
+                black_box(roofline::read_sum(isa, black_box(&b.dy)));
+                roofline::copy_affine(isa, black_box(&b.x), &mut b.y, 1.5, 0.25);
+                black_box(&mut b.y);
+            }
+            Roofline::BackwardRunning => {
+                black_box(roofline::read_sum(isa, black_box(&b.dy)));
+                roofline::copy_affine(isa, black_box(&b.x), &mut b.y, 1.5, 0.25);
+                black_box(&mut b.y);
+            }
         }
     }
 }
@@ -89,6 +110,10 @@ enum Bound {
     Copy,
     /// The read-then-copy bound (12 bytes/element).
     ReadCopy,
+    /// The backward bound with batch statistics (20 bytes/element).
+    BackwardBatch,
+    /// The backward bound with running statistics (12 bytes/element).
+    BackwardRunning,
 }
 
 impl Bound {
@@ -97,6 +122,8 @@ impl Bound {
             Bound::Stats => "min(floor, read)",
             Bound::Copy => "copy",
             Bound::ReadCopy => "read+copy",
+            Bound::BackwardBatch => "2 reads+copy",
+            Bound::BackwardRunning => "read+copy (2 inputs)",
         }
     }
 
@@ -106,6 +133,8 @@ impl Bound {
             Bound::Stats => 4,
             Bound::Copy => 8,
             Bound::ReadCopy => 12,
+            Bound::BackwardBatch => 20,
+            Bound::BackwardRunning => 12,
         }
     }
 
@@ -122,6 +151,8 @@ impl Bound {
             Bound::Stats => of(Roofline::Read).max(of(Roofline::Floor)),
             Bound::Copy => of(Roofline::Copy),
             Bound::ReadCopy => of(Roofline::ReadCopy),
+            Bound::BackwardBatch => of(Roofline::BackwardBatch),
+            Bound::BackwardRunning => of(Roofline::BackwardRunning),
         }
     }
 }
@@ -131,6 +162,8 @@ struct Buffers {
     shape: Shape,
     x: Vec<f32>,
     y: Vec<f32>,
+    /// The incoming gradient of the backward pass (`numel` values).
+    dy: Vec<f32>,
     /// Per-channel outputs (`c` values each).
     mean: Vec<f32>,
     var: Vec<f32>,
@@ -161,6 +194,7 @@ impl Buffers {
             shape,
             x: support::data(len),
             y: vec![0.0; len],
+            dy: support::data(len).iter().map(|v| v - 1.0).collect(),
             mean: vec![0.0; shape.c],
             var: vec![0.0; shape.c],
             params,
@@ -284,6 +318,28 @@ fn train(b: &mut Buffers, k: Kernels, layout: Layout, method: Method) {
     black_box(&mut b.y);
 }
 
+fn backward(b: &mut Buffers, k: Kernels, layout: Layout, stats: ForwardStats) {
+    let [mean, invstd, gamma, _] = &b.params;
+    let p = BackwardParams {
+        mean,
+        invstd,
+        gamma,
+    };
+    k.backward(
+        black_box(&b.x),
+        black_box(&b.dy),
+        &mut b.y,
+        b.shape,
+        layout,
+        &p,
+        stats,
+        &mut b.mean,
+        &mut b.var,
+    )
+    .expect("grid shapes and buffers agree");
+    black_box((&mut b.y, &mut b.mean, &mut b.var));
+}
+
 /// The kernels, in table order within a shape.
 const KERNELS: &[Kernel] = &[
     Kernel {
@@ -402,6 +458,38 @@ const KERNELS: &[Kernel] = &[
         bound: Bound::ReadCopy,
         target: |_| 0.75,
         run: |b, k, l| train(b, k, l, Method::TwoPass),
+    },
+    Kernel {
+        op: "backward",
+        layout: Layout::Nchw,
+        method: "Batch",
+        bound: Bound::BackwardBatch,
+        target: |_| 0.70,
+        run: |b, k, l| backward(b, k, l, ForwardStats::Batch),
+    },
+    Kernel {
+        op: "backward",
+        layout: Layout::Nchw,
+        method: "Running",
+        bound: Bound::BackwardRunning,
+        target: |_| 0.70,
+        run: |b, k, l| backward(b, k, l, ForwardStats::Running),
+    },
+    Kernel {
+        op: "backward",
+        layout: Layout::Nhwc,
+        method: "Batch",
+        bound: Bound::BackwardBatch,
+        target: |_| 0.70,
+        run: |b, k, l| backward(b, k, l, ForwardStats::Batch),
+    },
+    Kernel {
+        op: "backward",
+        layout: Layout::Nhwc,
+        method: "Running",
+        bound: Bound::BackwardRunning,
+        target: |_| 0.70,
+        run: |b, k, l| backward(b, k, l, ForwardStats::Running),
     },
 ];
 
@@ -576,7 +664,11 @@ percentage of `min(floor, read roofline)` (the read roofline is a plain sum of t
 buffer; the floor is the cheapest single-pass centered statistic, `t = x - p; s += t;
 q = fma(t, t, q)`, flat over the buffer; no one-read statistic beats the slower of the
 two), `normalize` (identity and ReLU6) and `normalize_prepared` (identity, ReLU6, leaky
-ReLU, hard swish, SiLU) of the *copy roofline* (`y = a*x + b`), and the training forward (`train_forward`, ReLU, PyTorch momentum) of the read-then-copy bound.
+ReLU, hard swish, SiLU) of the *copy roofline* (`y = a*x + b`), the training forward (`train_forward`, ReLU, PyTorch momentum) of the read-then-copy bound,
+and the backward pass (`backward`) of its bound: with batch statistics `x` and `dy` read
+for the sums, then read again and `dx` written (`Σx`, `Σdy`, `Σdy`, then `y = a*x + b`,
+20 bytes per element); with running statistics `x` and `dy` read and `dx` written (`Σdy`,
+then `y = a*x + b`, 12 bytes per element).
 The bounds run at the best level. Each kernel is timed next to its bound, in interleaved
 rounds a few milliseconds apart; a cell is the median over rounds of the per-round ratio.
 Two-pass is credited with reading the input once (`4*numel` bytes). On a machine shared
@@ -584,7 +676,7 @@ with other work absolute GB/s wander between runs, the ratios less.
 
 Targets: Welford >= 85% (>= 60% on 7x7, 14x14 and 1x1), two-pass >= 60% (>= 80% on the
 tensors larger than the caches), normalize >= 85% (SiLU: reported, no target), training
-forward >= 75% of the bound,
+forward >= 75%, backward >= 70% of the bound,
 at the best level. Rows below target are marked **miss**.
 
 ```sh

@@ -1,9 +1,11 @@
 //! The argument checks of the entry points beyond the shape and buffer lengths (those are
 //! in `shape.rs`): `eps`, the activation's bounds, the momentum, and every check of a
-//! training forward and of a weight fold, in the order their errors are documented.
+//! training forward, of a backward pass and of a weight fold, in the order their errors
+//! are documented.
 //!
 //! The oracle (`reference.rs`) has checks of its own and does not use these.
 
+use crate::backward::{Activated, BackwardParams};
 use crate::error::Error;
 use crate::fold::{Bias, WeightLayout, WeightShape};
 use crate::normalize::{Activation, NormParams, Prepared};
@@ -190,4 +192,48 @@ fn divides(
             divisor,
         })
     }
+}
+
+/// Every check of a backward pass, in this order: the shape against `x`, then the
+/// lengths of `dy`, `dx` (when there is one: not in place), the forward's `y`, `mean`,
+/// `invstd`, `gamma`, `dgamma`, `dbeta`, then the activation (valid, and one whose
+/// backward is implemented). A zero-sized shape is accepted.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward(
+    x_len: usize,
+    dy_len: usize,
+    dx_len: Option<usize>,
+    shape: Shape,
+    p: &BackwardParams,
+    fwd: Option<&Activated>,
+    dgamma_len: usize,
+    dbeta_len: usize,
+) -> Result<Dims, Error> {
+    let d = shape.dims(x_len, false)?;
+    check_len("dy", x_len, dy_len)?;
+    if let Some(n) = dx_len {
+        check_len("dx", x_len, n)?;
+    }
+    if let Some(f) = fwd {
+        check_len("y", x_len, f.y.len())?;
+    }
+    check_len("mean", d.c, p.mean.len())?;
+    check_len("invstd", d.c, p.invstd.len())?;
+    check_len("gamma", d.c, p.gamma.len())?;
+    check_len("dgamma", d.c, dgamma_len)?;
+    check_len("dbeta", d.c, dbeta_len)?;
+    if let Some(f) = fwd {
+        activation(f.act)?;
+        if !matches!(
+            f.act,
+            Activation::Identity | Activation::Relu | Activation::Clamp { .. }
+        ) {
+            return Err(Error::InvalidParameter {
+                name: "act",
+                value: f32::NAN,
+                expected: "Identity, Relu or Clamp (the activations the backward pass masks by)",
+            });
+        }
+    }
+    Ok(d)
 }

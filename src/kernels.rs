@@ -1,5 +1,6 @@
 //! [`Kernels`]: every kernel entry point at one chosen instruction-set level.
 
+use crate::backward::{Activated, BackwardParams, ForwardStats, backward_at, backward_in_place_at};
 use crate::error::Error;
 use crate::moments::Moments;
 use crate::normalize::{
@@ -196,8 +197,125 @@ impl Kernels {
         train_forward_in_place_at(self.isa, x, shape, layout, p, running, saved)
     }
 
+    /// [`crate::backward`] at this level.
+    ///
+    /// # Errors
+    /// As [`crate::backward`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        x: &[f32],
+        dy: &[f32],
+        dx: &mut [f32],
+        shape: Shape,
+        layout: Layout,
+        p: &BackwardParams,
+        stats: ForwardStats,
+        dgamma: &mut [f32],
+        dbeta: &mut [f32],
+    ) -> Result<(), Error> {
+        backward_at(
+            self.isa,
+            x,
+            dy,
+            Some(dx),
+            shape,
+            layout,
+            p,
+            stats,
+            None,
+            dgamma,
+            dbeta,
+        )
+    }
+
+    /// [`crate::backward_in_place`] at this level.
+    ///
+    /// # Errors
+    /// As [`crate::backward_in_place`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_in_place(
+        &self,
+        x: &[f32],
+        dy: &mut [f32],
+        shape: Shape,
+        layout: Layout,
+        p: &BackwardParams,
+        stats: ForwardStats,
+        dgamma: &mut [f32],
+        dbeta: &mut [f32],
+    ) -> Result<(), Error> {
+        backward_in_place_at(
+            self.isa, x, dy, shape, layout, p, stats, None, dgamma, dbeta,
+        )
+    }
+
+    /// [`crate::backward_activated`] at this level.
+    ///
+    /// # Errors
+    /// As [`crate::backward_activated`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_activated(
+        &self,
+        x: &[f32],
+        dy: &[f32],
+        dx: &mut [f32],
+        shape: Shape,
+        layout: Layout,
+        p: &BackwardParams,
+        stats: ForwardStats,
+        fwd: Activated,
+        dgamma: &mut [f32],
+        dbeta: &mut [f32],
+    ) -> Result<(), Error> {
+        backward_at(
+            self.isa,
+            x,
+            dy,
+            Some(dx),
+            shape,
+            layout,
+            p,
+            stats,
+            Some(fwd),
+            dgamma,
+            dbeta,
+        )
+    }
+
+    /// [`crate::backward_activated_in_place`] at this level.
+    ///
+    /// # Errors
+    /// As [`crate::backward_activated_in_place`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_activated_in_place(
+        &self,
+        x: &[f32],
+        dy: &mut [f32],
+        shape: Shape,
+        layout: Layout,
+        p: &BackwardParams,
+        stats: ForwardStats,
+        fwd: Activated,
+        dgamma: &mut [f32],
+        dbeta: &mut [f32],
+    ) -> Result<(), Error> {
+        backward_in_place_at(
+            self.isa,
+            x,
+            dy,
+            shape,
+            layout,
+            p,
+            stats,
+            Some(fwd),
+            dgamma,
+            dbeta,
+        )
+    }
+
     /// The name of the kernel this level runs for `op` (`"stats"`, `"normalize"`,
-    /// `"normalize_prepared"` or `"train"`) on `shape` in `layout`, for benchmark reports;
+    /// `"normalize_prepared"`, `"train"` or `"backward"`) on `shape` in `layout`, for benchmark reports;
     /// `None` for another `op` or a shape the operation refuses. Not part of the API: names
     /// may change.
     #[doc(hidden)]
@@ -211,6 +329,7 @@ impl Kernels {
             "stats" => Op::Stats,
             "normalize" | "normalize_prepared" => Op::Normalize,
             "train" => Op::Train,
+            "backward" => Op::Backward,
             _ => return None,
         };
         let d = shape.dims(shape.numel().ok()?, true).ok()?;

@@ -16,6 +16,11 @@
 //! - [`train_forward`], [`train_forward_in_place`]: batch statistics, normalize, running
 //!   statistics ([`Momentum`]: PyTorch, ONNX, cumulative) and the saved mean and `invstd`
 //!   for the backward pass, in one call.
+//! - [`backward`], [`backward_in_place`]: the backward pass (PyTorch's semantics), `dx`,
+//!   `dgamma` and `dbeta` from `x`, `dy` and the forward's statistics ([`BackwardParams`]),
+//!   for batch or running statistics ([`ForwardStats`]);
+//!   [`backward_activated`], [`backward_activated_in_place`] through a fused ReLU or clamp
+//!   ([`Activated`]: `dy` masked by the forward's output in the same pass).
 //! - [`fold_into_weights`]: rewrites a convolution's or linear layer's weights and bias so
 //!   that it computes the layer followed by the normalization.
 //! - [`reference`](mod@reference): the plain f64 oracle every kernel is tested against.
@@ -126,6 +131,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod backward;
 mod check;
 mod error;
 mod fold;
@@ -144,6 +150,10 @@ pub mod reference;
 #[doc(hidden)]
 pub mod roofline;
 
+pub use backward::{
+    Activated, BackwardParams, ForwardStats, backward, backward_activated,
+    backward_activated_in_place, backward_in_place,
+};
 pub use error::Error;
 pub use fold::{Bias, WeightLayout, WeightShape, fold_into_weights};
 pub use kernels::Kernels;

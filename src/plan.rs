@@ -15,6 +15,8 @@ pub(crate) enum Op {
     Normalize,
     /// The training forward: statistics, then normalize.
     Train,
+    /// The backward pass: the sums `Σdy`, `Σdy·xhat`, then `dx`.
+    Backward,
 }
 
 /// A kernel, named as XNNPACK names its micro-kernels: layout, operation, tiling.
@@ -74,6 +76,19 @@ pub(crate) enum Kernel {
     /// Training forward: all statistics, then normalize (NHWC, or channels too large to
     /// stay in cache).
     TrainStatsThenNormalize,
+    /// Backward on NCHW planes of 2 or more values: one channel at a time, its sums over
+    /// its `n` planes, then its `dx` over the same planes while they are in cache.
+    NchwBackwardFused,
+    /// Backward on interleaved channels whose period `lcm(c, 16)` is at most
+    /// [`BACKWARD_BLOCK`]: rows of `period` positions over the flat buffer, per-position
+    /// sums, then `dx`.
+    NhwcBackwardTiled {
+        /// Positions per tile row (a multiple of `c` and of 16).
+        period: usize,
+    },
+    /// Backward on many interleaved channels: blocks of at most [`BACKWARD_BLOCK`]
+    /// channels, each swept down every row for its sums, then for `dx`.
+    NhwcBackwardBlocks,
 }
 
 impl core::fmt::Display for Kernel {
@@ -100,6 +115,9 @@ impl core::fmt::Display for Kernel {
             Kernel::NhwcNormalizeRows => f.write_str("nhwc_normalize_rows"),
             Kernel::NchwTrainFused { channels } => write!(f, "nchw_train_fused_c{channels}"),
             Kernel::TrainStatsThenNormalize => f.write_str("train_stats_then_normalize"),
+            Kernel::NchwBackwardFused => f.write_str("nchw_backward_fused"),
+            Kernel::NhwcBackwardTiled { period } => write!(f, "nhwc_backward_tiled_p{period}"),
+            Kernel::NhwcBackwardBlocks => f.write_str("nhwc_backward_blocks"),
         }
     }
 }
@@ -119,6 +137,8 @@ pub(crate) fn plan(op: Op, layout: Layout, d: Dims, isa: Isa) -> Kernel {
         },
         (Op::Train, true) => nchw_train(d.count),
         (Op::Train, false) => Kernel::TrainStatsThenNormalize,
+        (Op::Backward, true) => Kernel::NchwBackwardFused,
+        (Op::Backward, false) => nhwc_backward(d.c),
     }
 }
 
@@ -278,6 +298,20 @@ pub(crate) fn nchw_train(count: usize) -> Kernel {
     }
 }
 
+/// Positions one block of the interleaved backward keeps on the stack: its per-position
+/// sums (f32 and f64) and constants, about 14 KiB.
+pub(crate) const BACKWARD_BLOCK: usize = 256;
+
+/// The interleaved backward for `c >= 1` channels.
+pub(crate) fn nhwc_backward(c: usize) -> Kernel {
+    let period = lcm(c, LANES);
+    if period <= BACKWARD_BLOCK {
+        Kernel::NhwcBackwardTiled { period }
+    } else {
+        Kernel::NhwcBackwardBlocks
+    }
+}
+
 fn gcd(a: usize, b: usize) -> usize {
     if b == 0 { a } else { gcd(b, a % b) }
 }
@@ -298,10 +332,10 @@ mod tests {
     #[test]
     fn grid_kernels() {
         use Layout::{Nchw, Nhwc};
-        use Op::{Normalize, Stats, Train};
+        use Op::{Backward, Normalize, Stats, Train};
         let s = Shape::new;
         #[rustfmt::skip]
-        let grid: [(Shape, Layout, Op, &str, &str); 48] = [
+        let grid: [(Shape, Layout, Op, &str, &str); 64] = [
             (s(1, 3, 224, 224), Nchw, Stats, "nchw_stats_long_planes", "same"),
             (s(1, 3, 224, 224), Nchw, Normalize, "nchw_normalize_wide_planes", "same"),
             (s(1, 3, 224, 224), Nchw, Train, "nchw_train_fused_c2", "same"),
@@ -350,6 +384,22 @@ mod tests {
             (s(256, 1024, 1, 1), Nhwc, Stats, "nhwc_stats_super_blocks", "same"),
             (s(256, 1024, 1, 1), Nhwc, Normalize, "nhwc_normalize_row_groups_x2", "same"),
             (s(256, 1024, 1, 1), Nhwc, Train, "train_stats_then_normalize", "same"),
+            (s(1, 3, 224, 224), Nchw, Backward, "nchw_backward_fused", "same"),
+            (s(1, 3, 224, 224), Nhwc, Backward, "nhwc_backward_tiled_p48", "same"),
+            (s(1, 32, 112, 112), Nchw, Backward, "nchw_backward_fused", "same"),
+            (s(1, 32, 112, 112), Nhwc, Backward, "nhwc_backward_tiled_p32", "same"),
+            (s(1, 64, 56, 56), Nchw, Backward, "nchw_backward_fused", "same"),
+            (s(1, 64, 56, 56), Nhwc, Backward, "nhwc_backward_tiled_p64", "same"),
+            (s(1, 256, 14, 14), Nchw, Backward, "nchw_backward_fused", "same"),
+            (s(1, 256, 14, 14), Nhwc, Backward, "nhwc_backward_tiled_p256", "same"),
+            (s(1, 1280, 7, 7), Nchw, Backward, "nchw_backward_fused", "same"),
+            (s(1, 1280, 7, 7), Nhwc, Backward, "nhwc_backward_blocks", "same"),
+            (s(32, 64, 56, 56), Nchw, Backward, "nchw_backward_fused", "same"),
+            (s(32, 64, 56, 56), Nhwc, Backward, "nhwc_backward_tiled_p64", "same"),
+            (s(8, 512, 28, 28), Nchw, Backward, "nchw_backward_fused", "same"),
+            (s(8, 512, 28, 28), Nhwc, Backward, "nhwc_backward_blocks", "same"),
+            (s(256, 1024, 1, 1), Nchw, Backward, "nhwc_backward_blocks", "same"),
+            (s(256, 1024, 1, 1), Nhwc, Backward, "nhwc_backward_blocks", "same"),
         ];
         let mut wrong = std::vec::Vec::new();
         for (shape, layout, op, avx512, avx2) in grid {

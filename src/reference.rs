@@ -6,6 +6,7 @@
 //! arguments in fuzzing. It shares no code with the kernels: its argument checks, square
 //! root, scales and momentum arithmetic are its own, written out below.
 
+use crate::backward::{Activated, BackwardParams, ForwardStats};
 use crate::error::Error;
 use crate::fold::{WeightLayout, WeightShape};
 use crate::moments::Moments;
@@ -453,6 +454,101 @@ pub fn train_forward(
         let v = (f64::from(x) - out.mean[k]) * out.invstd[k] * f64::from(p.gamma[k])
             + f64::from(p.beta[k]);
         *y = activate(v, p.act);
+    }
+    Ok(())
+}
+
+/// Whether the gradient passes the activation whose output is `y`: ReLU where `y > 0`,
+/// `Clamp` where `min < y < max`; NaN passes (PyTorch's `threshold_backward`,
+/// `hardtanh_backward`); every other activation passes everything.
+pub fn activation_passes(y: f32, act: Activation) -> bool {
+    let y = f64::from(y);
+    match act {
+        Activation::Relu => y.is_nan() || y > 0.0,
+        Activation::Clamp { min, max } => y.is_nan() || (y > f64::from(min) && y < f64::from(max)),
+        _ => true,
+    }
+}
+
+/// The f64 outputs of [`backward`].
+#[derive(Debug)]
+pub struct Backward64<'a> {
+    /// The gradient of `x`, `shape.numel()` values.
+    pub dx: &'a mut [f64],
+    /// `Σdy·xhat` per channel.
+    pub dgamma: &'a mut [f64],
+    /// `Σdy` per channel.
+    pub dbeta: &'a mut [f64],
+}
+
+/// The backward pass in f64 from the given (f32) statistics, nothing rounded: the answer
+/// [`crate::backward`] (`fwd` `None`) and [`crate::backward_activated`] approximate.
+/// With `xhat = (x - mean)*invstd` and `dy` masked by `fwd` (0 where the activation did
+/// not pass): `dbeta = Σdy`, `dgamma = Σdy·xhat`, `dx = gamma*invstd*(dy - dbeta/m -
+/// xhat*dgamma/m)` for batch statistics, `dy*gamma*invstd` for running ones. A zero-sized
+/// shape gives `dgamma = dbeta = 0`.
+///
+/// # Errors
+/// As [`crate::backward_activated`], with `dx`, `dgamma`, `dbeta` naming the fields of
+/// `out`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    x: &[f32],
+    dy: &[f32],
+    shape: Shape,
+    layout: Layout,
+    p: &BackwardParams,
+    stats: ForwardStats,
+    fwd: Option<Activated>,
+    out: Backward64<'_>,
+) -> Result<(), Error> {
+    let d = dims(shape, x.len(), false)?;
+    check_len("dy", x.len(), dy.len())?;
+    check_len("dx", x.len(), out.dx.len())?;
+    if let Some(f) = &fwd {
+        check_len("y", x.len(), f.y.len())?;
+    }
+    check_len("mean", d.c, p.mean.len())?;
+    check_len("invstd", d.c, p.invstd.len())?;
+    check_len("gamma", d.c, p.gamma.len())?;
+    check_len("dgamma", d.c, out.dgamma.len())?;
+    check_len("dbeta", d.c, out.dbeta.len())?;
+    if let Some(f) = &fwd {
+        check_act(f.act)?;
+        match f.act {
+            Activation::Identity | Activation::Relu | Activation::Clamp { .. } => {}
+            _ => {
+                return Err(Error::InvalidParameter {
+                    name: "act",
+                    value: f32::NAN,
+                    expected: "Identity, Relu or Clamp (the activations the backward pass masks by)",
+                });
+            }
+        }
+    }
+    let g = |i: usize| -> f64 {
+        let pass = fwd
+            .as_ref()
+            .is_none_or(|f| activation_passes(f.y[i], f.act));
+        if pass { f64::from(dy[i]) } else { 0.0 }
+    };
+    let xhat =
+        |i: usize, k: usize| (f64::from(x[i]) - f64::from(p.mean[k])) * f64::from(p.invstd[k]);
+    out.dgamma.fill(0.0);
+    out.dbeta.fill(0.0);
+    for i in 0..x.len() {
+        let k = channel_of(i, d, layout);
+        out.dbeta[k] += g(i);
+        out.dgamma[k] += g(i) * xhat(i, k);
+    }
+    let m = d.count as f64;
+    for i in 0..x.len() {
+        let k = channel_of(i, d, layout);
+        let a = f64::from(p.gamma[k]) * f64::from(p.invstd[k]);
+        out.dx[i] = match stats {
+            ForwardStats::Running => g(i) * a,
+            _ => a * (g(i) - out.dbeta[k] / m - xhat(i, k) * out.dgamma[k] / m),
+        };
     }
     Ok(())
 }

@@ -37,7 +37,7 @@ fn run(target: &str) {
 #[test]
 fn every_target_has_a_test() {
     let names: Vec<&str> = bodies::TARGETS.iter().map(|(name, _)| *name).collect();
-    assert_eq!(names, ["stats", "normalize", "train", "api"]);
+    assert_eq!(names, ["stats", "normalize", "train", "api", "backward"]);
 }
 
 #[test]
@@ -58,4 +58,9 @@ fn train_seeds() {
 #[test]
 fn api_seeds() {
     run("api");
+}
+
+#[test]
+fn backward_seeds() {
+    run("backward");
 }

@@ -896,7 +896,7 @@ fn empty_is_ok() {
 }
 
 /// The kernels' per-channel blocks live on the stack: a 64 KiB thread stack is enough for
-/// every path, the training forward and folding included.
+/// every path, the training forward, the backward pass and folding included.
 #[test]
 #[cfg(not(target_family = "wasm"))]
 fn runs_on_a_64k_stack() {
@@ -953,6 +953,27 @@ fn runs_on_a_64k_stack() {
                         },
                     )
                     .unwrap();
+                    eprintln!("backward");
+                    let bp = batchnorm::BackwardParams {
+                        mean: &sm,
+                        invstd: &si,
+                        gamma: &gamma,
+                    };
+                    let fwd = batchnorm::Activated {
+                        y: &y,
+                        act: Activation::Relu,
+                    };
+                    let (mut dg, mut db) = (vec![0.0; c], vec![0.0; c]);
+                    let mut dy = x.clone();
+                    for stats in [
+                        batchnorm::ForwardStats::Batch,
+                        batchnorm::ForwardStats::Running,
+                    ] {
+                        batchnorm::backward_activated_in_place(
+                            &x, &mut dy, shape, layout, &bp, stats, fwd, &mut dg, &mut db,
+                        )
+                        .unwrap();
+                    }
                 }
                 let mut wts = vec![1.0f32; c * 9];
                 let mut b = vec![0.0f32; c];

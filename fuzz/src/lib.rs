@@ -16,10 +16,14 @@
 //! - [`train`]: the training forward and the running-statistics update against the f64
 //!   reference; in place == out of place, and `y` == `normalize` with the saved
 //!   statistics, bit for bit.
+//! - [`backward`]: the backward pass (both statistics, ReLU and clamp masks) against the
+//!   f64 reference under the bounds; the same errors as the reference, nothing
+//!   written on error; in place == out of place bit for bit.
 //! - [`api`]: wrong lengths and shapes: `Ok`/`Err` as the reference, never a panic,
 //!   outputs untouched on `Err`; `Kernels::new` on every level of `Isa::ALL`.
 
 pub mod api;
+pub mod backward;
 pub mod check;
 pub mod input;
 pub mod normalize;
@@ -27,6 +31,7 @@ pub mod stats;
 pub mod train;
 
 pub use api::api;
+pub use backward::backward;
 pub use normalize::normalize;
 pub use stats::stats;
 pub use train::train;
@@ -35,9 +40,10 @@ pub use train::train;
 pub type Body = fn(&[u8]);
 
 /// Every target, by its name in `fuzz/Cargo.toml` and `seeds/`.
-pub const TARGETS: [(&str, Body); 4] = [
+pub const TARGETS: [(&str, Body); 5] = [
     ("stats", stats),
     ("normalize", normalize),
     ("train", train),
     ("api", api),
+    ("backward", backward),
 ];

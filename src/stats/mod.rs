@@ -9,6 +9,8 @@ mod planar;
 mod rescue;
 mod short;
 
+pub(crate) use ops::CHUNK;
+
 use crate::error::Error;
 use crate::moments::Moments;
 use crate::shape::{Dims, Layout, Shape, check_len};

@@ -6,8 +6,8 @@
 #![allow(dead_code)]
 
 use batchnorm::{
-    Activation, Error, Isa, Kernels, Layout, Method, Moments, NormParams, Prepared, RunningStats,
-    SavedStats, Shape, TrainParams,
+    Activated, Activation, BackwardParams, Error, ForwardStats, Isa, Kernels, Layout, Method,
+    Moments, NormParams, Prepared, RunningStats, SavedStats, Shape, TrainParams,
 };
 use std::cell::Cell;
 
@@ -154,6 +154,70 @@ pub fn train_forward_in_place(
     saved: SavedStats<'_>,
 ) -> Result<(), Error> {
     kernels().train_forward_in_place(x, shape, layout, p, running, saved)
+}
+
+/// [`batchnorm::backward`] at the current level.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    x: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &BackwardParams,
+    stats: ForwardStats,
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+) -> Result<(), Error> {
+    kernels().backward(x, dy, dx, shape, layout, p, stats, dgamma, dbeta)
+}
+
+/// [`batchnorm::backward_in_place`] at the current level.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_in_place(
+    x: &[f32],
+    dy: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &BackwardParams,
+    stats: ForwardStats,
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+) -> Result<(), Error> {
+    kernels().backward_in_place(x, dy, shape, layout, p, stats, dgamma, dbeta)
+}
+
+/// [`batchnorm::backward_activated`] at the current level.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_activated(
+    x: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &BackwardParams,
+    stats: ForwardStats,
+    fwd: Activated,
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+) -> Result<(), Error> {
+    kernels().backward_activated(x, dy, dx, shape, layout, p, stats, fwd, dgamma, dbeta)
+}
+
+/// [`batchnorm::backward_activated_in_place`] at the current level.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_activated_in_place(
+    x: &[f32],
+    dy: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &BackwardParams,
+    stats: ForwardStats,
+    fwd: Activated,
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+) -> Result<(), Error> {
+    kernels().backward_activated_in_place(x, dy, shape, layout, p, stats, fwd, dgamma, dbeta)
 }
 
 /// Stack for the tests that run the kernels in a small thread: 64 KiB in optimized

@@ -1,0 +1,180 @@
+//! NCHW backward (planes of 2 or more values): one channel at a time, lanes along its
+//! planes. The channel's sums `Σdy` and `Σdy·xhat` over its `n` planes (two vector
+//! accumulators each, folded into f64 every `CHUNK` vectors), then its constants, then
+//! its `dx` over the same planes, which a channel that fits in cache still holds. A
+//! channel larger than the cache is read from memory twice.
+
+use super::{DxConsts, Grads, Inputs, Lanes, Mask, load_or_zero};
+use crate::normalize::io::{Io, Span};
+use crate::simd::{Body, LANES, Simd, Vf32};
+use crate::stats::CHUNK;
+
+/// Every channel, one after the other.
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(super) fn run<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, g: Grads) {
+    let count = k.d.count as f64;
+    let chans = g.dgamma.iter_mut().zip(g.dbeta.iter_mut());
+    for (ch, (dgamma, dbeta)) in chans.enumerate().take(k.d.c) {
+        let (sum_dy, sum_dyxh) = s.vectorize(Channel {
+            io,
+            k,
+            ch,
+            m,
+            count,
+        });
+        *dbeta = sum_dy as f32;
+        *dgamma = sum_dyxh as f32;
+    }
+}
+
+/// One channel: sums, constants, `dx`. Returns the f64 sums. Its own function for the
+/// ISA ([`Simd::vectorize`]).
+struct Channel<'a, I, M> {
+    io: &'a mut I,
+    k: &'a Inputs<'a>,
+    ch: usize,
+    m: M,
+    count: f64,
+}
+
+impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Channel<'_, I, M> {
+    type Output = (f64, f64);
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn run(self, s: S) -> (f64, f64) {
+        let Channel {
+            io,
+            k,
+            ch,
+            m,
+            count,
+        } = self;
+        let d = k.d;
+        let c0 = DxConsts::new(k.p, ch, 0.0, 0.0, 1.0);
+        let l0 = Lanes::splat(s, c0);
+        let mut acc = Acc::new(s);
+        for i in 0..d.n {
+            let start = (i * d.c + ch) * d.plane;
+            let r = start..start + d.plane;
+            let xs = k.x.get(r.clone()).unwrap_or(&[]);
+            let dys = io.src().get(r.clone()).unwrap_or(&[]);
+            let ys = if M::USES_Y {
+                k.y.get(r).unwrap_or(&[])
+            } else {
+                &[]
+            };
+            let (xv, xr) = xs.as_chunks::<LANES>();
+            let (dv, dr) = dys.as_chunks::<LANES>();
+            let (yv, yr) = ys.as_chunks::<LANES>();
+            let nv = xv.len().min(dv.len());
+            let mut j = 0;
+            while j + 2 <= nv {
+                let dy0 = m.apply(s.load(&dv[j]), load_or_zero(s, yv.get(j)));
+                let dy1 = m.apply(s.load(&dv[j + 1]), load_or_zero(s, yv.get(j + 1)));
+                let (x0, x1) = (s.load(&xv[j]), s.load(&xv[j + 1]));
+                acc.step([dy0, dy1], [dy0 * l0.xhat(x0), dy1 * l0.xhat(x1)]);
+                j += 2;
+            }
+            if j < nv {
+                let dy0 = m.apply(s.load(&dv[j]), load_or_zero(s, yv.get(j)));
+                let x0 = s.load(&xv[j]);
+                acc.step([dy0, s.zero()], [dy0 * l0.xhat(x0), s.zero()]);
+            }
+            if !xr.is_empty() {
+                let dy = m.apply(s.load_partial(dr), s.load_partial(yr));
+                let p = (dy * l0.xhat(s.load_partial(xr))).lanes_from(s.zero(), xr.len());
+                acc.step([dy, s.zero()], [p, s.zero()]);
+            }
+        }
+        let (sum_dy, sum_dyxh) = acc.finish();
+        let l = Lanes::splat(s, DxConsts::new(k.p, ch, sum_dy, sum_dyxh, count));
+        for i in 0..d.n {
+            let start = (i * d.c + ch) * d.plane;
+            let xs = k.x.get(start..start + d.plane).unwrap_or(&[]);
+            let ys = if M::USES_Y {
+                k.y.get(start..start + d.plane).unwrap_or(&[])
+            } else {
+                &[]
+            };
+            let (xv, xr) = xs.as_chunks::<LANES>();
+            let (yv, yr) = ys.as_chunks::<LANES>();
+            {
+                let mut span = io.span(start, xv.len());
+                for (j, xa) in xv.iter().enumerate().take(span.vectors()) {
+                    let dy = m.apply(span.get(s, j), load_or_zero(s, yv.get(j)));
+                    span.set(j, l.dx(dy, s.load(xa), k.batch));
+                }
+            }
+            if !xr.is_empty() {
+                let pos = start + xv.len() * LANES;
+                let dys = io.src().get(pos..start + d.plane).unwrap_or(&[]);
+                let dy = m.apply(s.load_partial(dys), s.load_partial(yr));
+                io.write(pos, xr.len(), l.dx(dy, s.load_partial(xr), k.batch));
+            }
+        }
+        (sum_dy, sum_dyxh)
+    }
+}
+
+/// Two pairs of vector accumulators (`Σdy`, `Σdy·xhat`), folded into f64 every `CHUNK`
+/// steps so each f32 lane sums at most `CHUNK` values.
+struct Acc<S: Simd> {
+    s: S,
+    dy: [S::F; 2],
+    dyxh: [S::F; 2],
+    steps: usize,
+    total: (f64, f64),
+}
+
+impl<S: Simd> Acc<S> {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn new(s: S) -> Self {
+        Acc {
+            s,
+            dy: [s.zero(); 2],
+            dyxh: [s.zero(); 2],
+            steps: 0,
+            total: (0.0, 0.0),
+        }
+    }
+
+    /// Adds one vector to each accumulator.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn step(&mut self, dy: [S::F; 2], dyxh: [S::F; 2]) {
+        self.dy[0] += dy[0];
+        self.dy[1] += dy[1];
+        self.dyxh[0] += dyxh[0];
+        self.dyxh[1] += dyxh[1];
+        self.steps += 1;
+        if self.steps == CHUNK {
+            self.fold();
+        }
+    }
+
+    /// Moves the f32 lanes into the f64 totals.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn fold(&mut self) {
+        let (mut a, mut b) = (0.0f64, 0.0f64);
+        for v in self.dy {
+            for l in v.to_array() {
+                a += f64::from(l);
+            }
+        }
+        for v in self.dyxh {
+            for l in v.to_array() {
+                b += f64::from(l);
+            }
+        }
+        self.total.0 += a;
+        self.total.1 += b;
+        self.dy = [self.s.zero(); 2];
+        self.dyxh = [self.s.zero(); 2];
+        self.steps = 0;
+    }
+
+    /// The f64 totals.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn finish(mut self) -> (f64, f64) {
+        self.fold();
+        self.total
+    }
+}
