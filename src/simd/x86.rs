@@ -115,13 +115,15 @@ unsafe fn transpose_8x8(r: [__m256; 8]) -> [__m256; 8] {
 #[inline(always)]
 unsafe fn transpose_halves(rows: &[[f32; 8]; LANES]) -> ([__m256; 8], [__m256; 8]) {
     // SAFETY: the caller guarantees AVX; every load reads one whole `[f32; 8]` row.
+    // Plain loops, no closures: a closure would be a function of its own, compiled without
+    // AVX, and these intrinsics calls.
     unsafe {
-        let half = |h: usize| {
-            transpose_8x8(core::array::from_fn(|l| {
-                _mm256_loadu_ps(rows[h + l].as_ptr())
-            }))
-        };
-        (half(0), half(8))
+        let (mut lo, mut hi) = ([_mm256_setzero_ps(); 8], [_mm256_setzero_ps(); 8]);
+        for (l, (lo, hi)) in lo.iter_mut().zip(hi.iter_mut()).enumerate() {
+            *lo = _mm256_loadu_ps(rows[l].as_ptr());
+            *hi = _mm256_loadu_ps(rows[8 + l].as_ptr());
+        }
+        (transpose_8x8(lo), transpose_8x8(hi))
     }
 }
 
@@ -182,7 +184,11 @@ impl Simd for Avx2 {
     fn transpose8(self, rows: &[[f32; 8]; LANES]) -> [F32x16Avx2; 8] {
         // SAFETY: the token proves AVX.
         let (lo, hi) = unsafe { transpose_halves(rows) };
-        core::array::from_fn(|j| F32x16Avx2 { a: lo[j], b: hi[j] })
+        let mut out = [self.zero(); 8];
+        for (o, (a, b)) in out.iter_mut().zip(lo.into_iter().zip(hi)) {
+            *o = F32x16Avx2 { a, b };
+        }
+        out
     }
 }
 
@@ -227,7 +233,11 @@ impl Simd for Avx512 {
         // SAFETY: the token proves AVX-512F and AVX; register-only casts and inserts.
         unsafe {
             let (lo, hi) = transpose_halves(rows);
-            core::array::from_fn(|j| F32x16Avx512(join_256(lo[j], hi[j])))
+            let mut out = [self.zero(); 8];
+            for (o, (a, b)) in out.iter_mut().zip(lo.into_iter().zip(hi)) {
+                *o = F32x16Avx512(join_256(a, b));
+            }
+            out
         }
     }
 }
