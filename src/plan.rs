@@ -65,6 +65,9 @@ pub(crate) enum Kernel {
     },
     /// Many channels, a tensor from memory: one row at a time, a plain stream.
     NhwcNormalizeRows,
+    /// Strided rows of few channels, or with different input and output pitches: each
+    /// row a vector at a time, its last vector stored partially.
+    NhwcNormalizeRowVectors,
     /// Training forward on NCHW: statistics, then normalize, `channels` channels at a
     /// time, so a group is read from memory once and normalized from cache.
     NchwTrainFused {
@@ -98,6 +101,7 @@ impl core::fmt::Display for Kernel {
                 write!(f, "nhwc_normalize_row_groups_x{rows}")
             }
             Kernel::NhwcNormalizeRows => f.write_str("nhwc_normalize_rows"),
+            Kernel::NhwcNormalizeRowVectors => f.write_str("nhwc_normalize_row_vectors"),
             Kernel::NchwTrainFused { channels } => write!(f, "nchw_train_fused_c{channels}"),
             Kernel::TrainStatsThenNormalize => f.write_str("train_stats_then_normalize"),
         }
@@ -214,6 +218,18 @@ pub(crate) fn nhwc_normalize(c: usize, acc: usize) -> NhwcNormalize {
         NhwcNormalize::Tile(Kernel::NhwcNormalizeTileStack { vectors: t })
     } else {
         NhwcNormalize::Rows
+    }
+}
+
+/// The interleaved normalize of strided rows (`x_pitch` or `y_pitch` above `c >= 1`):
+/// the many-channel row kernels, with the pitch as the row distance, when the rows hold
+/// at least a vector and both pitches are one; else
+/// [`Kernel::NhwcNormalizeRowVectors`].
+pub(crate) fn nhwc_strided(c: usize, x_pitch: usize, y_pitch: usize) -> NhwcNormalize {
+    if c >= LANES && x_pitch == y_pitch {
+        NhwcNormalize::Rows
+    } else {
+        NhwcNormalize::Tile(Kernel::NhwcNormalizeRowVectors)
     }
 }
 
