@@ -388,6 +388,24 @@ mod tests {
         );
     }
 
+    /// Strided rows: the row kernels with one pitch and a vector or more of channels,
+    /// the per-row vectors otherwise.
+    #[test]
+    fn strided_normalize_kernels() {
+        for (c, xp, yp, rows) in [
+            (16, 32, 32, true),
+            (17, 34, 34, true),
+            (1024, 2048, 2048, true),
+            (15, 30, 30, false),
+            (1, 2, 2, false),
+            (64, 128, 64, false),
+            (64, 64, 65, false),
+        ] {
+            let got = matches!(nhwc_strided(c, xp, yp), NhwcNormalize::Rows);
+            assert_eq!(got, rows, "c={c} x_pitch={xp} y_pitch={yp}");
+        }
+    }
+
     /// The plan's idea of each level's accumulators is the lanes' own.
     #[test]
     fn accumulators_match_the_lanes() {
