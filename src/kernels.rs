@@ -7,7 +7,7 @@ use crate::normalize::{
     normalize_prepared_in_place_at, normalize_prepared_strided_at,
     normalize_prepared_strided_in_place_at, normalize_strided_at, normalize_strided_in_place_at,
 };
-use crate::plan::{Op, plan};
+use crate::plan::{Op, plan, plan_strided};
 use crate::shape::{Layout, Shape};
 use crate::simd::Isa;
 use crate::stats::{
@@ -390,5 +390,32 @@ impl Kernels {
         };
         let d = shape.dims(shape.numel().ok()?, true).ok()?;
         (d.c > 0).then(|| plan(op, layout, d, self.isa))
+    }
+
+    /// [`Kernels::kernel_name`] for the strided functions on NHWC rows `stride` values
+    /// apart (`op` `"stats"`, `"normalize"` or `"normalize_prepared"`; the same stride
+    /// for input and output); `None` for another `op` or arguments the functions refuse.
+    /// Not part of the API: names may change.
+    #[doc(hidden)]
+    pub fn strided_kernel_name(
+        &self,
+        op: &str,
+        shape: Shape,
+        stride: usize,
+    ) -> Option<impl core::fmt::Display + use<>> {
+        let op = match op {
+            "stats" => Op::Stats,
+            "normalize" | "normalize_prepared" => Op::Normalize,
+            _ => return None,
+        };
+        let d = shape.dims(shape.numel().ok()?, true).ok()?;
+        if d.c == 0 || stride < d.c {
+            return None;
+        }
+        Some(if stride == d.c {
+            plan(op, Layout::Nhwc, d, self.isa)
+        } else {
+            plan_strided(op, d, stride, self.isa)
+        })
     }
 }

@@ -126,6 +126,19 @@ pub(crate) fn plan(op: Op, layout: Layout, d: Dims, isa: Isa) -> Kernel {
     }
 }
 
+/// [`plan`] for NHWC rows `stride > c` values apart (input and output alike), for
+/// [`Op::Stats`] and [`Op::Normalize`] (other ops: as [`plan`] on contiguous rows).
+pub(crate) fn plan_strided(op: Op, d: Dims, stride: usize, isa: Isa) -> Kernel {
+    match op {
+        Op::Stats => nhwc_stats(stride),
+        Op::Normalize => match nhwc_strided(d.c, stride, stride) {
+            NhwcNormalize::Rows => nhwc_rows(stride, d.count, block_width(d.c, 0), acc(isa)),
+            NhwcNormalize::Tile(k) => k,
+        },
+        Op::Train => plan(op, Layout::Nhwc, d, isa),
+    }
+}
+
 /// `Simd::ACC` of a level (the portable one as this build compiles it).
 fn acc(isa: Isa) -> usize {
     match isa {
