@@ -130,7 +130,7 @@ pub(crate) fn plan(op: Op, layout: Layout, d: Dims, isa: Isa) -> Kernel {
 /// [`Op::Stats`] and [`Op::Normalize`] (other ops: as [`plan`] on contiguous rows).
 pub(crate) fn plan_strided(op: Op, d: Dims, stride: usize, isa: Isa) -> Kernel {
     match op {
-        Op::Stats => nhwc_stats(stride),
+        Op::Stats => nhwc_stats_strided(d.c, stride),
         Op::Normalize => match nhwc_strided(d.c, stride, stride) {
             NhwcNormalize::Rows => nhwc_rows(stride, d.count, block_width(d.c, 0), acc(isa)),
             NhwcNormalize::Tile(k) => k,
@@ -184,6 +184,18 @@ pub(crate) fn nhwc_stats(c: usize) -> Kernel {
         Kernel::NhwcStatsTiled {
             period: (STATS_BLOCK / tile) * tile,
         }
+    } else {
+        Kernel::NhwcStatsSuperBlocks
+    }
+}
+
+/// The interleaved statistics kernel for rows of `c >= 1` channels `pitch >= c` values
+/// apart. Rows shorter than a vector are tiled over the pitch (`lcm(pitch, LANES)` small:
+/// the gaps' positions are computed and dropped, fewer vectors than one per row); longer
+/// rows, or long periods, sweep the super-blocks over the `c` channels, skipping the gaps.
+pub(crate) fn nhwc_stats_strided(c: usize, pitch: usize) -> Kernel {
+    if pitch == c || c < LANES {
+        nhwc_stats(pitch)
     } else {
         Kernel::NhwcStatsSuperBlocks
     }
@@ -416,6 +428,23 @@ mod tests {
         ] {
             let got = matches!(nhwc_strided(c, xp, yp), NhwcNormalize::Rows);
             assert_eq!(got, rows, "c={c} x_pitch={xp} y_pitch={yp}");
+        }
+    }
+
+    /// Strided statistics: tiles over the pitch for rows shorter than a vector, the
+    /// super-blocks otherwise (and the contiguous plan at `pitch == c`).
+    #[test]
+    fn strided_stats_kernels() {
+        for (c, pitch, want) in [
+            (3, 6, "nhwc_stats_tiled_p96"),
+            (1, 2, "nhwc_stats_tiled_p128"),
+            (3, 200, "nhwc_stats_super_blocks"),
+            (16, 32, "nhwc_stats_super_blocks"),
+            (64, 128, "nhwc_stats_super_blocks"),
+            (64, 64, "nhwc_stats_tiled_p128"),
+        ] {
+            let got = std::format!("{}", nhwc_stats_strided(c, pitch));
+            assert_eq!(got, want, "c={c} pitch={pitch}");
         }
     }
 

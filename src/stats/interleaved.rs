@@ -13,8 +13,9 @@
 //! channels in registers at a time), so memory is read in order, not in long strides.
 //!
 //! Strided rows (starts `pitch > c` values apart) are the same matrices with rows of
-//! `pitch` values: tiled when `lcm(pitch, LANES)` is small (the gaps' positions are
-//! computed and dropped), else the super-blocks of the `c` channels.
+//! `pitch` values: rows shorter than a vector are tiled when `lcm(pitch, LANES)` is small
+//! (the gaps' positions are computed and dropped), others sweep the super-blocks of the
+//! `c` channels.
 //!
 //! This file is the plan (which grids, which pivots, which passes); the register kernel
 //! that runs one pass over a grid is in `grid.rs`.
@@ -44,7 +45,7 @@ pub(super) fn channel_moments<S: Simd>(
     let pitch = pitch.max(c);
     // A tile of rows `pitch` apart is a tile of `pitch` channels, the gaps' positions
     // computed and dropped.
-    if let Kernel::NhwcStatsTiled { period } = plan::nhwc_stats(pitch) {
+    if let Kernel::NhwcStatsTiled { period } = plan::nhwc_stats_strided(c, pitch) {
         tiled(s, x, c, pitch, period, method, emit);
     } else {
         let rows = (x.len() - c) / pitch + 1;
