@@ -377,9 +377,8 @@ pub(crate) fn normalize_prepared_in_place_at(
 /// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize`;
 /// - [`Error::StrideTooSmall`] naming `x_stride` or `y_stride` when it is below `c`;
 /// - [`Error::StrideOverflow`] when a span `(n*h*w - 1) * stride + c` overflows `usize`;
-/// - [`Error::BufferTooShort`] naming `x` or `y` when it is shorter than its span;
-///
-///   (in that order: `x_stride`, `x`, `y_stride`, `y`)
+/// - [`Error::BufferTooShort`] naming `x` or `y` when it is shorter than its span
+///   (`x_stride` and `x` are checked before `y_stride` and `y`);
 /// - [`Error::LengthMismatch`] naming `mean`, `var`, `gamma` or `beta`;
 /// - [`Error::InvalidParameter`] as [`normalize`].
 ///
