@@ -164,6 +164,9 @@ struct Buffers {
     y: Vec<f32>,
     /// The incoming gradient of the backward pass (`numel` values).
     dy: Vec<f32>,
+    /// The strided rows: `x`'s and `y`'s rows [`STRIDE`] times `c` values apart.
+    xs: Vec<f32>,
+    ys: Vec<f32>,
     /// Per-channel outputs (`c` values each).
     mean: Vec<f32>,
     var: Vec<f32>,
@@ -195,6 +198,8 @@ impl Buffers {
             x: support::data(len),
             y: vec![0.0; len],
             dy: support::data(len).iter().map(|v| v - 1.0).collect(),
+            xs: support::data(STRIDE * len),
+            ys: vec![0.0; STRIDE * len],
             mean: vec![0.0; shape.c],
             var: vec![0.0; shape.c],
             params,
@@ -272,6 +277,70 @@ fn norm_prepared(b: &mut Buffers, k: Kernels, layout: Layout, act: Activation) {
     k.normalize_prepared(black_box(&b.x), &mut b.y, b.shape, layout, &p, act)
         .expect("grid shapes and buffers agree");
     black_box(&mut b.y);
+}
+
+/// The strided rows' distance, in multiples of `c`.
+const STRIDE: usize = 2;
+
+/// Strided rows are credited with the bytes of the rows alone (`4*numel` read, and as many
+/// written): the bytes the call touches, not the gaps between rows it skips. Their target
+/// is 90% of the contiguous one: "within 10% of the contiguous figure".
+const STRIDED: f64 = 0.9;
+
+fn stats_strided(b: &mut Buffers, k: Kernels, method: Method) {
+    k.batch_stats_strided(
+        black_box(&b.xs),
+        STRIDE * b.shape.c,
+        b.shape,
+        method,
+        &mut b.mean,
+        &mut b.var,
+    )
+    .expect("grid shapes and buffers agree");
+    black_box((&mut b.mean, &mut b.var));
+}
+
+fn norm_strided(b: &mut Buffers, k: Kernels, act: Activation) {
+    let [mean, var, gamma, beta] = &b.params;
+    let p = NormParams {
+        mean,
+        var,
+        gamma,
+        beta,
+        eps: 1e-5,
+    };
+    let stride = STRIDE * b.shape.c;
+    k.normalize_strided(
+        black_box(&b.xs),
+        stride,
+        &mut b.ys,
+        stride,
+        b.shape,
+        &p,
+        act,
+    )
+    .expect("grid shapes and buffers agree");
+    black_box(&mut b.ys);
+}
+
+fn norm_prepared_strided(b: &mut Buffers, k: Kernels, act: Activation) {
+    let p = Prepared {
+        mean: &b.params[0],
+        scale: &b.scale,
+        beta: &b.params[3],
+    };
+    let stride = STRIDE * b.shape.c;
+    k.normalize_prepared_strided(
+        black_box(&b.xs),
+        stride,
+        &mut b.ys,
+        stride,
+        b.shape,
+        &p,
+        act,
+    )
+    .expect("grid shapes and buffers agree");
+    black_box(&mut b.ys);
 }
 
 /// `normalize_prepared` with this activation, as a row of [`KERNELS`].
@@ -427,6 +496,31 @@ const KERNELS: &[Kernel] = &[
     ),
     prepared_row!(Layout::Nhwc, "hardswish", 0.85, Activation::HardSwish),
     prepared_row!(Layout::Nhwc, "silu", 0.0, Activation::Silu),
+    // Strided rows (NHWC, rows 2c apart), next to the contiguous NHWC rows above.
+    Kernel {
+        op: "stats",
+        layout: Layout::Nhwc,
+        method: "Welford, stride 2c",
+        bound: Bound::Stats,
+        target: |s| STRIDED * welford_target(s),
+        run: |b, k, _| stats_strided(b, k, Method::Welford),
+    },
+    Kernel {
+        op: "normalize",
+        layout: Layout::Nhwc,
+        method: "identity, stride 2c",
+        bound: Bound::Copy,
+        target: |_| STRIDED * 0.85,
+        run: |b, k, _| norm_strided(b, k, Activation::Identity),
+    },
+    Kernel {
+        op: "normalize_prepared",
+        layout: Layout::Nhwc,
+        method: "identity, stride 2c",
+        bound: Bound::Copy,
+        target: |_| STRIDED * 0.85,
+        run: |b, k, _| norm_prepared_strided(b, k, Activation::Identity),
+    },
     Kernel {
         op: "train",
         layout: Layout::Nchw,
@@ -669,6 +763,10 @@ and the backward pass (`backward`) of its bound: with batch statistics `x` and `
 for the sums, then read again and `dx` written (`Σx`, `Σdy`, `Σdy`, then `y = a*x + b`,
 20 bytes per element); with running statistics `x` and `dy` read and `dx` written (`Σdy`,
 then `y = a*x + b`, 12 bytes per element).
+Rows marked `stride 2c` run the strided functions (`batch_stats_strided`,
+`normalize_strided`, `normalize_prepared_strided`) on NHWC pixel rows `2c` values apart,
+credited with the bytes of the rows alone (as the contiguous rows); their target is 90%
+of the contiguous one.
 The bounds run at the best level. Each kernel is timed next to its bound, in interleaved
 rounds a few milliseconds apart; a cell is the median over rounds of the per-round ratio.
 Two-pass is credited with reading the input once (`4*numel` bytes). On a machine shared
@@ -825,9 +923,15 @@ fn main() {
             rows += 1;
             misses += usize::from(!ok);
             let cells: String = pct.iter().map(|p| format!(" {p:.0}% |")).collect();
-            let name = Kernels::detected()
-                .kernel_name(kern.op, shape, kern.layout)
-                .map_or_else(|| "?".to_string(), |k| format!("`{k}`"));
+            let k = Kernels::detected();
+            let name = if kern.method.ends_with("stride 2c") {
+                k.strided_kernel_name(kern.op, shape, STRIDE * shape.c)
+                    .map(|k| k.to_string())
+            } else {
+                k.kernel_name(kern.op, shape, kern.layout)
+                    .map(|k| k.to_string())
+            };
+            let name = name.map_or_else(|| "?".to_string(), |k| format!("`{k}`"));
             emit!(
                 "| {} | {:.1} | {:?} | {} | {} | {} | {} | {:.1} |{cells} ≥{:.0}% | {} |",
                 support::label(shape),

@@ -98,6 +98,37 @@ pub enum Error {
         /// The accepted range, in words, e.g. `"finite"`.
         expected: &'static str,
     },
+    /// Strided rows ([`crate::normalize_strided`], [`crate::batch_stats_strided`], …)
+    /// whose starts are closer together than a row is long: `stride < c`.
+    StrideTooSmall {
+        /// The argument's name, `"x_stride"` or `"y_stride"`.
+        name: &'static str,
+        /// The stride that was passed, in values.
+        stride: usize,
+        /// Channels: the least stride that works.
+        c: usize,
+    },
+    /// A buffer of strided rows shorter than its rows span: `(pixels - 1) * stride + c`
+    /// values are needed (nothing for zero pixels).
+    BufferTooShort {
+        /// The argument's name, `"x"` or `"y"`.
+        buffer: &'static str,
+        /// The length the rows span.
+        needed: usize,
+        /// The length that was passed.
+        actual: usize,
+    },
+    /// The span of strided rows, `(pixels - 1) * stride + c`, does not fit in `usize`.
+    StrideOverflow {
+        /// The stride's name, `"x_stride"` or `"y_stride"`.
+        name: &'static str,
+        /// Pixels (rows), `n * h * w`.
+        pixels: usize,
+        /// The stride, in values.
+        stride: usize,
+        /// Channels.
+        c: usize,
+    },
     /// The instruction-set level asked of [`crate::Kernels::new`] does not run on this CPU.
     UnsupportedIsa {
         /// The level asked for.
@@ -171,6 +202,28 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "channel {channel}: `{name}` = {value} but it must be {expected}"
+            ),
+            Error::StrideTooSmall { name, stride, c } => write!(
+                f,
+                "`{name}` = {stride} but rows of {c} channels need a stride of at least {c}"
+            ),
+            Error::BufferTooShort {
+                buffer,
+                needed,
+                actual,
+            } => write!(
+                f,
+                "`{buffer}` has {actual} elements but its strided rows span {needed}"
+            ),
+            Error::StrideOverflow {
+                name,
+                pixels,
+                stride,
+                c,
+            } => write!(
+                f,
+                "{pixels} rows `{name}` = {stride} apart, {c} channels: \
+                 (pixels - 1) * stride + c overflows usize"
             ),
             Error::UnsupportedIsa { requested, best } => write!(
                 f,

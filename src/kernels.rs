@@ -5,12 +5,16 @@ use crate::error::Error;
 use crate::moments::Moments;
 use crate::normalize::{
     Activation, NormParams, Prepared, normalize_at, normalize_in_place_at, normalize_prepared_at,
-    normalize_prepared_in_place_at,
+    normalize_prepared_in_place_at, normalize_prepared_strided_at,
+    normalize_prepared_strided_in_place_at, normalize_strided_at, normalize_strided_in_place_at,
 };
-use crate::plan::{Op, plan};
+use crate::plan::{Op, plan, plan_strided};
 use crate::shape::{Layout, Shape};
 use crate::simd::Isa;
-use crate::stats::{Method, accumulate_moments_at, batch_stats_at};
+use crate::stats::{
+    Method, accumulate_moments_at, accumulate_moments_strided_at, batch_stats_at,
+    batch_stats_strided_at,
+};
 use crate::train::{
     RunningStats, SavedStats, TrainParams, train_forward_at, train_forward_in_place_at,
 };
@@ -101,6 +105,61 @@ impl Kernels {
         accumulate_moments_at(self.isa, x, shape, layout, method, acc)
     }
 
+    /// [`crate::batch_stats_strided`] at this level.
+    ///
+    /// # Errors
+    /// As [`crate::batch_stats_strided`].
+    ///
+    /// # Example
+    /// ```
+    /// use batchnorm::{Kernels, Method, Shape};
+    ///
+    /// let x = [1.0f32, f32::NAN, 3.0]; // 2 rows of 1 channel, 2 values apart
+    /// let (mut mean, mut var) = ([0.0f32], [0.0f32]);
+    /// let k = Kernels::detected();
+    /// k.batch_stats_strided(&x, 2, Shape::new(2, 1, 1, 1), Method::Welford, &mut mean, &mut var)?;
+    /// assert_eq!((mean[0], var[0]), (2.0, 1.0));
+    /// # Ok::<(), batchnorm::Error>(())
+    /// ```
+    pub fn batch_stats_strided(
+        &self,
+        x: &[f32],
+        x_stride: usize,
+        shape: Shape,
+        method: Method,
+        mean: &mut [f32],
+        var: &mut [f32],
+    ) -> Result<(), Error> {
+        batch_stats_strided_at(self.isa, x, x_stride, shape, method, mean, var)
+    }
+
+    /// [`crate::accumulate_moments_strided`] at this level.
+    ///
+    /// # Errors
+    /// As [`crate::accumulate_moments_strided`].
+    ///
+    /// # Example
+    /// ```
+    /// use batchnorm::{Kernels, Method, Moments, Shape};
+    ///
+    /// let x = [1.0f32, f32::NAN, 3.0]; // 2 rows of 1 channel, 2 values apart
+    /// let mut acc = [Moments::default()];
+    /// Kernels::detected().accumulate_moments_strided(&x, 2, Shape::new(1, 1, 2, 1),
+    ///                                                Method::TwoPass, &mut acc)?;
+    /// assert_eq!((acc[0].count, acc[0].mean), (2, 2.0));
+    /// # Ok::<(), batchnorm::Error>(())
+    /// ```
+    pub fn accumulate_moments_strided(
+        &self,
+        x: &[f32],
+        x_stride: usize,
+        shape: Shape,
+        method: Method,
+        acc: &mut [Moments],
+    ) -> Result<(), Error> {
+        accumulate_moments_strided_at(self.isa, x, x_stride, shape, method, acc)
+    }
+
     /// [`crate::normalize`] at this level.
     ///
     /// # Errors
@@ -161,6 +220,122 @@ impl Kernels {
         act: Activation,
     ) -> Result<(), Error> {
         normalize_prepared_in_place_at(self.isa, x, shape, layout, p, act)
+    }
+
+    /// [`crate::normalize_strided`] at this level.
+    ///
+    /// # Errors
+    /// As [`crate::normalize_strided`].
+    ///
+    /// # Example
+    /// ```
+    /// use batchnorm::{Activation, Kernels, NormParams, Shape};
+    ///
+    /// let x = [1.0f32, f32::NAN, 3.0]; // 2 rows of 1 channel, 2 values apart
+    /// let p = NormParams { mean: &[2.0], var: &[1.0], gamma: &[1.0], beta: &[0.0], eps: 0.0 };
+    /// let mut y = [9.0f32; 4];
+    /// Kernels::detected().normalize_strided(&x, 2, &mut y, 3, Shape::new(2, 1, 1, 1), &p,
+    ///                                       Activation::Identity)?;
+    /// assert_eq!(y, [-1.0, 9.0, 9.0, 1.0]);
+    /// # Ok::<(), batchnorm::Error>(())
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn normalize_strided(
+        &self,
+        x: &[f32],
+        x_stride: usize,
+        y: &mut [f32],
+        y_stride: usize,
+        shape: Shape,
+        p: &NormParams,
+        act: Activation,
+    ) -> Result<(), Error> {
+        normalize_strided_at(self.isa, x, x_stride, y, y_stride, shape, p, act)
+    }
+
+    /// [`crate::normalize_strided_in_place`] at this level.
+    ///
+    /// # Errors
+    /// As [`crate::normalize_strided_in_place`].
+    ///
+    /// # Example
+    /// ```
+    /// use batchnorm::{Activation, Kernels, NormParams, Shape};
+    ///
+    /// let mut x = [1.0f32, 8.0, 3.0];
+    /// let p = NormParams { mean: &[2.0], var: &[1.0], gamma: &[1.0], beta: &[0.0], eps: 0.0 };
+    /// Kernels::detected().normalize_strided_in_place(&mut x, 2, Shape::new(2, 1, 1, 1), &p,
+    ///                                                Activation::Identity)?;
+    /// assert_eq!(x, [-1.0, 8.0, 1.0]);
+    /// # Ok::<(), batchnorm::Error>(())
+    /// ```
+    pub fn normalize_strided_in_place(
+        &self,
+        x: &mut [f32],
+        x_stride: usize,
+        shape: Shape,
+        p: &NormParams,
+        act: Activation,
+    ) -> Result<(), Error> {
+        normalize_strided_in_place_at(self.isa, x, x_stride, shape, p, act)
+    }
+
+    /// [`crate::normalize_prepared_strided`] at this level.
+    ///
+    /// # Errors
+    /// As [`crate::normalize_prepared_strided`].
+    ///
+    /// # Example
+    /// ```
+    /// use batchnorm::{Activation, Kernels, Prepared, Shape};
+    ///
+    /// let x = [1.0f32, f32::NAN, 3.0];
+    /// let p = Prepared { mean: &[2.0], scale: &[1.0], beta: &[0.0] };
+    /// let mut y = [9.0f32; 2];
+    /// Kernels::detected().normalize_prepared_strided(&x, 2, &mut y, 1, Shape::new(2, 1, 1, 1),
+    ///                                                &p, Activation::Identity)?;
+    /// assert_eq!(y, [-1.0, 1.0]);
+    /// # Ok::<(), batchnorm::Error>(())
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn normalize_prepared_strided(
+        &self,
+        x: &[f32],
+        x_stride: usize,
+        y: &mut [f32],
+        y_stride: usize,
+        shape: Shape,
+        p: &Prepared,
+        act: Activation,
+    ) -> Result<(), Error> {
+        normalize_prepared_strided_at(self.isa, x, x_stride, y, y_stride, shape, p, act)
+    }
+
+    /// [`crate::normalize_prepared_strided_in_place`] at this level.
+    ///
+    /// # Errors
+    /// As [`crate::normalize_prepared_strided_in_place`].
+    ///
+    /// # Example
+    /// ```
+    /// use batchnorm::{Activation, Kernels, Prepared, Shape};
+    ///
+    /// let mut x = [1.0f32, 8.0, 3.0];
+    /// let p = Prepared { mean: &[2.0], scale: &[1.0], beta: &[0.0] };
+    /// Kernels::detected().normalize_prepared_strided_in_place(&mut x, 2, Shape::new(2, 1, 1, 1),
+    ///                                                         &p, Activation::Identity)?;
+    /// assert_eq!(x, [-1.0, 8.0, 1.0]);
+    /// # Ok::<(), batchnorm::Error>(())
+    /// ```
+    pub fn normalize_prepared_strided_in_place(
+        &self,
+        x: &mut [f32],
+        x_stride: usize,
+        shape: Shape,
+        p: &Prepared,
+        act: Activation,
+    ) -> Result<(), Error> {
+        normalize_prepared_strided_in_place_at(self.isa, x, x_stride, shape, p, act)
     }
 
     /// [`crate::train_forward`] at this level.
@@ -334,5 +509,32 @@ impl Kernels {
         };
         let d = shape.dims(shape.numel().ok()?, true).ok()?;
         (d.c > 0).then(|| plan(op, layout, d, self.isa))
+    }
+
+    /// [`Kernels::kernel_name`] for the strided functions on NHWC rows `stride` values
+    /// apart (`op` `"stats"`, `"normalize"` or `"normalize_prepared"`; the same stride
+    /// for input and output); `None` for another `op` or arguments the functions refuse.
+    /// Not part of the API: names may change.
+    #[doc(hidden)]
+    pub fn strided_kernel_name(
+        &self,
+        op: &str,
+        shape: Shape,
+        stride: usize,
+    ) -> Option<impl core::fmt::Display + use<>> {
+        let op = match op {
+            "stats" => Op::Stats,
+            "normalize" | "normalize_prepared" => Op::Normalize,
+            _ => return None,
+        };
+        let d = shape.dims(shape.numel().ok()?, true).ok()?;
+        if d.c == 0 || stride < d.c {
+            return None;
+        }
+        Some(if stride == d.c {
+            plan(op, Layout::Nhwc, d, self.isa)
+        } else {
+            plan_strided(op, d, stride, self.isa)
+        })
     }
 }

@@ -13,6 +13,11 @@
 //! - [`prepare`], [`normalize_prepared`], [`normalize_prepared_in_place`]: the same with
 //!   the per-channel scales computed and checked once ([`Prepared`], e.g. at model load),
 //!   bitwise the same results.
+//! - [`batch_stats_strided`], [`accumulate_moments_strided`], [`normalize_strided`],
+//!   [`normalize_strided_in_place`], [`normalize_prepared_strided`],
+//!   [`normalize_prepared_strided_in_place`]: the same over NHWC pixel rows that start
+//!   `stride >= c` values apart (a channel slice of a concatenated buffer); the values
+//!   between rows are never written and never read into a result.
 //! - [`train_forward`], [`train_forward_in_place`]: batch statistics, normalize, running
 //!   statistics ([`Momentum`]: PyTorch, ONNX, cumulative) and the saved mean and `invstd`
 //!   for the backward pass, in one call.
@@ -160,11 +165,14 @@ pub use kernels::Kernels;
 pub use moments::Moments;
 pub use normalize::{
     Activation, NormParams, Prepared, normalize, normalize_in_place, normalize_prepared,
-    normalize_prepared_in_place, prepare,
+    normalize_prepared_in_place, normalize_prepared_strided, normalize_prepared_strided_in_place,
+    normalize_strided, normalize_strided_in_place, prepare,
 };
 pub use shape::{Layout, Shape, f32s_from_bytes, f32s_from_bytes_mut};
 pub use simd::Isa;
-pub use stats::{Method, accumulate_moments, batch_stats};
+pub use stats::{
+    Method, accumulate_moments, accumulate_moments_strided, batch_stats, batch_stats_strided,
+};
 pub use train::{
     Momentum, RunningStats, SavedStats, TrainParams, train_forward, train_forward_in_place,
 };

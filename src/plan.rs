@@ -67,6 +67,9 @@ pub(crate) enum Kernel {
     },
     /// Many channels, a tensor from memory: one row at a time, a plain stream.
     NhwcNormalizeRows,
+    /// Strided rows of few channels, or with different input and output pitches: each
+    /// row a vector at a time, its last vector stored partially.
+    NhwcNormalizeRowVectors,
     /// Training forward on NCHW: statistics, then normalize, `channels` channels at a
     /// time, so a group is read from memory once and normalized from cache.
     NchwTrainFused {
@@ -113,6 +116,7 @@ impl core::fmt::Display for Kernel {
                 write!(f, "nhwc_normalize_row_groups_x{rows}")
             }
             Kernel::NhwcNormalizeRows => f.write_str("nhwc_normalize_rows"),
+            Kernel::NhwcNormalizeRowVectors => f.write_str("nhwc_normalize_row_vectors"),
             Kernel::NchwTrainFused { channels } => write!(f, "nchw_train_fused_c{channels}"),
             Kernel::TrainStatsThenNormalize => f.write_str("train_stats_then_normalize"),
             Kernel::NchwBackwardFused => f.write_str("nchw_backward_fused"),
@@ -139,6 +143,19 @@ pub(crate) fn plan(op: Op, layout: Layout, d: Dims, isa: Isa) -> Kernel {
         (Op::Train, false) => Kernel::TrainStatsThenNormalize,
         (Op::Backward, true) => Kernel::NchwBackwardFused,
         (Op::Backward, false) => nhwc_backward(d.c),
+    }
+}
+
+/// [`plan`] for NHWC rows `stride > c` values apart (input and output alike), for
+/// [`Op::Stats`] and [`Op::Normalize`] (other ops: as [`plan`] on contiguous rows).
+pub(crate) fn plan_strided(op: Op, d: Dims, stride: usize, isa: Isa) -> Kernel {
+    match op {
+        Op::Stats => nhwc_stats_strided(d.c, stride),
+        Op::Normalize => match nhwc_strided(d.c, stride, stride) {
+            NhwcNormalize::Rows => nhwc_rows(stride, d.count, block_width(d.c, 0), acc(isa)),
+            NhwcNormalize::Tile(k) => k,
+        },
+        Op::Train | Op::Backward => plan(op, Layout::Nhwc, d, isa),
     }
 }
 
@@ -192,6 +209,18 @@ pub(crate) fn nhwc_stats(c: usize) -> Kernel {
     }
 }
 
+/// The interleaved statistics kernel for rows of `c >= 1` channels `pitch >= c` values
+/// apart. Rows shorter than a vector are tiled over the pitch (`lcm(pitch, LANES)` small:
+/// the gaps' positions are computed and dropped, fewer vectors than one per row); longer
+/// rows, or long periods, sweep the super-blocks over the `c` channels, skipping the gaps.
+pub(crate) fn nhwc_stats_strided(c: usize, pitch: usize) -> Kernel {
+    if pitch == c || c < LANES {
+        nhwc_stats(pitch)
+    } else {
+        Kernel::NhwcStatsSuperBlocks
+    }
+}
+
 /// The NCHW normalize kernel for planes of `plane >= 2` values.
 pub(crate) fn nchw_normalize(plane: usize) -> Kernel {
     if plane >= LANES {
@@ -234,6 +263,18 @@ pub(crate) fn nhwc_normalize(c: usize, acc: usize) -> NhwcNormalize {
         NhwcNormalize::Tile(Kernel::NhwcNormalizeTileStack { vectors: t })
     } else {
         NhwcNormalize::Rows
+    }
+}
+
+/// The interleaved normalize of strided rows (`x_pitch` or `y_pitch` above `c >= 1`):
+/// the many-channel row kernels, with the pitch as the row distance, when the rows hold
+/// at least a vector and both pitches are one; else
+/// [`Kernel::NhwcNormalizeRowVectors`].
+pub(crate) fn nhwc_strided(c: usize, x_pitch: usize, y_pitch: usize) -> NhwcNormalize {
+    if c >= LANES && x_pitch == y_pitch {
+        NhwcNormalize::Rows
+    } else {
+        NhwcNormalize::Tile(Kernel::NhwcNormalizeRowVectors)
     }
 }
 
@@ -420,6 +461,41 @@ mod tests {
             wrong.len(),
             wrong.join("\n")
         );
+    }
+
+    /// Strided rows: the row kernels with one pitch and a vector or more of channels,
+    /// the per-row vectors otherwise.
+    #[test]
+    fn strided_normalize_kernels() {
+        for (c, xp, yp, rows) in [
+            (16, 32, 32, true),
+            (17, 34, 34, true),
+            (1024, 2048, 2048, true),
+            (15, 30, 30, false),
+            (1, 2, 2, false),
+            (64, 128, 64, false),
+            (64, 64, 65, false),
+        ] {
+            let got = matches!(nhwc_strided(c, xp, yp), NhwcNormalize::Rows);
+            assert_eq!(got, rows, "c={c} x_pitch={xp} y_pitch={yp}");
+        }
+    }
+
+    /// Strided statistics: tiles over the pitch for rows shorter than a vector, the
+    /// super-blocks otherwise (and the contiguous plan at `pitch == c`).
+    #[test]
+    fn strided_stats_kernels() {
+        for (c, pitch, want) in [
+            (3, 6, "nhwc_stats_tiled_p96"),
+            (1, 2, "nhwc_stats_tiled_p128"),
+            (3, 200, "nhwc_stats_super_blocks"),
+            (16, 32, "nhwc_stats_super_blocks"),
+            (64, 128, "nhwc_stats_super_blocks"),
+            (64, 64, "nhwc_stats_tiled_p128"),
+        ] {
+            let got = std::format!("{}", nhwc_stats_strided(c, pitch));
+            assert_eq!(got, want, "c={c} pitch={pitch}");
+        }
     }
 
     /// The plan's idea of each level's accumulators is the lanes' own.

@@ -119,6 +119,80 @@ impl Shape {
     }
 }
 
+/// Rows of an NHWC tensor `stride` values apart in a buffer (see
+/// [`crate::normalize_strided`]), validated: how many rows, and how long a buffer they
+/// span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pitch {
+    /// Distance between row starts, `>= c`.
+    pub stride: usize,
+    /// `(rows - 1) * stride + c`, or 0 for no rows (or no channels).
+    pub span: usize,
+}
+
+impl Shape {
+    /// Checks the shape of strided NHWC rows and the buffer `x` (of `x_len` values) that
+    /// holds them, in the order the strided functions document: [`Error::ShapeOverflow`],
+    /// then [`Shape::pitch`] for `x`, then (with `need_values`) [`Error::EmptyChannel`].
+    pub(crate) fn strided_dims(
+        &self,
+        x_len: usize,
+        x_stride: usize,
+        need_values: bool,
+    ) -> Result<(Dims, Pitch), Error> {
+        let numel = self.numel()?;
+        let d = self.dims(numel, false)?;
+        let pitch = d.pitch(("x", x_len), ("x_stride", x_stride))?;
+        if need_values {
+            self.dims(numel, true)?;
+        }
+        Ok((d, pitch))
+    }
+}
+
+impl Dims {
+    /// Checks one buffer of strided rows against validated sizes: the stride named
+    /// `stride.0` is at least `c` ([`Error::StrideTooSmall`]), the span
+    /// `(rows - 1) * stride + c` fits ([`Error::StrideOverflow`]), and the buffer named
+    /// `buf.0` holds at least that many values ([`Error::BufferTooShort`]).
+    pub(crate) fn pitch(
+        &self,
+        buf: (&'static str, usize),
+        stride: (&'static str, usize),
+    ) -> Result<Pitch, Error> {
+        let ((buffer, actual), (name, stride)) = (buf, stride);
+        if stride < self.c {
+            return Err(Error::StrideTooSmall {
+                name,
+                stride,
+                c: self.c,
+            });
+        }
+        // Rows: `n*h*w`, known to fit when `c > 0` (otherwise nothing is spanned).
+        let rows = if self.c == 0 { 0 } else { self.count };
+        let span = match rows {
+            0 => 0,
+            r => (r - 1)
+                .checked_mul(stride)
+                .and_then(|v| v.checked_add(self.c))
+                .ok_or(Error::StrideOverflow {
+                    name,
+                    pixels: r,
+                    stride,
+                    c: self.c,
+                })?,
+        };
+        if actual < span {
+            return Err(Error::BufferTooShort {
+                buffer,
+                needed: span,
+                actual,
+            });
+        }
+        Ok(Pitch { stride, span })
+    }
+}
+
 /// Sizes derived from a validated [`Shape`]; every product in it is known not to overflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Dims {

@@ -9,8 +9,9 @@
 
 use batchnorm::{
     Activation, Bias, Layout, Method, Moments, Momentum, NormParams, RunningStats, SavedStats,
-    Shape, TrainParams, WeightLayout, WeightShape, accumulate_moments, batch_stats,
-    f32s_from_bytes, fold_into_weights, normalize, normalize_in_place, train_forward,
+    Shape, TrainParams, WeightLayout, WeightShape, accumulate_moments, accumulate_moments_strided,
+    batch_stats, batch_stats_strided, f32s_from_bytes, fold_into_weights, normalize,
+    normalize_in_place, normalize_strided, normalize_strided_in_place, train_forward,
     train_forward_in_place,
 };
 use core::hint::black_box;
@@ -116,6 +117,41 @@ pub extern "C" fn _start() -> ! {
         let _ = black_box(fold_into_weights(&mut w, ws, Bias::InPlace(&mut b), &p));
         let _ = black_box(fold_into_weights(&mut w, ws, Bias::Absent(&mut b), &p));
     }
+    // Strided rows: the 16 pixels of `x` as rows 3 apart holding 2 channels.
+    let strided = Shape::new(1, 2, 4, 4);
+    let (sm, sv) = (&mut mean[..2], &mut var[..2]);
+    let _ = black_box(batch_stats_strided(&x, 3, strided, Method::Welford, sm, sv));
+    let _ = black_box(accumulate_moments_strided(
+        &x,
+        3,
+        strided,
+        Method::TwoPass,
+        &mut acc[..2],
+    ));
+    let p2 = NormParams {
+        mean: &mean[..2],
+        var: &var[..2],
+        gamma: &gamma[..2],
+        beta: &beta[..2],
+        eps: 1e-5,
+    };
+    let _ = black_box(normalize_strided(
+        &x,
+        3,
+        &mut y,
+        3,
+        strided,
+        &p2,
+        Activation::Relu,
+    ));
+    let _ = black_box(normalize_strided_in_place(
+        &mut y,
+        3,
+        strided,
+        &p2,
+        Activation::Identity,
+    ));
+
     let bytes = black_box([0u8; 16]);
     let _ = black_box(f32s_from_bytes(&bytes));
 

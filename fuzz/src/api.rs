@@ -4,13 +4,16 @@
 //! call returns `Ok` or `Err` as the reference does, never panics, and on `Err` leaves
 //! every output bitwise unchanged (in place: the input too). `Kernels::new` is `Ok`
 //! exactly for the supported levels and otherwise `Error::UnsupportedIsa` naming the level.
+//! The strided functions (`*_strided`) get strides that are often right, often below `c`
+//! or overflowing, and buffers near the length their rows span; on `Ok` the values
+//! between and after the rows of their outputs are bitwise unchanged.
 
 use super::check;
 use super::input::{self, Rng};
 use arbitrary::{Arbitrary, Unstructured};
 use batchnorm::reference::{self, Running64, Train64};
 use batchnorm::{
-    Activation, Bias, Error, Isa, Kernels, Layout, Method, Moments, Momentum, NormParams,
+    Activation, Bias, Error, Isa, Kernels, Layout, Method, Moments, Momentum, NormParams, Prepared,
     RunningStats, SavedStats, Shape, TrainParams, WeightLayout, WeightShape,
 };
 
@@ -133,6 +136,38 @@ struct Call {
     bias_len: usize,
     bias_present: bool,
     seed: u64,
+    /// Strided rows: `x_stride`, `y_stride`, and the lengths of their `x` and `y`.
+    strides: [usize; 2],
+    strided_lens: [usize; 2],
+}
+
+/// A stride for rows of `c` channels: often `c` or a little more, sometimes below `c`, or
+/// one whose span overflows `usize`.
+fn stride(u: &mut Unstructured<'_>, c: usize) -> arbitrary::Result<usize> {
+    Ok(match u.int_in_range(0u8..=9)? {
+        0..=2 => c,
+        3..=5 => c.saturating_add(u.int_in_range(1..=17)?),
+        6 => c.saturating_mul(2),
+        7 => c.saturating_sub(u.int_in_range(1..=3)?),
+        _ => dim(u)?,
+    })
+}
+
+/// The length strided rows span: `(pixels - 1) * stride + c`, 0 for no rows.
+fn strided_span(shape: Shape, stride: usize) -> Option<usize> {
+    match shape.count_per_channel().ok()? {
+        _ if shape.c == 0 => Some(0),
+        0 => Some(0),
+        p => (p - 1).checked_mul(stride)?.checked_add(shape.c),
+    }
+}
+
+/// Whether index `j` of a buffer of strided rows lies outside every row.
+fn outside_rows(j: usize, shape: Shape, stride: usize) -> bool {
+    match strided_span(shape, stride) {
+        Some(span) => j >= span || stride == 0 || j % stride >= shape.c,
+        None => true,
+    }
 }
 
 impl<'a> Arbitrary<'a> for Call {
@@ -166,7 +201,7 @@ impl<'a> Arbitrary<'a> for Call {
             },
         };
         let w_want = weights.out.checked_mul(weights.per_out);
-        Ok(Call {
+        Call {
             shape,
             layout: input::layout(u)?,
             method: input::method(u)?,
@@ -181,7 +216,132 @@ impl<'a> Arbitrary<'a> for Call {
             bias_len: len(u, Some(weights.out), MAX_C)?,
             bias_present: bool::arbitrary(u)?,
             seed: u64::arbitrary(u)?,
-        })
+            strides: {
+                let xs = stride(u, shape.c)?;
+                [
+                    xs,
+                    if bool::arbitrary(u)? {
+                        xs
+                    } else {
+                        stride(u, shape.c)?
+                    },
+                ]
+            },
+            strided_lens: [0; 2],
+        }
+        .with_strided_lens(u)
+    }
+}
+
+impl Call {
+    /// Draws the strided buffers' lengths near their spans.
+    fn with_strided_lens(mut self, u: &mut Unstructured<'_>) -> arbitrary::Result<Self> {
+        for (l, s) in self.strided_lens.iter_mut().zip(self.strides) {
+            *l = len(u, strided_span(self.shape, s), MAX_X)?;
+        }
+        Ok(self)
+    }
+}
+
+/// The strided functions at the level of `k` on `x` (the strided input): the verdict of
+/// the reference (the same error where both name the same buffers), outputs untouched
+/// on `Err`, and on `Ok` nothing written outside the rows.
+fn strided_at(k: &Kernels, a: &Call, x: &[f32], params: &[Vec<f32>], rng: &mut Rng, what: &str) {
+    let (shape, method, act) = (a.shape, a.method, a.act);
+    let [xs, ys] = a.strides;
+    let [mean_len, var_len, ..] = a.c_lens;
+    let (mut mean, mut var) = (sentinel(rng, mean_len), sentinel(rng, var_len));
+    let (mean0, var0) = (mean.clone(), var.clone());
+    let r = k.batch_stats_strided(x, xs, shape, method, &mut mean, &mut var);
+    untouched_on_err(
+        "batch_stats_strided",
+        &r,
+        &[("mean", &mean0, &mean), ("var", &var0, &var)],
+    );
+    let (mut rm, mut rv) = (vec![0.0f64; mean_len], vec![0.0f64; var_len]);
+    let rr = reference::batch_stats_strided(x, xs, shape, &mut rm, &mut rv);
+    agree(&format!("batch_stats_strided {what}"), &r, &rr, true);
+
+    let mut acc = vec![Moments::EMPTY; a.c_lens[4]];
+    let r = k.accumulate_moments_strided(x, xs, shape, method, &mut acc);
+    if let Err(e) = &r {
+        assert!(
+            acc.iter().all(|m| check::same_moments(m, &Moments::EMPTY)),
+            "accumulate_moments_strided returned {e:?} but changed `acc`"
+        );
+    }
+    let mut out = vec![Moments::EMPTY; a.c_lens[4]];
+    let rr = reference::moments_strided(x, xs, shape, &mut out);
+    agree(
+        &format!("accumulate_moments_strided {what}"),
+        &r,
+        &rr,
+        false,
+    );
+
+    let p = NormParams {
+        mean: &params[0],
+        var: &params[1],
+        gamma: &params[2],
+        beta: &params[3],
+        eps: a.eps,
+    };
+    let q = Prepared {
+        mean: &params[0],
+        scale: &params[1],
+        beta: &params[3],
+    };
+    for prepared in [false, true] {
+        let call = if prepared {
+            "normalize_prepared_strided"
+        } else {
+            "normalize_strided"
+        };
+        let mut y = sentinel(rng, a.strided_lens[1]);
+        let y0 = y.clone();
+        let r = if prepared {
+            k.normalize_prepared_strided(x, xs, &mut y, ys, shape, &q, act)
+        } else {
+            k.normalize_strided(x, xs, &mut y, ys, shape, &p, act)
+        };
+        untouched_on_err(call, &r, &[("y", &y0, &y)]);
+        if r.is_ok() {
+            for (j, (a, b)) in y0.iter().zip(&y).enumerate() {
+                if outside_rows(j, shape, ys) {
+                    assert_eq!(
+                        a.to_bits(),
+                        b.to_bits(),
+                        "{call} wrote y[{j}] outside the rows"
+                    );
+                }
+            }
+        }
+        let mut xi = x.to_vec();
+        let ri = if prepared {
+            k.normalize_prepared_strided_in_place(&mut xi, xs, shape, &q, act)
+        } else {
+            k.normalize_strided_in_place(&mut xi, xs, shape, &p, act)
+        };
+        untouched_on_err(call, &ri, &[("x", x, &xi)]);
+        if ri.is_ok() {
+            for (j, (a, b)) in x.iter().zip(&xi).enumerate() {
+                if outside_rows(j, shape, xs) {
+                    assert_eq!(
+                        a.to_bits(),
+                        b.to_bits(),
+                        "{call} in place wrote x[{j}] outside the rows"
+                    );
+                }
+            }
+        }
+        if !prepared {
+            let mut y64 = vec![0.0f64; a.strided_lens[1]];
+            let rr = reference::normalize_strided(x, xs, &mut y64, ys, shape, &p, act);
+            agree(&format!("{call} {what}"), &r, &rr, true);
+            let mut y64 = vec![0.0f64; x.len()];
+            let rr = reference::normalize_strided(x, xs, &mut y64, xs, shape, &p, act);
+            agree(&format!("{call} in place {what}"), &ri, &rr, true);
+        }
     }
 }
 
@@ -394,11 +554,15 @@ pub fn api(data: &[u8]) {
     // The kernels at every level this CPU runs, each from the same random state (so with
     // the same sentinels); they draw the same number of values, so `rng` ends where one
     // pass leaves it.
+    let xs: Vec<f32> = (0..a.strided_lens[0])
+        .map(|_| input::Dist::Specials.sample(&mut rng))
+        .collect();
     let before = rng.clone();
     for isa in Isa::supported() {
         let k = Kernels::new(isa).expect("Isa::supported() gave a level Kernels::new refuses");
         rng = before.clone();
         kernels_at(&k, &a, &x, &params, &mut rng, &what);
+        strided_at(&k, &a, &xs, &params, &mut rng, &what);
     }
     kernels_new_on_every_level();
 

@@ -16,6 +16,10 @@
 //!   rows: column by column over 2 or 4 rows for large tensors, or, for tensors that stay
 //!   in cache, register tiles of `TILE_V` vectors of channels over `TILE_R` rows, whose
 //!   scales are computed during the first rows so their f64 divisions overlap the stream.
+//! - Strided rows (starts `pitch > c` values apart, the values between them never
+//!   written): with `c >= LANES` and one pitch for input and output, the many-channel row
+//!   kernels with the pitch as the row distance; otherwise ([`row_vectors`]) each row a
+//!   vector at a time, the row's last vector stored partially.
 
 use super::act::{Act, norm};
 use super::consts::{Block, Chan, Consts, Src};
@@ -23,10 +27,26 @@ use super::io::{Io, Span};
 use crate::plan::{self, Kernel, NORM_BLOCK, NhwcNormalize, TILE_MAX, TILE_R, TILE_REGS};
 use crate::simd::{Body, LANES, Simd};
 
-/// Normalizes rows of `c` channels.
+/// Normalizes rows of `c` channels, `pitch[0] >= c` values apart in the input and
+/// `pitch[1] >= c` in the output (equal in place), the input ending with the last row.
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(super) fn run<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, p: &Src, act: A) {
-    if c == 0 || io.len() == 0 {
+pub(super) fn run<S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
+    io: &mut I,
+    c: usize,
+    pitch: [usize; 2],
+    p: &Src,
+    act: A,
+) {
+    if c == 0 || io.len() < c {
+        return;
+    }
+    let [xp, yp] = [pitch[0].max(c), pitch[1].max(c)];
+    if xp != c || yp != c {
+        match plan::nhwc_strided(c, xp, yp) {
+            NhwcNormalize::Rows => rows(s, io, c, xp, p, act),
+            _ => row_vectors(s, io, c, [xp, yp], p, act),
+        }
         return;
     }
     match plan::nhwc_normalize(c, S::ACC) {
@@ -43,7 +63,7 @@ pub(super) fn run<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, p: &
         NhwcNormalize::Tile(Kernel::NhwcNormalizeTileStack { vectors }) => {
             tile_mem(s, io, c, vectors, p, act)
         }
-        _ => rows(s, io, c, p, act),
+        _ => rows(s, io, c, c, p, act),
     }
 }
 
@@ -203,23 +223,24 @@ fn leftover<S: Simd, I: Io, A: Act<S::F>>(
     }
 }
 
-/// Many channels (`c > LANES`): row by row, in blocks of at most [`BLOCK`] channels.
+/// Many channels (`c > LANES`): row by row (rows `pitch >= c` values apart), in blocks
+/// of at most [`BLOCK`] channels.
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn rows<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, p: &Src, act: A) {
-    let nrows = io.len() / c;
+fn rows<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, pitch: usize, p: &Src, act: A) {
+    let nrows = (io.len() - c) / pitch + 1;
     let mut scale = [0.0f32; NORM_BLOCK];
     let mut k0 = 0;
     while k0 < c {
         let width = plan::block_width(c, k0);
         let scale = &mut scale[..width];
-        let kernel = plan::nhwc_rows(c, nrows, width, S::ACC);
+        let kernel = plan::nhwc_rows(pitch, nrows, width, S::ACC);
         let mut done = 0;
         match kernel {
             Kernel::NhwcNormalizeRowTiles { v: 4, r: TILE_R } => {
-                done = block_tiles::<4, TILE_R, S, I, A>(s, io, c, nrows, k0, p, scale, act);
+                done = block_tiles::<4, TILE_R, S, I, A>(s, io, pitch, nrows, k0, p, scale, act);
             }
             Kernel::NhwcNormalizeRowTiles { r: TILE_R, .. } => {
-                done = block_tiles::<2, TILE_R, S, I, A>(s, io, c, nrows, k0, p, scale, act);
+                done = block_tiles::<2, TILE_R, S, I, A>(s, io, pitch, nrows, k0, p, scale, act);
             }
             _ => p.scales(s, k0, scale),
         }
@@ -230,20 +251,20 @@ fn rows<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, p: &Src, act: 
         };
         match kernel {
             Kernel::NhwcNormalizeRowGroups { rows: 4 } => {
-                done = block_rows::<4, S, I, A>(s, io, c, nrows, k0, blk, act);
+                done = block_rows::<4, S, I, A>(s, io, pitch, nrows, k0, blk, act);
             }
             Kernel::NhwcNormalizeRowGroups { .. } => {
-                done = block_rows::<2, S, I, A>(s, io, c, nrows, k0, blk, act);
+                done = block_rows::<2, S, I, A>(s, io, pitch, nrows, k0, blk, act);
             }
             _ => {}
         }
         // The last rows that do not fill a group, one at a time.
-        block_rows::<1, S, I, A>(s, io, c, nrows - done, k0 + done * c, blk, act);
+        block_rows::<1, S, I, A>(s, io, pitch, nrows - done, k0 + done * pitch, blk, act);
         k0 += width;
     }
 }
 
-/// `R` rows at a time, in tiles of `V` vectors of channels (`V * LANES` divides the
+/// `R` rows (`pitch` values apart) at a time, in tiles of `V` vectors of channels (`V * LANES` divides the
 /// block's width, at least `R` rows): a tile's constants are loaded once into registers
 /// and used for all `R` rows. The block's scales are computed tile by tile during the
 /// first `R` rows, inline, so that their f64 divisions overlap the stream. Returns how
@@ -253,7 +274,7 @@ fn rows<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, p: &Src, act: 
 fn block_tiles<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>>(
     s: S,
     io: &mut I,
-    c: usize,
+    pitch: usize,
     nrows: usize,
     k0: usize,
     p: &Src,
@@ -273,7 +294,7 @@ fn block_tiles<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>>(
         type Output = usize;
         #[cfg_attr(not(debug_assertions), inline(always))]
         fn run(self, s: S) -> usize {
-            let [c, nrows, k0] = self.at;
+            let [pitch, nrows, k0] = self.at;
             let (io, p, scale, act) = (self.io, self.p, self.scale, self.act);
             let tiles = scale.len() / (V * LANES);
             let mean = p.mean.get(k0..).unwrap_or(&[]);
@@ -296,7 +317,7 @@ fn block_tiles<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>>(
                         *k = blk.consts_at(s, (j * V + i) * LANES);
                     }
                     for r in 0..R {
-                        let row = (g * R + r) * c + k0 + j * V * LANES;
+                        let row = (g * R + r) * pitch + k0 + j * V * LANES;
                         let mut span = io.span(row, V);
                         for (i, k) in k.iter().enumerate().take(span.vectors()) {
                             span.set(i, norm(span.get(s, i), k, act));
@@ -309,20 +330,20 @@ fn block_tiles<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>>(
     }
     s.vectorize(BlockTiles::<V, R, I, A> {
         io,
-        at: [c, nrows, k0],
+        at: [pitch, nrows, k0],
         p,
         scale,
         act,
     })
 }
 
-/// `R` rows at a time; returns how many rows it did (a multiple of `R`). Its own function
+/// `R` rows (`pitch` values apart) at a time; returns how many rows it did (a multiple of `R`). Its own function
 /// for the ISA ([`Simd::vectorize`]).
 #[allow(clippy::too_many_arguments)]
 fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
     s: S,
     io: &mut I,
-    c: usize,
+    pitch: usize,
     nrows: usize,
     k0: usize,
     blk: Block,
@@ -338,7 +359,7 @@ fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
         type Output = usize;
         #[cfg_attr(not(debug_assertions), inline(always))]
         fn run(self, s: S) -> usize {
-            let [c, nrows, k0] = self.at;
+            let [pitch, nrows, k0] = self.at;
             let (io, blk, act) = (self.io, self.blk, self.act);
             let width = blk.len();
             let nv = width / LANES;
@@ -346,20 +367,21 @@ fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
             let tail = (!width.is_multiple_of(LANES)).then(|| blk.consts_at(s, width - LANES));
             let groups = nrows / R;
             for g in 0..groups {
-                let base = g * R * c + k0;
+                let base = g * R * pitch + k0;
                 let last = base + width - LANES;
                 // Read before anything of these rows is written (the vectors overlap).
                 let mut t = [s.zero(); R];
                 if let Some(k) = &tail {
                     for (r, t) in t.iter_mut().enumerate() {
-                        *t = norm(io.read(s, last + r * c), k, act);
+                        *t = norm(io.read(s, last + r * pitch), k, act);
                     }
                 }
-                // With whole vectors per row, the group's rows are one span: row `r`'s
-                // vector `j` is `r * cv + j`.
-                let cv = c / LANES;
+                // With rows a whole number of vectors apart, the group's rows are one
+                // span: row `r`'s vector `j` is `r * cv + j` (the gaps between rows are
+                // in the span, never set).
+                let cv = pitch / LANES;
                 let n = (R - 1) * cv + nv;
-                let spanned = c.is_multiple_of(LANES) && {
+                let spanned = pitch.is_multiple_of(LANES) && {
                     let mut span = io.span(base, n);
                     let fits = span.vectors() == n;
                     if fits {
@@ -377,13 +399,13 @@ fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
                     for j in 0..nv {
                         let k = blk.consts_at(s, j * LANES);
                         for r in 0..R {
-                            io.norm_at(s, base + r * c + j * LANES, &k, act);
+                            io.norm_at(s, base + r * pitch + j * LANES, &k, act);
                         }
                     }
                 }
                 if tail.is_some() {
                     for (r, v) in t.into_iter().enumerate() {
-                        io.store(last + r * c, v);
+                        io.store(last + r * pitch, v);
                     }
                 }
             }
@@ -392,8 +414,82 @@ fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
     }
     s.vectorize(BlockRows::<R, I, A> {
         io,
-        at: [c, nrows, k0],
+        at: [pitch, nrows, k0],
         blk,
         act,
     })
+}
+
+/// Rows `pitch[0]` values apart in the input, `pitch[1]` in the output, each a vector at
+/// a time, the row's last vector stored partially (so nothing between rows is written),
+/// in blocks of at most [`BLOCK`] channels. For strided rows of fewer than `LANES`
+/// channels, or with two pitches. Its own function for the ISA ([`Simd::vectorize`]).
+fn row_vectors<S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
+    io: &mut I,
+    c: usize,
+    pitch: [usize; 2],
+    p: &Src,
+    act: A,
+) {
+    struct RowVectors<'a, I, A> {
+        io: &'a mut I,
+        c: usize,
+        pitch: [usize; 2],
+        p: &'a Src<'a>,
+        act: A,
+    }
+    impl<S: Simd, I: Io, A: Act<S::F>> Body<S> for RowVectors<'_, I, A> {
+        type Output = ();
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run(self, s: S) {
+            let RowVectors {
+                io,
+                c,
+                pitch: [xp, yp],
+                p,
+                act,
+            } = self;
+            let nrows = (io.len() - c) / xp + 1;
+            let mut scale = [0.0f32; NORM_BLOCK];
+            let mut k0 = 0;
+            while k0 < c {
+                let width = (c - k0).min(NORM_BLOCK);
+                let scale = &mut scale[..width];
+                p.scales(s, k0, scale);
+                let blk = Block {
+                    mean: p.mean.get(k0..k0 + width).unwrap_or(&[]),
+                    scale,
+                    beta: p.beta.get(k0..k0 + width).unwrap_or(&[]),
+                };
+                if width <= LANES {
+                    // One vector per row: its constants stay in registers.
+                    let k = blk.consts_at(s, 0);
+                    for r in 0..nrows {
+                        let v = norm(io.read(s, r * xp + k0), &k, act);
+                        io.write(r * yp + k0, width, v);
+                    }
+                } else {
+                    for r in 0..nrows {
+                        let (xr, yr) = (r * xp + k0, r * yp + k0);
+                        let mut j = 0;
+                        while j < width {
+                            let k = blk.consts_at(s, j);
+                            let v = norm(io.read(s, xr + j), &k, act);
+                            io.write(yr + j, width - j, v);
+                            j += LANES;
+                        }
+                    }
+                }
+                k0 += width;
+            }
+        }
+    }
+    s.vectorize(RowVectors {
+        io,
+        c,
+        pitch,
+        p,
+        act,
+    });
 }

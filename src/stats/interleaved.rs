@@ -12,6 +12,11 @@
 //! walked in tiles of `TILE_ROWS` rows, and each tile is swept block by block (`BLOCK`
 //! channels in registers at a time), so memory is read in order, not in long strides.
 //!
+//! Strided rows (starts `pitch > c` values apart) are the same matrices with rows of
+//! `pitch` values: rows shorter than a vector are tiled when `lcm(pitch, LANES)` is small
+//! (the gaps' positions are computed and dropped), others sweep the super-blocks of the
+//! `c` channels.
+//!
 //! This file is the plan (which grids, which pivots, which passes); the register kernel
 //! that runs one pass over a grid is in `grid.rs`.
 
@@ -22,24 +27,32 @@ use crate::moments::Moments;
 use crate::plan::{self, Kernel};
 use crate::simd::{LANES, Simd, Vf32, Vf64};
 
+/// Per-channel moments of rows of `c` channels whose starts are `pitch >= c` values
+/// apart (`x` ends with the last row's `c` values); the values between rows are read by
+/// whole vectors but never reach a channel's moments.
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn channel_moments<S: Simd>(
     s: S,
     x: &[f32],
     c: usize,
+    pitch: usize,
     method: Method,
     emit: &mut impl FnMut(usize, Moments),
 ) {
-    if c == 0 {
+    if c == 0 || x.len() < c {
         return;
     }
-    if let Kernel::NhwcStatsTiled { period } = plan::nhwc_stats(c) {
-        tiled(s, x, c, period, method, emit);
+    let pitch = pitch.max(c);
+    // A tile of rows `pitch` apart is a tile of `pitch` channels, the gaps' positions
+    // computed and dropped.
+    if let Kernel::NhwcStatsTiled { period } = plan::nhwc_stats_strided(c, pitch) {
+        tiled(s, x, c, pitch, period, method, emit);
     } else {
+        let rows = (x.len() - c) / pitch + 1;
         let mut s0 = 0;
         while s0 < c {
             let width = (c - s0).min(SUPER);
-            blocked(s, x, c, s0, width, method, emit);
+            blocked(s, x, pitch, rows, s0, width, method, emit);
             s0 += width;
         }
     }
@@ -57,7 +70,8 @@ fn new_acc() -> Acc {
 enum Param<'a> {
     /// Starting pivots read from the part's first rows ([`pivots`]).
     Pivots,
-    /// Channel `i % c`'s mean from the first pass (the centers of the two-pass method).
+    /// Position `i % pitch`'s mean from the first pass (the centers of the two-pass
+    /// method).
     Centers(&'a [Moments; BLOCK], usize),
 }
 
@@ -68,10 +82,10 @@ impl Param<'_> {
     fn of<S: Simd>(self, s: S, values: &[f32], stride: usize, rows: usize) -> [f32; SUPER] {
         match self {
             Param::Pivots => pivots(s, values, stride, rows, 0, stride),
-            Param::Centers(first, c) => {
+            Param::Centers(first, pitch) => {
                 let mut out = [0.0f32; SUPER];
                 for (i, o) in out.iter_mut().enumerate() {
-                    *o = first.get(i % c.max(1)).map_or(0.0, |m| m.mean as f32);
+                    *o = first.get(i % pitch.max(1)).map_or(0.0, |m| m.mean as f32);
                 }
                 out
             }
@@ -79,30 +93,42 @@ impl Param<'_> {
     }
 }
 
-/// Few channels: rows of `period` values (a multiple of `c` and of `LANES`), then the
-/// leftover pixels as rows of `c`.
+/// Few channels: rows of `period` values (a multiple of `pitch` and of `LANES`), then the
+/// leftover pixels as rows of `pitch` (the last one cut short at `x`'s end). Position `i`
+/// of a row is pixel position `i % pitch`: channel `i % pitch` when that is below `c`, a
+/// gap between rows otherwise (computed, then dropped).
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn tiled<S: Simd>(
     s: S,
     x: &[f32],
     c: usize,
+    pitch: usize,
     period: usize,
     method: Method,
     emit: &mut impl FnMut(usize, Moments),
 ) {
     let main_rows = x.len() / period;
     let (main, rest) = x.split_at(main_rows * period);
-    let parts = [(main, period, main_rows), (rest, c, rest.len() / c)];
+    let parts = [
+        (main, period, main_rows),
+        (rest, pitch, rest.len().div_ceil(pitch)),
+    ];
     match method {
         Method::Welford => {
-            let ch = tile_pass(s, Op::Welford, &parts, c, Param::Pivots);
+            let ch = tile_pass(s, Op::Welford, &parts, pitch, Param::Pivots);
             for (k, m) in ch.iter().enumerate().take(c) {
                 emit(k, *m);
             }
         }
         Method::TwoPass => {
-            let first = tile_pass(s, Op::Sum, &parts, c, Param::Pivots);
-            let about = tile_pass(s, Op::Centered, &parts, c, Param::Centers(&first, c));
+            let first = tile_pass(s, Op::Sum, &parts, pitch, Param::Pivots);
+            let about = tile_pass(
+                s,
+                Op::Centered,
+                &parts,
+                pitch,
+                Param::Centers(&first, pitch),
+            );
             for (k, (f, a)) in first.iter().zip(&about).enumerate().take(c) {
                 emit(k, two_pass(*f, *a));
             }
@@ -111,14 +137,14 @@ fn tiled<S: Simd>(
 }
 
 /// One pass of `op` over every part `(values, row length, rows)`; position `i` of a row is
-/// channel `i % c` and gets parameter `param(values, row length, rows)[i]`. Returns
-/// per-channel moments.
+/// pixel position `i % pitch` and gets parameter `param(values, row length, rows)[i]`.
+/// Returns per-position moments (`pitch <= BLOCK`).
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn tile_pass<S: Simd>(
     s: S,
     op: Op,
     parts: &[(&[f32], usize, usize)],
-    c: usize,
+    pitch: usize,
     param: Param,
 ) -> [Moments; BLOCK] {
     let mut out = [Moments::EMPTY; BLOCK];
@@ -131,41 +157,45 @@ fn tile_pass<S: Simd>(
         let mut acc = [Positions::new()];
         pass(s, op, values, stride, rows, 0, width, &prm, &mut acc);
         for i in 0..width {
-            out[i % c] = out[i % c].merge(acc[0].moments(i));
+            if let Some(o) = out.get_mut(i % pitch) {
+                *o = o.merge(acc[0].moments(i));
+            }
         }
     }
     out
 }
 
-/// Many channels: channels `s0..s0 + width` (`width <= SUPER`) of rows of `c` values.
+/// Many channels: channels `s0..s0 + width` (`width <= SUPER`) of `rows` rows `pitch`
+/// values apart.
+#[allow(clippy::too_many_arguments)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn blocked<S: Simd>(
     s: S,
     x: &[f32],
-    c: usize,
+    pitch: usize,
+    rows: usize,
     s0: usize,
     width: usize,
     method: Method,
     emit: &mut impl FnMut(usize, Moments),
 ) {
-    let rows = x.len() / c;
-    let mut prm = pivots(s, x, c, rows, s0, width);
+    let mut prm = pivots(s, x, pitch, rows, s0, width);
     let at = |acc: &Acc, i: usize| acc[i / BLOCK].moments(i % BLOCK);
     let mut acc = new_acc();
     match method {
         Method::Welford => {
-            pass(s, Op::Welford, x, c, rows, s0, width, &prm, &mut acc);
+            pass(s, Op::Welford, x, pitch, rows, s0, width, &prm, &mut acc);
             for i in 0..width {
                 emit(s0 + i, at(&acc, i));
             }
         }
         Method::TwoPass => {
-            pass(s, Op::Sum, x, c, rows, s0, width, &prm, &mut acc);
+            pass(s, Op::Sum, x, pitch, rows, s0, width, &prm, &mut acc);
             for (i, p) in prm.iter_mut().enumerate().take(width) {
                 *p = at(&acc, i).mean as f32;
             }
             let mut about = new_acc();
-            pass(s, Op::Centered, x, c, rows, s0, width, &prm, &mut about);
+            pass(s, Op::Centered, x, pitch, rows, s0, width, &prm, &mut about);
             for i in 0..width {
                 emit(s0 + i, two_pass(at(&acc, i), at(&about, i)));
             }

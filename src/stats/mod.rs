@@ -91,7 +91,7 @@ pub(crate) fn batch_stats_at(
     check_len("var", d.c, var.len())?;
     // Every channel has `count` values: one reciprocal instead of a divide per channel.
     let inv_count = 1.0 / d.count as f64;
-    channel_moments(isa, x, d, layout, method, |c, m| {
+    channel_moments(isa, x, d, layout, d.c, method, |c, m| {
         mean[c] = m.mean as f32;
         var[c] = (m.m2 * inv_count) as f32;
     });
@@ -127,12 +127,129 @@ pub(crate) fn accumulate_moments_at(
 ) -> Result<(), Error> {
     let d = shape.dims(x.len(), true)?;
     check_len("acc", d.c, acc.len())?;
-    channel_moments(isa, x, d, layout, method, |c, m| acc[c] = acc[c].merge(m));
+    channel_moments(isa, x, d, layout, d.c, method, |c, m| {
+        acc[c] = acc[c].merge(m);
+    });
+    Ok(())
+}
+
+/// [`batch_stats`] of an NHWC tensor whose pixel rows of `shape.c` values start
+/// `x_stride` values apart in `x` (e.g. a channel slice of a concatenated buffer: its own
+/// channels' offset in the buffer, with the concatenation's channel count as the stride).
+///
+/// Row `i` (pixel `i` of the `n*h*w` in NHWC order) is `x[i * x_stride..][..c]`. The
+/// values between rows, and after the last row, are never read into a result (they may
+/// hold anything, NaN included). `x` holds at least `(n*h*w - 1) * x_stride + c` values.
+/// With `x_stride == c` this is [`batch_stats`] in [`Layout::Nhwc`], bitwise. Otherwise
+/// the results are within the bounds of [`Method`]. Speed: rows of 16 channels or more
+/// are read as in [`batch_stats`], row by row, skipping the gaps; fewer channels read
+/// whole vectors from each row's start (with a stride whose `lcm(stride, 16) <= 128`,
+/// every value from the first row to the last, gaps included, as one stream).
+///
+/// # Errors
+/// - [`Error::ShapeOverflow`] when `n*c*h*w` overflows `usize`;
+/// - [`Error::StrideTooSmall`] naming `x_stride` when `x_stride < c`;
+/// - [`Error::StrideOverflow`] when `(n*h*w - 1) * x_stride + c` overflows `usize`;
+/// - [`Error::BufferTooShort`] naming `x` when it holds fewer values than that;
+/// - [`Error::EmptyChannel`] when `n*h*w == 0` and `c > 0`;
+/// - [`Error::LengthMismatch`] naming `mean` or `var` when a length is not `c`.
+///
+/// On error `mean` and `var` are untouched.
+///
+/// # Example
+/// ```
+/// use batchnorm::{batch_stats_strided, Method, Shape};
+///
+/// // Two pixels of a 4-channel buffer; the statistics of its channels 1..3.
+/// let buf = [9.0f32, 1.0, 10.0, 9.0, /**/ 9.0, 3.0, 14.0, 9.0];
+/// let (mut mean, mut var) = ([0.0f32; 2], [0.0f32; 2]);
+/// let shape = Shape::new(1, 2, 1, 2);
+/// batch_stats_strided(&buf[1..], 4, shape, Method::Welford, &mut mean, &mut var)?;
+/// assert_eq!((mean, var), ([2.0, 12.0], [1.0, 4.0]));
+/// # Ok::<(), batchnorm::Error>(())
+/// ```
+pub fn batch_stats_strided(
+    x: &[f32],
+    x_stride: usize,
+    shape: Shape,
+    method: Method,
+    mean: &mut [f32],
+    var: &mut [f32],
+) -> Result<(), Error> {
+    batch_stats_strided_at(Isa::detected(), x, x_stride, shape, method, mean, var)
+}
+
+/// [`batch_stats_strided`] at level `isa` (supported: checked by the caller).
+pub(crate) fn batch_stats_strided_at(
+    isa: Isa,
+    x: &[f32],
+    x_stride: usize,
+    shape: Shape,
+    method: Method,
+    mean: &mut [f32],
+    var: &mut [f32],
+) -> Result<(), Error> {
+    let (d, pitch) = shape.strided_dims(x.len(), x_stride, true)?;
+    check_len("mean", d.c, mean.len())?;
+    check_len("var", d.c, var.len())?;
+    let x = x.get(..pitch.span).unwrap_or_default();
+    let inv_count = 1.0 / d.count as f64;
+    channel_moments(isa, x, d, Layout::Nhwc, pitch.stride, method, |c, m| {
+        mean[c] = m.mean as f32;
+        var[c] = (m.m2 * inv_count) as f32;
+    });
+    Ok(())
+}
+
+/// [`accumulate_moments`] of strided NHWC rows (see [`batch_stats_strided`]): adds the
+/// per-channel statistics of `x` to `acc` with [`Moments::merge`].
+///
+/// # Errors
+/// As [`batch_stats_strided`], with `acc` in place of `mean`/`var`. On error `acc` is
+/// untouched.
+///
+/// # Example
+/// ```
+/// use batchnorm::{accumulate_moments_strided, Method, Moments, Shape};
+///
+/// // Pixel rows of 1 channel, 3 values apart; the gaps are ignored.
+/// let x = [1.0f32, f32::NAN, f32::NAN, 3.0];
+/// let mut acc = [Moments::default()];
+/// accumulate_moments_strided(&x, 3, Shape::new(2, 1, 1, 1), Method::TwoPass, &mut acc)?;
+/// assert_eq!((acc[0].count, acc[0].mean, acc[0].variance()), (2, 2.0, 1.0));
+/// # Ok::<(), batchnorm::Error>(())
+/// ```
+pub fn accumulate_moments_strided(
+    x: &[f32],
+    x_stride: usize,
+    shape: Shape,
+    method: Method,
+    acc: &mut [Moments],
+) -> Result<(), Error> {
+    accumulate_moments_strided_at(Isa::detected(), x, x_stride, shape, method, acc)
+}
+
+/// [`accumulate_moments_strided`] at level `isa` (supported: checked by the caller).
+pub(crate) fn accumulate_moments_strided_at(
+    isa: Isa,
+    x: &[f32],
+    x_stride: usize,
+    shape: Shape,
+    method: Method,
+    acc: &mut [Moments],
+) -> Result<(), Error> {
+    let (d, pitch) = shape.strided_dims(x.len(), x_stride, true)?;
+    check_len("acc", d.c, acc.len())?;
+    let x = x.get(..pitch.span).unwrap_or_default();
+    channel_moments(isa, x, d, Layout::Nhwc, pitch.stride, method, |c, m| {
+        acc[c] = acc[c].merge(m);
+    });
     Ok(())
 }
 
 /// Calls `emit(c, moments)` once per channel of a validated tensor with at least one
-/// value per channel.
+/// value per channel; in NHWC (or NCHW 1x1) its rows start `pitch >= c` values apart
+/// (`x` ends with the last row).
 ///
 /// The SIMD kernels accumulate in f32 lanes; a channel whose result comes out non-finite
 /// (a NaN or infinity in the data, or an f32 overflow on values beyond ~1e19) is handled
@@ -143,6 +260,7 @@ pub(crate) fn channel_moments(
     x: &[f32],
     d: Dims,
     layout: Layout,
+    pitch: usize,
     method: Method,
     emit: impl FnMut(usize, Moments),
 ) {
@@ -150,6 +268,7 @@ pub(crate) fn channel_moments(
         x: &'a [f32],
         d: Dims,
         layout: Layout,
+        pitch: usize,
         method: Method,
         emit: E,
     }
@@ -157,7 +276,15 @@ pub(crate) fn channel_moments(
         type Output = ();
         #[cfg_attr(not(debug_assertions), inline(always))]
         fn run<S: Simd>(self, s: S) {
-            moments_with(s, self.x, self.d, self.layout, self.method, self.emit);
+            let Job {
+                x,
+                d,
+                layout,
+                pitch,
+                method,
+                emit,
+            } = self;
+            pitched_moments_with(s, x, d, layout, pitch, method, emit);
         }
     }
     dispatch(
@@ -166,13 +293,14 @@ pub(crate) fn channel_moments(
             x,
             d,
             layout,
+            pitch,
             method,
             emit,
         },
     );
 }
 
-/// [`channel_moments`] with the lanes `s`.
+/// [`channel_moments`] of a contiguous tensor with the lanes `s`.
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn moments_with<S: Simd>(
     s: S,
@@ -182,11 +310,25 @@ pub(crate) fn moments_with<S: Simd>(
     method: Method,
     emit: impl FnMut(usize, Moments),
 ) {
-    let mut checked = checked(x, d, layout, emit);
+    pitched_moments_with(s, x, d, layout, d.c, method, emit);
+}
+
+/// [`channel_moments`] with the lanes `s`.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn pitched_moments_with<S: Simd>(
+    s: S,
+    x: &[f32],
+    d: Dims,
+    layout: Layout,
+    pitch: usize,
+    method: Method,
+    emit: impl FnMut(usize, Moments),
+) {
+    let mut checked = checked(x, d, layout, pitch, emit);
     if crate::plan::planar(layout, d) {
         planar::channel_range(s, x, d, method, 0..d.c, &mut checked);
     } else {
-        interleaved::channel_moments(s, x, d.c, method, &mut checked);
+        interleaved::channel_moments(s, x, d.c, pitch, method, &mut checked);
     }
 }
 
@@ -196,13 +338,14 @@ fn checked(
     x: &[f32],
     d: Dims,
     layout: Layout,
+    pitch: usize,
     mut emit: impl FnMut(usize, Moments),
 ) -> impl FnMut(usize, Moments) {
     move |c, m: Moments| {
         if m.mean.is_finite() && m.m2.is_finite() {
             emit(c, m);
         } else {
-            emit(c, rescue::channel_moments(x, d, layout, c));
+            emit(c, rescue::channel_moments(x, d, layout, pitch, c));
         }
     }
 }
@@ -219,5 +362,75 @@ pub(crate) fn planar_channel_range<S: Simd>(
     ks: core::ops::Range<usize>,
     emit: impl FnMut(usize, Moments),
 ) {
-    planar::channel_range(s, x, d, method, ks, &mut checked(x, d, Layout::Nchw, emit));
+    let mut checked = checked(x, d, Layout::Nchw, d.c, emit);
+    planar::channel_range(s, x, d, method, ks, &mut checked);
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec::Vec;
+
+    /// The raw interleaved kernel (no rescue) on rows `pitch` apart.
+    fn raw(isa: Isa, x: &[f32], c: usize, pitch: usize, method: Method) -> Vec<Moments> {
+        struct Raw<'a>(&'a [f32], usize, usize, Method);
+        impl WithSimd for Raw<'_> {
+            type Output = Vec<Moments>;
+            fn run<S: Simd>(self, s: S) -> Vec<Moments> {
+                let Raw(x, c, pitch, method) = self;
+                let mut out = std::vec![Moments::EMPTY; c];
+                interleaved::channel_moments(s, x, c, pitch, method, &mut |k, m| out[k] = m);
+                out
+            }
+        }
+        dispatch(isa, Raw(x, c, pitch, method))
+    }
+
+    /// The values between strided rows never reach the kernels' results: NaN gaps and
+    /// zero gaps give the same bits, finite, without the rescue, on the tiled and the
+    /// super-block paths, at every level.
+    #[test]
+    fn gaps_never_reach_the_kernels() {
+        for isa in Isa::supported() {
+            for (c, pitch) in [
+                (1, 2),
+                (3, 6),
+                (3, 4),
+                (7, 8),
+                (5, 24),
+                (3, 200),
+                (17, 34),
+                (300, 301),
+            ] {
+                let pixels = 150;
+                let len = (pixels - 1) * pitch + c;
+                let mut zero = std::vec![0.0f32; len];
+                for i in 0..pixels {
+                    for k in 0..c {
+                        zero[i * pitch + k] = ((i * 7 + k * 3) % 11) as f32 - 4.5;
+                    }
+                }
+                let mut nan = zero.clone();
+                for (j, v) in nan.iter_mut().enumerate() {
+                    if j % pitch >= c {
+                        *v = f32::NAN;
+                    }
+                }
+                for method in [Method::Welford, Method::TwoPass] {
+                    let (a, b) = (
+                        raw(isa, &zero, c, pitch, method),
+                        raw(isa, &nan, c, pitch, method),
+                    );
+                    let what = std::format!("{isa} c={c} pitch={pitch} {method:?}");
+                    assert!(
+                        a.iter().all(|m| m.mean.is_finite() && m.m2.is_finite()),
+                        "{what}"
+                    );
+                    assert_eq!(a, b, "{what}");
+                    assert!(a.iter().all(|m| m.count == pixels as u64), "{what}");
+                }
+            }
+        }
+    }
 }

@@ -4,7 +4,8 @@ use crate::moments::Moments;
 use crate::shape::{Dims, Layout};
 
 /// Channel `c`'s moments, for a channel whose kernel result came out non-finite (`d` a
-/// validated shape with `d.count >= 1`).
+/// validated shape with `d.count >= 1`; NHWC rows `pitch` values apart, `x` ending with
+/// the last row).
 ///
 /// - When the channel holds a NaN or an infinity (found by one scan, no statistics pass),
 ///   the rule PyTorch follows: a NaN gives mean NaN; only `+inf` (and finite values) gives
@@ -16,10 +17,16 @@ use crate::shape::{Dims, Layout};
 ///   the mean's rounding error), and the mean corrected by `Σd/count`.
 ///
 /// `count` is `d.count` either way.
-pub(super) fn channel_moments(x: &[f32], d: Dims, layout: Layout, c: usize) -> Moments {
+pub(super) fn channel_moments(
+    x: &[f32],
+    d: Dims,
+    layout: Layout,
+    pitch: usize,
+    c: usize,
+) -> Moments {
     let count = d.count as u64;
     let (mut nan, mut pos, mut neg) = (false, false, false);
-    for v in channel_values(x, d, layout, c) {
+    for v in channel_values(x, d, layout, pitch, c) {
         nan |= v.is_nan();
         pos |= v == f32::INFINITY;
         neg |= v == f32::NEG_INFINITY;
@@ -41,9 +48,12 @@ pub(super) fn channel_moments(x: &[f32], d: Dims, layout: Layout, c: usize) -> M
         };
     }
     let n = d.count as f64;
-    let mean = channel_values(x, d, layout, c).map(f64::from).sum::<f64>() / n;
+    let mean = channel_values(x, d, layout, pitch, c)
+        .map(f64::from)
+        .sum::<f64>()
+        / n;
     let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for v in channel_values(x, d, layout, c) {
+    for v in channel_values(x, d, layout, pitch, c) {
         let dv = f64::from(v) - mean;
         s1 += dv;
         s2 += dv * dv;
@@ -58,14 +68,20 @@ pub(super) fn channel_moments(x: &[f32], d: Dims, layout: Layout, c: usize) -> M
 }
 
 /// The values of channel `c` in memory order: NCHW, `n` planes of `d.plane` values,
-/// `d.c` planes apart; NHWC, every `d.c`-th value from `c`. Reads only inside `x`.
-fn channel_values(x: &[f32], d: Dims, layout: Layout, c: usize) -> impl Iterator<Item = f32> + '_ {
+/// `d.c` planes apart; NHWC, every `pitch`-th value from `c`. Reads only inside `x`.
+fn channel_values(
+    x: &[f32],
+    d: Dims,
+    layout: Layout,
+    pitch: usize,
+    c: usize,
+) -> impl Iterator<Item = f32> + '_ {
     let (planes, values) = match layout {
         Layout::Nchw => (
             Some(x.chunks(d.plane.max(1)).skip(c).step_by(d.c.max(1))),
             None,
         ),
-        Layout::Nhwc => (None, Some(x.iter().skip(c).step_by(d.c.max(1)))),
+        Layout::Nhwc => (None, Some(x.iter().skip(c).step_by(pitch.max(1)))),
     };
     let planes = planes.into_iter().flatten().flatten();
     planes.chain(values.into_iter().flatten()).copied()

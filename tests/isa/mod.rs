@@ -220,6 +220,77 @@ pub fn backward_activated_in_place(
     kernels().backward_activated_in_place(x, dy, shape, layout, p, stats, fwd, dgamma, dbeta)
 }
 
+/// [`batchnorm::batch_stats_strided`] at the current level.
+pub fn batch_stats_strided(
+    x: &[f32],
+    x_stride: usize,
+    shape: Shape,
+    method: Method,
+    mean: &mut [f32],
+    var: &mut [f32],
+) -> Result<(), Error> {
+    kernels().batch_stats_strided(x, x_stride, shape, method, mean, var)
+}
+
+/// [`batchnorm::accumulate_moments_strided`] at the current level.
+pub fn accumulate_moments_strided(
+    x: &[f32],
+    x_stride: usize,
+    shape: Shape,
+    method: Method,
+    acc: &mut [Moments],
+) -> Result<(), Error> {
+    kernels().accumulate_moments_strided(x, x_stride, shape, method, acc)
+}
+
+/// [`batchnorm::normalize_strided`] at the current level.
+pub fn normalize_strided(
+    x: &[f32],
+    x_stride: usize,
+    y: &mut [f32],
+    y_stride: usize,
+    shape: Shape,
+    p: &NormParams,
+    act: Activation,
+) -> Result<(), Error> {
+    kernels().normalize_strided(x, x_stride, y, y_stride, shape, p, act)
+}
+
+/// [`batchnorm::normalize_strided_in_place`] at the current level.
+pub fn normalize_strided_in_place(
+    x: &mut [f32],
+    x_stride: usize,
+    shape: Shape,
+    p: &NormParams,
+    act: Activation,
+) -> Result<(), Error> {
+    kernels().normalize_strided_in_place(x, x_stride, shape, p, act)
+}
+
+/// [`batchnorm::normalize_prepared_strided`] at the current level.
+pub fn normalize_prepared_strided(
+    x: &[f32],
+    x_stride: usize,
+    y: &mut [f32],
+    y_stride: usize,
+    shape: Shape,
+    p: &Prepared,
+    act: Activation,
+) -> Result<(), Error> {
+    kernels().normalize_prepared_strided(x, x_stride, y, y_stride, shape, p, act)
+}
+
+/// [`batchnorm::normalize_prepared_strided_in_place`] at the current level.
+pub fn normalize_prepared_strided_in_place(
+    x: &mut [f32],
+    x_stride: usize,
+    shape: Shape,
+    p: &Prepared,
+    act: Activation,
+) -> Result<(), Error> {
+    kernels().normalize_prepared_strided_in_place(x, x_stride, shape, p, act)
+}
+
 /// Stack for the tests that run the kernels in a small thread: 64 KiB in optimized
 /// builds, the budget the crate promises; unoptimized (debug) builds keep every inlined
 /// lane operation's temporaries in its own stack slot and get 1 MiB.
