@@ -1,7 +1,7 @@
 /*
  * batchnorm.h: C ABI of the batchnorm kernels (batch normalization over f32 NCHW/NHWC
  * tensors). C99; usable from C++. Link libbatchnorm_capi.a (with -lpthread -ldl -lm) or
- * libbatchnorm_capi.so (SONAME libbatchnorm_capi.so.2 on Linux), built by
+ * libbatchnorm_capi.so (SONAME libbatchnorm_capi.so.3 on Linux), built by
  * `cargo build -p batchnorm-capi --release`. For microcontrollers, the no_std static
  * library: `cargo build -p batchnorm-capi --release --no-default-features --target
  * thumbv7em-none-eabihf` (no allocator, no system library needed).
@@ -47,8 +47,9 @@ extern "C" {
 #define BN_VERSION_NUMBER (BN_VERSION_MAJOR * 10000 + BN_VERSION_MINOR * 100 + BN_VERSION_PATCH)
 /* Raised on every incompatible change of this header; the shared library's SONAME is
  * libbatchnorm_capi.so.BN_ABI_VERSION. Version 2: typed enums, bn_shape, bn_activation,
- * bn_prepare and bn_normalize_prepared, optional saved statistics. */
-#define BN_ABI_VERSION 2
+ * bn_prepare and bn_normalize_prepared, optional saved statistics. Version 3:
+ * bn_fold_into_weights takes a bn_weight_shape (with BN_WEIGHTS_TRANSPOSED). */
+#define BN_ABI_VERSION 3
 
 /* What every kernel returns. */
 typedef enum bn_status {
@@ -69,6 +70,8 @@ typedef enum bn_status {
     BN_ERR_UNSUPPORTED_ISA = 14,  /* an instruction set this CPU does not run (not returned
                                      today: no function takes one) */
     BN_ERR_BAD_CHANNEL = 15,      /* a channel's parameters: not finite, or var + eps <= 0 */
+    BN_ERR_INDIVISIBLE = 16,      /* a size not a multiple of its divisor (out of groups), or a
+                                     divisor of 0 */
     BN_STATUS_MAX_ENUM = 0x7fffffff
 } bn_status;
 
@@ -104,6 +107,8 @@ typedef enum bn_momentum {
 typedef enum bn_weight_layout {
     BN_WEIGHTS_OUT_FIRST = 0, /* OIHW convolution, [out, in] linear */
     BN_WEIGHTS_OUT_LAST = 1,  /* HWIO convolution, [kh, kw, out] depthwise, [in, out] linear */
+    BN_WEIGHTS_TRANSPOSED = 2, /* ConvTranspose [in, out / groups, kh, kw] (IOHW), with the
+                                  bn_weight_shape's groups and kernel */
     BN_WEIGHT_LAYOUT_MAX_ENUM = 0x7fffffff
 } bn_weight_layout;
 
@@ -128,6 +133,18 @@ typedef struct bn_shape {
     size_t h;
     size_t w;
 } bn_shape;
+
+/* A weight tensor as bn_fold_into_weights sees it: out output channels of per_out weights
+ * each, laid out as layout says. groups and kernel are read for BN_WEIGHTS_TRANSPOSED only
+ * (leave them 0 otherwise): per_out == (in / groups) * kernel, kernel == kh * kw, both >= 1
+ * and dividing out and per_out. Ungrouped: groups 1; depthwise: per_out == kernel. */
+typedef struct bn_weight_shape {
+    size_t out;
+    size_t per_out;
+    bn_weight_layout layout;
+    size_t groups; /* BN_WEIGHTS_TRANSPOSED: the convolution's groups */
+    size_t kernel; /* BN_WEIGHTS_TRANSPOSED: kh * kw */
+} bn_weight_shape;
 
 /* The activation fused into normalize, with its parameters. One struct rather than
  * separate arguments so that every function takes an activation the same way, and the
@@ -289,13 +306,17 @@ bn_status bn_train_forward(const float* x, size_t x_len, float* y, size_t y_len,
                            bn_shape shape, bn_layout layout, const bn_train_params* params,
                            const bn_running_stats* running, const bn_saved_stats* saved);
 
-/* Folds batch normalization into the previous layer: weights (weights_len == out*per_out)
- * scaled per output channel, bias (bias_len == out) rewritten or written (bias_kind).
+/* Folds batch normalization into the previous layer: weights (weights_len ==
+ * shape.out*shape.per_out) scaled per output channel, bias (bias_len == shape.out)
+ * rewritten or written (bias_kind). shape.groups and shape.kernel: BN_WEIGHTS_TRANSPOSED
+ * only.
  * Returns BN_OK, BN_ERR_BAD_ENUM, BN_ERR_NULL_POINTER, BN_ERR_MISALIGNED, BN_ERR_OVERLAP,
- * BN_ERR_LENGTH_MISMATCH, BN_ERR_WEIGHT_OVERFLOW, BN_ERR_INVALID_PARAMETER (eps). */
-bn_status bn_fold_into_weights(float* weights, size_t weights_len, size_t out, size_t per_out,
-                               bn_weight_layout weight_layout, float* bias, size_t bias_len,
-                               bn_bias bias_kind, const bn_norm_params* params);
+ * BN_ERR_INDIVISIBLE (BN_WEIGHTS_TRANSPOSED: shape.groups 0 or not dividing shape.out,
+ * shape.kernel 0 or not dividing shape.per_out), BN_ERR_LENGTH_MISMATCH,
+ * BN_ERR_WEIGHT_OVERFLOW, BN_ERR_INVALID_PARAMETER (eps). */
+bn_status bn_fold_into_weights(float* weights, size_t weights_len, bn_weight_shape shape,
+                               float* bias, size_t bias_len, bn_bias bias_kind,
+                               const bn_norm_params* params);
 
 #ifdef __cplusplus
 } /* extern "C" */

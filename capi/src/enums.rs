@@ -72,6 +72,9 @@ c_enums! {
         BN_WEIGHTS_OUT_FIRST = 0,
         /// Output channel innermost: HWIO convolution, `[kh, kw, out]` depthwise, `[in, out]` linear.
         BN_WEIGHTS_OUT_LAST = 1,
+        /// Transposed convolution (ConvTranspose) weights `[in, out / groups, kh, kw]`
+        /// (PyTorch, ONNX: IOHW), with the weight shape's `groups` and `kernel`.
+        BN_WEIGHTS_TRANSPOSED = 2,
     }
     /// `bn_bias`: whether the folded layer has a bias.
     BIAS: BnBias = "bn_bias" {
@@ -168,11 +171,18 @@ pub(crate) fn momentum(v: BnMomentum, m: f32, prior_batches: u64) -> Result<Mome
     }
 }
 
-pub(crate) fn weight_layout(v: BnWeightLayout) -> Result<WeightLayout, Fail> {
+/// The weight layout of `v`; `groups` and `kernel` are read for `BN_WEIGHTS_TRANSPOSED`
+/// only (checked by the library), ignored otherwise.
+pub(crate) fn weight_layout(
+    v: BnWeightLayout,
+    groups: usize,
+    kernel: usize,
+) -> Result<WeightLayout, Fail> {
     match v {
         BN_WEIGHTS_OUT_FIRST => Ok(WeightLayout::OutFirst),
         BN_WEIGHTS_OUT_LAST => Ok(WeightLayout::OutLast),
-        _ => Err(bad("weight_layout", v, WEIGHT_LAYOUT)),
+        BN_WEIGHTS_TRANSPOSED => Ok(WeightLayout::Transposed { groups, kernel }),
+        _ => Err(bad("shape.layout", v, WEIGHT_LAYOUT)),
     }
 }
 

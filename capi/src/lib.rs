@@ -1,5 +1,5 @@
 //! C ABI for [`batchnorm`]: a static library (`libbatchnorm_capi.a`), a shared library
-//! (`libbatchnorm_capi.so`, SONAME `libbatchnorm_capi.so.2` on Linux) and the C99 header
+//! (`libbatchnorm_capi.so`, SONAME `libbatchnorm_capi.so.3` on Linux) and the C99 header
 //! `include/batchnorm.h`, so inference engines in C, C++, Go, Python or Zig can call the
 //! kernels without writing Rust.
 //!
@@ -70,7 +70,7 @@ pub use status::{BnStatus, Status};
 pub use train::{NO_STD_SCRATCH_CHANNELS, bn_train_forward};
 pub use types::{
     BnActivation, BnMoments, BnNormParams, BnPrepared, BnRunningStats, BnSavedStats, BnShape,
-    BnTrainParams,
+    BnTrainParams, BnWeightShape,
 };
 
 /// The `no_std` library's panic handler on targets without an operating system (e.g.

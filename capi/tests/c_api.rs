@@ -1,10 +1,10 @@
 //! The C ABI from C and C++: `tests/c/test_capi.c` compiled with the system C compiler
 //! (`-std=c99 -pedantic -Werror`) and linked against `libbatchnorm_capi.a`; it checks the
-//! worked example, the fold example and every error status by itself, then runs every
-//! kernel on random cases this test writes, and this test compares each output bit for bit
-//! with what the batchnorm crate computes, and its `bn_isa_detected()` (and name) with
-//! `batchnorm::Isa::detected()`. `tests/cpp/test_header.cpp` checks that the
-//! header compiles as C++ and links; the README's C example must compile and print the
+//! worked example, the fold examples (transposed too) and every error status by itself,
+//! then runs every kernel on random cases this test writes, and this test compares each
+//! output bit for bit with what the batchnorm crate computes, and its `bn_isa_detected()`
+//! (and name) with `batchnorm::Isa::detected()`. `tests/cpp/test_header.cpp` checks that
+//! the header compiles as C++ and links; the README's C example must compile and print the
 //! worked example.
 
 mod support;
@@ -18,7 +18,7 @@ use batchnorm_capi::enums::{
 };
 use batchnorm_capi::{
     BnActivation, BnMoments, BnNormParams, BnPrepared, BnRunningStats, BnSavedStats, BnShape,
-    BnStatus, BnTrainParams,
+    BnStatus, BnTrainParams, BnWeightShape,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -247,7 +247,11 @@ impl Case {
                 }
             }
         }
-        for (wi, layout) in [WeightLayout::OutFirst, WeightLayout::OutLast]
+        let transposed = WeightLayout::Transposed {
+            groups: 1,
+            kernel: 1,
+        };
+        for (wi, layout) in [WeightLayout::OutFirst, WeightLayout::OutLast, transposed]
             .into_iter()
             .enumerate()
         {
@@ -366,6 +370,19 @@ fn rust_layouts() -> BTreeMap<String, usize> {
     put("sizeof bn_weight_layout", size_of::<BnWeightLayout>());
     put("sizeof bn_bias", size_of::<BnBias>());
     put("sizeof bn_isa", size_of::<BnIsa>());
+    put("sizeof bn_weight_shape", size_of::<BnWeightShape>());
+    put(
+        "offsetof bn_weight_shape.layout",
+        offset_of!(BnWeightShape, layout),
+    );
+    put(
+        "offsetof bn_weight_shape.groups",
+        offset_of!(BnWeightShape, groups),
+    );
+    put(
+        "offsetof bn_weight_shape.kernel",
+        offset_of!(BnWeightShape, kernel),
+    );
     put(
         "offsetof bn_running_stats.momentum_kind",
         offset_of!(BnRunningStats, momentum_kind),

@@ -605,9 +605,15 @@ fn train_forward_and_fold_match_the_crate() {
         last_error()
     );
 
+    // Transposed: in = 2, groups = 1, a 1x2 kernel, so per_out = 2 * 2 = 4.
+    let transposed = batchnorm::WeightLayout::Transposed {
+        groups: 1,
+        kernel: 2,
+    };
     for (wl, layout) in [
         (BN_WEIGHTS_OUT_FIRST, batchnorm::WeightLayout::OutFirst),
         (BN_WEIGHTS_OUT_LAST, batchnorm::WeightLayout::OutLast),
+        (BN_WEIGHTS_TRANSPOSED, transposed),
     ] {
         for (bk, present) in [(BN_BIAS_ZEROS, false), (BN_BIAS_IN_PLACE, true)] {
             let mut wts: Vec<f32> = (0..C * 4).map(|i| i as f32 - 5.0).collect();
@@ -619,9 +625,13 @@ fn train_forward_and_fold_match_the_crate() {
                 bn_fold_into_weights(
                     wts.as_mut_ptr(),
                     C * 4,
-                    C,
-                    4,
-                    wl,
+                    BnWeightShape {
+                        out: C,
+                        per_out: 4,
+                        layout: wl,
+                        groups: 1,
+                        kernel: 2,
+                    },
                     bias.as_mut_ptr(),
                     C,
                     bk,
@@ -646,6 +656,98 @@ fn train_forward_and_fold_match_the_crate() {
 }
 
 #[test]
+fn fold_transposed_refusals_name_the_shape() {
+    let p = Params::new();
+    let cp = p.c();
+    let mut wts = [0.5f32; 12];
+    let mut bias = [1.0f32; C];
+    let mut fold = |groups: usize, kernel: usize| {
+        let shape = BnWeightShape {
+            out: C,
+            per_out: 4,
+            layout: BN_WEIGHTS_TRANSPOSED,
+            groups,
+            kernel,
+        };
+        // SAFETY: valid buffers of 12 and C floats.
+        let st = unsafe {
+            bn_fold_into_weights(
+                wts.as_mut_ptr(),
+                12,
+                shape,
+                bias.as_mut_ptr(),
+                C,
+                BN_BIAS_IN_PLACE,
+                &cp,
+            )
+        };
+        (status(st), last_error())
+    };
+    assert_eq!(
+        fold(2, 1),
+        (
+            Status::Indivisible,
+            "`shape.out` = 3 is not a multiple of `shape.groups` = 2".into()
+        )
+    );
+    assert_eq!(
+        fold(0, 1),
+        (
+            Status::Indivisible,
+            "`shape.groups` = 0 but it must be >= 1".into()
+        )
+    );
+    assert_eq!(
+        fold(3, 3),
+        (
+            Status::Indivisible,
+            "`shape.per_out` = 4 is not a multiple of `shape.kernel` = 3".into()
+        )
+    );
+    assert_eq!(fold(3, 4).0, Status::Ok);
+    let mut shape = BnWeightShape {
+        out: C,
+        per_out: 4,
+        layout: 3,
+        groups: 1,
+        kernel: 1,
+    };
+    // SAFETY: as above.
+    let st = unsafe {
+        bn_fold_into_weights(
+            wts.as_mut_ptr(),
+            12,
+            shape,
+            bias.as_mut_ptr(),
+            C,
+            BN_BIAS_IN_PLACE,
+            &cp,
+        )
+    };
+    assert_eq!(status(st), Status::BadEnum);
+    assert_eq!(
+        last_error(),
+        "`shape.layout` = 3 is not a bn_weight_layout value (0..=2)"
+    );
+    // The other layouts ignore groups and kernel.
+    shape.layout = BN_WEIGHTS_OUT_LAST;
+    shape.groups = 0;
+    // SAFETY: as above.
+    let st = unsafe {
+        bn_fold_into_weights(
+            wts.as_mut_ptr(),
+            12,
+            shape,
+            bias.as_mut_ptr(),
+            C,
+            BN_BIAS_IN_PLACE,
+            &cp,
+        )
+    };
+    assert_eq!(status(st), Status::Ok, "{}", last_error());
+}
+
+#[test]
 fn version_and_messages() {
     // SAFETY: static NUL-terminated strings.
     let v = unsafe { CStr::from_ptr(bn_version()) };
@@ -661,7 +763,7 @@ fn version_and_messages() {
     let unknown = unsafe { CStr::from_ptr(bn_status_message(-7)) };
     assert_eq!(unknown.to_str().unwrap(), "unknown status code");
     // SAFETY: as above.
-    let past_last = unsafe { CStr::from_ptr(bn_status_message(16)) };
+    let past_last = unsafe { CStr::from_ptr(bn_status_message(17)) };
     assert_eq!(past_last.to_str().unwrap(), "unknown status code");
     // SAFETY: as above.
     let isa = unsafe { CStr::from_ptr(bn_status_message(14)) };

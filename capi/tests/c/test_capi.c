@@ -7,7 +7,7 @@
  * 1. Checks by itself: the version, the status messages, the instruction-set level (against
  *    the compiler's own CPU detection where it has one) and its name, the worked example (one channel
  *    of 1..=8 and 2..=9: mean 5, biased var 5.5, y(1) = -2.9112..., y(9) = 3.9112...) in
- *    both layouts through every kernel, and every error status, with outputs untouched.
+ *    both layouts through every kernel, folding (transposed weights too), and every error status, with outputs untouched.
  * 2. Reads random cases written by the Rust test (text: "case N C H W", then named float
  *    arrays), runs every kernel on them and writes every output to RESULTS_OUT as
  *    "name count values..." (floats as %.9g, doubles as %.17g: both round-trip), which the
@@ -40,6 +40,13 @@ static bn_activation act_of(bn_activation_kind kind, float clamp_min, float clam
     bn_activation a;
     a.kind = kind; a.clamp_min = clamp_min; a.clamp_max = clamp_max; a.slope = 0.0f;
     return a;
+}
+
+static bn_weight_shape wshape(size_t out, size_t per_out, bn_weight_layout layout, size_t groups,
+                              size_t kernel) {
+    bn_weight_shape s;
+    s.out = out; s.per_out = per_out; s.layout = layout; s.groups = groups; s.kernel = kernel;
+    return s;
 }
 
 static bn_activation leaky(float slope) {
@@ -95,14 +102,14 @@ static void test_version_and_messages(void) {
     CHECK(strcmp(bn_version(), BN_VERSION_STRING) == 0);
     CHECK(bn_version_number() == BN_VERSION_NUMBER);
     CHECK(bn_last_error_message() != NULL);
-    for (s = BN_OK; s <= BN_ERR_BAD_CHANNEL; s++) {
+    for (s = BN_OK; s <= BN_ERR_INDIVISIBLE; s++) {
         const char* m = bn_status_message(s);
         CHECK(m != NULL && m[0] != '\0');
         CHECK(strcmp(m, "unknown status code") != 0);
         for (t = BN_OK; t < s; t++) CHECK(strcmp(m, bn_status_message(t)) != 0);
     }
     CHECK(strcmp(bn_status_message(BN_OK), "ok") == 0);
-    CHECK(strcmp(bn_status_message(BN_ERR_BAD_CHANNEL + 1), "unknown status code") == 0);
+    CHECK(strcmp(bn_status_message(BN_ERR_INDIVISIBLE + 1), "unknown status code") == 0);
     CHECK(strcmp(bn_status_message(-1), "unknown status code") == 0);
     CHECK(strstr(bn_status_message(BN_ERR_UNSUPPORTED_ISA), "instruction set") != NULL);
 }
@@ -325,6 +332,8 @@ static void test_worked_example(int layout) {
     CHECK(memcmp(y, y2, sizeof y) == 0);
 }
 
+#define SENTINEL_FOLD (-777.0f)
+
 /* Folding, both weight layouts and both bias kinds: the linear layer of the Rust doc
  * example (2 outputs, 3 inputs). */
 static void test_fold(void) {
@@ -343,17 +352,76 @@ static void test_fold(void) {
 
     for (i = 0; i < 6; i++) w[i] = (float)(i + 1); /* [out, in] */
     b[0] = 123.0f; b[1] = -7.0f;                    /* ignored: no bias */
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS, &p),
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 2, BN_BIAS_ZEROS, &p),
                  BN_OK);
     CHECK(memcmp(w, first, sizeof w) == 0);
     CHECK(b[0] == -0.5f && b[1] == 3.5f);
 
     for (i = 0; i < 3; i++) { w[2 * i] = (float)(i + 1); w[2 * i + 1] = (float)(i + 4); }
     b[0] = 1.0f; b[1] = 1.0f; /* [in, out], with a bias */
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_LAST, b, 2, BN_BIAS_IN_PLACE, &p),
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, 3, BN_WEIGHTS_OUT_LAST, 0, 0), b, 2, BN_BIAS_IN_PLACE, &p),
                  BN_OK);
     CHECK(memcmp(w, last, sizeof w) == 0);
     CHECK(b[0] == 0.0f && b[1] == 6.5f);
+}
+
+/* Folding a transposed convolution (IOHW [in, out / groups, kh, kw]): in = 4, out = 4,
+ * groups = 2, a 1x2 kernel, so per_out = (in / groups) * kernel = 4. Weight (i, j, t) is at
+ * (i*2 + j)*2 + t and belongs to output channel (i / 2)*2 + j. With scale[o] = o + 1 and
+ * every weight 1, the folded weight is that channel + 1, and the bias (no bias, mean 1)
+ * -(o + 1). Then the refusals: groups not dividing out, kernel 0. */
+static void test_fold_transposed(void) {
+    const float mean[4] = {1.0f, 1.0f, 1.0f, 1.0f}, var[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+    const float gamma[4] = {1.0f, 2.0f, 3.0f, 4.0f}, beta[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    float w[16], b[4], w6[24], b6[6], mean6[6], var6[6];
+    bn_norm_params p, p6;
+    size_t i, j, t;
+    p.mean = mean; p.mean_len = 4;
+    p.var = var; p.var_len = 4;
+    p.gamma = gamma; p.gamma_len = 4;
+    p.beta = beta; p.beta_len = 4;
+    p.eps = 0.0f;
+
+    for (i = 0; i < 16; i++) w[i] = 1.0f;
+    for (i = 0; i < 4; i++) b[i] = 99.0f; /* ignored: no bias */
+    CHECK_STATUS(bn_fold_into_weights(w, 16, wshape(4, 4, BN_WEIGHTS_TRANSPOSED, 2, 2), b, 4,
+                                      BN_BIAS_ZEROS, &p),
+                 BN_OK);
+    for (i = 0; i < 4; i++)
+        for (j = 0; j < 2; j++)
+            for (t = 0; t < 2; t++) CHECK(w[(i * 2 + j) * 2 + t] == (float)((i / 2) * 2 + j + 1));
+    for (i = 0; i < 4; i++) CHECK(b[i] == -(float)(i + 1));
+
+    /* out = 6 channels, groups = 4: refused, in C terms, nothing written. */
+    for (i = 0; i < 6; i++) { mean6[i] = 0.0f; var6[i] = 1.0f; b6[i] = SENTINEL_FOLD; }
+    for (i = 0; i < 24; i++) w6[i] = SENTINEL_FOLD;
+    p6.mean = mean6; p6.mean_len = 6;
+    p6.var = var6; p6.var_len = 6;
+    p6.gamma = var6; p6.gamma_len = 6;
+    p6.beta = mean6; p6.beta_len = 6;
+    p6.eps = 0.0f;
+    CHECK_STATUS(bn_fold_into_weights(w6, 24, wshape(6, 4, BN_WEIGHTS_TRANSPOSED, 4, 1), b6, 6,
+                                      BN_BIAS_ZEROS, &p6),
+                 BN_ERR_INDIVISIBLE);
+    CHECK(strcmp(bn_last_error_message(), "`shape.out` = 6 is not a multiple of `shape.groups` = 4") == 0);
+    CHECK_STATUS(bn_fold_into_weights(w6, 24, wshape(6, 4, BN_WEIGHTS_TRANSPOSED, 0, 1), b6, 6,
+                                      BN_BIAS_ZEROS, &p6),
+                 BN_ERR_INDIVISIBLE);
+    CHECK(strstr(bn_last_error_message(), "shape.groups") != NULL);
+    CHECK_STATUS(bn_fold_into_weights(w6, 24, wshape(6, 4, BN_WEIGHTS_TRANSPOSED, 2, 0), b6, 6,
+                                      BN_BIAS_ZEROS, &p6),
+                 BN_ERR_INDIVISIBLE);
+    CHECK(strstr(bn_last_error_message(), "shape.kernel") != NULL);
+    CHECK_STATUS(bn_fold_into_weights(w6, 24, wshape(6, 4, BN_WEIGHTS_TRANSPOSED, 2, 3), b6, 6,
+                                      BN_BIAS_ZEROS, &p6),
+                 BN_ERR_INDIVISIBLE);
+    CHECK(strcmp(bn_last_error_message(), "`shape.per_out` = 4 is not a multiple of `shape.kernel` = 3") == 0);
+    for (i = 0; i < 24; i++) CHECK(w6[i] == SENTINEL_FOLD);
+    for (i = 0; i < 6; i++) CHECK(b6[i] == SENTINEL_FOLD);
+    /* The other layouts ignore groups and kernel. */
+    CHECK_STATUS(bn_fold_into_weights(w6, 24, wshape(6, 4, BN_WEIGHTS_OUT_FIRST, 4, 0), b6, 6,
+                                      BN_BIAS_ZEROS, &p6),
+                 BN_OK);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -427,8 +495,10 @@ static void test_errors(void) {
     bad_rs = rs; bad_rs.momentum_kind = 3;
     CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &tp, &bad_rs, &ss),
                  BN_ERR_BAD_ENUM);
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, 2, b, 2, BN_BIAS_ZEROS, &p), BN_ERR_BAD_ENUM);
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, 2, &p),
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, 3, (bn_weight_layout)3, 0, 0), b, 2, BN_BIAS_ZEROS, &p),
+                 BN_ERR_BAD_ENUM);
+    CHECK(strstr(bn_last_error_message(), "shape.layout") != NULL);
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 2, 2, &p),
                  BN_ERR_BAD_ENUM);
 
     /* --- BN_ERR_NULL_POINTER: NULL with a length, NULL structs --- */
@@ -458,16 +528,16 @@ static void test_errors(void) {
     bad_rs = rs; bad_rs.var = NULL;
     CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &tp, &bad_rs, &ss),
                  BN_ERR_NULL_POINTER);
-    CHECK_STATUS(bn_fold_into_weights(NULL, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS, &p),
+    CHECK_STATUS(bn_fold_into_weights(NULL, 6, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 2, BN_BIAS_ZEROS, &p),
                  BN_ERR_NULL_POINTER);
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS, NULL),
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 2, BN_BIAS_ZEROS, NULL),
                  BN_ERR_NULL_POINTER);
     /* NULL with length 0 is fine. */
     CHECK_STATUS(bn_batch_stats(NULL, 0, shape_of(0, 0, 4, 4), L, M, NULL, 0, NULL, 0), BN_OK);
     CHECK_STATUS(bn_normalize(NULL, 0, NULL, 0, shape_of(0, WC, WH, WW), L, &p, act_of(ID, 0, 0)), BN_OK);
     CHECK_STATUS(bn_moments_merge(NULL, NULL, 0), BN_OK);
     memset(&bad_p, 0, sizeof bad_p); /* every array NULL with length 0 */
-    CHECK_STATUS(bn_fold_into_weights(NULL, 0, 0, 3, BN_WEIGHTS_OUT_LAST, NULL, 0, BN_BIAS_ZEROS,
+    CHECK_STATUS(bn_fold_into_weights(NULL, 0, wshape(0, 3, BN_WEIGHTS_OUT_LAST, 0, 0), NULL, 0, BN_BIAS_ZEROS,
                                       &bad_p),
                  BN_OK);
 
@@ -509,11 +579,11 @@ static void test_errors(void) {
     bad_tp = tp; bad_tp.beta = smean;
     CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &bad_tp, &rs, &ss),
                  BN_ERR_OVERLAP);
-    CHECK_STATUS(bn_fold_into_weights(out, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, out + 5, 2,
+    CHECK_STATUS(bn_fold_into_weights(out, 6, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), out + 5, 2,
                                       BN_BIAS_IN_PLACE, &p),
                  BN_ERR_OVERLAP);
     bad_p = p; bad_p.var = w + 4;
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS,
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 2, BN_BIAS_ZEROS,
                                       &bad_p),
                  BN_ERR_OVERLAP);
 
@@ -537,9 +607,9 @@ static void test_errors(void) {
     bad_rs = rs; bad_rs.mean_len = 3;
     CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &tp, &bad_rs, &ss),
                  BN_ERR_LENGTH_MISMATCH);
-    CHECK_STATUS(bn_fold_into_weights(w, 5, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS, &p),
+    CHECK_STATUS(bn_fold_into_weights(w, 5, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 2, BN_BIAS_ZEROS, &p),
                  BN_ERR_LENGTH_MISMATCH);
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 1, BN_BIAS_ZEROS, &p),
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 1, BN_BIAS_ZEROS, &p),
                  BN_ERR_LENGTH_MISMATCH);
     /* A length no buffer can have. */
     CHECK_STATUS(bn_batch_stats(x, big / 2, shape_of(WN, WC, WH, WW), L, M, mean, WC, var, WC),
@@ -550,7 +620,7 @@ static void test_errors(void) {
                  BN_ERR_SHAPE_OVERFLOW);
     CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, shape_of(2, WC, big / 2, WW), L, &p, act_of(ID, 0, 0)),
                  BN_ERR_SHAPE_OVERFLOW);
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, big, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS, &p),
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, big, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 2, BN_BIAS_ZEROS, &p),
                  BN_ERR_WEIGHT_OVERFLOW);
 
     /* --- BN_ERR_EMPTY_CHANNEL --- */
@@ -573,7 +643,7 @@ static void test_errors(void) {
                  BN_ERR_INVALID_PARAMETER);
     CHECK(strstr(bn_last_error_message(), "eps") != NULL);
     bad_p.eps = (float)NAN;
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS,
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 2, BN_BIAS_ZEROS,
                                       &bad_p),
                  BN_ERR_INVALID_PARAMETER);
     bad_p.eps = (float)INFINITY;
@@ -817,11 +887,13 @@ static void run_case(FILE* in, FILE* o, int k) {
                 put_floats(o, name, rvar, c);
             }
     }
-    for (wl = 0; wl <= 1; wl++)
+    /* OIHW, HWIO, and transposed (IOHW) ungrouped with a 1x1 kernel. */
+    for (wl = 0; wl <= 2; wl++)
         for (bk = 0; bk <= 1; bk++) {
             memcpy(wt, weights0, c * per_out * sizeof(float));
             memcpy(bias, bias0, c * sizeof(float));
-            STATUS_OK(bn_fold_into_weights(wt, c * per_out, c, per_out, wl, bias, c, bk, &p));
+            STATUS_OK(bn_fold_into_weights(wt, c * per_out, wshape(c, per_out, (bn_weight_layout)wl, 1, 1),
+                                           bias, c, (bn_bias)bk, &p));
             sprintf(name, "case%d/fold/W%d/B%d/weights", k, wl, bk);
             put_floats(o, name, wt, c * per_out);
             sprintf(name, "case%d/fold/W%d/B%d/bias", k, wl, bk);
@@ -853,6 +925,10 @@ static void put_layouts(FILE* o) {
     fprintf(o, "sizeof bn_weight_layout %zu\n", sizeof(bn_weight_layout));
     fprintf(o, "sizeof bn_bias %zu\n", sizeof(bn_bias));
     fprintf(o, "sizeof bn_isa %zu\n", sizeof(bn_isa));
+    fprintf(o, "sizeof bn_weight_shape %zu\n", sizeof(bn_weight_shape));
+    LAYOUT_LINE(o, bn_weight_shape, layout);
+    LAYOUT_LINE(o, bn_weight_shape, groups);
+    LAYOUT_LINE(o, bn_weight_shape, kernel);
     LAYOUT_LINE(o, bn_moments, m2);
     LAYOUT_LINE(o, bn_norm_params, beta_len);
     LAYOUT_LINE(o, bn_norm_params, eps);
@@ -878,6 +954,7 @@ int main(int argc, char** argv) {
     test_worked_example(BN_LAYOUT_NCHW);
     test_worked_example(BN_LAYOUT_NHWC);
     test_fold();
+    test_fold_transposed();
     test_errors();
 
     if (argc == 3) {
