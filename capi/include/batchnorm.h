@@ -17,7 +17,8 @@
  *   int-sized, also under -fshort-enums (arm-none-eabi-gcc's default), thanks to its
  *   *_MAX_ENUM constant, which is not a valid value; a value outside its enum gives
  *   BN_ERR_BAD_ENUM, never undefined behavior.
- * - Outputs may not overlap any other buffer of the call, except y == x (in place).
+ * - Outputs may not overlap any other buffer of the call, except y == x (in place; dx == dy
+ *   for bn_backward).
  * - Tensors have a bn_shape {n, c, h, w} and hold n*c*h*w floats, element (n, c, h, w) at
  *     BN_LAYOUT_NCHW: ((n*C + c)*H + h)*W + w
  *     BN_LAYOUT_NHWC: ((n*H + h)*W + w)*C + c
@@ -48,7 +49,7 @@ extern "C" {
 /* Raised on every incompatible change of this header; the shared library's SONAME is
  * libbatchnorm_capi.so.BN_ABI_VERSION. Version 2: typed enums, bn_shape, bn_activation,
  * bn_prepare and bn_normalize_prepared, optional saved statistics. Version 3:
- * bn_fold_into_weights takes a bn_weight_shape (with BN_WEIGHTS_TRANSPOSED). */
+ * bn_fold_into_weights takes a bn_weight_shape (with BN_WEIGHTS_TRANSPOSED); bn_backward. */
 #define BN_ABI_VERSION 3
 
 /* What every kernel returns. */
@@ -125,6 +126,13 @@ typedef enum bn_isa {
     BN_ISA_AVX512 = 2,   /* x86-64 AVX-512F (with AVX2 and FMA) */
     BN_ISA_MAX_ENUM = 0x7fffffff
 } bn_isa;
+
+/* Which statistics the forward normalized with, for bn_backward. */
+typedef enum bn_forward_stats {
+    BN_FORWARD_STATS_BATCH = 0,   /* batch statistics (training): the gradient flows through them */
+    BN_FORWARD_STATS_RUNNING = 1, /* running statistics (eval, frozen): dx = dy*gamma*invstd */
+    BN_FORWARD_STATS_MAX_ENUM = 0x7fffffff
+} bn_forward_stats;
 
 /* A tensor's batch size, channels, height and width (1 and 1 for [n, c] activations). */
 typedef struct bn_shape {
@@ -217,6 +225,18 @@ typedef struct bn_saved_stats {
     size_t invstd_len;
 } bn_saved_stats;
 
+/* What bn_backward needs of the forward, one value per channel each: for
+ * BN_FORWARD_STATS_BATCH the bn_saved_stats of bn_train_forward, for
+ * BN_FORWARD_STATS_RUNNING the running mean and 1 / sqrt(running var + eps). */
+typedef struct bn_backward_params {
+    const float* mean;   /* the mean the forward normalized with */
+    size_t mean_len;
+    const float* invstd; /* 1 / sqrt(var + eps) of the forward */
+    size_t invstd_len;
+    const float* gamma;  /* the forward's gamma */
+    size_t gamma_len;
+} bn_backward_params;
+
 /* Library version, e.g. "0.1.0" (static string). */
 const char* bn_version(void);
 
@@ -305,6 +325,26 @@ bn_status bn_normalize_prepared(const float* x, size_t x_len, float* y, size_t y
 bn_status bn_train_forward(const float* x, size_t x_len, float* y, size_t y_len,
                            bn_shape shape, bn_layout layout, const bn_train_params* params,
                            const bn_running_stats* running, const bn_saved_stats* saved);
+
+/* Backward pass: dx, dgamma and dbeta (overwritten) from the forward's input x, the
+ * gradient dy of its output and the statistics it used (params, stats). Per channel, over
+ * its m = n*h*w values, xhat = (x - mean) * invstd: dbeta = sum(dy), dgamma =
+ * sum(dy * xhat); BN_FORWARD_STATS_BATCH: dx = gamma*invstd*(dy - dbeta/m - xhat*dgamma/m);
+ * BN_FORWARD_STATS_RUNNING: dx = dy*gamma*invstd. x_len == dy_len == dx_len == n*c*h*w;
+ * params arrays, dgamma and dbeta hold c values. dx == dy works in place.
+ * Fused activation: y (y_len == x_len) is the forward's output and act its activation; dy
+ * is masked to 0 where it clamped: BN_ACTIVATION_RELU keeps y > 0, BN_ACTIVATION_CLAMP
+ * clamp_min < y < clamp_max, BN_ACTIVATION_IDENTITY everything; other kinds are refused.
+ * y == NULL (y_len 0): no activation, and act.kind must be BN_ACTIVATION_IDENTITY.
+ * Returns BN_OK, BN_ERR_BAD_ENUM (layout, stats, act.kind), BN_ERR_NULL_POINTER (also a
+ * NULL params), BN_ERR_MISALIGNED, BN_ERR_OVERLAP, BN_ERR_LENGTH_MISMATCH,
+ * BN_ERR_SHAPE_OVERFLOW, BN_ERR_INVALID_PARAMETER (clamp bounds; act.kind not IDENTITY,
+ * RELU or CLAMP, or not IDENTITY with y == NULL). */
+bn_status bn_backward(const float* x, size_t x_len, const float* dy, size_t dy_len, float* dx,
+                      size_t dx_len, bn_shape shape, bn_layout layout,
+                      const bn_backward_params* params, bn_forward_stats stats, const float* y,
+                      size_t y_len, bn_activation act, float* dgamma, size_t dgamma_len,
+                      float* dbeta, size_t dbeta_len);
 
 /* Folds batch normalization into the previous layer: weights (weights_len ==
  * shape.out*shape.per_out) scaled per output channel, bias (bias_len == shape.out)

@@ -1,5 +1,5 @@
 //! The C enums (layout, method, activation kind, momentum convention, weight layout,
-//! bias, instruction-set level) as `c_int` type aliases and constants with fixed values,
+//! bias, instruction-set level, forward statistics) as `c_int` type aliases and constants with fixed values,
 //! and their checked conversion to and from the Rust types: a value outside its enum is
 //! `BN_ERR_BAD_ENUM` (or `"unknown"` for `bn_isa_name`), never undefined behavior.
 //!
@@ -13,7 +13,7 @@
 
 use crate::status::{Fail, Status, fail};
 use crate::types::BnActivation;
-use batchnorm::{Activation, Isa, Layout, Method, Momentum, WeightLayout};
+use batchnorm::{Activation, ForwardStats, Isa, Layout, Method, Momentum, WeightLayout};
 use core::ffi::c_int;
 
 /// Defines each type alias, constant and table `(C enum name, [(constant name, value)])`.
@@ -93,10 +93,18 @@ c_enums! {
         /// [`Isa::Avx512`]: x86-64 AVX-512F (with AVX2 and FMA).
         BN_ISA_AVX512 = 2,
     }
+    /// `bn_forward_stats`: which statistics the forward normalized with
+    /// ([`batchnorm::ForwardStats`]).
+    FORWARD_STATS: BnForwardStats = "bn_forward_stats" {
+        /// Batch statistics (training mode): the gradient also flows through them.
+        BN_FORWARD_STATS_BATCH = 0,
+        /// Fixed running statistics (eval mode, frozen batch normalization).
+        BN_FORWARD_STATS_RUNNING = 1,
+    }
 }
 
 /// Every C enum of the header but `bn_status` (see [`crate::Status::ALL`]).
-pub const C_ENUMS: [(&str, &[(&str, c_int)]); 7] = [
+pub const C_ENUMS: [(&str, &[(&str, c_int)]); 8] = [
     LAYOUT,
     METHOD,
     ACTIVATION_KIND,
@@ -104,6 +112,7 @@ pub const C_ENUMS: [(&str, &[(&str, c_int)]); 7] = [
     WEIGHT_LAYOUT,
     BIAS,
     ISA,
+    FORWARD_STATS,
 ];
 
 fn bad(arg: &str, value: c_int, table: (&str, &[(&str, c_int)])) -> Fail {
@@ -183,6 +192,15 @@ pub(crate) fn weight_layout(
         BN_WEIGHTS_OUT_LAST => Ok(WeightLayout::OutLast),
         BN_WEIGHTS_TRANSPOSED => Ok(WeightLayout::Transposed { groups, kernel }),
         _ => Err(bad("shape.layout", v, WEIGHT_LAYOUT)),
+    }
+}
+
+/// Which statistics the forward used (`stats`).
+pub(crate) fn forward_stats(v: BnForwardStats) -> Result<ForwardStats, Fail> {
+    match v {
+        BN_FORWARD_STATS_BATCH => Ok(ForwardStats::Batch),
+        BN_FORWARD_STATS_RUNNING => Ok(ForwardStats::Running),
+        _ => Err(bad("stats", v, FORWARD_STATS)),
     }
 }
 

@@ -28,12 +28,13 @@
 //! | [`bn_prepare`] | [`batchnorm::prepare`] |
 //! | [`bn_normalize_prepared`] | [`batchnorm::normalize_prepared`], [`batchnorm::normalize_prepared_in_place`] (`y == x`) |
 //! | [`bn_train_forward`] | [`batchnorm::train_forward`], [`batchnorm::train_forward_in_place`] (`y == x`) |
+//! | [`bn_backward`] | [`batchnorm::backward`], [`batchnorm::backward_in_place`] (`dx == dy`), [`batchnorm::backward_activated`], [`batchnorm::backward_activated_in_place`] (`y` not NULL) |
 //! | [`bn_fold_into_weights`] | [`batchnorm::fold_into_weights`] |
 //! | [`bn_version`], [`bn_version_number`], [`bn_status_message`], [`bn_last_error_message`] | |
 //! | [`bn_isa_detected`], [`bn_isa_name`] | [`batchnorm::Isa::detected`], [`batchnorm::Isa::name`] |
 //!
 //! One file per group of functions (`stats.rs`, `normalize.rs`, `prepared.rs`, `train.rs`,
-//! `fold.rs`, `info.rs`); each exported function lists its possible statuses in the header
+//! `backward.rs`, `fold.rs`, `info.rs`); each exported function lists its possible statuses in the header
 //! and names the library's arguments in C (a `NAMES` table for its messages).
 //!
 //! The kernel functions are `unsafe` for Rust callers: the pointers must be valid for
@@ -44,6 +45,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod backward;
 pub mod enums;
 mod fold;
 mod info;
@@ -55,6 +57,7 @@ mod status;
 mod train;
 mod types;
 
+pub use backward::bn_backward;
 pub use fold::bn_fold_into_weights;
 pub use info::{
     VERSION, VERSION_NUMBER, bn_isa_detected, bn_isa_name, bn_last_error_message,
@@ -69,8 +72,8 @@ pub use stats::{
 pub use status::{BnStatus, Status};
 pub use train::{NO_STD_SCRATCH_CHANNELS, bn_train_forward};
 pub use types::{
-    BnActivation, BnMoments, BnNormParams, BnPrepared, BnRunningStats, BnSavedStats, BnShape,
-    BnTrainParams, BnWeightShape,
+    BnActivation, BnBackwardParams, BnMoments, BnNormParams, BnPrepared, BnRunningStats,
+    BnSavedStats, BnShape, BnTrainParams, BnWeightShape,
 };
 
 /// The `no_std` library's panic handler on targets without an operating system (e.g.

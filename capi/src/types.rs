@@ -1,6 +1,6 @@
 //! The `#[repr(C)]` structs of the header: `bn_shape`, `bn_weight_shape`,
 //! `bn_activation`, `bn_moments` and the parameter groups of `bn_normalize`, `bn_prepare`,
-//! `bn_normalize_prepared`, `bn_train_forward` and `bn_fold_into_weights`.
+//! `bn_normalize_prepared`, `bn_train_forward`, `bn_backward` and `bn_fold_into_weights`.
 //!
 //! Enum-valued fields are the `c_int` aliases of [`crate::enums`] (checked when read, so
 //! any value is safe to pass); pointers come with a length in elements each.
@@ -209,4 +209,24 @@ pub struct BnSavedStats {
     pub invstd: *mut f32,
     /// Elements in `invstd`.
     pub invstd_len: usize,
+}
+
+/// `bn_backward_params`: what `bn_backward` needs of the forward
+/// ([`batchnorm::BackwardParams`]). Each array holds one value per channel.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct BnBackwardParams {
+    /// The mean the forward normalized with (the saved batch mean, or the running mean).
+    pub mean: *const f32,
+    /// Elements in `mean`.
+    pub mean_len: usize,
+    /// `1 / sqrt(var + eps)` of the forward (the saved `invstd`, or from the running
+    /// variance).
+    pub invstd: *const f32,
+    /// Elements in `invstd`.
+    pub invstd_len: usize,
+    /// The forward's per-channel scale.
+    pub gamma: *const f32,
+    /// Elements in `gamma`.
+    pub gamma_len: usize,
 }

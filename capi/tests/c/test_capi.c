@@ -7,7 +7,8 @@
  * 1. Checks by itself: the version, the status messages, the instruction-set level (against
  *    the compiler's own CPU detection where it has one) and its name, the worked example (one channel
  *    of 1..=8 and 2..=9: mean 5, biased var 5.5, y(1) = -2.9112..., y(9) = 3.9112...) in
- *    both layouts through every kernel, folding (transposed weights too), and every error status, with outputs untouched.
+ *    both layouts through every kernel, its backward (against a double reference), folding
+ *    (transposed weights too), and every error status, with outputs untouched.
  * 2. Reads random cases written by the Rust test (text: "case N C H W", then named float
  *    arrays), runs every kernel on them and writes every output to RESULTS_OUT as
  *    "name count values..." (floats as %.9g, doubles as %.17g: both round-trip), which the
@@ -28,6 +29,7 @@
 /* The enums are int-sized (their *_MAX_ENUM constants), as the library reads them. */
 typedef char enums_are_int_sized[(sizeof(bn_layout) == sizeof(int) && sizeof(bn_method) == sizeof(int) &&
                                   sizeof(bn_activation_kind) == sizeof(int) &&
+                                  sizeof(bn_forward_stats) == sizeof(int) &&
                                   sizeof(bn_status) == sizeof(int)) ? 1 : -1];
 
 static bn_shape shape_of(size_t n, size_t c, size_t h, size_t w) {
@@ -723,6 +725,185 @@ static void test_errors(void) {
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* Backward: the worked example                                                         */
+
+/* The backward of one channel of m values in double: dbeta = sum(dy), dgamma =
+ * sum(dy * xhat), dx = gamma*invstd*(dy - dbeta/m - xhat*dgamma/m) (batch) or
+ * dy*gamma*invstd (running). */
+static void backward_reference(const float* x, const float* dy, size_t m, double mean, double invstd,
+                               double gamma, int batch, double* dx, double* dgamma, double* dbeta) {
+    size_t i;
+    double sdy = 0.0, sdyx = 0.0;
+    for (i = 0; i < m; i++) {
+        sdy += dy[i];
+        sdyx += dy[i] * (x[i] - mean) * invstd;
+    }
+    for (i = 0; i < m; i++) {
+        double xhat = (x[i] - mean) * invstd;
+        dx[i] = batch ? gamma * invstd * (dy[i] - sdy / (double)m - xhat * sdyx / (double)m)
+                      : dy[i] * gamma * invstd;
+    }
+    *dgamma = sdyx;
+    *dbeta = sdy;
+}
+
+/* |got - want| <= 1e-5 * |want| (and 1e-6 absolute, for values of 0). */
+#define CHECK_REL(got, want) CHECK_NEAR((got), (want), 1e-5 * fabs((double)(want)) + 1e-6)
+
+/* One channel, NCHW n=2, c=1, h=2, w=4: x = 1..=8 then 2..=9, mean 5, invstd =
+ * 1/sqrt(5.5 + 1e-5), gamma 2; L = sum(y * w) with w = 1 on the first sample: dy = 1 on its
+ * 8 values, 0 on the rest. dbeta = 8, dgamma = (1+...+8 - 8*5)*invstd = -4*invstd. */
+static void test_backward(void) {
+    enum { M = 16 };
+    float x[M], dy[M], dx[M], dx2[M], buf[M], y[M], ones[M];
+    float dgamma[1], dbeta[1], dgamma2[1], dbeta2[1];
+    const float mean[1] = {5.0f}, gamma[1] = {2.0f};
+    float invstd[1];
+    double rdx[M], rdg, rdb, inv;
+    float masked[M];
+    bn_backward_params bp;
+    const bn_shape shape = shape_of(2, 1, 2, 4);
+    const bn_activation id = act_of(BN_ACTIVATION_IDENTITY, 0.0f, 0.0f);
+    const bn_activation relu = act_of(BN_ACTIVATION_RELU, 0.0f, 0.0f);
+    int stats;
+    size_t i;
+
+    invstd[0] = (float)(1.0 / sqrt(5.5 + 1e-5));
+    inv = invstd[0];
+    for (i = 0; i < 8; i++) {
+        x[i] = (float)(i + 1);
+        x[8 + i] = (float)(i + 2);
+        dy[i] = 1.0f;
+        dy[8 + i] = 0.0f;
+    }
+    bp.mean = mean; bp.mean_len = 1;
+    bp.invstd = invstd; bp.invstd_len = 1;
+    bp.gamma = gamma; bp.gamma_len = 1;
+
+    for (stats = BN_FORWARD_STATS_BATCH; stats <= BN_FORWARD_STATS_RUNNING; stats++) {
+        int batch = stats == BN_FORWARD_STATS_BATCH;
+        CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, (bn_forward_stats)stats,
+                                 NULL, 0, id, dgamma, 1, dbeta, 1),
+                     BN_OK);
+        CHECK(dbeta[0] == 8.0f);
+        CHECK_REL(dgamma[0], -4.0 * inv);
+        backward_reference(x, dy, M, 5.0, inv, 2.0, batch, rdx, &rdg, &rdb);
+        CHECK(rdb == 8.0);
+        CHECK_NEAR(rdg, -4.0 * inv, 1e-12);
+        for (i = 0; i < M; i++) CHECK_REL(dx[i], rdx[i]);
+        if (!batch)
+            for (i = 0; i < M; i++) CHECK_REL(dx[i], dy[i] * 2.0 * inv);
+
+        /* In place (dx == dy): the same, bitwise. */
+        memcpy(buf, dy, sizeof dy);
+        CHECK_STATUS(bn_backward(x, M, buf, M, buf, M, shape, BN_LAYOUT_NCHW, &bp, (bn_forward_stats)stats,
+                                 NULL, 0, id, dgamma2, 1, dbeta2, 1),
+                     BN_OK);
+        CHECK(memcmp(buf, dx, sizeof dx) == 0);
+        CHECK(dgamma2[0] == dgamma[0] && dbeta2[0] == dbeta[0]);
+
+        /* Through a ReLU: y = relu(2 * xhat), positive where x > 5; dy = 1 everywhere, so the
+         * gradient is that of the masked dy: dbeta = 7 (x = 6, 7, 8 and 6..=9), dgamma =
+         * (1+2+3 + 1+2+3+4) * invstd = 16 * invstd. Out of place and in place. */
+        for (i = 0; i < M; i++) {
+            double v = 2.0 * (x[i] - 5.0) * inv;
+            y[i] = v > 0.0 ? (float)v : 0.0f;
+            ones[i] = 1.0f;
+            masked[i] = x[i] > 5.0f ? 1.0f : 0.0f;
+        }
+        CHECK_STATUS(bn_backward(x, M, ones, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, (bn_forward_stats)stats,
+                                 y, M, relu, dgamma, 1, dbeta, 1),
+                     BN_OK);
+        CHECK(dbeta[0] == 7.0f);
+        CHECK_REL(dgamma[0], 16.0 * inv);
+        backward_reference(x, masked, M, 5.0, inv, 2.0, batch, rdx, &rdg, &rdb);
+        for (i = 0; i < M; i++) CHECK_REL(dx[i], rdx[i]);
+        /* The masked dy passed unmasked: the same result. */
+        CHECK_STATUS(bn_backward(x, M, masked, M, dx2, M, shape, BN_LAYOUT_NCHW, &bp, (bn_forward_stats)stats,
+                                 NULL, 0, id, dgamma2, 1, dbeta2, 1),
+                     BN_OK);
+        CHECK(memcmp(dx, dx2, sizeof dx) == 0);
+        memcpy(buf, ones, sizeof ones);
+        CHECK_STATUS(bn_backward(x, M, buf, M, buf, M, shape, BN_LAYOUT_NCHW, &bp, (bn_forward_stats)stats,
+                                 y, M, relu, dgamma2, 1, dbeta2, 1),
+                     BN_OK);
+        CHECK(memcmp(buf, dx, sizeof dx) == 0);
+        CHECK(dgamma2[0] == dgamma[0] && dbeta2[0] == dbeta[0]);
+        /* ReLU6 as a clamp keeps the same values here (every y < 6). */
+        CHECK_STATUS(bn_backward(x, M, ones, M, dx2, M, shape, BN_LAYOUT_NCHW, &bp, (bn_forward_stats)stats,
+                                 y, M, act_of(BN_ACTIVATION_CLAMP, 0.0f, 6.0f), dgamma2, 1, dbeta2, 1),
+                     BN_OK);
+        CHECK(memcmp(dx, dx2, sizeof dx) == 0);
+    }
+
+    /* Refusals, nothing written. */
+    fill(dx, M); fill(dgamma, 1); fill(dbeta, 1);
+    memcpy(buf, dy, sizeof dy);
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, NULL, BN_FORWARD_STATS_BATCH,
+                             NULL, 0, id, dgamma, 1, dbeta, 1),
+                 BN_ERR_NULL_POINTER);
+    CHECK(strstr(bn_last_error_message(), "params") != NULL);
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             NULL, 0, id, dgamma, 2, dbeta, 1),
+                 BN_ERR_LENGTH_MISMATCH);
+    CHECK(strstr(bn_last_error_message(), "`dgamma_len`") != NULL);
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, (bn_forward_stats)2,
+                             NULL, 0, id, dgamma, 1, dbeta, 1),
+                 BN_ERR_BAD_ENUM);
+    CHECK(strstr(bn_last_error_message(), "`stats` = 2 is not a bn_forward_stats value") != NULL);
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_MAX_ENUM, &bp, BN_FORWARD_STATS_BATCH,
+                             NULL, 0, id, dgamma, 1, dbeta, 1),
+                 BN_ERR_BAD_ENUM);
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             y, M, act_of((bn_activation_kind)9, 0.0f, 0.0f), dgamma, 1, dbeta, 1),
+                 BN_ERR_BAD_ENUM);
+    CHECK(strstr(bn_last_error_message(), "act.kind") != NULL);
+    bp.invstd_len = 2;
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             NULL, 0, id, dgamma, 1, dbeta, 1),
+                 BN_ERR_LENGTH_MISMATCH);
+    CHECK(strstr(bn_last_error_message(), "`params->invstd_len`") != NULL);
+    bp.invstd_len = 1;
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             y, M - 1, relu, dgamma, 1, dbeta, 1),
+                 BN_ERR_LENGTH_MISMATCH);
+    CHECK(strstr(bn_last_error_message(), "`y_len`") != NULL);
+    /* A masking activation needs y; SiLU cannot be masked by y. */
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             NULL, 0, relu, dgamma, 1, dbeta, 1),
+                 BN_ERR_INVALID_PARAMETER);
+    CHECK(strstr(bn_last_error_message(), "`y` is NULL") != NULL);
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             y, M, act_of(BN_ACTIVATION_SILU, 0.0f, 0.0f), dgamma, 1, dbeta, 1),
+                 BN_ERR_INVALID_PARAMETER);
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             y, M, act_of(BN_ACTIVATION_CLAMP, 1.0f, 0.0f), dgamma, 1, dbeta, 1),
+                 BN_ERR_INVALID_PARAMETER);
+    CHECK(strstr(bn_last_error_message(), "act.clamp_max") != NULL);
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             NULL, M, id, dgamma, 1, dbeta, 1),
+                 BN_ERR_NULL_POINTER);
+    /* Overlaps: an output over an input or another output; in place with other lengths. */
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             NULL, 0, id, dx + 3, 1, dbeta, 1),
+                 BN_ERR_OVERLAP);
+    CHECK_STATUS(bn_backward(x, M, dy, M, (float*)x + 1, M - 1, shape_of(1, 1, 1, 15), BN_LAYOUT_NCHW, &bp,
+                             BN_FORWARD_STATS_BATCH, NULL, 0, id, dgamma, 1, dbeta, 1),
+                 BN_ERR_OVERLAP);
+    CHECK_STATUS(bn_backward(x, M, buf, M, buf, M - 1, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             NULL, 0, id, dgamma, 1, dbeta, 1),
+                 BN_ERR_LENGTH_MISMATCH);
+    CHECK(strstr(bn_last_error_message(), "`dx` == `dy`") != NULL);
+    CHECK(untouched(dx, M) && untouched(dgamma, 1) && untouched(dbeta, 1));
+    CHECK(memcmp(buf, dy, sizeof dy) == 0);
+    /* A zero-sized batch with a channel: empty sums. */
+    CHECK_STATUS(bn_backward(NULL, 0, NULL, 0, NULL, 0, shape_of(0, 1, 2, 4), BN_LAYOUT_NHWC, &bp,
+                             BN_FORWARD_STATS_BATCH, NULL, 0, id, dgamma, 1, dbeta, 1),
+                 BN_OK);
+    CHECK(dgamma[0] == 0.0f && dbeta[0] == 0.0f);
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* Random cases from the Rust test                                                      */
 
 static float* read_array(FILE* f, const char* want, size_t* len) {
@@ -770,7 +951,7 @@ static void put_moments(FILE* o, const char* name, const bn_moments* m, size_t n
 /* One case: every kernel with every option, outputs named "case<k>/<what>/...". */
 static void run_case(FILE* in, FILE* o, int k) {
     size_t n, c, h, w, num, len, i, per_out = 5;
-    float *x, *gamma, *beta, *pmean, *pvar, *rmean0, *rvar0, *weights0, *bias0, *accf;
+    float *x, *gamma, *beta, *pmean, *pvar, *rmean0, *rvar0, *weights0, *bias0, *accf, *dy;
     float *y, *mean, *var, *rmean, *rvar, *smean, *sinvstd, *wt, *bias, *scale;
     bn_moments* acc;
     bn_norm_params p;
@@ -779,7 +960,8 @@ static void run_case(FILE* in, FILE* o, int k) {
     bn_running_stats rs;
     bn_saved_stats ss;
     char name[128];
-    int layout, method, act, kind, inplace, wl, bk;
+    int layout, method, act, kind, inplace, wl, bk, stats;
+    bn_backward_params bp;
 
     if (fscanf(in, " case %zu %zu %zu %zu", &n, &c, &h, &w) != 4) {
         fprintf(stderr, "cases file: expected a case header\n");
@@ -796,6 +978,7 @@ static void run_case(FILE* in, FILE* o, int k) {
     accf = read_array(in, "acc", &len); /* count, mean, m2 per channel */
     weights0 = read_array(in, "weights", &len);
     bias0 = read_array(in, "bias", &len);
+    dy = read_array(in, "dy", &len);
 
     y = (float*)malloc((num + 1) * sizeof(float));
     mean = (float*)malloc((c + 1) * sizeof(float));
@@ -900,6 +1083,33 @@ static void run_case(FILE* in, FILE* o, int k) {
             put_floats(o, name, bias, c);
         }
 
+    /* Backward: mean and gamma of the case, running_var as invstd; without an activation
+     * (y NULL) and through a ReLU with y = x; out of place and in place (dx == dy). */
+    bp.mean = pmean; bp.mean_len = c;
+    bp.invstd = rvar0; bp.invstd_len = c;
+    bp.gamma = gamma; bp.gamma_len = c;
+    for (layout = 0; layout <= 1; layout++)
+        for (stats = 0; stats <= 1; stats++)
+            for (act = 0; act <= 1; act++)
+                for (inplace = 0; inplace <= 1; inplace++) {
+                    const float* d = dy;
+                    if (inplace) {
+                        memcpy(y, dy, num * sizeof(float));
+                        d = y;
+                    }
+                    STATUS_OK(bn_backward(x, num, d, num, y, num, shape_of(n, c, h, w), (bn_layout)layout, &bp,
+                                          (bn_forward_stats)stats, act ? x : NULL, act ? num : 0,
+                                          act_of(act ? BN_ACTIVATION_RELU : BN_ACTIVATION_IDENTITY, 0.0f, 0.0f),
+                                          mean, c, var, c));
+                    sprintf(name, "case%d/backward/L%d/S%d/A%d/I%d/dx", k, layout, stats, act, inplace);
+                    put_floats(o, name, y, num);
+                    sprintf(name, "case%d/backward/L%d/S%d/A%d/I%d/dgamma", k, layout, stats, act, inplace);
+                    put_floats(o, name, mean, c);
+                    sprintf(name, "case%d/backward/L%d/S%d/A%d/I%d/dbeta", k, layout, stats, act, inplace);
+                    put_floats(o, name, var, c);
+                }
+
+    free(dy);
     free(x); free(gamma); free(beta); free(pmean); free(pvar); free(rmean0); free(rvar0);
     free(accf); free(weights0); free(bias0); free(y); free(mean); free(var); free(rmean);
     free(rvar); free(smean); free(sinvstd); free(wt); free(bias); free(acc); free(scale);
@@ -925,10 +1135,13 @@ static void put_layouts(FILE* o) {
     fprintf(o, "sizeof bn_weight_layout %zu\n", sizeof(bn_weight_layout));
     fprintf(o, "sizeof bn_bias %zu\n", sizeof(bn_bias));
     fprintf(o, "sizeof bn_isa %zu\n", sizeof(bn_isa));
+    fprintf(o, "sizeof bn_forward_stats %zu\n", sizeof(bn_forward_stats));
     fprintf(o, "sizeof bn_weight_shape %zu\n", sizeof(bn_weight_shape));
+    fprintf(o, "sizeof bn_backward_params %zu\n", sizeof(bn_backward_params));
     LAYOUT_LINE(o, bn_weight_shape, layout);
     LAYOUT_LINE(o, bn_weight_shape, groups);
     LAYOUT_LINE(o, bn_weight_shape, kernel);
+    LAYOUT_LINE(o, bn_backward_params, gamma_len);
     LAYOUT_LINE(o, bn_moments, m2);
     LAYOUT_LINE(o, bn_norm_params, beta_len);
     LAYOUT_LINE(o, bn_norm_params, eps);
@@ -956,6 +1169,7 @@ int main(int argc, char** argv) {
     test_fold();
     test_fold_transposed();
     test_errors();
+    test_backward();
 
     if (argc == 3) {
         in = fopen(argv[1], "r");
