@@ -64,7 +64,7 @@ typedef enum bn_status {
     BN_ERR_BYTE_LENGTH = 7,       /* (not returned today: no function takes bytes) */
     BN_ERR_INVALID_PARAMETER = 8, /* eps, momentum, clamp bounds or slope out of range */
     BN_ERR_NULL_POINTER = 9,      /* NULL with a nonzero length, or a NULL struct */
-    BN_ERR_OVERLAP = 10,          /* an output overlaps another buffer (y == x is fine) */
+    BN_ERR_OVERLAP = 10,          /* an output overlaps another buffer (y == x, dx == dy fine) */
     BN_ERR_BAD_ENUM = 11,         /* an enum argument is out of range */
     BN_ERR_OUT_OF_MEMORY = 12,    /* no room for bn_train_forward's scratch (saved == NULL) */
     BN_ERR_INTERNAL = 13,         /* a bug: a panic was caught inside the library */

@@ -6,9 +6,9 @@
 //! Every kernel function returns a `bn_status` (`BN_OK` = 0, see [`Status`]) and refuses
 //! bad input with a status instead of crashing: NULL pointers with a nonzero length,
 //! misaligned pointers, lengths that disagree with the shape, outputs overlapping other
-//! buffers (except `y == x`, which means in place), enum values outside their enum, and
-//! out-of-range `eps`, momentum, clamp bounds or slope. On a refusal nothing is written,
-//! and `bn_last_error_message` says what was wrong, in C terms. The enums of the header
+//! buffers (except `y == x`, or `dx == dy`, which mean in place), enum values outside their
+//! enum, and out-of-range `eps`, momentum, clamp bounds or slope. On a refusal nothing is
+//! written, and `bn_last_error_message` says what was wrong, in C terms. The enums of the header
 //! arrive here as `c_int` (e.g. [`enums::BnLayout`]) and are checked before use: any
 //! value is safe to pass.
 //!

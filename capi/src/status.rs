@@ -46,11 +46,11 @@ pub enum Status {
     /// `BN_ERR_NULL_POINTER`: a NULL pointer with a nonzero length, or a NULL struct pointer
     /// that is required.
     NullPointer = 9,
-    /// `BN_ERR_OVERLAP`: an output buffer overlaps another buffer (other than `y == x`,
-    /// which means in place).
+    /// `BN_ERR_OVERLAP`: an output buffer overlaps another buffer (other than `y == x`, or
+    /// `dx == dy` in `bn_backward`, which mean in place).
     Overlap = 10,
     /// `BN_ERR_BAD_ENUM`: an enum argument (layout, method, activation, momentum, weight
-    /// layout, bias) has a value outside its enum.
+    /// layout, bias, forward statistics) has a value outside its enum.
     BadEnum = 11,
     /// `BN_ERR_OUT_OF_MEMORY`: no room for the scratch statistics of `bn_train_forward`
     /// with `saved == NULL` (the only place the C API needs memory of its own).
@@ -139,7 +139,9 @@ impl Status {
                 c"a scalar parameter (eps, momentum, clamp bounds, slope) is out of range"
             }
             Status::NullPointer => c"a required pointer is NULL",
-            Status::Overlap => c"an output buffer overlaps another buffer (other than y == x)",
+            Status::Overlap => {
+                c"an output buffer overlaps another buffer (other than y == x or dx == dy)"
+            }
             Status::BadEnum => c"an enum argument is out of range",
             Status::OutOfMemory => c"out of memory (scratch for bn_train_forward without saved)",
             Status::Internal => c"internal error (a bug in batchnorm)",
