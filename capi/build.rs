@@ -4,7 +4,7 @@
 //! `<ABI>` is the header's `BN_ABI_VERSION` (checked by `tests/header.rs`).
 
 /// The ABI version: raised on every incompatible change of the C API (`BN_ABI_VERSION`).
-const ABI_VERSION: u32 = 2;
+const ABI_VERSION: u32 = 3;
 
 fn main() {
     for var in ["HOST", "TARGET"] {

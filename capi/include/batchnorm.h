@@ -1,7 +1,7 @@
 /*
  * batchnorm.h: C ABI of the batchnorm kernels (batch normalization over f32 NCHW/NHWC
  * tensors). C99; usable from C++. Link libbatchnorm_capi.a (with -lpthread -ldl -lm) or
- * libbatchnorm_capi.so (SONAME libbatchnorm_capi.so.2 on Linux), built by
+ * libbatchnorm_capi.so (SONAME libbatchnorm_capi.so.3 on Linux), built by
  * `cargo build -p batchnorm-capi --release`. For microcontrollers, the no_std static
  * library: `cargo build -p batchnorm-capi --release --no-default-features --target
  * thumbv7em-none-eabihf` (no allocator, no system library needed).
@@ -17,7 +17,8 @@
  *   int-sized, also under -fshort-enums (arm-none-eabi-gcc's default), thanks to its
  *   *_MAX_ENUM constant, which is not a valid value; a value outside its enum gives
  *   BN_ERR_BAD_ENUM, never undefined behavior.
- * - Outputs may not overlap any other buffer of the call, except y == x (in place).
+ * - Outputs may not overlap any other buffer of the call, except y == x (in place; dx == dy
+ *   for bn_backward).
  * - Tensors have a bn_shape {n, c, h, w} and hold n*c*h*w floats, element (n, c, h, w) at
  *     BN_LAYOUT_NCHW: ((n*C + c)*H + h)*W + w
  *     BN_LAYOUT_NHWC: ((n*H + h)*W + w)*C + c
@@ -47,8 +48,9 @@ extern "C" {
 #define BN_VERSION_NUMBER (BN_VERSION_MAJOR * 10000 + BN_VERSION_MINOR * 100 + BN_VERSION_PATCH)
 /* Raised on every incompatible change of this header; the shared library's SONAME is
  * libbatchnorm_capi.so.BN_ABI_VERSION. Version 2: typed enums, bn_shape, bn_activation,
- * bn_prepare and bn_normalize_prepared, optional saved statistics. */
-#define BN_ABI_VERSION 2
+ * bn_prepare and bn_normalize_prepared, optional saved statistics. Version 3:
+ * bn_fold_into_weights takes a bn_weight_shape (with BN_WEIGHTS_TRANSPOSED); bn_backward. */
+#define BN_ABI_VERSION 3
 
 /* What every kernel returns. */
 typedef enum bn_status {
@@ -62,13 +64,15 @@ typedef enum bn_status {
     BN_ERR_BYTE_LENGTH = 7,       /* (not returned today: no function takes bytes) */
     BN_ERR_INVALID_PARAMETER = 8, /* eps, momentum, clamp bounds or slope out of range */
     BN_ERR_NULL_POINTER = 9,      /* NULL with a nonzero length, or a NULL struct */
-    BN_ERR_OVERLAP = 10,          /* an output overlaps another buffer (y == x is fine) */
+    BN_ERR_OVERLAP = 10,          /* an output overlaps another buffer (y == x, dx == dy fine) */
     BN_ERR_BAD_ENUM = 11,         /* an enum argument is out of range */
     BN_ERR_OUT_OF_MEMORY = 12,    /* no room for bn_train_forward's scratch (saved == NULL) */
     BN_ERR_INTERNAL = 13,         /* a bug: a panic was caught inside the library */
     BN_ERR_UNSUPPORTED_ISA = 14,  /* an instruction set this CPU does not run (not returned
                                      today: no function takes one) */
     BN_ERR_BAD_CHANNEL = 15,      /* a channel's parameters: not finite, or var + eps <= 0 */
+    BN_ERR_INDIVISIBLE = 16,      /* a size not a multiple of its divisor (out of groups), or a
+                                     divisor of 0 */
     BN_STATUS_MAX_ENUM = 0x7fffffff
 } bn_status;
 
@@ -104,6 +108,8 @@ typedef enum bn_momentum {
 typedef enum bn_weight_layout {
     BN_WEIGHTS_OUT_FIRST = 0, /* OIHW convolution, [out, in] linear */
     BN_WEIGHTS_OUT_LAST = 1,  /* HWIO convolution, [kh, kw, out] depthwise, [in, out] linear */
+    BN_WEIGHTS_TRANSPOSED = 2, /* ConvTranspose [in, out / groups, kh, kw] (IOHW), with the
+                                  bn_weight_shape's groups and kernel */
     BN_WEIGHT_LAYOUT_MAX_ENUM = 0x7fffffff
 } bn_weight_layout;
 
@@ -121,6 +127,13 @@ typedef enum bn_isa {
     BN_ISA_MAX_ENUM = 0x7fffffff
 } bn_isa;
 
+/* Which statistics the forward normalized with, for bn_backward. */
+typedef enum bn_forward_stats {
+    BN_FORWARD_STATS_BATCH = 0,   /* batch statistics (training): the gradient flows through them */
+    BN_FORWARD_STATS_RUNNING = 1, /* running statistics (eval, frozen): dx = dy*gamma*invstd */
+    BN_FORWARD_STATS_MAX_ENUM = 0x7fffffff
+} bn_forward_stats;
+
 /* A tensor's batch size, channels, height and width (1 and 1 for [n, c] activations). */
 typedef struct bn_shape {
     size_t n;
@@ -128,6 +141,18 @@ typedef struct bn_shape {
     size_t h;
     size_t w;
 } bn_shape;
+
+/* A weight tensor as bn_fold_into_weights sees it: out output channels of per_out weights
+ * each, laid out as layout says. groups and kernel are read for BN_WEIGHTS_TRANSPOSED only
+ * (leave them 0 otherwise): per_out == (in / groups) * kernel, kernel == kh * kw, both >= 1
+ * and dividing out and per_out. Ungrouped: groups 1; depthwise: per_out == kernel. */
+typedef struct bn_weight_shape {
+    size_t out;
+    size_t per_out;
+    bn_weight_layout layout;
+    size_t groups; /* BN_WEIGHTS_TRANSPOSED: the convolution's groups */
+    size_t kernel; /* BN_WEIGHTS_TRANSPOSED: kh * kw */
+} bn_weight_shape;
 
 /* The activation fused into normalize, with its parameters. One struct rather than
  * separate arguments so that every function takes an activation the same way, and the
@@ -199,6 +224,18 @@ typedef struct bn_saved_stats {
     float* invstd; /* 1 / sqrt(biased batch var + eps) */
     size_t invstd_len;
 } bn_saved_stats;
+
+/* What bn_backward needs of the forward, one value per channel each: for
+ * BN_FORWARD_STATS_BATCH the bn_saved_stats of bn_train_forward, for
+ * BN_FORWARD_STATS_RUNNING the running mean and 1 / sqrt(running var + eps). */
+typedef struct bn_backward_params {
+    const float* mean;   /* the mean the forward normalized with */
+    size_t mean_len;
+    const float* invstd; /* 1 / sqrt(var + eps) of the forward */
+    size_t invstd_len;
+    const float* gamma;  /* the forward's gamma */
+    size_t gamma_len;
+} bn_backward_params;
 
 /* Library version, e.g. "0.1.0" (static string). */
 const char* bn_version(void);
@@ -289,13 +326,37 @@ bn_status bn_train_forward(const float* x, size_t x_len, float* y, size_t y_len,
                            bn_shape shape, bn_layout layout, const bn_train_params* params,
                            const bn_running_stats* running, const bn_saved_stats* saved);
 
-/* Folds batch normalization into the previous layer: weights (weights_len == out*per_out)
- * scaled per output channel, bias (bias_len == out) rewritten or written (bias_kind).
+/* Backward pass: dx, dgamma and dbeta (overwritten) from the forward's input x, the
+ * gradient dy of its output and the statistics it used (params, stats). Per channel, over
+ * its m = n*h*w values, xhat = (x - mean) * invstd: dbeta = sum(dy), dgamma =
+ * sum(dy * xhat); BN_FORWARD_STATS_BATCH: dx = gamma*invstd*(dy - dbeta/m - xhat*dgamma/m);
+ * BN_FORWARD_STATS_RUNNING: dx = dy*gamma*invstd. x_len == dy_len == dx_len == n*c*h*w;
+ * params arrays, dgamma and dbeta hold c values. dx == dy works in place.
+ * Fused activation: y (y_len == x_len) is the forward's output and act its activation; dy
+ * is masked to 0 where it clamped: BN_ACTIVATION_RELU keeps y > 0, BN_ACTIVATION_CLAMP
+ * clamp_min < y < clamp_max, BN_ACTIVATION_IDENTITY everything; other kinds are refused.
+ * y == NULL (y_len 0): no activation, and act.kind must be BN_ACTIVATION_IDENTITY.
+ * Returns BN_OK, BN_ERR_BAD_ENUM (layout, stats, act.kind), BN_ERR_NULL_POINTER (also a
+ * NULL params), BN_ERR_MISALIGNED, BN_ERR_OVERLAP, BN_ERR_LENGTH_MISMATCH,
+ * BN_ERR_SHAPE_OVERFLOW, BN_ERR_INVALID_PARAMETER (clamp bounds; act.kind not IDENTITY,
+ * RELU or CLAMP, or not IDENTITY with y == NULL). */
+bn_status bn_backward(const float* x, size_t x_len, const float* dy, size_t dy_len, float* dx,
+                      size_t dx_len, bn_shape shape, bn_layout layout,
+                      const bn_backward_params* params, bn_forward_stats stats, const float* y,
+                      size_t y_len, bn_activation act, float* dgamma, size_t dgamma_len,
+                      float* dbeta, size_t dbeta_len);
+
+/* Folds batch normalization into the previous layer: weights (weights_len ==
+ * shape.out*shape.per_out) scaled per output channel, bias (bias_len == shape.out)
+ * rewritten or written (bias_kind). shape.groups and shape.kernel: BN_WEIGHTS_TRANSPOSED
+ * only.
  * Returns BN_OK, BN_ERR_BAD_ENUM, BN_ERR_NULL_POINTER, BN_ERR_MISALIGNED, BN_ERR_OVERLAP,
- * BN_ERR_LENGTH_MISMATCH, BN_ERR_WEIGHT_OVERFLOW, BN_ERR_INVALID_PARAMETER (eps). */
-bn_status bn_fold_into_weights(float* weights, size_t weights_len, size_t out, size_t per_out,
-                               bn_weight_layout weight_layout, float* bias, size_t bias_len,
-                               bn_bias bias_kind, const bn_norm_params* params);
+ * BN_ERR_INDIVISIBLE (BN_WEIGHTS_TRANSPOSED: shape.groups 0 or not dividing shape.out,
+ * shape.kernel 0 or not dividing shape.per_out), BN_ERR_LENGTH_MISMATCH,
+ * BN_ERR_WEIGHT_OVERFLOW, BN_ERR_INVALID_PARAMETER (eps). */
+bn_status bn_fold_into_weights(float* weights, size_t weights_len, bn_weight_shape shape,
+                               float* bias, size_t bias_len, bn_bias bias_kind,
+                               const bn_norm_params* params);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -1,5 +1,5 @@
 //! The C enums (layout, method, activation kind, momentum convention, weight layout,
-//! bias, instruction-set level) as `c_int` type aliases and constants with fixed values,
+//! bias, instruction-set level, forward statistics) as `c_int` type aliases and constants with fixed values,
 //! and their checked conversion to and from the Rust types: a value outside its enum is
 //! `BN_ERR_BAD_ENUM` (or `"unknown"` for `bn_isa_name`), never undefined behavior.
 //!
@@ -13,7 +13,7 @@
 
 use crate::status::{Fail, Status, fail};
 use crate::types::BnActivation;
-use batchnorm::{Activation, Isa, Layout, Method, Momentum, WeightLayout};
+use batchnorm::{Activation, ForwardStats, Isa, Layout, Method, Momentum, WeightLayout};
 use core::ffi::c_int;
 
 /// Defines each type alias, constant and table `(C enum name, [(constant name, value)])`.
@@ -72,6 +72,9 @@ c_enums! {
         BN_WEIGHTS_OUT_FIRST = 0,
         /// Output channel innermost: HWIO convolution, `[kh, kw, out]` depthwise, `[in, out]` linear.
         BN_WEIGHTS_OUT_LAST = 1,
+        /// Transposed convolution (ConvTranspose) weights `[in, out / groups, kh, kw]`
+        /// (PyTorch, ONNX: IOHW), with the weight shape's `groups` and `kernel`.
+        BN_WEIGHTS_TRANSPOSED = 2,
     }
     /// `bn_bias`: whether the folded layer has a bias.
     BIAS: BnBias = "bn_bias" {
@@ -90,10 +93,18 @@ c_enums! {
         /// [`Isa::Avx512`]: x86-64 AVX-512F (with AVX2 and FMA).
         BN_ISA_AVX512 = 2,
     }
+    /// `bn_forward_stats`: which statistics the forward normalized with
+    /// ([`batchnorm::ForwardStats`]).
+    FORWARD_STATS: BnForwardStats = "bn_forward_stats" {
+        /// Batch statistics (training mode): the gradient also flows through them.
+        BN_FORWARD_STATS_BATCH = 0,
+        /// Fixed running statistics (eval mode, frozen batch normalization).
+        BN_FORWARD_STATS_RUNNING = 1,
+    }
 }
 
 /// Every C enum of the header but `bn_status` (see [`crate::Status::ALL`]).
-pub const C_ENUMS: [(&str, &[(&str, c_int)]); 7] = [
+pub const C_ENUMS: [(&str, &[(&str, c_int)]); 8] = [
     LAYOUT,
     METHOD,
     ACTIVATION_KIND,
@@ -101,6 +112,7 @@ pub const C_ENUMS: [(&str, &[(&str, c_int)]); 7] = [
     WEIGHT_LAYOUT,
     BIAS,
     ISA,
+    FORWARD_STATS,
 ];
 
 fn bad(arg: &str, value: c_int, table: (&str, &[(&str, c_int)])) -> Fail {
@@ -168,11 +180,27 @@ pub(crate) fn momentum(v: BnMomentum, m: f32, prior_batches: u64) -> Result<Mome
     }
 }
 
-pub(crate) fn weight_layout(v: BnWeightLayout) -> Result<WeightLayout, Fail> {
+/// The weight layout of `v`; `groups` and `kernel` are read for `BN_WEIGHTS_TRANSPOSED`
+/// only (checked by the library), ignored otherwise.
+pub(crate) fn weight_layout(
+    v: BnWeightLayout,
+    groups: usize,
+    kernel: usize,
+) -> Result<WeightLayout, Fail> {
     match v {
         BN_WEIGHTS_OUT_FIRST => Ok(WeightLayout::OutFirst),
         BN_WEIGHTS_OUT_LAST => Ok(WeightLayout::OutLast),
-        _ => Err(bad("weight_layout", v, WEIGHT_LAYOUT)),
+        BN_WEIGHTS_TRANSPOSED => Ok(WeightLayout::Transposed { groups, kernel }),
+        _ => Err(bad("shape.layout", v, WEIGHT_LAYOUT)),
+    }
+}
+
+/// Which statistics the forward used (`stats`).
+pub(crate) fn forward_stats(v: BnForwardStats) -> Result<ForwardStats, Fail> {
+    match v {
+        BN_FORWARD_STATS_BATCH => Ok(ForwardStats::Batch),
+        BN_FORWARD_STATS_RUNNING => Ok(ForwardStats::Running),
+        _ => Err(bad("stats", v, FORWARD_STATS)),
     }
 }
 

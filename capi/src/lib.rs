@@ -1,14 +1,14 @@
 //! C ABI for [`batchnorm`]: a static library (`libbatchnorm_capi.a`), a shared library
-//! (`libbatchnorm_capi.so`, SONAME `libbatchnorm_capi.so.2` on Linux) and the C99 header
+//! (`libbatchnorm_capi.so`, SONAME `libbatchnorm_capi.so.3` on Linux) and the C99 header
 //! `include/batchnorm.h`, so inference engines in C, C++, Go, Python or Zig can call the
 //! kernels without writing Rust.
 //!
 //! Every kernel function returns a `bn_status` (`BN_OK` = 0, see [`Status`]) and refuses
 //! bad input with a status instead of crashing: NULL pointers with a nonzero length,
 //! misaligned pointers, lengths that disagree with the shape, outputs overlapping other
-//! buffers (except `y == x`, which means in place), enum values outside their enum, and
-//! out-of-range `eps`, momentum, clamp bounds or slope. On a refusal nothing is written,
-//! and `bn_last_error_message` says what was wrong, in C terms. The enums of the header
+//! buffers (except `y == x`, or `dx == dy`, which mean in place), enum values outside their
+//! enum, and out-of-range `eps`, momentum, clamp bounds or slope. On a refusal nothing is
+//! written, and `bn_last_error_message` says what was wrong, in C terms. The enums of the header
 //! arrive here as `c_int` (e.g. [`enums::BnLayout`]) and are checked before use: any
 //! value is safe to pass.
 //!
@@ -28,12 +28,13 @@
 //! | [`bn_prepare`] | [`batchnorm::prepare`] |
 //! | [`bn_normalize_prepared`] | [`batchnorm::normalize_prepared`], [`batchnorm::normalize_prepared_in_place`] (`y == x`) |
 //! | [`bn_train_forward`] | [`batchnorm::train_forward`], [`batchnorm::train_forward_in_place`] (`y == x`) |
+//! | [`bn_backward`] | [`batchnorm::backward`], [`batchnorm::backward_in_place`] (`dx == dy`), [`batchnorm::backward_activated`], [`batchnorm::backward_activated_in_place`] (`y` not NULL) |
 //! | [`bn_fold_into_weights`] | [`batchnorm::fold_into_weights`] |
 //! | [`bn_version`], [`bn_version_number`], [`bn_status_message`], [`bn_last_error_message`] | |
 //! | [`bn_isa_detected`], [`bn_isa_name`] | [`batchnorm::Isa::detected`], [`batchnorm::Isa::name`] |
 //!
 //! One file per group of functions (`stats.rs`, `normalize.rs`, `prepared.rs`, `train.rs`,
-//! `fold.rs`, `info.rs`); each exported function lists its possible statuses in the header
+//! `backward.rs`, `fold.rs`, `info.rs`); each exported function lists its possible statuses in the header
 //! and names the library's arguments in C (a `NAMES` table for its messages).
 //!
 //! The kernel functions are `unsafe` for Rust callers: the pointers must be valid for
@@ -44,6 +45,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod backward;
 pub mod enums;
 mod fold;
 mod info;
@@ -55,6 +57,7 @@ mod status;
 mod train;
 mod types;
 
+pub use backward::bn_backward;
 pub use fold::bn_fold_into_weights;
 pub use info::{
     VERSION, VERSION_NUMBER, bn_isa_detected, bn_isa_name, bn_last_error_message,
@@ -69,8 +72,8 @@ pub use stats::{
 pub use status::{BnStatus, Status};
 pub use train::{NO_STD_SCRATCH_CHANNELS, bn_train_forward};
 pub use types::{
-    BnActivation, BnMoments, BnNormParams, BnPrepared, BnRunningStats, BnSavedStats, BnShape,
-    BnTrainParams,
+    BnActivation, BnBackwardParams, BnMoments, BnNormParams, BnPrepared, BnRunningStats,
+    BnSavedStats, BnShape, BnTrainParams, BnWeightShape,
 };
 
 /// The `no_std` library's panic handler on targets without an operating system (e.g.

@@ -10,7 +10,8 @@
 
 use crate::status::{Fail, Status, fail};
 use crate::types::{
-    BnMoments, BnNormParams, BnPrepared, BnRunningStats, BnSavedStats, BnTrainParams,
+    BnBackwardParams, BnMoments, BnNormParams, BnPrepared, BnRunningStats, BnSavedStats,
+    BnTrainParams,
 };
 use core::mem::{align_of, size_of};
 
@@ -39,6 +40,8 @@ unsafe impl Plain for BnTrainParams {}
 unsafe impl Plain for BnRunningStats {}
 // SAFETY: as `BnNormParams`.
 unsafe impl Plain for BnSavedStats {}
+// SAFETY: as `BnNormParams`.
+unsafe impl Plain for BnBackwardParams {}
 
 /// A buffer as C passed it: a pointer, a length in elements, and whether it is written.
 #[derive(Debug, Clone, Copy)]
@@ -168,7 +171,8 @@ impl<T: Plain> Buf<T> {
 }
 
 /// `x` and `y` as one written buffer when `y` starts where `x` does (in place, lengths
-/// equal), else `None`.
+/// equal), else `None`. (`x` and `y` stand for the input and the output: `dy` and `dx`
+/// in `bn_backward`; messages use the buffers' names.)
 pub(crate) fn in_place(x: Buf<f32>, y: Buf<f32>) -> Result<Option<Buf<f32>>, Fail> {
     if !y.same_start(&x) {
         return Ok(None);
@@ -176,8 +180,12 @@ pub(crate) fn in_place(x: Buf<f32>, y: Buf<f32>) -> Result<Option<Buf<f32>>, Fai
     if y.len() != x.len() {
         return Err(fail!(
             Status::LengthMismatch,
-            "`y` == `x` (in place) but `y_len` is {} and `x_len` {}",
+            "`{}` == `{}` (in place) but `{}_len` is {} and `{}_len` {}",
+            y.name,
+            x.name,
+            y.name,
             y.len(),
+            x.name,
             x.len()
         ));
     }

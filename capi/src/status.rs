@@ -14,9 +14,9 @@ use core::ffi::{CStr, c_char, c_int};
 pub type BnStatus = c_int;
 
 /// The status codes of the C API (`bn_status` in the header). `Ok` is 0; each kind of
-/// [`batchnorm::Error`] has its own code: 1 to 8, then 14 and 15 ([`Status::UnsupportedIsa`]
-/// and [`Status::BadChannel`], added after the C API's own refusals, 9 to 13, so no code
-/// changed).
+/// [`batchnorm::Error`] has its own code: 1 to 8, then 14 to 16 ([`Status::UnsupportedIsa`],
+/// [`Status::BadChannel`] and [`Status::Indivisible`], added after the C API's own
+/// refusals, 9 to 13, so no code changed).
 #[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
@@ -46,11 +46,11 @@ pub enum Status {
     /// `BN_ERR_NULL_POINTER`: a NULL pointer with a nonzero length, or a NULL struct pointer
     /// that is required.
     NullPointer = 9,
-    /// `BN_ERR_OVERLAP`: an output buffer overlaps another buffer (other than `y == x`,
-    /// which means in place).
+    /// `BN_ERR_OVERLAP`: an output buffer overlaps another buffer (other than `y == x`, or
+    /// `dx == dy` in `bn_backward`, which mean in place).
     Overlap = 10,
     /// `BN_ERR_BAD_ENUM`: an enum argument (layout, method, activation, momentum, weight
-    /// layout, bias) has a value outside its enum.
+    /// layout, bias, forward statistics) has a value outside its enum.
     BadEnum = 11,
     /// `BN_ERR_OUT_OF_MEMORY`: no room for the scratch statistics of `bn_train_forward`
     /// with `saved == NULL` (the only place the C API needs memory of its own).
@@ -65,11 +65,16 @@ pub enum Status {
     /// `BN_ERR_BAD_CHANNEL`: a channel's parameters are unusable: not finite, or
     /// `var + eps <= 0` ([`batchnorm::Error::BadChannel`], from `bn_prepare`).
     BadChannel = 15,
+    /// `BN_ERR_INDIVISIBLE`: a size is not a multiple of what its layout divides it by, or
+    /// that divisor is 0 ([`batchnorm::Error::Indivisible`], from `bn_fold_into_weights`
+    /// with `BN_WEIGHTS_TRANSPOSED`: `shape.out` by `shape.groups`, `shape.per_out` by
+    /// `shape.kernel`).
+    Indivisible = 16,
 }
 
 impl Status {
     /// Every status, in code order.
-    pub const ALL: [Status; 16] = [
+    pub const ALL: [Status; 17] = [
         Status::Ok,
         Status::LengthMismatch,
         Status::ShapeOverflow,
@@ -86,6 +91,7 @@ impl Status {
         Status::Internal,
         Status::UnsupportedIsa,
         Status::BadChannel,
+        Status::Indivisible,
     ];
 
     /// The status with code `code`, if any.
@@ -112,6 +118,7 @@ impl Status {
             Status::Internal => "BN_ERR_INTERNAL",
             Status::UnsupportedIsa => "BN_ERR_UNSUPPORTED_ISA",
             Status::BadChannel => "BN_ERR_BAD_CHANNEL",
+            Status::Indivisible => "BN_ERR_INDIVISIBLE",
         }
     }
 
@@ -132,13 +139,18 @@ impl Status {
                 c"a scalar parameter (eps, momentum, clamp bounds, slope) is out of range"
             }
             Status::NullPointer => c"a required pointer is NULL",
-            Status::Overlap => c"an output buffer overlaps another buffer (other than y == x)",
+            Status::Overlap => {
+                c"an output buffer overlaps another buffer (other than y == x or dx == dy)"
+            }
             Status::BadEnum => c"an enum argument is out of range",
             Status::OutOfMemory => c"out of memory (scratch for bn_train_forward without saved)",
             Status::Internal => c"internal error (a bug in batchnorm)",
             Status::UnsupportedIsa => c"the requested instruction set does not run on this CPU",
             Status::BadChannel => {
                 c"a channel's parameters are unusable (not finite, or var + eps <= 0)"
+            }
+            Status::Indivisible => {
+                c"a size is not a multiple of its divisor (e.g. out of groups), or a divisor is 0"
             }
         }
     }
@@ -207,6 +219,7 @@ impl Fail {
                 E::InvalidParameter { .. } => Status::InvalidParameter,
                 E::BadChannel { .. } => Status::BadChannel,
                 E::UnsupportedIsa { .. } => Status::UnsupportedIsa,
+                E::Indivisible { .. } => Status::Indivisible,
                 // `Error` is non-exhaustive: a kind added later maps here until it gets a code.
                 _ => Status::Internal,
             },
@@ -305,6 +318,21 @@ fn c_message(e: &batchnorm::Error, names: &Names) -> String {
         E::UnsupportedIsa { requested, best } => {
             format!("instruction set `{requested}` does not run on this CPU (best: `{best}`)")
         }
+        E::Indivisible {
+            divisor_name,
+            divisor: 0,
+            ..
+        } => format!("`{}` = 0 but it must be >= 1", c_name(names, divisor_name)),
+        E::Indivisible {
+            name,
+            value,
+            divisor_name,
+            divisor,
+        } => format!(
+            "`{}` = {value} is not a multiple of `{}` = {divisor}",
+            c_name(names, name),
+            c_name(names, divisor_name)
+        ),
         _ => e
             .to_string()
             .replace("usize", "size_t")
@@ -428,6 +456,8 @@ mod tests {
             ("mean", "params->mean"),
             ("var", "params->var"),
             ("eps", "params->eps"),
+            ("out", "shape.out"),
+            ("Transposed.groups", "shape.groups"),
             ("Clamp.min", "act.clamp_min"),
             ("Clamp.max", "act.clamp_max"),
         ];
@@ -519,12 +549,32 @@ mod tests {
                 Status::UnsupportedIsa,
                 "instruction set `avx512` does not run on this CPU (best: `portable`)",
             ),
+            (
+                E::Indivisible {
+                    name: "out",
+                    value: 6,
+                    divisor_name: "Transposed.groups",
+                    divisor: 4,
+                },
+                Status::Indivisible,
+                "`shape.out` = 6 is not a multiple of `shape.groups` = 4",
+            ),
+            (
+                E::Indivisible {
+                    name: "out",
+                    value: 6,
+                    divisor_name: "Transposed.groups",
+                    divisor: 0,
+                },
+                Status::Indivisible,
+                "`shape.groups` = 0 but it must be >= 1",
+            ),
         ];
         for (e, want, message) in cases {
             let fail = Fail::from(e);
             assert_eq!(fail.status(), want);
             assert_eq!(fail.message(names), message);
-            for rust_word in ["usize", "f32", "Clamp", "LeakyRelu"] {
+            for rust_word in ["usize", "f32", "Clamp", "LeakyRelu", "Transposed"] {
                 assert!(!fail.message(names).contains(rust_word), "{message}");
             }
         }

@@ -1,11 +1,11 @@
-//! The `#[repr(C)]` structs of the header: `bn_shape`, `bn_activation`, `bn_moments` and
-//! the parameter groups of `bn_normalize`, `bn_prepare`, `bn_normalize_prepared`,
-//! `bn_train_forward` and `bn_fold_into_weights`.
+//! The `#[repr(C)]` structs of the header: `bn_shape`, `bn_weight_shape`,
+//! `bn_activation`, `bn_moments` and the parameter groups of `bn_normalize`, `bn_prepare`,
+//! `bn_normalize_prepared`, `bn_train_forward`, `bn_backward` and `bn_fold_into_weights`.
 //!
 //! Enum-valued fields are the `c_int` aliases of [`crate::enums`] (checked when read, so
 //! any value is safe to pass); pointers come with a length in elements each.
 
-use crate::enums::{BnActivationKind, BnMethod, BnMomentum};
+use crate::enums::{BnActivationKind, BnMethod, BnMomentum, BnWeightLayout};
 
 /// `bn_shape`: a tensor's batch size, channels, height and width ([`batchnorm::Shape`]).
 #[repr(C)]
@@ -25,6 +25,27 @@ impl From<BnShape> for batchnorm::Shape {
     fn from(s: BnShape) -> Self {
         batchnorm::Shape::new(s.n, s.c, s.h, s.w)
     }
+}
+
+/// `bn_weight_shape`: a weight tensor's shape as folding sees it
+/// ([`batchnorm::WeightShape`]): output channels, weights per output channel, where the
+/// output channel sits, and (transposed convolutions only) the groups and the kernel size.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BnWeightShape {
+    /// Output channels: the batch normalization's channels.
+    pub out: usize,
+    /// Weights per output channel (`in * kh * kw`, `kh * kw` depthwise, `in` linear,
+    /// `(in / groups) * kh * kw` transposed).
+    pub per_out: usize,
+    /// A `bn_weight_layout` value.
+    pub layout: BnWeightLayout,
+    /// `BN_WEIGHTS_TRANSPOSED` only: the convolution's groups, `>= 1`, dividing `out`
+    /// (ignored by the other layouts).
+    pub groups: usize,
+    /// `BN_WEIGHTS_TRANSPOSED` only: weights per kernel `kh * kw`, `>= 1`, dividing
+    /// `per_out` (ignored by the other layouts).
+    pub kernel: usize,
 }
 
 /// `bn_activation`: the activation fused into normalize ([`batchnorm::Activation`]): its
@@ -188,4 +209,24 @@ pub struct BnSavedStats {
     pub invstd: *mut f32,
     /// Elements in `invstd`.
     pub invstd_len: usize,
+}
+
+/// `bn_backward_params`: what `bn_backward` needs of the forward
+/// ([`batchnorm::BackwardParams`]). Each array holds one value per channel.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct BnBackwardParams {
+    /// The mean the forward normalized with (the saved batch mean, or the running mean).
+    pub mean: *const f32,
+    /// Elements in `mean`.
+    pub mean_len: usize,
+    /// `1 / sqrt(var + eps)` of the forward (the saved `invstd`, or from the running
+    /// variance).
+    pub invstd: *const f32,
+    /// Elements in `invstd`.
+    pub invstd_len: usize,
+    /// The forward's per-channel scale.
+    pub gamma: *const f32,
+    /// Elements in `gamma`.
+    pub gamma_len: usize,
 }

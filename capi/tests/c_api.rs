@@ -1,24 +1,24 @@
 //! The C ABI from C and C++: `tests/c/test_capi.c` compiled with the system C compiler
 //! (`-std=c99 -pedantic -Werror`) and linked against `libbatchnorm_capi.a`; it checks the
-//! worked example, the fold example and every error status by itself, then runs every
-//! kernel on random cases this test writes, and this test compares each output bit for bit
-//! with what the batchnorm crate computes, and its `bn_isa_detected()` (and name) with
-//! `batchnorm::Isa::detected()`. `tests/cpp/test_header.cpp` checks that the
-//! header compiles as C++ and links; the README's C example must compile and print the
-//! worked example.
+//! worked example (forward and backward), the fold examples (transposed too) and every
+//! error status by itself, then runs every kernel on random cases this test writes, and
+//! this test compares each output bit for bit with what the batchnorm crate computes, and
+//! its `bn_isa_detected()` (and name) with `batchnorm::Isa::detected()`.
+//! `tests/cpp/test_header.cpp` checks that the header compiles as C++ and links; the
+//! README's C example must compile and print the worked example.
 
 mod support;
 
 use batchnorm::{
-    Activation, Bias, Layout, Method, Moments, Momentum, NormParams, Prepared, RunningStats,
-    SavedStats, Shape, TrainParams, WeightLayout, WeightShape,
+    Activated, Activation, BackwardParams, Bias, ForwardStats, Layout, Method, Moments, Momentum,
+    NormParams, Prepared, RunningStats, SavedStats, Shape, TrainParams, WeightLayout, WeightShape,
 };
 use batchnorm_capi::enums::{
-    BnActivationKind, BnBias, BnIsa, BnLayout, BnMethod, BnMomentum, BnWeightLayout,
+    BnActivationKind, BnBias, BnForwardStats, BnIsa, BnLayout, BnMethod, BnMomentum, BnWeightLayout,
 };
 use batchnorm_capi::{
-    BnActivation, BnMoments, BnNormParams, BnPrepared, BnRunningStats, BnSavedStats, BnShape,
-    BnStatus, BnTrainParams,
+    BnActivation, BnBackwardParams, BnMoments, BnNormParams, BnPrepared, BnRunningStats,
+    BnSavedStats, BnShape, BnStatus, BnTrainParams, BnWeightShape,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -60,6 +60,7 @@ struct Case {
     acc: Vec<Moments>,
     weights: Vec<f32>,
     bias: Vec<f32>,
+    dy: Vec<f32>,
 }
 
 impl Case {
@@ -99,6 +100,7 @@ impl Case {
             acc,
             weights: rng.vec(c * PER_OUT, -1.0, 1.0),
             bias: rng.vec(c, -1.0, 1.0),
+            dy: rng.vec(numel, -1.0, 1.0),
         }
     }
 
@@ -122,6 +124,7 @@ impl Case {
             ("acc", &acc),
             ("weights", &self.weights),
             ("bias", &self.bias),
+            ("dy", &self.dy),
         ] {
             write!(out, "{name} {}", v.len()).unwrap();
             for x in v {
@@ -247,7 +250,11 @@ impl Case {
                 }
             }
         }
-        for (wi, layout) in [WeightLayout::OutFirst, WeightLayout::OutLast]
+        let transposed = WeightLayout::Transposed {
+            groups: 1,
+            kernel: 1,
+        };
+        for (wi, layout) in [WeightLayout::OutFirst, WeightLayout::OutLast, transposed]
             .into_iter()
             .enumerate()
         {
@@ -269,6 +276,49 @@ impl Case {
                     Expected::F32(w),
                 );
                 want.insert(format!("case{k}/fold/W{wi}/B{bi}/bias"), Expected::F32(b));
+            }
+        }
+        // Backward: the case's mean and gamma, running_var as invstd; y = x for the ReLU.
+        let bp = BackwardParams {
+            mean: &self.mean,
+            invstd: &self.running_var,
+            gamma: &self.gamma,
+        };
+        for (li, layout) in [Layout::Nchw, Layout::Nhwc].into_iter().enumerate() {
+            for (si, stats) in [ForwardStats::Batch, ForwardStats::Running]
+                .into_iter()
+                .enumerate()
+            {
+                for ai in 0..=1 {
+                    let fwd = Activated {
+                        y: &self.x,
+                        act: Activation::Relu,
+                    };
+                    for inplace in 0..=1 {
+                        let (mut dg, mut db) = (vec![0.0; c], vec![0.0; c]);
+                        let mut dx = self.dy.clone();
+                        let (x, dy, shape) = (&self.x, &self.dy, self.shape);
+                        match (ai, inplace) {
+                            (0, 0) => batchnorm::backward(
+                                x, dy, &mut dx, shape, layout, &bp, stats, &mut dg, &mut db,
+                            ),
+                            (0, _) => batchnorm::backward_in_place(
+                                x, &mut dx, shape, layout, &bp, stats, &mut dg, &mut db,
+                            ),
+                            (_, 0) => batchnorm::backward_activated(
+                                x, dy, &mut dx, shape, layout, &bp, stats, fwd, &mut dg, &mut db,
+                            ),
+                            _ => batchnorm::backward_activated_in_place(
+                                x, &mut dx, shape, layout, &bp, stats, fwd, &mut dg, &mut db,
+                            ),
+                        }
+                        .unwrap();
+                        let key = format!("case{k}/backward/L{li}/S{si}/A{ai}/I{inplace}");
+                        want.insert(format!("{key}/dx"), Expected::F32(dx));
+                        want.insert(format!("{key}/dgamma"), Expected::F32(dg));
+                        want.insert(format!("{key}/dbeta"), Expected::F32(db));
+                    }
+                }
             }
         }
     }
@@ -366,6 +416,25 @@ fn rust_layouts() -> BTreeMap<String, usize> {
     put("sizeof bn_weight_layout", size_of::<BnWeightLayout>());
     put("sizeof bn_bias", size_of::<BnBias>());
     put("sizeof bn_isa", size_of::<BnIsa>());
+    put("sizeof bn_forward_stats", size_of::<BnForwardStats>());
+    put("sizeof bn_weight_shape", size_of::<BnWeightShape>());
+    put("sizeof bn_backward_params", size_of::<BnBackwardParams>());
+    put(
+        "offsetof bn_weight_shape.layout",
+        offset_of!(BnWeightShape, layout),
+    );
+    put(
+        "offsetof bn_weight_shape.groups",
+        offset_of!(BnWeightShape, groups),
+    );
+    put(
+        "offsetof bn_weight_shape.kernel",
+        offset_of!(BnWeightShape, kernel),
+    );
+    put(
+        "offsetof bn_backward_params.gamma_len",
+        offset_of!(BnBackwardParams, gamma_len),
+    );
     put(
         "offsetof bn_running_stats.momentum_kind",
         offset_of!(BnRunningStats, momentum_kind),

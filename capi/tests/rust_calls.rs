@@ -605,9 +605,15 @@ fn train_forward_and_fold_match_the_crate() {
         last_error()
     );
 
+    // Transposed: in = 2, groups = 1, a 1x2 kernel, so per_out = 2 * 2 = 4.
+    let transposed = batchnorm::WeightLayout::Transposed {
+        groups: 1,
+        kernel: 2,
+    };
     for (wl, layout) in [
         (BN_WEIGHTS_OUT_FIRST, batchnorm::WeightLayout::OutFirst),
         (BN_WEIGHTS_OUT_LAST, batchnorm::WeightLayout::OutLast),
+        (BN_WEIGHTS_TRANSPOSED, transposed),
     ] {
         for (bk, present) in [(BN_BIAS_ZEROS, false), (BN_BIAS_IN_PLACE, true)] {
             let mut wts: Vec<f32> = (0..C * 4).map(|i| i as f32 - 5.0).collect();
@@ -619,9 +625,13 @@ fn train_forward_and_fold_match_the_crate() {
                 bn_fold_into_weights(
                     wts.as_mut_ptr(),
                     C * 4,
-                    C,
-                    4,
-                    wl,
+                    BnWeightShape {
+                        out: C,
+                        per_out: 4,
+                        layout: wl,
+                        groups: 1,
+                        kernel: 2,
+                    },
                     bias.as_mut_ptr(),
                     C,
                     bk,
@@ -646,6 +656,356 @@ fn train_forward_and_fold_match_the_crate() {
 }
 
 #[test]
+fn fold_transposed_refusals_name_the_shape() {
+    let p = Params::new();
+    let cp = p.c();
+    let mut wts = [0.5f32; 12];
+    let mut bias = [1.0f32; C];
+    let mut fold = |groups: usize, kernel: usize| {
+        let shape = BnWeightShape {
+            out: C,
+            per_out: 4,
+            layout: BN_WEIGHTS_TRANSPOSED,
+            groups,
+            kernel,
+        };
+        // SAFETY: valid buffers of 12 and C floats.
+        let st = unsafe {
+            bn_fold_into_weights(
+                wts.as_mut_ptr(),
+                12,
+                shape,
+                bias.as_mut_ptr(),
+                C,
+                BN_BIAS_IN_PLACE,
+                &cp,
+            )
+        };
+        (status(st), last_error())
+    };
+    assert_eq!(
+        fold(2, 1),
+        (
+            Status::Indivisible,
+            "`shape.out` = 3 is not a multiple of `shape.groups` = 2".into()
+        )
+    );
+    assert_eq!(
+        fold(0, 1),
+        (
+            Status::Indivisible,
+            "`shape.groups` = 0 but it must be >= 1".into()
+        )
+    );
+    assert_eq!(
+        fold(3, 3),
+        (
+            Status::Indivisible,
+            "`shape.per_out` = 4 is not a multiple of `shape.kernel` = 3".into()
+        )
+    );
+    assert_eq!(fold(3, 4).0, Status::Ok);
+    let mut shape = BnWeightShape {
+        out: C,
+        per_out: 4,
+        layout: 3,
+        groups: 1,
+        kernel: 1,
+    };
+    // SAFETY: as above.
+    let st = unsafe {
+        bn_fold_into_weights(
+            wts.as_mut_ptr(),
+            12,
+            shape,
+            bias.as_mut_ptr(),
+            C,
+            BN_BIAS_IN_PLACE,
+            &cp,
+        )
+    };
+    assert_eq!(status(st), Status::BadEnum);
+    assert_eq!(
+        last_error(),
+        "`shape.layout` = 3 is not a bn_weight_layout value (0..=2)"
+    );
+    // The other layouts ignore groups and kernel.
+    shape.layout = BN_WEIGHTS_OUT_LAST;
+    shape.groups = 0;
+    // SAFETY: as above.
+    let st = unsafe {
+        bn_fold_into_weights(
+            wts.as_mut_ptr(),
+            12,
+            shape,
+            bias.as_mut_ptr(),
+            C,
+            BN_BIAS_IN_PLACE,
+            &cp,
+        )
+    };
+    assert_eq!(status(st), Status::Ok, "{}", last_error());
+}
+
+/// `bn_backward` with `p`'s mean and gamma and `invstd`; `dx == dy` when `dx` is `None`.
+#[allow(clippy::too_many_arguments)]
+fn c_backward(
+    x: &[f32],
+    dy: &mut [f32],
+    dx: Option<&mut [f32]>,
+    bp: &BnBackwardParams,
+    layout: BnLayout,
+    stats: BnForwardStats,
+    y: Option<&[f32]>,
+    act: BnActivation,
+    dg: &mut [f32],
+    db: &mut [f32],
+) -> Status {
+    let dyp = dy.as_mut_ptr();
+    let (dxp, dx_len) = match dx {
+        Some(d) => (d.as_mut_ptr(), d.len()),
+        None => (dyp, dy.len()),
+    };
+    let (yp, y_len) = y.map_or((null(), 0), |y| (y.as_ptr(), y.len()));
+    // SAFETY: every pointer comes from a live slice of its length (dx == dy in place).
+    let st = unsafe {
+        bn_backward(
+            x.as_ptr(),
+            x.len(),
+            dyp,
+            dy.len(),
+            dxp,
+            dx_len,
+            SH,
+            layout,
+            bp,
+            stats,
+            yp,
+            y_len,
+            act,
+            dg.as_mut_ptr(),
+            dg.len(),
+            db.as_mut_ptr(),
+            db.len(),
+        )
+    };
+    status(st)
+}
+
+#[test]
+fn backward_matches_the_crate_in_place_and_masked() {
+    use batchnorm::{Activated, BackwardParams, ForwardStats};
+    let x = x();
+    let dy0: Vec<f32> = (0..NUM).map(|i| (i % 5) as f32 * 0.25 - 0.5).collect();
+    let p = Params::new();
+    let invstd = [0.5f32, 1.25, 2.0];
+    let bp = BnBackwardParams {
+        mean: p.mean.as_ptr(),
+        mean_len: C,
+        invstd: invstd.as_ptr(),
+        invstd_len: C,
+        gamma: p.gamma.as_ptr(),
+        gamma_len: C,
+    };
+    let rp = BackwardParams {
+        mean: &p.mean,
+        invstd: &invstd,
+        gamma: &p.gamma,
+    };
+    // y of the ReLU mask: x shifted so that some values are <= 0.
+    let y: Vec<f32> = x.iter().map(|v| v - 2.0).collect();
+    for (layout, l) in [
+        (BN_LAYOUT_NCHW, Layout::Nchw),
+        (BN_LAYOUT_NHWC, Layout::Nhwc),
+    ] {
+        for (stats, s) in [
+            (BN_FORWARD_STATS_BATCH, ForwardStats::Batch),
+            (BN_FORWARD_STATS_RUNNING, ForwardStats::Running),
+        ] {
+            for masked in [false, true] {
+                let shape = Shape::from(SH);
+                let (mut want, mut wg, mut wb) = (vec![0.0f32; NUM], [0.0f32; C], [0.0f32; C]);
+                let (fy, act) = match masked {
+                    true => (Some(&y[..]), activation(BN_ACTIVATION_RELU, 0.0)),
+                    false => (None, ID),
+                };
+                if masked {
+                    let fwd = Activated {
+                        y: &y,
+                        act: Activation::Relu,
+                    };
+                    batchnorm::backward_activated(
+                        &x, &dy0, &mut want, shape, l, &rp, s, fwd, &mut wg, &mut wb,
+                    )
+                } else {
+                    batchnorm::backward(&x, &dy0, &mut want, shape, l, &rp, s, &mut wg, &mut wb)
+                }
+                .unwrap();
+                let (mut dy, mut dx, mut dg, mut db) =
+                    (dy0.clone(), vec![0.0f32; NUM], [0.0f32; C], [0.0f32; C]);
+                let st = c_backward(
+                    &x,
+                    &mut dy,
+                    Some(&mut dx),
+                    &bp,
+                    layout,
+                    stats,
+                    fy,
+                    act,
+                    &mut dg,
+                    &mut db,
+                );
+                assert_eq!(st, Status::Ok, "{}", last_error());
+                assert_eq!((&dx, dg, db), (&want, wg, wb));
+                assert_eq!(dy, dy0, "dy is not written out of place");
+                let (mut dg, mut db) = ([0.0f32; C], [0.0f32; C]);
+                let st = c_backward(
+                    &x, &mut dy, None, &bp, layout, stats, fy, act, &mut dg, &mut db,
+                );
+                assert_eq!(st, Status::Ok, "{}", last_error());
+                assert_eq!((&dy, dg, db), (&want, wg, wb), "in place");
+            }
+        }
+    }
+
+    // Refusals, in C terms, nothing written.
+    let (mut dy, mut dx, mut dg, mut db) =
+        (dy0.clone(), vec![7.0f32; NUM], [7.0f32; C], [7.0f32; C]);
+    let mut call = |bp: &BnBackwardParams, stats: BnForwardStats, db_len: usize| {
+        c_backward(
+            &x,
+            &mut dy,
+            Some(&mut dx),
+            bp,
+            BN_LAYOUT_NCHW,
+            stats,
+            None,
+            ID,
+            &mut dg,
+            &mut db[..db_len],
+        )
+    };
+    assert_eq!(call(&bp, 2, C), Status::BadEnum);
+    assert_eq!(
+        last_error(),
+        "`stats` = 2 is not a bn_forward_stats value (0..=1)"
+    );
+    assert_eq!(
+        call(&bp, BN_FORWARD_STATS_BATCH, C - 1),
+        Status::LengthMismatch
+    );
+    assert_eq!(last_error(), "`dbeta_len` is 2 but the shape needs 3");
+    let mut bad = bp;
+    bad.gamma_len = 1;
+    assert_eq!(
+        call(&bad, BN_FORWARD_STATS_RUNNING, C),
+        Status::LengthMismatch
+    );
+    assert_eq!(
+        last_error(),
+        "`params->gamma_len` is 1 but the shape needs 3"
+    );
+    bad = bp;
+    bad.mean = null();
+    assert_eq!(call(&bad, BN_FORWARD_STATS_BATCH, C), Status::NullPointer);
+    assert_eq!(
+        last_error(),
+        "`params->mean` is NULL but `params->mean_len` is 3"
+    );
+    assert_eq!((&dx, dg, db), (&vec![7.0f32; NUM], [7.0; C], [7.0; C]));
+    // SAFETY: `params` NULL is refused before any buffer is used.
+    let st = unsafe {
+        bn_backward(
+            x.as_ptr(),
+            NUM,
+            dy.as_ptr(),
+            NUM,
+            dx.as_mut_ptr(),
+            NUM,
+            SH,
+            BN_LAYOUT_NCHW,
+            null(),
+            BN_FORWARD_STATS_BATCH,
+            null(),
+            0,
+            ID,
+            dg.as_mut_ptr(),
+            C,
+            db.as_mut_ptr(),
+            C,
+        )
+    };
+    assert_eq!(status(st), Status::NullPointer);
+    assert_eq!(last_error(), "`params` is NULL");
+    // ReLU without y; SiLU with y.
+    let relu = activation(BN_ACTIVATION_RELU, 0.0);
+    let st = c_backward(
+        &x,
+        &mut dy,
+        Some(&mut dx),
+        &bp,
+        BN_LAYOUT_NCHW,
+        BN_FORWARD_STATS_BATCH,
+        None,
+        relu,
+        &mut dg,
+        &mut db,
+    );
+    assert_eq!(st, Status::InvalidParameter);
+    assert!(last_error().contains("`y` is NULL"), "{}", last_error());
+    let silu = activation(BN_ACTIVATION_SILU, 0.0);
+    let st = c_backward(
+        &x,
+        &mut dy,
+        Some(&mut dx),
+        &bp,
+        BN_LAYOUT_NCHW,
+        BN_FORWARD_STATS_BATCH,
+        Some(&y),
+        silu,
+        &mut dg,
+        &mut db,
+    );
+    assert_eq!(st, Status::InvalidParameter);
+    assert!(
+        last_error().starts_with("`act.kind` = 4"),
+        "{}",
+        last_error()
+    );
+    // An output overlapping another: dgamma inside dx.
+    let dxp = dx.as_mut_ptr();
+    // SAFETY: the overlap is refused before any buffer becomes a slice.
+    let st = unsafe {
+        bn_backward(
+            x.as_ptr(),
+            NUM,
+            dy.as_ptr(),
+            NUM,
+            dxp,
+            NUM,
+            SH,
+            BN_LAYOUT_NCHW,
+            &bp,
+            BN_FORWARD_STATS_BATCH,
+            null(),
+            0,
+            ID,
+            dxp.wrapping_add(1),
+            C,
+            db.as_mut_ptr(),
+            C,
+        )
+    };
+    assert_eq!(status(st), Status::Overlap);
+    assert!(
+        last_error().starts_with("`dgamma` overlaps `dx`"),
+        "{}",
+        last_error()
+    );
+    assert_eq!((&dx, db), (&vec![7.0f32; NUM], [7.0; C]));
+}
+
+#[test]
 fn version_and_messages() {
     // SAFETY: static NUL-terminated strings.
     let v = unsafe { CStr::from_ptr(bn_version()) };
@@ -661,7 +1021,7 @@ fn version_and_messages() {
     let unknown = unsafe { CStr::from_ptr(bn_status_message(-7)) };
     assert_eq!(unknown.to_str().unwrap(), "unknown status code");
     // SAFETY: as above.
-    let past_last = unsafe { CStr::from_ptr(bn_status_message(16)) };
+    let past_last = unsafe { CStr::from_ptr(bn_status_message(17)) };
     assert_eq!(past_last.to_str().unwrap(), "unknown status code");
     // SAFETY: as above.
     let isa = unsafe { CStr::from_ptr(bn_status_message(14)) };

@@ -7,7 +7,8 @@
  * 1. Checks by itself: the version, the status messages, the instruction-set level (against
  *    the compiler's own CPU detection where it has one) and its name, the worked example (one channel
  *    of 1..=8 and 2..=9: mean 5, biased var 5.5, y(1) = -2.9112..., y(9) = 3.9112...) in
- *    both layouts through every kernel, and every error status, with outputs untouched.
+ *    both layouts through every kernel, its backward (against a double reference), folding
+ *    (transposed weights too), and every error status, with outputs untouched.
  * 2. Reads random cases written by the Rust test (text: "case N C H W", then named float
  *    arrays), runs every kernel on them and writes every output to RESULTS_OUT as
  *    "name count values..." (floats as %.9g, doubles as %.17g: both round-trip), which the
@@ -28,6 +29,7 @@
 /* The enums are int-sized (their *_MAX_ENUM constants), as the library reads them. */
 typedef char enums_are_int_sized[(sizeof(bn_layout) == sizeof(int) && sizeof(bn_method) == sizeof(int) &&
                                   sizeof(bn_activation_kind) == sizeof(int) &&
+                                  sizeof(bn_forward_stats) == sizeof(int) &&
                                   sizeof(bn_status) == sizeof(int)) ? 1 : -1];
 
 static bn_shape shape_of(size_t n, size_t c, size_t h, size_t w) {
@@ -40,6 +42,13 @@ static bn_activation act_of(bn_activation_kind kind, float clamp_min, float clam
     bn_activation a;
     a.kind = kind; a.clamp_min = clamp_min; a.clamp_max = clamp_max; a.slope = 0.0f;
     return a;
+}
+
+static bn_weight_shape wshape(size_t out, size_t per_out, bn_weight_layout layout, size_t groups,
+                              size_t kernel) {
+    bn_weight_shape s;
+    s.out = out; s.per_out = per_out; s.layout = layout; s.groups = groups; s.kernel = kernel;
+    return s;
 }
 
 static bn_activation leaky(float slope) {
@@ -95,14 +104,14 @@ static void test_version_and_messages(void) {
     CHECK(strcmp(bn_version(), BN_VERSION_STRING) == 0);
     CHECK(bn_version_number() == BN_VERSION_NUMBER);
     CHECK(bn_last_error_message() != NULL);
-    for (s = BN_OK; s <= BN_ERR_BAD_CHANNEL; s++) {
+    for (s = BN_OK; s <= BN_ERR_INDIVISIBLE; s++) {
         const char* m = bn_status_message(s);
         CHECK(m != NULL && m[0] != '\0');
         CHECK(strcmp(m, "unknown status code") != 0);
         for (t = BN_OK; t < s; t++) CHECK(strcmp(m, bn_status_message(t)) != 0);
     }
     CHECK(strcmp(bn_status_message(BN_OK), "ok") == 0);
-    CHECK(strcmp(bn_status_message(BN_ERR_BAD_CHANNEL + 1), "unknown status code") == 0);
+    CHECK(strcmp(bn_status_message(BN_ERR_INDIVISIBLE + 1), "unknown status code") == 0);
     CHECK(strcmp(bn_status_message(-1), "unknown status code") == 0);
     CHECK(strstr(bn_status_message(BN_ERR_UNSUPPORTED_ISA), "instruction set") != NULL);
 }
@@ -325,6 +334,8 @@ static void test_worked_example(int layout) {
     CHECK(memcmp(y, y2, sizeof y) == 0);
 }
 
+#define SENTINEL_FOLD (-777.0f)
+
 /* Folding, both weight layouts and both bias kinds: the linear layer of the Rust doc
  * example (2 outputs, 3 inputs). */
 static void test_fold(void) {
@@ -343,17 +354,76 @@ static void test_fold(void) {
 
     for (i = 0; i < 6; i++) w[i] = (float)(i + 1); /* [out, in] */
     b[0] = 123.0f; b[1] = -7.0f;                    /* ignored: no bias */
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS, &p),
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 2, BN_BIAS_ZEROS, &p),
                  BN_OK);
     CHECK(memcmp(w, first, sizeof w) == 0);
     CHECK(b[0] == -0.5f && b[1] == 3.5f);
 
     for (i = 0; i < 3; i++) { w[2 * i] = (float)(i + 1); w[2 * i + 1] = (float)(i + 4); }
     b[0] = 1.0f; b[1] = 1.0f; /* [in, out], with a bias */
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_LAST, b, 2, BN_BIAS_IN_PLACE, &p),
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, 3, BN_WEIGHTS_OUT_LAST, 0, 0), b, 2, BN_BIAS_IN_PLACE, &p),
                  BN_OK);
     CHECK(memcmp(w, last, sizeof w) == 0);
     CHECK(b[0] == 0.0f && b[1] == 6.5f);
+}
+
+/* Folding a transposed convolution (IOHW [in, out / groups, kh, kw]): in = 4, out = 4,
+ * groups = 2, a 1x2 kernel, so per_out = (in / groups) * kernel = 4. Weight (i, j, t) is at
+ * (i*2 + j)*2 + t and belongs to output channel (i / 2)*2 + j. With scale[o] = o + 1 and
+ * every weight 1, the folded weight is that channel + 1, and the bias (no bias, mean 1)
+ * -(o + 1). Then the refusals: groups not dividing out, kernel 0. */
+static void test_fold_transposed(void) {
+    const float mean[4] = {1.0f, 1.0f, 1.0f, 1.0f}, var[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+    const float gamma[4] = {1.0f, 2.0f, 3.0f, 4.0f}, beta[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    float w[16], b[4], w6[24], b6[6], mean6[6], var6[6];
+    bn_norm_params p, p6;
+    size_t i, j, t;
+    p.mean = mean; p.mean_len = 4;
+    p.var = var; p.var_len = 4;
+    p.gamma = gamma; p.gamma_len = 4;
+    p.beta = beta; p.beta_len = 4;
+    p.eps = 0.0f;
+
+    for (i = 0; i < 16; i++) w[i] = 1.0f;
+    for (i = 0; i < 4; i++) b[i] = 99.0f; /* ignored: no bias */
+    CHECK_STATUS(bn_fold_into_weights(w, 16, wshape(4, 4, BN_WEIGHTS_TRANSPOSED, 2, 2), b, 4,
+                                      BN_BIAS_ZEROS, &p),
+                 BN_OK);
+    for (i = 0; i < 4; i++)
+        for (j = 0; j < 2; j++)
+            for (t = 0; t < 2; t++) CHECK(w[(i * 2 + j) * 2 + t] == (float)((i / 2) * 2 + j + 1));
+    for (i = 0; i < 4; i++) CHECK(b[i] == -(float)(i + 1));
+
+    /* out = 6 channels, groups = 4: refused, in C terms, nothing written. */
+    for (i = 0; i < 6; i++) { mean6[i] = 0.0f; var6[i] = 1.0f; b6[i] = SENTINEL_FOLD; }
+    for (i = 0; i < 24; i++) w6[i] = SENTINEL_FOLD;
+    p6.mean = mean6; p6.mean_len = 6;
+    p6.var = var6; p6.var_len = 6;
+    p6.gamma = var6; p6.gamma_len = 6;
+    p6.beta = mean6; p6.beta_len = 6;
+    p6.eps = 0.0f;
+    CHECK_STATUS(bn_fold_into_weights(w6, 24, wshape(6, 4, BN_WEIGHTS_TRANSPOSED, 4, 1), b6, 6,
+                                      BN_BIAS_ZEROS, &p6),
+                 BN_ERR_INDIVISIBLE);
+    CHECK(strcmp(bn_last_error_message(), "`shape.out` = 6 is not a multiple of `shape.groups` = 4") == 0);
+    CHECK_STATUS(bn_fold_into_weights(w6, 24, wshape(6, 4, BN_WEIGHTS_TRANSPOSED, 0, 1), b6, 6,
+                                      BN_BIAS_ZEROS, &p6),
+                 BN_ERR_INDIVISIBLE);
+    CHECK(strstr(bn_last_error_message(), "shape.groups") != NULL);
+    CHECK_STATUS(bn_fold_into_weights(w6, 24, wshape(6, 4, BN_WEIGHTS_TRANSPOSED, 2, 0), b6, 6,
+                                      BN_BIAS_ZEROS, &p6),
+                 BN_ERR_INDIVISIBLE);
+    CHECK(strstr(bn_last_error_message(), "shape.kernel") != NULL);
+    CHECK_STATUS(bn_fold_into_weights(w6, 24, wshape(6, 4, BN_WEIGHTS_TRANSPOSED, 2, 3), b6, 6,
+                                      BN_BIAS_ZEROS, &p6),
+                 BN_ERR_INDIVISIBLE);
+    CHECK(strcmp(bn_last_error_message(), "`shape.per_out` = 4 is not a multiple of `shape.kernel` = 3") == 0);
+    for (i = 0; i < 24; i++) CHECK(w6[i] == SENTINEL_FOLD);
+    for (i = 0; i < 6; i++) CHECK(b6[i] == SENTINEL_FOLD);
+    /* The other layouts ignore groups and kernel. */
+    CHECK_STATUS(bn_fold_into_weights(w6, 24, wshape(6, 4, BN_WEIGHTS_OUT_FIRST, 4, 0), b6, 6,
+                                      BN_BIAS_ZEROS, &p6),
+                 BN_OK);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -427,8 +497,10 @@ static void test_errors(void) {
     bad_rs = rs; bad_rs.momentum_kind = 3;
     CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &tp, &bad_rs, &ss),
                  BN_ERR_BAD_ENUM);
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, 2, b, 2, BN_BIAS_ZEROS, &p), BN_ERR_BAD_ENUM);
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, 2, &p),
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, 3, (bn_weight_layout)3, 0, 0), b, 2, BN_BIAS_ZEROS, &p),
+                 BN_ERR_BAD_ENUM);
+    CHECK(strstr(bn_last_error_message(), "shape.layout") != NULL);
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 2, 2, &p),
                  BN_ERR_BAD_ENUM);
 
     /* --- BN_ERR_NULL_POINTER: NULL with a length, NULL structs --- */
@@ -458,16 +530,16 @@ static void test_errors(void) {
     bad_rs = rs; bad_rs.var = NULL;
     CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &tp, &bad_rs, &ss),
                  BN_ERR_NULL_POINTER);
-    CHECK_STATUS(bn_fold_into_weights(NULL, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS, &p),
+    CHECK_STATUS(bn_fold_into_weights(NULL, 6, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 2, BN_BIAS_ZEROS, &p),
                  BN_ERR_NULL_POINTER);
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS, NULL),
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 2, BN_BIAS_ZEROS, NULL),
                  BN_ERR_NULL_POINTER);
     /* NULL with length 0 is fine. */
     CHECK_STATUS(bn_batch_stats(NULL, 0, shape_of(0, 0, 4, 4), L, M, NULL, 0, NULL, 0), BN_OK);
     CHECK_STATUS(bn_normalize(NULL, 0, NULL, 0, shape_of(0, WC, WH, WW), L, &p, act_of(ID, 0, 0)), BN_OK);
     CHECK_STATUS(bn_moments_merge(NULL, NULL, 0), BN_OK);
     memset(&bad_p, 0, sizeof bad_p); /* every array NULL with length 0 */
-    CHECK_STATUS(bn_fold_into_weights(NULL, 0, 0, 3, BN_WEIGHTS_OUT_LAST, NULL, 0, BN_BIAS_ZEROS,
+    CHECK_STATUS(bn_fold_into_weights(NULL, 0, wshape(0, 3, BN_WEIGHTS_OUT_LAST, 0, 0), NULL, 0, BN_BIAS_ZEROS,
                                       &bad_p),
                  BN_OK);
 
@@ -509,11 +581,11 @@ static void test_errors(void) {
     bad_tp = tp; bad_tp.beta = smean;
     CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &bad_tp, &rs, &ss),
                  BN_ERR_OVERLAP);
-    CHECK_STATUS(bn_fold_into_weights(out, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, out + 5, 2,
+    CHECK_STATUS(bn_fold_into_weights(out, 6, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), out + 5, 2,
                                       BN_BIAS_IN_PLACE, &p),
                  BN_ERR_OVERLAP);
     bad_p = p; bad_p.var = w + 4;
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS,
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 2, BN_BIAS_ZEROS,
                                       &bad_p),
                  BN_ERR_OVERLAP);
 
@@ -537,9 +609,9 @@ static void test_errors(void) {
     bad_rs = rs; bad_rs.mean_len = 3;
     CHECK_STATUS(bn_train_forward(x, WNUM, y, WNUM, shape_of(WN, WC, WH, WW), L, &tp, &bad_rs, &ss),
                  BN_ERR_LENGTH_MISMATCH);
-    CHECK_STATUS(bn_fold_into_weights(w, 5, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS, &p),
+    CHECK_STATUS(bn_fold_into_weights(w, 5, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 2, BN_BIAS_ZEROS, &p),
                  BN_ERR_LENGTH_MISMATCH);
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 1, BN_BIAS_ZEROS, &p),
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 1, BN_BIAS_ZEROS, &p),
                  BN_ERR_LENGTH_MISMATCH);
     /* A length no buffer can have. */
     CHECK_STATUS(bn_batch_stats(x, big / 2, shape_of(WN, WC, WH, WW), L, M, mean, WC, var, WC),
@@ -550,7 +622,7 @@ static void test_errors(void) {
                  BN_ERR_SHAPE_OVERFLOW);
     CHECK_STATUS(bn_normalize(x, WNUM, y, WNUM, shape_of(2, WC, big / 2, WW), L, &p, act_of(ID, 0, 0)),
                  BN_ERR_SHAPE_OVERFLOW);
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, big, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS, &p),
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, big, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 2, BN_BIAS_ZEROS, &p),
                  BN_ERR_WEIGHT_OVERFLOW);
 
     /* --- BN_ERR_EMPTY_CHANNEL --- */
@@ -573,7 +645,7 @@ static void test_errors(void) {
                  BN_ERR_INVALID_PARAMETER);
     CHECK(strstr(bn_last_error_message(), "eps") != NULL);
     bad_p.eps = (float)NAN;
-    CHECK_STATUS(bn_fold_into_weights(w, 6, 2, 3, BN_WEIGHTS_OUT_FIRST, b, 2, BN_BIAS_ZEROS,
+    CHECK_STATUS(bn_fold_into_weights(w, 6, wshape(2, 3, BN_WEIGHTS_OUT_FIRST, 0, 0), b, 2, BN_BIAS_ZEROS,
                                       &bad_p),
                  BN_ERR_INVALID_PARAMETER);
     bad_p.eps = (float)INFINITY;
@@ -653,6 +725,185 @@ static void test_errors(void) {
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* Backward: the worked example                                                         */
+
+/* The backward of one channel of m values in double: dbeta = sum(dy), dgamma =
+ * sum(dy * xhat), dx = gamma*invstd*(dy - dbeta/m - xhat*dgamma/m) (batch) or
+ * dy*gamma*invstd (running). */
+static void backward_reference(const float* x, const float* dy, size_t m, double mean, double invstd,
+                               double gamma, int batch, double* dx, double* dgamma, double* dbeta) {
+    size_t i;
+    double sdy = 0.0, sdyx = 0.0;
+    for (i = 0; i < m; i++) {
+        sdy += dy[i];
+        sdyx += dy[i] * (x[i] - mean) * invstd;
+    }
+    for (i = 0; i < m; i++) {
+        double xhat = (x[i] - mean) * invstd;
+        dx[i] = batch ? gamma * invstd * (dy[i] - sdy / (double)m - xhat * sdyx / (double)m)
+                      : dy[i] * gamma * invstd;
+    }
+    *dgamma = sdyx;
+    *dbeta = sdy;
+}
+
+/* |got - want| <= 1e-5 * |want| (and 1e-6 absolute, for values of 0). */
+#define CHECK_REL(got, want) CHECK_NEAR((got), (want), 1e-5 * fabs((double)(want)) + 1e-6)
+
+/* One channel, NCHW n=2, c=1, h=2, w=4: x = 1..=8 then 2..=9, mean 5, invstd =
+ * 1/sqrt(5.5 + 1e-5), gamma 2; L = sum(y * w) with w = 1 on the first sample: dy = 1 on its
+ * 8 values, 0 on the rest. dbeta = 8, dgamma = (1+...+8 - 8*5)*invstd = -4*invstd. */
+static void test_backward(void) {
+    enum { M = 16 };
+    float x[M], dy[M], dx[M], dx2[M], buf[M], y[M], ones[M];
+    float dgamma[1], dbeta[1], dgamma2[1], dbeta2[1];
+    const float mean[1] = {5.0f}, gamma[1] = {2.0f};
+    float invstd[1];
+    double rdx[M], rdg, rdb, inv;
+    float masked[M];
+    bn_backward_params bp;
+    const bn_shape shape = shape_of(2, 1, 2, 4);
+    const bn_activation id = act_of(BN_ACTIVATION_IDENTITY, 0.0f, 0.0f);
+    const bn_activation relu = act_of(BN_ACTIVATION_RELU, 0.0f, 0.0f);
+    int stats;
+    size_t i;
+
+    invstd[0] = (float)(1.0 / sqrt(5.5 + 1e-5));
+    inv = invstd[0];
+    for (i = 0; i < 8; i++) {
+        x[i] = (float)(i + 1);
+        x[8 + i] = (float)(i + 2);
+        dy[i] = 1.0f;
+        dy[8 + i] = 0.0f;
+    }
+    bp.mean = mean; bp.mean_len = 1;
+    bp.invstd = invstd; bp.invstd_len = 1;
+    bp.gamma = gamma; bp.gamma_len = 1;
+
+    for (stats = BN_FORWARD_STATS_BATCH; stats <= BN_FORWARD_STATS_RUNNING; stats++) {
+        int batch = stats == BN_FORWARD_STATS_BATCH;
+        CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, (bn_forward_stats)stats,
+                                 NULL, 0, id, dgamma, 1, dbeta, 1),
+                     BN_OK);
+        CHECK(dbeta[0] == 8.0f);
+        CHECK_REL(dgamma[0], -4.0 * inv);
+        backward_reference(x, dy, M, 5.0, inv, 2.0, batch, rdx, &rdg, &rdb);
+        CHECK(rdb == 8.0);
+        CHECK_NEAR(rdg, -4.0 * inv, 1e-12);
+        for (i = 0; i < M; i++) CHECK_REL(dx[i], rdx[i]);
+        if (!batch)
+            for (i = 0; i < M; i++) CHECK_REL(dx[i], dy[i] * 2.0 * inv);
+
+        /* In place (dx == dy): the same, bitwise. */
+        memcpy(buf, dy, sizeof dy);
+        CHECK_STATUS(bn_backward(x, M, buf, M, buf, M, shape, BN_LAYOUT_NCHW, &bp, (bn_forward_stats)stats,
+                                 NULL, 0, id, dgamma2, 1, dbeta2, 1),
+                     BN_OK);
+        CHECK(memcmp(buf, dx, sizeof dx) == 0);
+        CHECK(dgamma2[0] == dgamma[0] && dbeta2[0] == dbeta[0]);
+
+        /* Through a ReLU: y = relu(2 * xhat), positive where x > 5; dy = 1 everywhere, so the
+         * gradient is that of the masked dy: dbeta = 7 (x = 6, 7, 8 and 6..=9), dgamma =
+         * (1+2+3 + 1+2+3+4) * invstd = 16 * invstd. Out of place and in place. */
+        for (i = 0; i < M; i++) {
+            double v = 2.0 * (x[i] - 5.0) * inv;
+            y[i] = v > 0.0 ? (float)v : 0.0f;
+            ones[i] = 1.0f;
+            masked[i] = x[i] > 5.0f ? 1.0f : 0.0f;
+        }
+        CHECK_STATUS(bn_backward(x, M, ones, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, (bn_forward_stats)stats,
+                                 y, M, relu, dgamma, 1, dbeta, 1),
+                     BN_OK);
+        CHECK(dbeta[0] == 7.0f);
+        CHECK_REL(dgamma[0], 16.0 * inv);
+        backward_reference(x, masked, M, 5.0, inv, 2.0, batch, rdx, &rdg, &rdb);
+        for (i = 0; i < M; i++) CHECK_REL(dx[i], rdx[i]);
+        /* The masked dy passed unmasked: the same result. */
+        CHECK_STATUS(bn_backward(x, M, masked, M, dx2, M, shape, BN_LAYOUT_NCHW, &bp, (bn_forward_stats)stats,
+                                 NULL, 0, id, dgamma2, 1, dbeta2, 1),
+                     BN_OK);
+        CHECK(memcmp(dx, dx2, sizeof dx) == 0);
+        memcpy(buf, ones, sizeof ones);
+        CHECK_STATUS(bn_backward(x, M, buf, M, buf, M, shape, BN_LAYOUT_NCHW, &bp, (bn_forward_stats)stats,
+                                 y, M, relu, dgamma2, 1, dbeta2, 1),
+                     BN_OK);
+        CHECK(memcmp(buf, dx, sizeof dx) == 0);
+        CHECK(dgamma2[0] == dgamma[0] && dbeta2[0] == dbeta[0]);
+        /* ReLU6 as a clamp keeps the same values here (every y < 6). */
+        CHECK_STATUS(bn_backward(x, M, ones, M, dx2, M, shape, BN_LAYOUT_NCHW, &bp, (bn_forward_stats)stats,
+                                 y, M, act_of(BN_ACTIVATION_CLAMP, 0.0f, 6.0f), dgamma2, 1, dbeta2, 1),
+                     BN_OK);
+        CHECK(memcmp(dx, dx2, sizeof dx) == 0);
+    }
+
+    /* Refusals, nothing written. */
+    fill(dx, M); fill(dgamma, 1); fill(dbeta, 1);
+    memcpy(buf, dy, sizeof dy);
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, NULL, BN_FORWARD_STATS_BATCH,
+                             NULL, 0, id, dgamma, 1, dbeta, 1),
+                 BN_ERR_NULL_POINTER);
+    CHECK(strstr(bn_last_error_message(), "params") != NULL);
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             NULL, 0, id, dgamma, 2, dbeta, 1),
+                 BN_ERR_LENGTH_MISMATCH);
+    CHECK(strstr(bn_last_error_message(), "`dgamma_len`") != NULL);
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, (bn_forward_stats)2,
+                             NULL, 0, id, dgamma, 1, dbeta, 1),
+                 BN_ERR_BAD_ENUM);
+    CHECK(strstr(bn_last_error_message(), "`stats` = 2 is not a bn_forward_stats value") != NULL);
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_MAX_ENUM, &bp, BN_FORWARD_STATS_BATCH,
+                             NULL, 0, id, dgamma, 1, dbeta, 1),
+                 BN_ERR_BAD_ENUM);
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             y, M, act_of((bn_activation_kind)9, 0.0f, 0.0f), dgamma, 1, dbeta, 1),
+                 BN_ERR_BAD_ENUM);
+    CHECK(strstr(bn_last_error_message(), "act.kind") != NULL);
+    bp.invstd_len = 2;
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             NULL, 0, id, dgamma, 1, dbeta, 1),
+                 BN_ERR_LENGTH_MISMATCH);
+    CHECK(strstr(bn_last_error_message(), "`params->invstd_len`") != NULL);
+    bp.invstd_len = 1;
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             y, M - 1, relu, dgamma, 1, dbeta, 1),
+                 BN_ERR_LENGTH_MISMATCH);
+    CHECK(strstr(bn_last_error_message(), "`y_len`") != NULL);
+    /* A masking activation needs y; SiLU cannot be masked by y. */
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             NULL, 0, relu, dgamma, 1, dbeta, 1),
+                 BN_ERR_INVALID_PARAMETER);
+    CHECK(strstr(bn_last_error_message(), "`y` is NULL") != NULL);
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             y, M, act_of(BN_ACTIVATION_SILU, 0.0f, 0.0f), dgamma, 1, dbeta, 1),
+                 BN_ERR_INVALID_PARAMETER);
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             y, M, act_of(BN_ACTIVATION_CLAMP, 1.0f, 0.0f), dgamma, 1, dbeta, 1),
+                 BN_ERR_INVALID_PARAMETER);
+    CHECK(strstr(bn_last_error_message(), "act.clamp_max") != NULL);
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             NULL, M, id, dgamma, 1, dbeta, 1),
+                 BN_ERR_NULL_POINTER);
+    /* Overlaps: an output over an input or another output; in place with other lengths. */
+    CHECK_STATUS(bn_backward(x, M, dy, M, dx, M, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             NULL, 0, id, dx + 3, 1, dbeta, 1),
+                 BN_ERR_OVERLAP);
+    CHECK_STATUS(bn_backward(x, M, dy, M, (float*)x + 1, M - 1, shape_of(1, 1, 1, 15), BN_LAYOUT_NCHW, &bp,
+                             BN_FORWARD_STATS_BATCH, NULL, 0, id, dgamma, 1, dbeta, 1),
+                 BN_ERR_OVERLAP);
+    CHECK_STATUS(bn_backward(x, M, buf, M, buf, M - 1, shape, BN_LAYOUT_NCHW, &bp, BN_FORWARD_STATS_BATCH,
+                             NULL, 0, id, dgamma, 1, dbeta, 1),
+                 BN_ERR_LENGTH_MISMATCH);
+    CHECK(strstr(bn_last_error_message(), "`dx` == `dy`") != NULL);
+    CHECK(untouched(dx, M) && untouched(dgamma, 1) && untouched(dbeta, 1));
+    CHECK(memcmp(buf, dy, sizeof dy) == 0);
+    /* A zero-sized batch with a channel: empty sums. */
+    CHECK_STATUS(bn_backward(NULL, 0, NULL, 0, NULL, 0, shape_of(0, 1, 2, 4), BN_LAYOUT_NHWC, &bp,
+                             BN_FORWARD_STATS_BATCH, NULL, 0, id, dgamma, 1, dbeta, 1),
+                 BN_OK);
+    CHECK(dgamma[0] == 0.0f && dbeta[0] == 0.0f);
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* Random cases from the Rust test                                                      */
 
 static float* read_array(FILE* f, const char* want, size_t* len) {
@@ -700,7 +951,7 @@ static void put_moments(FILE* o, const char* name, const bn_moments* m, size_t n
 /* One case: every kernel with every option, outputs named "case<k>/<what>/...". */
 static void run_case(FILE* in, FILE* o, int k) {
     size_t n, c, h, w, num, len, i, per_out = 5;
-    float *x, *gamma, *beta, *pmean, *pvar, *rmean0, *rvar0, *weights0, *bias0, *accf;
+    float *x, *gamma, *beta, *pmean, *pvar, *rmean0, *rvar0, *weights0, *bias0, *accf, *dy;
     float *y, *mean, *var, *rmean, *rvar, *smean, *sinvstd, *wt, *bias, *scale;
     bn_moments* acc;
     bn_norm_params p;
@@ -709,7 +960,8 @@ static void run_case(FILE* in, FILE* o, int k) {
     bn_running_stats rs;
     bn_saved_stats ss;
     char name[128];
-    int layout, method, act, kind, inplace, wl, bk;
+    int layout, method, act, kind, inplace, wl, bk, stats;
+    bn_backward_params bp;
 
     if (fscanf(in, " case %zu %zu %zu %zu", &n, &c, &h, &w) != 4) {
         fprintf(stderr, "cases file: expected a case header\n");
@@ -726,6 +978,7 @@ static void run_case(FILE* in, FILE* o, int k) {
     accf = read_array(in, "acc", &len); /* count, mean, m2 per channel */
     weights0 = read_array(in, "weights", &len);
     bias0 = read_array(in, "bias", &len);
+    dy = read_array(in, "dy", &len);
 
     y = (float*)malloc((num + 1) * sizeof(float));
     mean = (float*)malloc((c + 1) * sizeof(float));
@@ -817,17 +1070,46 @@ static void run_case(FILE* in, FILE* o, int k) {
                 put_floats(o, name, rvar, c);
             }
     }
-    for (wl = 0; wl <= 1; wl++)
+    /* OIHW, HWIO, and transposed (IOHW) ungrouped with a 1x1 kernel. */
+    for (wl = 0; wl <= 2; wl++)
         for (bk = 0; bk <= 1; bk++) {
             memcpy(wt, weights0, c * per_out * sizeof(float));
             memcpy(bias, bias0, c * sizeof(float));
-            STATUS_OK(bn_fold_into_weights(wt, c * per_out, c, per_out, wl, bias, c, bk, &p));
+            STATUS_OK(bn_fold_into_weights(wt, c * per_out, wshape(c, per_out, (bn_weight_layout)wl, 1, 1),
+                                           bias, c, (bn_bias)bk, &p));
             sprintf(name, "case%d/fold/W%d/B%d/weights", k, wl, bk);
             put_floats(o, name, wt, c * per_out);
             sprintf(name, "case%d/fold/W%d/B%d/bias", k, wl, bk);
             put_floats(o, name, bias, c);
         }
 
+    /* Backward: mean and gamma of the case, running_var as invstd; without an activation
+     * (y NULL) and through a ReLU with y = x; out of place and in place (dx == dy). */
+    bp.mean = pmean; bp.mean_len = c;
+    bp.invstd = rvar0; bp.invstd_len = c;
+    bp.gamma = gamma; bp.gamma_len = c;
+    for (layout = 0; layout <= 1; layout++)
+        for (stats = 0; stats <= 1; stats++)
+            for (act = 0; act <= 1; act++)
+                for (inplace = 0; inplace <= 1; inplace++) {
+                    const float* d = dy;
+                    if (inplace) {
+                        memcpy(y, dy, num * sizeof(float));
+                        d = y;
+                    }
+                    STATUS_OK(bn_backward(x, num, d, num, y, num, shape_of(n, c, h, w), (bn_layout)layout, &bp,
+                                          (bn_forward_stats)stats, act ? x : NULL, act ? num : 0,
+                                          act_of(act ? BN_ACTIVATION_RELU : BN_ACTIVATION_IDENTITY, 0.0f, 0.0f),
+                                          mean, c, var, c));
+                    sprintf(name, "case%d/backward/L%d/S%d/A%d/I%d/dx", k, layout, stats, act, inplace);
+                    put_floats(o, name, y, num);
+                    sprintf(name, "case%d/backward/L%d/S%d/A%d/I%d/dgamma", k, layout, stats, act, inplace);
+                    put_floats(o, name, mean, c);
+                    sprintf(name, "case%d/backward/L%d/S%d/A%d/I%d/dbeta", k, layout, stats, act, inplace);
+                    put_floats(o, name, var, c);
+                }
+
+    free(dy);
     free(x); free(gamma); free(beta); free(pmean); free(pvar); free(rmean0); free(rvar0);
     free(accf); free(weights0); free(bias0); free(y); free(mean); free(var); free(rmean);
     free(rvar); free(smean); free(sinvstd); free(wt); free(bias); free(acc); free(scale);
@@ -853,6 +1135,13 @@ static void put_layouts(FILE* o) {
     fprintf(o, "sizeof bn_weight_layout %zu\n", sizeof(bn_weight_layout));
     fprintf(o, "sizeof bn_bias %zu\n", sizeof(bn_bias));
     fprintf(o, "sizeof bn_isa %zu\n", sizeof(bn_isa));
+    fprintf(o, "sizeof bn_forward_stats %zu\n", sizeof(bn_forward_stats));
+    fprintf(o, "sizeof bn_weight_shape %zu\n", sizeof(bn_weight_shape));
+    fprintf(o, "sizeof bn_backward_params %zu\n", sizeof(bn_backward_params));
+    LAYOUT_LINE(o, bn_weight_shape, layout);
+    LAYOUT_LINE(o, bn_weight_shape, groups);
+    LAYOUT_LINE(o, bn_weight_shape, kernel);
+    LAYOUT_LINE(o, bn_backward_params, gamma_len);
     LAYOUT_LINE(o, bn_moments, m2);
     LAYOUT_LINE(o, bn_norm_params, beta_len);
     LAYOUT_LINE(o, bn_norm_params, eps);
@@ -878,7 +1167,9 @@ int main(int argc, char** argv) {
     test_worked_example(BN_LAYOUT_NCHW);
     test_worked_example(BN_LAYOUT_NHWC);
     test_fold();
+    test_fold_transposed();
     test_errors();
+    test_backward();
 
     if (argc == 3) {
         in = fopen(argv[1], "r");
