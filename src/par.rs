@@ -166,7 +166,7 @@ fn moments(
         let xb = &x[b.start..b.start + b.len];
         // A block of a validated tensor is valid: `dims` cannot fail here.
         if let Ok(db) = b.shape.dims(xb.len(), true) {
-            channel_moments(isa, xb, db, b.layout, method, |k, m| part[k] = m);
+            channel_moments(isa, xb, db, b.layout, db.c, method, |k, m| part[k] = m);
         }
     });
     let mut total = vec![Moments::EMPTY; d.c];

@@ -33,9 +33,42 @@ fn channel<S: Simd, O: LaneOp<S>>(s: S, x: &[f32], d: Dims, c: usize, p0: f32) -
     }
 }
 
-/// [`channel`] with `V` accumulators for whole rows.
-#[cfg_attr(not(debug_assertions), inline(always))]
+/// [`channel`] with `V` accumulators for whole rows. Its own function for the ISA
+/// ([`Simd::vectorize`]): one call per channel, so the states stay in registers from one
+/// plane to the next.
 fn channel_v<S: Simd, O: LaneOp<S>, const V: usize>(
+    s: S,
+    x: &[f32],
+    d: Dims,
+    c: usize,
+    p0: f32,
+) -> Moments {
+    struct Chan<'a, O, const V: usize> {
+        x: &'a [f32],
+        d: Dims,
+        c: usize,
+        p0: f32,
+        op: core::marker::PhantomData<O>,
+    }
+    impl<S: Simd, O: LaneOp<S>, const V: usize> Body<S> for Chan<'_, O, V> {
+        type Output = Moments;
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run(self, s: S) -> Moments {
+            channel_in::<S, O, V>(s, self.x, self.d, self.c, self.p0)
+        }
+    }
+    s.vectorize(Chan::<O, V> {
+        x,
+        d,
+        c,
+        p0,
+        op: core::marker::PhantomData,
+    })
+}
+
+/// [`channel_v`], inside the ISA's function.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn channel_in<S: Simd, O: LaneOp<S>, const V: usize>(
     s: S,
     x: &[f32],
     d: Dims,
@@ -86,26 +119,8 @@ impl<S: Simd, O: LaneOp<S>, const V: usize> Group<S, O, V> {
 
     /// Steps whole rows of `V` vectors (`vs.len()` a multiple of `V`). The states are
     /// copied to locals for the loop, so they stay in registers.
-    /// Its own function for the ISA ([`Simd::vectorize`]): one call per plane.
-    fn run(&mut self, vs: &[[f32; LANES]], total: &mut Moments) {
-        struct Rows<'a, S: Simd, O: LaneOp<S>, const V: usize> {
-            g: &'a mut Group<S, O, V>,
-            vs: &'a [[f32; LANES]],
-            total: &'a mut Moments,
-        }
-        impl<S: Simd, O: LaneOp<S>, const V: usize> Body<S> for Rows<'_, S, O, V> {
-            type Output = ();
-            #[cfg_attr(not(debug_assertions), inline(always))]
-            fn run(self, _s: S) {
-                self.g.run_in(self.vs, self.total);
-            }
-        }
-        self.s.vectorize(Rows { g: self, vs, total });
-    }
-
-    /// [`Group::run`], inside the ISA's function.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn run_in(&mut self, vs: &[[f32; LANES]], total: &mut Moments) {
+    fn run(&mut self, vs: &[[f32; LANES]], total: &mut Moments) {
         let s = self.s;
         let (mut st, mut k, mut pv) = (self.st, self.k, s.splat(self.p));
         for row in vs.chunks_exact(V) {
