@@ -172,12 +172,46 @@ impl<S: Simd> Grid<'_, S> {
     }
 
     /// The kernel: `V` vectors of positions `col..` held in registers, streamed down
-    /// rows `row..row + r`, which are steps `k0 + 1..=k0 + r` of the current chunk.
-    /// Inlined into the pass ([`Grid::run`], one function per ISA and operation): a call
-    /// per tile of rows would copy the states in and out of memory each time.
+    /// rows `row..row + r`, which are steps `k0 + 1..=k0 + r` of the current chunk. Its
+    /// own function for the ISA: one call per tile of rows is cheap, and each width keeps
+    /// its own small frame (a debug build inlining all eight would need them all at once).
+    #[allow(clippy::too_many_arguments)]
+    fn columns<O: LaneOp<S>, const V: usize>(
+        &self,
+        col: usize,
+        row: usize,
+        k0: usize,
+        r: usize,
+        p: &[S::F],
+        state: &mut [O::State],
+    ) {
+        struct Cols<'a, 'g, S: Simd, O: LaneOp<S>, const V: usize> {
+            g: &'a Grid<'g, S>,
+            at: [usize; 4],
+            p: &'a [S::F],
+            state: &'a mut [O::State],
+        }
+        impl<S: Simd, O: LaneOp<S>, const V: usize> Body<S> for Cols<'_, '_, S, O, V> {
+            type Output = ();
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn run(self, _s: S) {
+                let [col, row, k0, r] = self.at;
+                self.g
+                    .columns_in::<O, V>(col, row, k0, r, self.p, self.state);
+            }
+        }
+        self.s.vectorize(Cols::<S, O, V> {
+            g: self,
+            at: [col, row, k0, r],
+            p,
+            state,
+        });
+    }
+
+    /// [`Grid::columns`], inside the ISA's function.
     #[allow(clippy::too_many_arguments)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn columns<O: LaneOp<S>, const V: usize>(
+    fn columns_in<O: LaneOp<S>, const V: usize>(
         &self,
         col: usize,
         row: usize,
