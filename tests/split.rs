@@ -119,6 +119,7 @@ fn sync_bn_ranks_through_bytes() {
 
 /// Statistics over batch ranges on scoped threads, merged in order.
 #[test]
+#[cfg_attr(target_family = "wasm", ignore = "wasm32-wasip1 has no threads")]
 fn stats_over_batch_ranges_on_threads() {
     let mut rng = XorShift::new(22);
     each_isa(|| {
@@ -164,6 +165,7 @@ fn stats_over_batch_ranges_on_threads() {
 /// Normalize over batch ranges (both layouts), pixel-row ranges (NHWC) and channel
 /// ranges (NCHW with one batch item) on scoped threads: bitwise one call's result.
 #[test]
+#[cfg_attr(target_family = "wasm", ignore = "wasm32-wasip1 has no threads")]
 fn normalize_over_ranges_on_threads_is_bitwise() {
     let mut rng = XorShift::new(23);
     each_isa(|| {
