@@ -152,9 +152,13 @@ pub fn fold_into_weights(
                 }
             }
         }
+        // No weights (`per_out == 0`): nothing to scale, and `out / groups * kernel` below
+        // could overflow (only `out * per_out` is checked).
+        WeightLayout::Transposed { .. } if weights.is_empty() => {}
         WeightLayout::Transposed { groups, kernel } => {
             // Per group, blocks of its output channels whose scales stay on the stack,
-            // applied to each of the group's input channels in turn.
+            // applied to each of the group's input channels in turn. The weights hold
+            // `out * per_out` values with `per_out >= kernel`, so no product overflows.
             const BLOCK: usize = 256;
             let out_g = out / groups;
             let group_len = (per_out / kernel) * out_g * kernel;

@@ -729,3 +729,29 @@ fn transposed_errors() {
         "`Transposed.kernel` = 0 but it must be >= 1"
     );
 }
+
+/// No weights (`per_out == 0`) with a kernel so large that `out / groups * kernel`
+/// overflows (found by fuzzing): the weights are left alone, the bias is still folded.
+#[test]
+fn transposed_without_weights_folds_the_bias() {
+    let p = NormParams {
+        mean: &[1.0, -1.0],
+        var: &[4.0, 1.0],
+        gamma: &[1.0, 3.0],
+        beta: &[0.0, 0.5],
+        eps: 0.0,
+    };
+    let shape = WeightShape {
+        out: 2,
+        per_out: 0,
+        layout: WeightLayout::Transposed {
+            groups: 1,
+            kernel: usize::MAX,
+        },
+    };
+    let mut w: [f32; 0] = [];
+    let mut b = [3.0f32, 1.0];
+    fold_into_weights(&mut w, shape, Bias::InPlace(&mut b), &p).unwrap();
+    // (3 - 1) * 1/2 + 0 and (1 + 1) * 3/1 + 0.5.
+    assert_eq!(b, [1.0, 6.5]);
+}
