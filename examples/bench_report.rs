@@ -7,12 +7,13 @@
 //! same build; the sections of other builds are kept.
 //!
 //! ```text
-//! cargo run --release --example bench_report [-- SECONDS] [--output PATH]
+//! cargo run --release --example bench_report [-- SECONDS] [--output PATH] [--op OP]
 //! RUSTFLAGS="-C target-cpu=native" cargo run --release --example bench_report --target-dir target/native
 //! ```
 //!
 //! `--output PATH` writes (merges into) `PATH` instead of `BENCHMARKS.md`, e.g. for a short
-//! trial run that should not replace the published figures.
+//! trial run that should not replace the published figures. `--op OP` (with `--output`)
+//! measures only the kernels of one op (`stats`, `normalize`, `backward`, ...).
 //!
 //! `SECONDS` is the total time budget (default 60). Each shape gets an equal share, spent
 //! in rounds; a round times every kernel of the shape and its roofline once, in rotating
@@ -624,11 +625,15 @@ const ROUND: Duration = Duration::from_millis(4);
 /// Rounds every job gets, whatever the budget.
 const MIN_ROUNDS: usize = 7;
 
-fn measure(shape: Shape, budget: Duration) -> Vec<Series> {
+fn measure(shape: Shape, budget: Duration, op: Option<&str>) -> Vec<Series> {
     let mut b = Buffers::new(shape);
     let mut jobs: Vec<Job> = Roofline::ALL.into_iter().map(Job::Roof).collect();
     for isa in Isa::supported() {
-        jobs.extend((0..KERNELS.len()).map(|k| Job::Kernel(k, isa)));
+        jobs.extend(
+            (0..KERNELS.len())
+                .filter(|&k| wanted(k, op))
+                .map(|k| Job::Kernel(k, isa)),
+        );
     }
 
     // Warm up (page in the buffers, train the branch predictors) and calibrate.
@@ -782,6 +787,7 @@ cargo run --release --example bench_report                      # default build,
 RUSTFLAGS=\"-C target-cpu=native\" cargo run --release --example bench_report --target-dir target/native
 cargo run --release --example bench_report -- 20                # a 20 s budget
 cargo run --release --example bench_report -- 5 --output /tmp/b.md  # a trial run, elsewhere
+cargo run --release --example bench_report -- 5 --output /tmp/b.md --op backward  # one op
 ```
 ";
 
@@ -826,34 +832,57 @@ fn merge_sections(existing: &str, key: &str, section: &str) -> String {
     out
 }
 
-/// Command-line options: `[SECONDS] [--output PATH]`.
+/// Command-line options: `[SECONDS] [--output PATH] [--op OP]`.
 struct Options {
     seconds: f64,
     output: std::path::PathBuf,
+    /// Only the kernels of this op (`stats`, `normalize`, `backward`, ...).
+    op: Option<String>,
 }
 
 fn options() -> Options {
     let mut o = Options {
         seconds: 60.0,
         output: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"),
+        op: None,
     };
+    let mut output_given = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        if a == "--output" {
+        if a == "--op" {
+            let op = args.next().expect("--op needs an op name");
+            if !KERNELS.iter().any(|k| k.op == op) {
+                eprintln!("bench_report: no kernel has op {op:?}");
+                std::process::exit(2);
+            }
+            o.op = Some(op);
+        } else if a == "--output" {
+            output_given = true;
             o.output = args.next().expect("--output needs a path").into();
         } else if let Some(path) = a.strip_prefix("--output=") {
+            output_given = true;
             o.output = path.into();
         } else {
             match a.parse::<f64>() {
                 Ok(s) if s > 0.0 && s.is_finite() => o.seconds = s,
                 _ => {
-                    eprintln!("usage: bench_report [SECONDS] [--output PATH]; got {a:?}");
+                    eprintln!("usage: bench_report [SECONDS] [--output PATH] [--op OP]; got {a:?}");
                     std::process::exit(2);
                 }
             }
         }
     }
+    if o.op.is_some() && !output_given {
+        // A partial table must not replace the full one in BENCHMARKS.md.
+        eprintln!("bench_report: --op needs --output (a partial run does not go to BENCHMARKS.md)");
+        std::process::exit(2);
+    }
     o
+}
+
+/// Whether kernel `k` is measured in this run.
+fn wanted(k: usize, op: Option<&str>) -> bool {
+    op.is_none_or(|op| KERNELS[k].op == op)
 }
 
 fn main() {
@@ -893,10 +922,13 @@ fn main() {
     let t0 = Instant::now();
     let (mut rows, mut misses) = (0, 0);
     for shape in support::GRID {
-        let series = measure(shape, per_shape);
+        let series = measure(shape, per_shape, opts.op.as_deref());
         let elems = support::numel(shape) as f64;
         let rounds = series[0].secs.len();
         for (k, kern) in KERNELS.iter().enumerate() {
+            if !wanted(k, opts.op.as_deref()) {
+                continue;
+            }
             let bytes = elems * kern.bound.bytes_per_elem() as f64;
             let bound_best = (0..rounds)
                 .map(|i| kern.bound.secs(&series, i))

@@ -119,7 +119,11 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     };
     for r in regions {
         if r.rows > 0 {
-            let t = sums(s, io.src(), k, r, &pat, m);
+            let t = if k.batch {
+                sums(s, io.src(), k, r, &pat, m)
+            } else {
+                running(s, io, k, r, &pat, m)
+            };
             for i in 0..r.width {
                 if let (Some(a), Some(b), Some(x), Some(y)) = (
                     ch.dy.get_mut(i % c),
@@ -138,6 +142,9 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     for (j, ((dgamma, dbeta), (sdy, sdyxh))) in chans.zip(ch.dy.iter().zip(&ch.dyxh)).enumerate() {
         *dbeta = *sdy as f32;
         *dgamma = *sdyxh as f32;
+        if !k.batch {
+            continue;
+        }
         let kc = DxConsts::new(k.p, j, *sdy, *sdyxh, count);
         let mut i = j;
         while i < period {
@@ -145,9 +152,11 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
             i += c;
         }
     }
-    for r in regions {
-        if r.rows > 0 {
-            dx(s, io, k, r, &pat, m);
+    if k.batch {
+        for r in regions {
+            if r.rows > 0 {
+                dx(s, io, k, r, &pat, m);
+            }
         }
     }
 }
@@ -176,6 +185,17 @@ pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs
         };
         for i in 0..width {
             pat.set(i, DxConsts::new(k.p, k0 + i, 0.0, 0.0, 1.0));
+        }
+        if !k.batch {
+            // Running statistics: `dx = a*dy` written in the pass that sums.
+            let t = running(s, io, k, r, &pat, m);
+            let outs = g.dgamma.iter_mut().zip(g.dbeta.iter_mut()).skip(k0);
+            for ((dgamma, dbeta), (sdy, sdyxh)) in outs.zip(t.dy.iter().zip(&t.dyxh)).take(width) {
+                *dbeta = *sdy as f32;
+                *dgamma = *sdyxh as f32;
+            }
+            k0 += width;
+            continue;
         }
         let t = sums(s, io.src(), k, r, &pat, m);
         let outs = g.dgamma.iter_mut().zip(g.dbeta.iter_mut()).skip(k0);
@@ -262,6 +282,83 @@ fn sums<S: Simd, M: Mask<S::F>>(
         }
     }
     s.vectorize(Sums { dy, k, r, pat, m })
+}
+
+/// With running statistics: the per-position sums of a region, and `dx = a*dy` written
+/// in the same pass. Its own function for the ISA ([`Simd::vectorize`]).
+fn running<S: Simd, I: Io, M: Mask<S::F>>(
+    s: S,
+    io: &mut I,
+    k: &Inputs,
+    r: Region,
+    pat: &Pattern,
+    m: M,
+) -> Totals {
+    struct Running<'a, I, M> {
+        io: &'a mut I,
+        k: &'a Inputs<'a>,
+        r: Region,
+        pat: &'a Pattern,
+        m: M,
+    }
+    impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Running<'_, I, M> {
+        type Output = Totals;
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run(self, s: S) -> Totals {
+            let Running { io, k, r, pat, m } = self;
+            let mut t = Totals {
+                dy: [0.0; B],
+                dyxh: [0.0; B],
+            };
+            let mut acc_dy = [[0.0f32; LANES]; B / LANES];
+            let mut acc_p = [[0.0f32; LANES]; B / LANES];
+            let mut since = 0;
+            for row in 0..r.rows {
+                let st = r.start(row);
+                let xs = k.x.get(st..st + r.width).unwrap_or(&[]);
+                let ys = if M::USES_Y {
+                    k.y.get(st..st + r.width).unwrap_or(&[])
+                } else {
+                    &[]
+                };
+                let (xv, xr) = xs.as_chunks::<LANES>();
+                let (yv, yr) = ys.as_chunks::<LANES>();
+                {
+                    let mut span = io.span(st, xv.len());
+                    let accs = acc_dy.iter_mut().zip(acc_p.iter_mut());
+                    for (j, (xa, (ad, ap))) in xv.iter().zip(accs).enumerate().take(span.vectors())
+                    {
+                        let l = pat.lanes(s, j * LANES);
+                        let dy = m.apply(span.get(s, j), load_or_zero(s, yv.get(j)));
+                        (s.load(ad) + dy).store(ad);
+                        (s.load(ap) + dy * l.xhat(s.load(xa))).store(ap);
+                        span.set(j, dy * l.a);
+                    }
+                }
+                let j = xv.len();
+                if let (false, Some(ad), Some(ap)) =
+                    (xr.is_empty(), acc_dy.get_mut(j), acc_p.get_mut(j))
+                {
+                    let pos = st + j * LANES;
+                    let l = pat.lanes(s, j * LANES);
+                    let dys = io.src().get(pos..st + r.width).unwrap_or(&[]);
+                    let dy = m.apply(s.load_partial(dys), s.load_partial(yr));
+                    let p = (dy * l.xhat(s.load_partial(xr))).lanes_from(s.zero(), xr.len());
+                    (s.load(ad) + dy).store(ad);
+                    (s.load(ap) + p).store(ap);
+                    io.write(pos, xr.len(), dy * l.a);
+                }
+                since += 1;
+                if since == CHUNK {
+                    fold(&mut acc_dy, &mut acc_p, &mut t);
+                    since = 0;
+                }
+            }
+            fold(&mut acc_dy, &mut acc_p, &mut t);
+            t
+        }
+    }
+    s.vectorize(Running { io, k, r, pat, m })
 }
 
 /// Adds the f32 sums to the f64 ones and clears them.

@@ -6,7 +6,7 @@
 
 use super::{DxConsts, Grads, Inputs, Lanes, Mask, load_or_zero};
 use crate::normalize::io::{Io, Span};
-use crate::simd::{Body, LANES, Simd, Vf32};
+use crate::simd::{Body, LANES, Simd, Vf32, Vf64};
 use crate::stats::CHUNK;
 
 /// Every channel, one after the other.
@@ -52,6 +52,13 @@ impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Channel<'_, I, M> {
         let c0 = DxConsts::new(k.p, ch, 0.0, 0.0, 1.0);
         let l0 = Lanes::splat(s, c0);
         let mut acc = Acc::new(s);
+        if !k.batch {
+            // Running statistics: `dx = a*dy` needs no sums, so one pass does both.
+            for i in 0..d.n {
+                running_plane(s, io, k, (i * d.c + ch) * d.plane, &l0, m, &mut acc);
+            }
+            return acc.finish();
+        }
         for i in 0..d.n {
             let start = (i * d.c + ch) * d.plane;
             let r = start..start + d.plane;
@@ -115,6 +122,56 @@ impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Channel<'_, I, M> {
     }
 }
 
+/// One plane from `start` with running statistics: its sums into `acc`, and `dx = a*dy`
+/// written as each vector of `dy` is read.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn running_plane<S: Simd, I: Io, M: Mask<S::F>>(
+    s: S,
+    io: &mut I,
+    k: &Inputs,
+    start: usize,
+    l: &Lanes<S::F>,
+    m: M,
+    acc: &mut Acc<S>,
+) {
+    let plane = k.d.plane;
+    let xs = k.x.get(start..start + plane).unwrap_or(&[]);
+    let ys = if M::USES_Y {
+        k.y.get(start..start + plane).unwrap_or(&[])
+    } else {
+        &[]
+    };
+    let (xv, xr) = xs.as_chunks::<LANES>();
+    let (yv, yr) = ys.as_chunks::<LANES>();
+    {
+        let mut span = io.span(start, xv.len());
+        let nv = span.vectors().min(xv.len());
+        let mut j = 0;
+        while j + 2 <= nv {
+            let dy0 = m.apply(span.get(s, j), load_or_zero(s, yv.get(j)));
+            let dy1 = m.apply(span.get(s, j + 1), load_or_zero(s, yv.get(j + 1)));
+            let (x0, x1) = (s.load(&xv[j]), s.load(&xv[j + 1]));
+            acc.step([dy0, dy1], [dy0 * l.xhat(x0), dy1 * l.xhat(x1)]);
+            span.set(j, dy0 * l.a);
+            span.set(j + 1, dy1 * l.a);
+            j += 2;
+        }
+        if j < nv {
+            let dy0 = m.apply(span.get(s, j), load_or_zero(s, yv.get(j)));
+            acc.step([dy0, s.zero()], [dy0 * l.xhat(s.load(&xv[j])), s.zero()]);
+            span.set(j, dy0 * l.a);
+        }
+    }
+    if !xr.is_empty() {
+        let pos = start + xv.len() * LANES;
+        let dys = io.src().get(pos..start + plane).unwrap_or(&[]);
+        let dy = m.apply(s.load_partial(dys), s.load_partial(yr));
+        let p = (dy * l.xhat(s.load_partial(xr))).lanes_from(s.zero(), xr.len());
+        acc.step([dy, s.zero()], [p, s.zero()]);
+        io.write(pos, xr.len(), dy * l.a);
+    }
+}
+
 /// Two pairs of vector accumulators (`Σdy`, `Σdy·xhat`), folded into f64 every `CHUNK`
 /// steps so each f32 lane sums at most `CHUNK` values.
 struct Acc<S: Simd> {
@@ -150,22 +207,12 @@ impl<S: Simd> Acc<S> {
         }
     }
 
-    /// Moves the f32 lanes into the f64 totals.
+    /// Moves the f32 lanes into the f64 totals: widened to f64 vectors and added there,
+    /// then the 8 lanes of the sum added pairwise.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn fold(&mut self) {
-        let (mut a, mut b) = (0.0f64, 0.0f64);
-        for v in self.dy {
-            for l in v.to_array() {
-                a += f64::from(l);
-            }
-        }
-        for v in self.dyxh {
-            for l in v.to_array() {
-                b += f64::from(l);
-            }
-        }
-        self.total.0 += a;
-        self.total.1 += b;
+        self.total.0 += hsum64(self.dy);
+        self.total.1 += hsum64(self.dyxh);
         self.dy = [self.s.zero(); 2];
         self.dyxh = [self.s.zero(); 2];
         self.steps = 0;
@@ -177,4 +224,13 @@ impl<S: Simd> Acc<S> {
         self.fold();
         self.total
     }
+}
+
+/// The sum of every lane of `v`, in f64: the lanes widened, added as f64 vectors, then
+/// the 8 lanes of the result pairwise.
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(super) fn hsum64<V: Vf32>(v: [V; 2]) -> f64 {
+    let ([a0, a1], [b0, b1]) = (v[0].widen(), v[1].widen());
+    let l = ((a0 + a1) + (b0 + b1)).to_array();
+    ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))
 }
