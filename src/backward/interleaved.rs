@@ -6,9 +6,14 @@
 //! holding channel `i % c`; the last pixels that do not fill a row are a second, short
 //! region with rows of `c`. Many channels: rows of `c`, in blocks of at most
 //! [`BACKWARD_BLOCK`] channels. Per region, one sweep down the rows sums `dy` and
-//! `dy·xhat` per position (f32 on the stack, folded into f64 every `CHUNK` rows); the
-//! positions fold into channels, whose constants give a pattern of per-position constants
-//! for the second sweep, which writes `dx`.
+//! `dy·xhat` per position; the positions fold into channels, whose constants give a
+//! pattern of per-position constants for the second sweep, which writes `dx` (with
+//! running statistics `dx = a*dy` is written by the first sweep, and there is no second).
+//!
+//! A sweep goes down blocks of `CHUNK` rows; in each block, strips of up to 4 (AVX-512)
+//! or 2 vectors go down the block's rows with their sums and constants in registers
+//! (the f32 sums are folded into f64 at the end of each block). Sums kept in memory
+//! instead, loaded and stored for every vector, ran at half the speed.
 
 use super::{DxConsts, Grads, Inputs, Lanes, Mask, load_or_zero};
 use crate::normalize::io::{Io, Span};
@@ -119,11 +124,8 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     };
     for r in regions {
         if r.rows > 0 {
-            let t = if k.batch {
-                sums(s, io.src(), k, r, &pat, m)
-            } else {
-                running(s, io, k, r, &pat, m)
-            };
+            let how = if k.batch { Sweep::Sums } else { Sweep::SumsDx };
+            let t = sweep(s, io, k, r, &pat, m, how);
             for i in 0..r.width {
                 if let (Some(a), Some(b), Some(x), Some(y)) = (
                     ch.dy.get_mut(i % c),
@@ -155,7 +157,7 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     if k.batch {
         for r in regions {
             if r.rows > 0 {
-                dx(s, io, k, r, &pat, m);
+                sweep(s, io, k, r, &pat, m, Sweep::Dx);
             }
         }
     }
@@ -188,7 +190,7 @@ pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs
         }
         if !k.batch {
             // Running statistics: `dx = a*dy` written in the pass that sums.
-            let t = running(s, io, k, r, &pat, m);
+            let t = sweep(s, io, k, r, &pat, m, Sweep::SumsDx);
             let outs = g.dgamma.iter_mut().zip(g.dbeta.iter_mut()).skip(k0);
             for ((dgamma, dbeta), (sdy, sdyxh)) in outs.zip(t.dy.iter().zip(&t.dyxh)).take(width) {
                 *dbeta = *sdy as f32;
@@ -197,7 +199,7 @@ pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs
             k0 += width;
             continue;
         }
-        let t = sums(s, io.src(), k, r, &pat, m);
+        let t = sweep(s, io, k, r, &pat, m, Sweep::Sums);
         let outs = g.dgamma.iter_mut().zip(g.dbeta.iter_mut()).skip(k0);
         for (i, ((dgamma, dbeta), (sdy, sdyxh))) in
             outs.zip(t.dy.iter().zip(&t.dyxh)).enumerate().take(width)
@@ -206,215 +208,269 @@ pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs
             *dgamma = *sdyxh as f32;
             pat.set(i, DxConsts::new(k.p, k0 + i, *sdy, *sdyxh, count));
         }
-        dx(s, io, k, r, &pat, m);
+        sweep(s, io, k, r, &pat, m, Sweep::Dx);
         k0 += width;
     }
 }
 
-/// The per-position sums of a region of `dy` (not generic over the output: one copy for
-/// in place and out of place). Its own function for the ISA ([`Simd::vectorize`]).
-fn sums<S: Simd, M: Mask<S::F>>(
-    s: S,
-    dy: &[f32],
-    k: &Inputs,
-    r: Region,
-    pat: &Pattern,
-    m: M,
-) -> Totals {
-    struct Sums<'a, M> {
-        dy: &'a [f32],
-        k: &'a Inputs<'a>,
-        r: Region,
-        pat: &'a Pattern,
-        m: M,
-    }
-    impl<S: Simd, M: Mask<S::F>> Body<S> for Sums<'_, M> {
-        type Output = Totals;
-        #[cfg_attr(not(debug_assertions), inline(always))]
-        fn run(self, s: S) -> Totals {
-            let Sums { dy, k, r, pat, m } = self;
-            let mut t = Totals {
-                dy: [0.0; B],
-                dyxh: [0.0; B],
-            };
-            let mut acc_dy = [[0.0f32; LANES]; B / LANES];
-            let mut acc_p = [[0.0f32; LANES]; B / LANES];
-            let mut since = 0;
-            for row in 0..r.rows {
-                let st = r.start(row);
-                let span = st..st + r.width;
-                let xs = k.x.get(span.clone()).unwrap_or(&[]);
-                let dys = dy.get(span.clone()).unwrap_or(&[]);
-                let ys = if M::USES_Y {
-                    k.y.get(span).unwrap_or(&[])
-                } else {
-                    &[]
-                };
-                let (xv, xr) = xs.as_chunks::<LANES>();
-                let (dv, dr) = dys.as_chunks::<LANES>();
-                let (yv, yr) = ys.as_chunks::<LANES>();
-                let accs = acc_dy.iter_mut().zip(acc_p.iter_mut());
-                for (j, ((xa, da), (ad, ap))) in xv.iter().zip(dv).zip(accs).enumerate() {
-                    let l = pat.lanes(s, j * LANES);
-                    let dy = m.apply(s.load(da), load_or_zero(s, yv.get(j)));
-                    let p = dy * l.xhat(s.load(xa));
-                    (s.load(ad) + dy).store(ad);
-                    (s.load(ap) + p).store(ap);
-                }
-                let j = xv.len();
-                if let (false, Some(ad), Some(ap)) =
-                    (xr.is_empty(), acc_dy.get_mut(j), acc_p.get_mut(j))
-                {
-                    let l = pat.lanes(s, j * LANES);
-                    let dy = m.apply(s.load_partial(dr), s.load_partial(yr));
-                    let p = (dy * l.xhat(s.load_partial(xr))).lanes_from(s.zero(), xr.len());
-                    (s.load(ad) + dy).store(ad);
-                    (s.load(ap) + p).store(ap);
-                }
-                since += 1;
-                if since == CHUNK {
-                    fold(&mut acc_dy, &mut acc_p, &mut t);
-                    since = 0;
-                }
-            }
-            fold(&mut acc_dy, &mut acc_p, &mut t);
-            t
-        }
-    }
-    s.vectorize(Sums { dy, k, r, pat, m })
+/// Vectors per strip for token `S`: a strip's sums or constants stay in registers (32
+/// vector registers with AVX-512, 16 otherwise).
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn strip_max<S: Simd>() -> usize {
+    if S::ACC >= 8 { 4 } else { 2 }
 }
 
-/// With running statistics: the per-position sums of a region, and `dx = a*dy` written
-/// in the same pass. Its own function for the ISA ([`Simd::vectorize`]).
-fn running<S: Simd, I: Io, M: Mask<S::F>>(
+/// What one sweep of a region does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sweep {
+    /// Sums `Σdy` and `Σdy·xhat` per position.
+    Sums,
+    /// Sums, and writes `dx = a*dy` (running statistics).
+    SumsDx,
+    /// Writes `dx` from the final constants (batch statistics).
+    Dx,
+}
+
+/// One sweep over a region: strips of up to [`strip_max`] whole vectors, each swept down
+/// every row with its sums and constants in registers, then the last partial vector
+/// (`width % LANES` positions) row by row. Returns the per-position sums (zero for
+/// [`Sweep::Dx`]). Its own function for the ISA ([`Simd::vectorize`]).
+fn sweep<S: Simd, I: Io, M: Mask<S::F>>(
     s: S,
     io: &mut I,
     k: &Inputs,
     r: Region,
     pat: &Pattern,
     m: M,
+    how: Sweep,
 ) -> Totals {
-    struct Running<'a, I, M> {
+    struct Run<'a, I, M> {
         io: &'a mut I,
         k: &'a Inputs<'a>,
         r: Region,
         pat: &'a Pattern,
         m: M,
+        how: Sweep,
     }
-    impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Running<'_, I, M> {
+    impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Run<'_, I, M> {
         type Output = Totals;
         #[cfg_attr(not(debug_assertions), inline(always))]
         fn run(self, s: S) -> Totals {
-            let Running { io, k, r, pat, m } = self;
+            let Run {
+                io,
+                k,
+                r,
+                pat,
+                m,
+                how,
+            } = self;
             let mut t = Totals {
                 dy: [0.0; B],
                 dyxh: [0.0; B],
             };
-            let mut acc_dy = [[0.0f32; LANES]; B / LANES];
-            let mut acc_p = [[0.0f32; LANES]; B / LANES];
-            let mut since = 0;
-            for row in 0..r.rows {
-                let st = r.start(row);
-                let xs = k.x.get(st..st + r.width).unwrap_or(&[]);
-                let ys = if M::USES_Y {
-                    k.y.get(st..st + r.width).unwrap_or(&[])
-                } else {
-                    &[]
-                };
-                let (xv, xr) = xs.as_chunks::<LANES>();
-                let (yv, yr) = ys.as_chunks::<LANES>();
-                {
-                    let mut span = io.span(st, xv.len());
-                    let accs = acc_dy.iter_mut().zip(acc_p.iter_mut());
-                    for (j, (xa, (ad, ap))) in xv.iter().zip(accs).enumerate().take(span.vectors())
-                    {
-                        let l = pat.lanes(s, j * LANES);
-                        let dy = m.apply(span.get(s, j), load_or_zero(s, yv.get(j)));
-                        (s.load(ad) + dy).store(ad);
-                        (s.load(ap) + dy * l.xhat(s.load(xa))).store(ap);
-                        span.set(j, dy * l.a);
+            // Blocks of `CHUNK` rows (a fold of the f32 sums each), and in each block
+            // the strips one after the other, so a block's rows are read from memory
+            // once, in order, and from cache by its later strips.
+            let full = r.width / LANES;
+            let mut row = 0;
+            while row < r.rows {
+                let rows = row..(row + CHUNK).min(r.rows);
+                let mut j = 0;
+                while j < full {
+                    let w = (full - j).min(strip_max::<S>());
+                    let st = Strip {
+                        j0: j,
+                        how,
+                        rows: rows.clone(),
+                    };
+                    match w {
+                        4 => st.run::<S, I, M, 4>(s, io, k, r, pat, m, &mut t),
+                        3 => st.run::<S, I, M, 3>(s, io, k, r, pat, m, &mut t),
+                        2 => st.run::<S, I, M, 2>(s, io, k, r, pat, m, &mut t),
+                        _ => st.run::<S, I, M, 1>(s, io, k, r, pat, m, &mut t),
                     }
+                    j += w;
                 }
-                let j = xv.len();
-                if let (false, Some(ad), Some(ap)) =
-                    (xr.is_empty(), acc_dy.get_mut(j), acc_p.get_mut(j))
-                {
-                    let pos = st + j * LANES;
-                    let l = pat.lanes(s, j * LANES);
-                    let dys = io.src().get(pos..st + r.width).unwrap_or(&[]);
-                    let dy = m.apply(s.load_partial(dys), s.load_partial(yr));
-                    let p = (dy * l.xhat(s.load_partial(xr))).lanes_from(s.zero(), xr.len());
-                    (s.load(ad) + dy).store(ad);
-                    (s.load(ap) + p).store(ap);
-                    io.write(pos, xr.len(), dy * l.a);
-                }
-                since += 1;
-                if since == CHUNK {
-                    fold(&mut acc_dy, &mut acc_p, &mut t);
-                    since = 0;
-                }
+                row = rows.end;
             }
-            fold(&mut acc_dy, &mut acc_p, &mut t);
+            if r.width % LANES != 0 {
+                partial(s, io, k, r, pat, m, how, &mut t);
+            }
             t
         }
     }
-    s.vectorize(Running { io, k, r, pat, m })
+    s.vectorize(Run {
+        io,
+        k,
+        r,
+        pat,
+        m,
+        how,
+    })
 }
 
-/// Adds the f32 sums to the f64 ones and clears them.
-#[cfg_attr(not(debug_assertions), inline(always))]
-fn fold(dy: &mut [[f32; LANES]; B / LANES], p: &mut [[f32; LANES]; B / LANES], t: &mut Totals) {
-    for (a, v) in t.dy.iter_mut().zip(dy.as_flattened_mut()) {
-        *a += f64::from(*v);
-        *v = 0.0;
-    }
-    for (a, v) in t.dyxh.iter_mut().zip(p.as_flattened_mut()) {
-        *a += f64::from(*v);
-        *v = 0.0;
-    }
+/// A strip of whole vectors from vector `j0` of a region's rows `rows` (at most `CHUNK`).
+struct Strip {
+    j0: usize,
+    how: Sweep,
+    rows: core::ops::Range<usize>,
 }
 
-/// Writes `dx` over a region. Its own function for the ISA ([`Simd::vectorize`]).
-fn dx<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, r: Region, pat: &Pattern, m: M) {
-    struct Dx<'a, I, M> {
-        io: &'a mut I,
-        k: &'a Inputs<'a>,
+impl Strip {
+    /// Sweeps `W` vectors down the strip's rows of `r`.
+    #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn run<S: Simd, I: Io, M: Mask<S::F>, const W: usize>(
+        self,
+        s: S,
+        io: &mut I,
+        k: &Inputs,
         r: Region,
-        pat: &'a Pattern,
+        pat: &Pattern,
         m: M,
-    }
-    impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Dx<'_, I, M> {
-        type Output = ();
-        #[cfg_attr(not(debug_assertions), inline(always))]
-        fn run(self, s: S) {
-            let Dx { io, k, r, pat, m } = self;
-            for row in 0..r.rows {
-                let st = r.start(row);
-                let xs = k.x.get(st..st + r.width).unwrap_or(&[]);
+        t: &mut Totals,
+    ) {
+        let o = self.j0 * LANES;
+        let mut l = [pat.lanes(s, o); W];
+        for (w, l) in l.iter_mut().enumerate() {
+            *l = pat.lanes(s, o + w * LANES);
+        }
+        let n = W * LANES;
+        if self.how == Sweep::Dx {
+            for row in self.rows {
+                let st = r.start(row) + o;
+                let xs = k.x.get(st..st + n).unwrap_or(&[]);
                 let ys = if M::USES_Y {
-                    k.y.get(st..st + r.width).unwrap_or(&[])
+                    k.y.get(st..st + n).unwrap_or(&[])
                 } else {
                     &[]
                 };
-                let (xv, xr) = xs.as_chunks::<LANES>();
-                let (yv, yr) = ys.as_chunks::<LANES>();
-                {
-                    let mut span = io.span(st, xv.len());
-                    for (j, xa) in xv.iter().enumerate().take(span.vectors()) {
-                        let l = pat.lanes(s, j * LANES);
-                        let dy = m.apply(span.get(s, j), load_or_zero(s, yv.get(j)));
-                        span.set(j, l.dx(dy, s.load(xa), k.batch));
-                    }
+                let (xv, _) = xs.as_chunks::<LANES>();
+                let (yv, _) = ys.as_chunks::<LANES>();
+                let mut span = io.span(st, W);
+                if span.vectors() != W || xv.len() != W {
+                    continue;
                 }
-                if !xr.is_empty() {
-                    let pos = st + xv.len() * LANES;
-                    let l = pat.lanes(s, xv.len() * LANES);
-                    let dys = io.src().get(pos..st + r.width).unwrap_or(&[]);
-                    let dy = m.apply(s.load_partial(dys), s.load_partial(yr));
-                    io.write(pos, xr.len(), l.dx(dy, s.load_partial(xr), k.batch));
+                for w in 0..W {
+                    let dy = m.apply(span.get(s, w), load_or_zero(s, yv.get(w)));
+                    span.set(w, l[w].dx(dy, s.load(&xv[w]), true));
                 }
+            }
+            return;
+        }
+        let (ad, ap) = if self.how == Sweep::SumsDx {
+            chunk::<S, I, M, W, true>(s, io, k, r, o, &l, m, self.rows)
+        } else {
+            chunk::<S, I, M, W, false>(s, io, k, r, o, &l, m, self.rows)
+        };
+        fold_strip(ad, ap, t, o);
+    }
+}
+
+/// The sums of `W` vectors from position `o` over `rows` (at most `CHUNK` of them), and
+/// with `WRITE` the running statistics' `dx = a*dy`. The accumulators are local values,
+/// returned, so they live in registers.
+#[allow(clippy::too_many_arguments)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn chunk<S: Simd, I: Io, M: Mask<S::F>, const W: usize, const WRITE: bool>(
+    s: S,
+    io: &mut I,
+    k: &Inputs,
+    r: Region,
+    o: usize,
+    l: &[Lanes<S::F>; W],
+    m: M,
+    rows: core::ops::Range<usize>,
+) -> ([S::F; W], [S::F; W]) {
+    let n = W * LANES;
+    let mut ad = [s.zero(); W];
+    let mut ap = [s.zero(); W];
+    for row in rows {
+        let st = r.start(row) + o;
+        let xs = k.x.get(st..st + n).unwrap_or(&[]);
+        let ys = if M::USES_Y {
+            k.y.get(st..st + n).unwrap_or(&[])
+        } else {
+            &[]
+        };
+        let (xv, _) = xs.as_chunks::<LANES>();
+        let (yv, _) = ys.as_chunks::<LANES>();
+        let mut span = io.span(st, W);
+        if span.vectors() != W || xv.len() != W {
+            continue;
+        }
+        for w in 0..W {
+            let dy = m.apply(span.get(s, w), load_or_zero(s, yv.get(w)));
+            ad[w] += dy;
+            ap[w] = dy.mul_add(l[w].xhat(s.load(&xv[w])), ap[w]);
+            if WRITE {
+                span.set(w, dy * l[w].a);
             }
         }
     }
-    s.vectorize(Dx { io, k, r, pat, m });
+    (ad, ap)
+}
+
+/// Adds the f32 sums of a strip from position `o` to the f64 ones.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn fold_strip<V: Vf32, const W: usize>(ad: [V; W], ap: [V; W], t: &mut Totals, o: usize) {
+    for w in 0..W {
+        let (a, b) = (ad[w].to_array(), ap[w].to_array());
+        let i = o + w * LANES;
+        let dys = t.dy.get_mut(i..i + LANES).unwrap_or(&mut []);
+        for (d, v) in dys.iter_mut().zip(a) {
+            *d += f64::from(v);
+        }
+        let ps = t.dyxh.get_mut(i..i + LANES).unwrap_or(&mut []);
+        for (d, v) in ps.iter_mut().zip(b) {
+            *d += f64::from(v);
+        }
+    }
+}
+
+/// The last `width % LANES` positions of a region's rows (a partial vector), row by row.
+#[allow(clippy::too_many_arguments)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn partial<S: Simd, I: Io, M: Mask<S::F>>(
+    s: S,
+    io: &mut I,
+    k: &Inputs,
+    r: Region,
+    pat: &Pattern,
+    m: M,
+    how: Sweep,
+    t: &mut Totals,
+) {
+    let o = r.width / LANES * LANES;
+    let rem = r.width - o;
+    let l = pat.lanes(s, o);
+    let (mut ad, mut ap) = (s.zero(), s.zero());
+    let mut since = 0;
+    for row in 0..r.rows {
+        let st = r.start(row) + o;
+        let xr = k.x.get(st..st + rem).unwrap_or(&[]);
+        let yr = if M::USES_Y {
+            k.y.get(st..st + rem).unwrap_or(&[])
+        } else {
+            &[]
+        };
+        let dys = io.src().get(st..st + rem).unwrap_or(&[]);
+        let dy = m.apply(s.load_partial(dys), s.load_partial(yr));
+        let x = s.load_partial(xr);
+        if how == Sweep::Dx {
+            io.write(st, rem, l.dx(dy, x, true));
+            continue;
+        }
+        ad += dy;
+        ap += (dy * l.xhat(x)).lanes_from(s.zero(), rem);
+        if how == Sweep::SumsDx {
+            io.write(st, rem, dy * l.a);
+        }
+        since += 1;
+        if since == CHUNK {
+            fold_strip([ad], [ap], t, o);
+            (ad, ap, since) = (s.zero(), s.zero(), 0);
+        }
+    }
+    fold_strip([ad], [ap], t, o);
 }
