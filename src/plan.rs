@@ -80,8 +80,13 @@ pub(crate) enum Kernel {
     /// stay in cache).
     TrainStatsThenNormalize,
     /// Backward on NCHW planes of 2 or more values: one channel at a time, its sums over
-    /// its `n` planes, then its `dx` over the same planes while they are in cache.
+    /// its `n` planes, then its `dx` over the same planes while they are in cache (with
+    /// running statistics, one pass: `dx` does not need the sums).
     NchwBackwardFused,
+    /// Backward on NCHW planes shorter than [`SHORT_PLANE`] whose groups of 16 channels
+    /// fit in [`FUSE_BYTES`]: the channels' sums as in `NchwBackwardFused`, folded 16 at a
+    /// time through a transpose, then their `dx`.
+    NchwBackwardShort16,
     /// Backward on interleaved channels whose period `lcm(c, 16)` is at most
     /// [`BACKWARD_BLOCK`]: rows of `period` positions over the flat buffer, per-position
     /// sums, then `dx`.
@@ -120,6 +125,7 @@ impl core::fmt::Display for Kernel {
             Kernel::NchwTrainFused { channels } => write!(f, "nchw_train_fused_c{channels}"),
             Kernel::TrainStatsThenNormalize => f.write_str("train_stats_then_normalize"),
             Kernel::NchwBackwardFused => f.write_str("nchw_backward_fused"),
+            Kernel::NchwBackwardShort16 => f.write_str("nchw_backward_short16"),
             Kernel::NhwcBackwardTiled { period } => write!(f, "nhwc_backward_tiled_p{period}"),
             Kernel::NhwcBackwardBlocks => f.write_str("nhwc_backward_blocks"),
         }
@@ -141,7 +147,7 @@ pub(crate) fn plan(op: Op, layout: Layout, d: Dims, isa: Isa) -> Kernel {
         },
         (Op::Train, true) => nchw_train(d.count),
         (Op::Train, false) => Kernel::TrainStatsThenNormalize,
-        (Op::Backward, true) => Kernel::NchwBackwardFused,
+        (Op::Backward, true) => nchw_backward(d),
         (Op::Backward, false) => nhwc_backward(d.c),
     }
 }
@@ -339,6 +345,17 @@ pub(crate) fn nchw_train(count: usize) -> Kernel {
     }
 }
 
+/// The NCHW backward for planes of `plane >= 2` values.
+pub(crate) fn nchw_backward(d: Dims) -> Kernel {
+    // x and dy of 16 channels.
+    let group_bytes = d.count.saturating_mul(LANES * 8);
+    if d.plane < SHORT_PLANE && group_bytes <= FUSE_BYTES {
+        Kernel::NchwBackwardShort16
+    } else {
+        Kernel::NchwBackwardFused
+    }
+}
+
 /// Positions one block of the interleaved backward keeps on the stack: its per-position
 /// sums (f32 and f64) and constants, about 14 KiB.
 pub(crate) const BACKWARD_BLOCK: usize = 256;
@@ -431,9 +448,9 @@ mod tests {
             (s(1, 32, 112, 112), Nhwc, Backward, "nhwc_backward_tiled_p32", "same"),
             (s(1, 64, 56, 56), Nchw, Backward, "nchw_backward_fused", "same"),
             (s(1, 64, 56, 56), Nhwc, Backward, "nhwc_backward_tiled_p64", "same"),
-            (s(1, 256, 14, 14), Nchw, Backward, "nchw_backward_fused", "same"),
+            (s(1, 256, 14, 14), Nchw, Backward, "nchw_backward_short16", "same"),
             (s(1, 256, 14, 14), Nhwc, Backward, "nhwc_backward_tiled_p256", "same"),
-            (s(1, 1280, 7, 7), Nchw, Backward, "nchw_backward_fused", "same"),
+            (s(1, 1280, 7, 7), Nchw, Backward, "nchw_backward_short16", "same"),
             (s(1, 1280, 7, 7), Nhwc, Backward, "nhwc_backward_blocks", "same"),
             (s(32, 64, 56, 56), Nchw, Backward, "nchw_backward_fused", "same"),
             (s(32, 64, 56, 56), Nhwc, Backward, "nhwc_backward_tiled_p64", "same"),

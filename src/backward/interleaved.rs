@@ -139,7 +139,7 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
             }
         }
     }
-    let count = k.d.count as f64;
+    let inv_count = 1.0 / k.d.count as f64;
     let chans = g.dgamma.iter_mut().zip(g.dbeta.iter_mut());
     for (j, ((dgamma, dbeta), (sdy, sdyxh))) in chans.zip(ch.dy.iter().zip(&ch.dyxh)).enumerate() {
         *dbeta = *sdy as f32;
@@ -147,7 +147,7 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
         if !k.batch {
             continue;
         }
-        let kc = DxConsts::new(k.p, j, *sdy, *sdyxh, count);
+        let kc = DxConsts::new(k.p, j, *sdy, *sdyxh, inv_count);
         let mut i = j;
         while i < period {
             pat.set(i, kc);
@@ -172,7 +172,7 @@ pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs
         return;
     }
     let rows = io.len() / c;
-    let count = k.d.count as f64;
+    let inv_count = 1.0 / k.d.count as f64;
     let per = c.div_ceil(c.div_ceil(B)).next_multiple_of(LANES).min(B);
     let mut pat = Pattern::new();
     let mut k0 = 0;
@@ -206,7 +206,7 @@ pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs
         {
             *dbeta = *sdy as f32;
             *dgamma = *sdyxh as f32;
-            pat.set(i, DxConsts::new(k.p, k0 + i, *sdy, *sdyxh, count));
+            pat.set(i, DxConsts::new(k.p, k0 + i, *sdy, *sdyxh, inv_count));
         }
         sweep(s, io, k, r, &pat, m, Sweep::Dx);
         k0 += width;

@@ -9,6 +9,7 @@
 
 mod interleaved;
 mod planar;
+mod short;
 
 use crate::check;
 use crate::error::Error;
@@ -408,6 +409,7 @@ pub(crate) struct Inputs<'a> {
 fn go<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, layout: Layout, m: M, g: Grads) {
     match plan::plan(plan::Op::Backward, layout, k.d, Isa::Portable) {
         Kernel::NchwBackwardFused => planar::run(s, io, k, m, g),
+        Kernel::NchwBackwardShort16 => short::run(s, io, k, m, g),
         Kernel::NhwcBackwardTiled { period } => interleaved::tiled(s, io, k, period, m, g),
         _ => interleaved::blocks(s, io, k, m, g),
     }
@@ -462,7 +464,8 @@ impl<V: Vf32> Mask<V> for Range<V> {
 }
 
 /// One channel's constants for `dx`, from its f64 sums: `a = gamma*invstd`,
-/// `cb = Σdy/m`, `dg = Σ(dy·xhat)/m`, each computed in f64 and rounded once.
+/// `cb = Σdy/m`, `dg = Σ(dy·xhat)/m`, each computed in f64 (`/m` as a product with
+/// `1/m`, computed once per call) and rounded once.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct DxConsts {
     pub mean: f32,
@@ -473,16 +476,22 @@ pub(crate) struct DxConsts {
 }
 
 impl DxConsts {
-    /// Channel `k`'s constants (`k < c`) from its sums over `m` values.
-    pub(crate) fn new(p: &BackwardParams, k: usize, sum_dy: f64, sum_dyxh: f64, m: f64) -> Self {
+    /// Channel `k`'s constants (`k < c`) from its sums over `m` values (`inv_m = 1/m`).
+    pub(crate) fn new(
+        p: &BackwardParams,
+        k: usize,
+        sum_dy: f64,
+        sum_dyxh: f64,
+        inv_m: f64,
+    ) -> Self {
         let get = |s: &[f32]| s.get(k).copied().unwrap_or(0.0);
         let (mean, invstd, gamma) = (get(p.mean), get(p.invstd), get(p.gamma));
         DxConsts {
             mean,
             invstd,
             a: (f64::from(gamma) * f64::from(invstd)) as f32,
-            cb: (sum_dy / m) as f32,
-            dg: (sum_dyxh / m) as f32,
+            cb: (sum_dy * inv_m) as f32,
+            dg: (sum_dyxh * inv_m) as f32,
         }
     }
 }

@@ -9,123 +9,146 @@ use crate::normalize::io::{Io, Span};
 use crate::simd::{Body, LANES, Simd, Vf32, Vf64};
 use crate::stats::CHUNK;
 
-/// Every channel, one after the other.
+/// Every channel, one after the other, in one function for the ISA
+/// ([`Simd::vectorize`]): short planes (7x7) leave no room for a call per channel.
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn run<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, g: Grads) {
-    let count = k.d.count as f64;
-    let chans = g.dgamma.iter_mut().zip(g.dbeta.iter_mut());
-    for (ch, (dgamma, dbeta)) in chans.enumerate().take(k.d.c) {
-        let (sum_dy, sum_dyxh) = s.vectorize(Channel {
-            io,
-            k,
-            ch,
-            m,
-            count,
-        });
-        *dbeta = sum_dy as f32;
-        *dgamma = sum_dyxh as f32;
+    struct Channels<'a, 'g, I, M> {
+        io: &'a mut I,
+        k: &'a Inputs<'a>,
+        m: M,
+        g: Grads<'g>,
+    }
+    impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Channels<'_, '_, I, M> {
+        type Output = ();
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run(self, s: S) {
+            let Channels { io, k, m, g } = self;
+            let inv_count = 1.0 / k.d.count as f64;
+            let chans = g.dgamma.iter_mut().zip(g.dbeta.iter_mut());
+            for (ch, (dgamma, dbeta)) in chans.enumerate().take(k.d.c) {
+                let (sum_dy, sum_dyxh) = channel(s, io, k, ch, m, inv_count);
+                *dbeta = sum_dy as f32;
+                *dgamma = sum_dyxh as f32;
+            }
+        }
+    }
+    s.vectorize(Channels { io, k, m, g });
+}
+
+/// One channel: sums, constants, `dx`. Returns the f64 sums.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn channel<S: Simd, I: Io, M: Mask<S::F>>(
+    s: S,
+    io: &mut I,
+    k: &Inputs,
+    ch: usize,
+    m: M,
+    inv_count: f64,
+) -> (f64, f64) {
+    let d = k.d;
+    let c0 = DxConsts::new(k.p, ch, 0.0, 0.0, 1.0);
+    let l0 = Lanes::splat(s, c0);
+    let mut acc = Acc::new(s);
+    if !k.batch {
+        // Running statistics: `dx = a*dy` needs no sums, so one pass does both.
+        for i in 0..d.n {
+            running_plane(s, io, k, (i * d.c + ch) * d.plane, &l0, m, &mut acc);
+        }
+        return acc.finish();
+    }
+    for i in 0..d.n {
+        sums_plane(s, io.src(), k, (i * d.c + ch) * d.plane, &l0, m, &mut acc);
+    }
+    let (sum_dy, sum_dyxh) = acc.finish();
+    let l = Lanes::splat(s, DxConsts::new(k.p, ch, sum_dy, sum_dyxh, inv_count));
+    for i in 0..d.n {
+        dx_plane(s, io, k, (i * d.c + ch) * d.plane, &l, m);
+    }
+    (sum_dy, sum_dyxh)
+}
+
+/// One plane of `dy` from `start`: its sums into `acc` (`l` gives `mean` and `invstd`).
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(super) fn sums_plane<S: Simd, M: Mask<S::F>>(
+    s: S,
+    dy: &[f32],
+    k: &Inputs,
+    start: usize,
+    l: &Lanes<S::F>,
+    m: M,
+    acc: &mut Acc<S>,
+) {
+    let r = start..start + k.d.plane;
+    let xs = k.x.get(r.clone()).unwrap_or(&[]);
+    let dys = dy.get(r.clone()).unwrap_or(&[]);
+    let ys = if M::USES_Y {
+        k.y.get(r).unwrap_or(&[])
+    } else {
+        &[]
+    };
+    let (xv, xr) = xs.as_chunks::<LANES>();
+    let (dv, dr) = dys.as_chunks::<LANES>();
+    let (yv, yr) = ys.as_chunks::<LANES>();
+    let nv = xv.len().min(dv.len());
+    let mut j = 0;
+    while j + 2 <= nv {
+        let dy0 = m.apply(s.load(&dv[j]), load_or_zero(s, yv.get(j)));
+        let dy1 = m.apply(s.load(&dv[j + 1]), load_or_zero(s, yv.get(j + 1)));
+        let (x0, x1) = (s.load(&xv[j]), s.load(&xv[j + 1]));
+        acc.step([dy0, dy1], [dy0 * l.xhat(x0), dy1 * l.xhat(x1)]);
+        j += 2;
+    }
+    if j < nv {
+        let dy0 = m.apply(s.load(&dv[j]), load_or_zero(s, yv.get(j)));
+        let x0 = s.load(&xv[j]);
+        acc.step([dy0, s.zero()], [dy0 * l.xhat(x0), s.zero()]);
+    }
+    if !xr.is_empty() {
+        let dy = m.apply(s.load_partial(dr), s.load_partial(yr));
+        let p = (dy * l.xhat(s.load_partial(xr))).lanes_from(s.zero(), xr.len());
+        acc.step([dy, s.zero()], [p, s.zero()]);
     }
 }
 
-/// One channel: sums, constants, `dx`. Returns the f64 sums. Its own function for the
-/// ISA ([`Simd::vectorize`]).
-struct Channel<'a, I, M> {
-    io: &'a mut I,
-    k: &'a Inputs<'a>,
-    ch: usize,
+/// `dx` over the plane from `start`, with one channel's final constants `l`.
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(super) fn dx_plane<S: Simd, I: Io, M: Mask<S::F>>(
+    s: S,
+    io: &mut I,
+    k: &Inputs,
+    start: usize,
+    l: &Lanes<S::F>,
     m: M,
-    count: f64,
-}
-
-impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Channel<'_, I, M> {
-    type Output = (f64, f64);
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn run(self, s: S) -> (f64, f64) {
-        let Channel {
-            io,
-            k,
-            ch,
-            m,
-            count,
-        } = self;
-        let d = k.d;
-        let c0 = DxConsts::new(k.p, ch, 0.0, 0.0, 1.0);
-        let l0 = Lanes::splat(s, c0);
-        let mut acc = Acc::new(s);
-        if !k.batch {
-            // Running statistics: `dx = a*dy` needs no sums, so one pass does both.
-            for i in 0..d.n {
-                running_plane(s, io, k, (i * d.c + ch) * d.plane, &l0, m, &mut acc);
-            }
-            return acc.finish();
+) {
+    let plane = k.d.plane;
+    let xs = k.x.get(start..start + plane).unwrap_or(&[]);
+    let ys = if M::USES_Y {
+        k.y.get(start..start + plane).unwrap_or(&[])
+    } else {
+        &[]
+    };
+    let (xv, xr) = xs.as_chunks::<LANES>();
+    let (yv, yr) = ys.as_chunks::<LANES>();
+    {
+        let mut span = io.span(start, xv.len());
+        for (j, xa) in xv.iter().enumerate().take(span.vectors()) {
+            let dy = m.apply(span.get(s, j), load_or_zero(s, yv.get(j)));
+            span.set(j, l.dx(dy, s.load(xa), k.batch));
         }
-        for i in 0..d.n {
-            let start = (i * d.c + ch) * d.plane;
-            let r = start..start + d.plane;
-            let xs = k.x.get(r.clone()).unwrap_or(&[]);
-            let dys = io.src().get(r.clone()).unwrap_or(&[]);
-            let ys = if M::USES_Y {
-                k.y.get(r).unwrap_or(&[])
-            } else {
-                &[]
-            };
-            let (xv, xr) = xs.as_chunks::<LANES>();
-            let (dv, dr) = dys.as_chunks::<LANES>();
-            let (yv, yr) = ys.as_chunks::<LANES>();
-            let nv = xv.len().min(dv.len());
-            let mut j = 0;
-            while j + 2 <= nv {
-                let dy0 = m.apply(s.load(&dv[j]), load_or_zero(s, yv.get(j)));
-                let dy1 = m.apply(s.load(&dv[j + 1]), load_or_zero(s, yv.get(j + 1)));
-                let (x0, x1) = (s.load(&xv[j]), s.load(&xv[j + 1]));
-                acc.step([dy0, dy1], [dy0 * l0.xhat(x0), dy1 * l0.xhat(x1)]);
-                j += 2;
-            }
-            if j < nv {
-                let dy0 = m.apply(s.load(&dv[j]), load_or_zero(s, yv.get(j)));
-                let x0 = s.load(&xv[j]);
-                acc.step([dy0, s.zero()], [dy0 * l0.xhat(x0), s.zero()]);
-            }
-            if !xr.is_empty() {
-                let dy = m.apply(s.load_partial(dr), s.load_partial(yr));
-                let p = (dy * l0.xhat(s.load_partial(xr))).lanes_from(s.zero(), xr.len());
-                acc.step([dy, s.zero()], [p, s.zero()]);
-            }
-        }
-        let (sum_dy, sum_dyxh) = acc.finish();
-        let l = Lanes::splat(s, DxConsts::new(k.p, ch, sum_dy, sum_dyxh, count));
-        for i in 0..d.n {
-            let start = (i * d.c + ch) * d.plane;
-            let xs = k.x.get(start..start + d.plane).unwrap_or(&[]);
-            let ys = if M::USES_Y {
-                k.y.get(start..start + d.plane).unwrap_or(&[])
-            } else {
-                &[]
-            };
-            let (xv, xr) = xs.as_chunks::<LANES>();
-            let (yv, yr) = ys.as_chunks::<LANES>();
-            {
-                let mut span = io.span(start, xv.len());
-                for (j, xa) in xv.iter().enumerate().take(span.vectors()) {
-                    let dy = m.apply(span.get(s, j), load_or_zero(s, yv.get(j)));
-                    span.set(j, l.dx(dy, s.load(xa), k.batch));
-                }
-            }
-            if !xr.is_empty() {
-                let pos = start + xv.len() * LANES;
-                let dys = io.src().get(pos..start + d.plane).unwrap_or(&[]);
-                let dy = m.apply(s.load_partial(dys), s.load_partial(yr));
-                io.write(pos, xr.len(), l.dx(dy, s.load_partial(xr), k.batch));
-            }
-        }
-        (sum_dy, sum_dyxh)
+    }
+    if !xr.is_empty() {
+        let pos = start + xv.len() * LANES;
+        let dys = io.src().get(pos..start + plane).unwrap_or(&[]);
+        let dy = m.apply(s.load_partial(dys), s.load_partial(yr));
+        io.write(pos, xr.len(), l.dx(dy, s.load_partial(xr), k.batch));
     }
 }
 
 /// One plane from `start` with running statistics: its sums into `acc`, and `dx = a*dy`
 /// written as each vector of `dy` is read.
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn running_plane<S: Simd, I: Io, M: Mask<S::F>>(
+pub(super) fn running_plane<S: Simd, I: Io, M: Mask<S::F>>(
     s: S,
     io: &mut I,
     k: &Inputs,
@@ -174,35 +197,45 @@ fn running_plane<S: Simd, I: Io, M: Mask<S::F>>(
 
 /// Two pairs of vector accumulators (`Σdy`, `Σdy·xhat`), folded into f64 every `CHUNK`
 /// steps so each f32 lane sums at most `CHUNK` values.
-struct Acc<S: Simd> {
+pub(super) struct Acc<S: Simd> {
     s: S,
     dy: [S::F; 2],
     dyxh: [S::F; 2],
     steps: usize,
+    /// Steps between folds: `CHUNK`, or `CHUNK / 2` when the two vectors are added in
+    /// f32 at the end ([`Acc::finish_f32`]).
+    limit: usize,
     total: (f64, f64),
 }
 
 impl<S: Simd> Acc<S> {
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn new(s: S) -> Self {
+    pub(super) fn new(s: S) -> Self {
+        Self::with_limit(s, CHUNK)
+    }
+
+    /// Folding every `limit` steps.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(super) fn with_limit(s: S, limit: usize) -> Self {
         Acc {
             s,
             dy: [s.zero(); 2],
             dyxh: [s.zero(); 2],
             steps: 0,
+            limit,
             total: (0.0, 0.0),
         }
     }
 
     /// Adds one vector to each accumulator.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn step(&mut self, dy: [S::F; 2], dyxh: [S::F; 2]) {
+    pub(super) fn step(&mut self, dy: [S::F; 2], dyxh: [S::F; 2]) {
         self.dy[0] += dy[0];
         self.dy[1] += dy[1];
         self.dyxh[0] += dyxh[0];
         self.dyxh[1] += dyxh[1];
         self.steps += 1;
-        if self.steps == CHUNK {
+        if self.steps >= self.limit {
             self.fold();
         }
     }
@@ -223,6 +256,17 @@ impl<S: Simd> Acc<S> {
     fn finish(mut self) -> (f64, f64) {
         self.fold();
         self.total
+    }
+
+    /// The f64 totals of the folds so far, and the lanes not yet folded, the two
+    /// vectors added in f32 (at most `2 * limit` values per lane).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(super) fn finish_f32(self) -> ((f64, f64), S::F, S::F) {
+        (
+            self.total,
+            self.dy[0] + self.dy[1],
+            self.dyxh[0] + self.dyxh[1],
+        )
     }
 }
 

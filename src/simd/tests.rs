@@ -167,6 +167,40 @@ fn lane_selection() {
 }
 
 #[test]
+fn partial_loads_and_stores_touch_only_their_lanes() {
+    // Loads `n` values from the end of a buffer (nothing after them to read), adds 1,
+    // and stores the result into the first `n` places of a NaN-filled buffer.
+    struct P(usize);
+    impl Probe for P {
+        fn probe<S: Simd>(&self, s: S) -> [f32; LANES] {
+            let src: [f32; 2 * LANES] = core::array::from_fn(|i| i as f32);
+            let v = s.load_partial(&src[2 * LANES - self.0..]) + s.splat(1.0);
+            let past = &v.to_array()[self.0..];
+            assert!(
+                past.iter().all(|&l| l == 1.0),
+                "lanes past the slice not zero"
+            );
+            let mut out = [f32::NAN; LANES + 1];
+            v.store_partial(&mut out[1..1 + self.0]);
+            assert!(out[0].is_nan(), "wrote before its slice");
+            let mut lanes = [0.0; LANES];
+            lanes.copy_from_slice(&out[1..]);
+            lanes
+        }
+    }
+    for n in 0..=LANES {
+        let got = on_every_isa(&P(n));
+        for (i, g) in got.iter().enumerate() {
+            if i < n {
+                assert_eq!(*g, (2 * LANES - n + i) as f32 + 1.0, "n {n}, lane {i}");
+            } else {
+                assert!(g.is_nan(), "n {n}: lane {i} written ({g})");
+            }
+        }
+    }
+}
+
+#[test]
 fn fused_multiply_add_rounds_once_on_x86() {
     // (1 + 2^-23)(1 - 2^-23) - 1 = -2^-46 exactly; unfused it rounds to 0.
     struct P;

@@ -163,6 +163,22 @@ impl Simd for Avx2 {
         }
     }
     #[inline(always)]
+    fn load_partial(self, s: &[f32]) -> F32x16Avx2 {
+        let n = s.len().min(LANES);
+        // SAFETY: the token proves AVX2. A masked load touches only the lanes whose mask
+        // is set (the others read as 0 and never fault): lanes `0..n`, inside `s`. The
+        // high half is loaded only when `n > 8`, so its pointer stays inside `s`.
+        unsafe {
+            let a = _mm256_maskload_ps(s.as_ptr(), avx2_mask(n));
+            let b = if n > 8 {
+                _mm256_maskload_ps(s.as_ptr().add(8), avx2_mask(n - 8))
+            } else {
+                _mm256_setzero_ps()
+            };
+            F32x16Avx2 { a, b }
+        }
+    }
+    #[inline(always)]
     fn splat64(self, v: f64) -> F64x8Avx2 {
         // SAFETY: the token proves AVX2 and FMA are available.
         unsafe {
@@ -219,6 +235,13 @@ impl Simd for Avx512 {
         unsafe { F32x16Avx512(_mm512_loadu_ps(a.as_ptr())) }
     }
     #[inline(always)]
+    fn load_partial(self, s: &[f32]) -> F32x16Avx512 {
+        let n = s.len().min(LANES);
+        // SAFETY: the token proves AVX-512F. A masked load touches only the lanes whose
+        // mask bit is set (the others are 0 and never fault): lanes `0..n`, inside `s`.
+        unsafe { F32x16Avx512(_mm512_maskz_loadu_ps(avx512_mask(n), s.as_ptr())) }
+    }
+    #[inline(always)]
     fn splat64(self, v: f64) -> F64x8Avx512 {
         // SAFETY: the token proves AVX-512F is available.
         unsafe { F64x8Avx512(_mm512_set1_pd(v)) }
@@ -240,6 +263,25 @@ impl Simd for Avx512 {
             out
         }
     }
+}
+
+/// The AVX2 lane mask of the first `n.min(8)` lanes (a lane is set when its sign bit is).
+///
+/// # Safety
+/// AVX2 must be available.
+#[inline(always)]
+unsafe fn avx2_mask(n: usize) -> __m256i {
+    // SAFETY: the caller guarantees AVX2; register-only operations.
+    unsafe {
+        let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(8) as i32), idx)
+    }
+}
+
+/// The AVX-512 mask of the first `n.min(16)` lanes.
+#[inline(always)]
+fn avx512_mask(n: usize) -> __mmask16 {
+    (((1u32 << n.min(LANES)) - 1) & 0xffff) as __mmask16
 }
 
 /// One zmm from two ymm halves, low first.
@@ -343,6 +385,19 @@ impl Vf32 for F32x16Avx2 {
         unsafe {
             _mm256_storeu_ps(out.as_mut_ptr(), self.a);
             _mm256_storeu_ps(out.as_mut_ptr().add(8), self.b);
+        }
+    }
+    #[inline(always)]
+    fn store_partial(self, out: &mut [f32]) {
+        let n = out.len().min(LANES);
+        // SAFETY: AVX2 is available (token). A masked store writes only the lanes whose
+        // mask is set: lanes `0..n`, inside `out`. The high half is stored only when
+        // `n > 8`, so its pointer stays inside `out`.
+        unsafe {
+            _mm256_maskstore_ps(out.as_mut_ptr(), avx2_mask(n), self.a);
+            if n > 8 {
+                _mm256_maskstore_ps(out.as_mut_ptr().add(8), avx2_mask(n - 8), self.b);
+            }
         }
     }
     #[inline(always)]
@@ -487,6 +542,13 @@ impl Vf32 for F32x16Avx512 {
     fn store(self, out: &mut [f32; LANES]) {
         // SAFETY: AVX-512F is available (token); the store writes exactly `out`.
         unsafe { _mm512_storeu_ps(out.as_mut_ptr(), self.0) }
+    }
+    #[inline(always)]
+    fn store_partial(self, out: &mut [f32]) {
+        let n = out.len().min(LANES);
+        // SAFETY: AVX-512F is available (token). A masked store writes only the lanes
+        // whose mask bit is set: lanes `0..n`, inside `out`.
+        unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr(), avx512_mask(n), self.0) }
     }
     #[inline(always)]
     fn widen(self) -> [F64x8Avx512; 2] {

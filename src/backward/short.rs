@@ -1,0 +1,126 @@
+//! NCHW backward of short planes (`h*w <` [`SHORT_PLANE`]: 7x7, 14x14) in groups of
+//! `LANES` channels whose data fits in cache ([`FUSE_BYTES`]). Each channel's sums run
+//! along its planes as in `planar.rs` (with running statistics, its `dx` too), but the
+//! horizontal fold of its lanes waits: the group's `LANES` accumulators are transposed
+//! and added together, one channel per lane. A per-channel fold (lanes widened, added,
+//! the last ones one by one) is a chain of dependent operations as long as a 7x7
+//! channel's whole work. Then each channel's constants, and with batch statistics its
+//! `dx`, over planes the group left in cache.
+//!
+//! [`SHORT_PLANE`]: crate::plan::SHORT_PLANE
+//! [`FUSE_BYTES`]: crate::plan::FUSE_BYTES
+
+use super::planar::{Acc, dx_plane, running_plane, sums_plane};
+use super::{DxConsts, Grads, Inputs, Lanes, Mask};
+use crate::normalize::io::Io;
+use crate::simd::{Body, LANES, Simd, T, Vf32, wide_lanes};
+use crate::stats::CHUNK;
+
+/// Every group of `LANES` channels, in one function for the ISA ([`Simd::vectorize`]).
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(super) fn run<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, g: Grads) {
+    struct Groups<'a, 'g, I, M> {
+        io: &'a mut I,
+        k: &'a Inputs<'a>,
+        m: M,
+        g: Grads<'g>,
+    }
+    impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Groups<'_, '_, I, M> {
+        type Output = ();
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run(self, s: S) {
+            let Groups { io, k, m, g } = self;
+            let mut c0 = 0;
+            while c0 < k.d.c {
+                let chans = (k.d.c - c0).min(LANES);
+                let dgamma = g.dgamma.get_mut(c0..c0 + chans).unwrap_or(&mut []);
+                let dbeta = g.dbeta.get_mut(c0..c0 + chans).unwrap_or(&mut []);
+                group(s, io, k, c0, m, dgamma, dbeta);
+                c0 += chans;
+            }
+        }
+    }
+    s.vectorize(Groups { io, k, m, g });
+}
+
+/// Channels `c0..c0 + dgamma.len()` (at most `LANES`).
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn group<S: Simd, I: Io, M: Mask<S::F>>(
+    s: S,
+    io: &mut I,
+    k: &Inputs,
+    c0: usize,
+    m: M,
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+) {
+    let d = k.d;
+    // Row `l`: channel `c0 + l`'s lanes not yet folded; `tot`: its folds so far.
+    let mut rows_dy = [[0.0f32; LANES]; LANES];
+    let mut rows_p = [[0.0f32; LANES]; LANES];
+    let mut tot = [(0.0f64, 0.0f64); LANES];
+    let chans = dgamma.len().min(LANES);
+    for l in 0..chans {
+        let ch = c0 + l;
+        let l0 = Lanes::splat(s, DxConsts::new(k.p, ch, 0.0, 0.0, 1.0));
+        // Half the usual steps between folds: the two vectors are added at the end.
+        let mut acc = Acc::with_limit(s, CHUNK / 2);
+        for i in 0..d.n {
+            let start = (i * d.c + ch) * d.plane;
+            if k.batch {
+                sums_plane(s, io.src(), k, start, &l0, m, &mut acc);
+            } else {
+                running_plane(s, io, k, start, &l0, m, &mut acc);
+            }
+        }
+        let (t, vdy, vp) = acc.finish_f32();
+        if let (Some(rd), Some(rp), Some(tt)) =
+            (rows_dy.get_mut(l), rows_p.get_mut(l), tot.get_mut(l))
+        {
+            vdy.store(rd);
+            vp.store(rp);
+            *tt = t;
+        }
+    }
+    let (sum_dy, sum_p) = (lane_sums(s, &rows_dy), lane_sums(s, &rows_p));
+    let inv_count = 1.0 / d.count as f64;
+    let outs = dgamma.iter_mut().zip(dbeta.iter_mut());
+    for (l, ((dgamma, dbeta), t)) in outs.zip(tot).enumerate().take(chans) {
+        let sdy = t.0 + sum_dy.get(l).copied().unwrap_or(0.0);
+        let sp = t.1 + sum_p.get(l).copied().unwrap_or(0.0);
+        *dbeta = sdy as f32;
+        *dgamma = sp as f32;
+        if k.batch {
+            let ch = c0 + l;
+            let kc = Lanes::splat(s, DxConsts::new(k.p, ch, sdy, sp, inv_count));
+            for i in 0..d.n {
+                dx_plane(s, io, k, (i * d.c + ch) * d.plane, &kc, m);
+            }
+        }
+    }
+}
+
+/// Lane `l` of the result: the sum of row `l`, in f64. The rows are transposed 8
+/// columns at a time and the 16 column vectors added pairwise in f32, then widened.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn lane_sums<S: Simd>(s: S, rows: &[[f32; LANES]; LANES]) -> [f64; LANES] {
+    let mut left = [[0.0f32; T]; LANES];
+    let mut right = [[0.0f32; T]; LANES];
+    for ((r, a), b) in rows.iter().zip(left.iter_mut()).zip(right.iter_mut()) {
+        if let (Some(lo), Some(hi)) = (r.first_chunk::<T>(), r.last_chunk::<T>()) {
+            (*a, *b) = (*lo, *hi);
+        }
+    }
+    let (lo, hi) = (s.transpose8(&left), s.transpose8(&right));
+    let mut v = [s.zero(); 2 * T];
+    v[..T].copy_from_slice(&lo);
+    v[T..].copy_from_slice(&hi);
+    let mut width = T;
+    while width > 0 {
+        for j in 0..width {
+            v[j] += v[j + width];
+        }
+        width /= 2;
+    }
+    wide_lanes(v[0].widen())
+}
