@@ -2,10 +2,12 @@
 //! gradient and the statistics the forward used (PyTorch's `native_batch_norm_backward`),
 //! optionally through a fused ReLU or clamp.
 //!
-//! Entry points and argument checks here; the kernels in `planar.rs` (NCHW) and
-//! `interleaved.rs` (NHWC, and NCHW with 1x1 planes). Both first sum `Σdy` and `Σdy·xhat`
-//! per channel (f32 lanes for at most `CHUNK` values each, then f64), then compute the
-//! channel's constants once in f64 (rounded to f32), then `dx`.
+//! Entry points and argument checks here; the kernels in `planar.rs` (NCHW), `short.rs`
+//! (NCHW planes under [`plan::SHORT_PLANE`] values) and `interleaved.rs` (NHWC, and NCHW
+//! with 1x1 planes). All first sum `Σdy` and `Σdy·xhat` per channel (f32 lanes for at
+//! most `CHUNK` values each, then f64), then compute the channel's constants once in f64
+//! (rounded to f32), then `dx`; with running statistics `dx = a*dy` needs no sums, and is
+//! written in the pass that sums.
 
 mod interleaved;
 mod planar;
@@ -72,9 +74,11 @@ pub struct Activated<'a> {
 /// The sums are accumulated in f32 lanes for at most 64 values each, then in f64, so they
 /// stay accurate on long channels; `gamma*invstd`, `dbeta/m` and `dgamma/m` are computed
 /// once per channel in f64 and rounded to f32; `dx` is then one pass in f32. In NCHW a
-/// channel's sums and its `dx` run one after the other, so a channel that fits in cache
-/// is read from memory once (a larger one twice); in NHWC the whole tensor (or a block
-/// of channels) is read once for the sums and once for `dx`.
+/// channel's sums and its `dx` run one after the other (for short planes, 16 channels'
+/// sums, then their `dx`), so a channel that fits in cache is read from memory once (a
+/// larger one twice); in NHWC the whole tensor (or a block of channels) is read once for
+/// the sums and once for `dx`. With [`ForwardStats::Running`], `dx` does not depend on
+/// the sums and is written in the same pass: every layout reads its input once.
 ///
 /// `x`, `dy` and `dx` hold `shape.numel()` values in `layout`; `p.*`, `dgamma` and
 /// `dbeta` hold `shape.c` values. A zero-sized shape with channels (`n*h*w == 0`, `c > 0`)

@@ -2,7 +2,9 @@
 //! planes. The channel's sums `Σdy` and `Σdy·xhat` over its `n` planes (two vector
 //! accumulators each, folded into f64 every `CHUNK` vectors), then its constants, then
 //! its `dx` over the same planes, which a channel that fits in cache still holds. A
-//! channel larger than the cache is read from memory twice.
+//! channel larger than the cache is read from memory twice. With running statistics the
+//! one pass over the planes writes `dx = a*dy` as it sums. The plane-level steps are
+//! shared with `short.rs`.
 
 use super::{DxConsts, Grads, Inputs, Lanes, Mask, load_or_zero};
 use crate::normalize::io::{Io, Span};
