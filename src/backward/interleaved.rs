@@ -335,44 +335,30 @@ impl Strip {
         for (w, l) in l.iter_mut().enumerate() {
             *l = pat.lanes(s, o + w * LANES);
         }
-        let n = W * LANES;
-        if self.how == Sweep::Dx {
-            for row in self.rows {
-                let st = r.start(row) + o;
-                let xs = k.x.get(st..st + n).unwrap_or(&[]);
-                let ys = if M::USES_Y {
-                    k.y.get(st..st + n).unwrap_or(&[])
-                } else {
-                    &[]
-                };
-                let (xv, _) = xs.as_chunks::<LANES>();
-                let (yv, _) = ys.as_chunks::<LANES>();
-                let mut span = io.span(st, W);
-                if span.vectors() != W || xv.len() != W {
-                    continue;
-                }
-                for w in 0..W {
-                    let dy = m.apply(span.get(s, w), load_or_zero(s, yv.get(w)));
-                    span.set(w, l[w].dx(dy, s.load(&xv[w]), true));
-                }
+        let (ad, ap) = match self.how {
+            Sweep::Sums => chunk::<S, I, M, W, SUMS>(s, io, k, r, o, &l, m, self.rows),
+            Sweep::SumsDx => chunk::<S, I, M, W, SUMS_DX>(s, io, k, r, o, &l, m, self.rows),
+            Sweep::Dx => {
+                chunk::<S, I, M, W, DX>(s, io, k, r, o, &l, m, self.rows);
+                return;
             }
-            return;
-        }
-        let (ad, ap) = if self.how == Sweep::SumsDx {
-            chunk::<S, I, M, W, true>(s, io, k, r, o, &l, m, self.rows)
-        } else {
-            chunk::<S, I, M, W, false>(s, io, k, r, o, &l, m, self.rows)
         };
         fold_strip(ad, ap, t, o);
     }
 }
 
-/// The sums of `W` vectors from position `o` over `rows` (at most `CHUNK` of them), and
-/// with `WRITE` the running statistics' `dx = a*dy`. The accumulators are local values,
-/// returned, so they live in registers.
+/// [`chunk`]'s modes, as [`Sweep`]'s cases (a const parameter, so each is its own loop).
+const SUMS: u8 = 0;
+const SUMS_DX: u8 = 1;
+const DX: u8 = 2;
+
+/// `W` vectors from position `o` down `rows` (at most `CHUNK` of them): with `SUMS`,
+/// their sums; with `SUMS_DX`, also the running statistics' `dx = a*dy`; with `DX`, the
+/// batch statistics' `dx` from the final constants (and no sums). The accumulators are
+/// local values, returned, so they live in registers.
 #[allow(clippy::too_many_arguments)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn chunk<S: Simd, I: Io, M: Mask<S::F>, const W: usize, const WRITE: bool>(
+fn chunk<S: Simd, I: Io, M: Mask<S::F>, const W: usize, const HOW: u8>(
     s: S,
     io: &mut I,
     k: &Inputs,
@@ -387,12 +373,7 @@ fn chunk<S: Simd, I: Io, M: Mask<S::F>, const W: usize, const WRITE: bool>(
     let mut ap = [s.zero(); W];
     for row in rows {
         let st = r.start(row) + o;
-        let xs = k.x.get(st..st + n).unwrap_or(&[]);
-        let ys = if M::USES_Y {
-            k.y.get(st..st + n).unwrap_or(&[])
-        } else {
-            &[]
-        };
+        let (xs, ys) = k.at::<S::F, M>(st, n);
         let (xv, _) = xs.as_chunks::<LANES>();
         let (yv, _) = ys.as_chunks::<LANES>();
         let mut span = io.span(st, W);
@@ -401,9 +382,14 @@ fn chunk<S: Simd, I: Io, M: Mask<S::F>, const W: usize, const WRITE: bool>(
         }
         for w in 0..W {
             let dy = m.apply(span.get(s, w), load_or_zero(s, yv.get(w)));
+            let x = s.load(&xv[w]);
+            if HOW == DX {
+                span.set(w, l[w].dx(dy, x, true));
+                continue;
+            }
             ad[w] += dy;
-            ap[w] = dy.mul_add(l[w].xhat(s.load(&xv[w])), ap[w]);
-            if WRITE {
+            ap[w] = dy.mul_add(l[w].xhat(x), ap[w]);
+            if HOW == SUMS_DX {
                 span.set(w, dy * l[w].a);
             }
         }
@@ -448,12 +434,7 @@ fn partial<S: Simd, I: Io, M: Mask<S::F>>(
     let mut since = 0;
     for row in 0..r.rows {
         let st = r.start(row) + o;
-        let xr = k.x.get(st..st + rem).unwrap_or(&[]);
-        let yr = if M::USES_Y {
-            k.y.get(st..st + rem).unwrap_or(&[])
-        } else {
-            &[]
-        };
+        let (xr, yr) = k.at::<S::F, M>(st, rem);
         let dys = io.src().get(st..st + rem).unwrap_or(&[]);
         let dy = m.apply(s.load_partial(dys), s.load_partial(yr));
         let x = s.load_partial(xr);

@@ -408,12 +408,28 @@ pub(crate) struct Inputs<'a> {
     pub batch: bool,
 }
 
+impl Inputs<'_> {
+    /// `x` and, for a mask `M` that reads it, `y` over `start..start + len` (empty where
+    /// the range leaves the buffer, or `y` is not read).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) fn at<V, M: Mask<V>>(&self, start: usize, len: usize) -> (&[f32], &[f32]) {
+        let r = start..start.saturating_add(len);
+        let x = self.x.get(r.clone()).unwrap_or(&[]);
+        let y = if M::USES_Y {
+            self.y.get(r).unwrap_or(&[])
+        } else {
+            &[]
+        };
+        (x, y)
+    }
+}
+
 /// The layout's kernel, with the mask type chosen.
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn go<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, layout: Layout, m: M, g: Grads) {
     match plan::plan(plan::Op::Backward, layout, k.d, Isa::Portable) {
-        Kernel::NchwBackwardFused => planar::run(s, io, k, m, g),
-        Kernel::NchwBackwardShort16 => short::run(s, io, k, m, g),
+        Kernel::NchwBackwardFused => planar::run(s, io, k, m, g, false),
+        Kernel::NchwBackwardShort16 => planar::run(s, io, k, m, g, true),
         Kernel::NhwcBackwardTiled { period } => interleaved::tiled(s, io, k, period, m, g),
         _ => interleaved::blocks(s, io, k, m, g),
     }

@@ -11,21 +11,34 @@ use crate::normalize::io::{Io, Span};
 use crate::simd::{Body, LANES, Simd, Vf32, Vf64};
 use crate::stats::CHUNK;
 
-/// Every channel, one after the other, in one function for the ISA
-/// ([`Simd::vectorize`]): short planes (7x7) leave no room for a call per channel.
+/// Every channel in one function for the ISA ([`Simd::vectorize`]): short planes (7x7)
+/// leave no room for a call per channel. With `short`, in groups of `LANES` channels
+/// (`short.rs`); otherwise one after the other.
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(super) fn run<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, g: Grads) {
+pub(super) fn run<S: Simd, I: Io, M: Mask<S::F>>(
+    s: S,
+    io: &mut I,
+    k: &Inputs,
+    m: M,
+    g: Grads,
+    short: bool,
+) {
     struct Channels<'a, 'g, I, M> {
         io: &'a mut I,
         k: &'a Inputs<'a>,
         m: M,
         g: Grads<'g>,
+        short: bool,
     }
     impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Channels<'_, '_, I, M> {
         type Output = ();
         #[cfg_attr(not(debug_assertions), inline(always))]
         fn run(self, s: S) {
-            let Channels { io, k, m, g } = self;
+            let Channels { io, k, m, g, short } = self;
+            if short {
+                super::short::groups(s, io, k, m, g);
+                return;
+            }
             let inv_count = 1.0 / k.d.count as f64;
             let chans = g.dgamma.iter_mut().zip(g.dbeta.iter_mut());
             for (ch, (dgamma, dbeta)) in chans.enumerate().take(k.d.c) {
@@ -35,7 +48,7 @@ pub(super) fn run<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m
             }
         }
     }
-    s.vectorize(Channels { io, k, m, g });
+    s.vectorize(Channels { io, k, m, g, short });
 }
 
 /// One channel: sums, constants, `dx`. Returns the f64 sums.
@@ -81,14 +94,8 @@ pub(super) fn sums_plane<S: Simd, M: Mask<S::F>>(
     m: M,
     acc: &mut Acc<S>,
 ) {
-    let r = start..start + k.d.plane;
-    let xs = k.x.get(r.clone()).unwrap_or(&[]);
-    let dys = dy.get(r.clone()).unwrap_or(&[]);
-    let ys = if M::USES_Y {
-        k.y.get(r).unwrap_or(&[])
-    } else {
-        &[]
-    };
+    let (xs, ys) = k.at::<S::F, M>(start, k.d.plane);
+    let dys = dy.get(start..start + k.d.plane).unwrap_or(&[]);
     let (xv, xr) = xs.as_chunks::<LANES>();
     let (dv, dr) = dys.as_chunks::<LANES>();
     let (yv, yr) = ys.as_chunks::<LANES>();
@@ -124,12 +131,7 @@ pub(super) fn dx_plane<S: Simd, I: Io, M: Mask<S::F>>(
     m: M,
 ) {
     let plane = k.d.plane;
-    let xs = k.x.get(start..start + plane).unwrap_or(&[]);
-    let ys = if M::USES_Y {
-        k.y.get(start..start + plane).unwrap_or(&[])
-    } else {
-        &[]
-    };
+    let (xs, ys) = k.at::<S::F, M>(start, plane);
     let (xv, xr) = xs.as_chunks::<LANES>();
     let (yv, yr) = ys.as_chunks::<LANES>();
     {
@@ -160,12 +162,7 @@ pub(super) fn running_plane<S: Simd, I: Io, M: Mask<S::F>>(
     acc: &mut Acc<S>,
 ) {
     let plane = k.d.plane;
-    let xs = k.x.get(start..start + plane).unwrap_or(&[]);
-    let ys = if M::USES_Y {
-        k.y.get(start..start + plane).unwrap_or(&[])
-    } else {
-        &[]
-    };
+    let (xs, ys) = k.at::<S::F, M>(start, plane);
     let (xv, xr) = xs.as_chunks::<LANES>();
     let (yv, yr) = ys.as_chunks::<LANES>();
     {

@@ -13,34 +13,20 @@
 use super::planar::{Acc, dx_plane, running_plane, sums_plane};
 use super::{DxConsts, Grads, Inputs, Lanes, Mask};
 use crate::normalize::io::Io;
-use crate::simd::{Body, LANES, Simd, T, Vf32, wide_lanes};
+use crate::simd::{LANES, Simd, T, Vf32, wide_lanes};
 use crate::stats::CHUNK;
 
-/// Every group of `LANES` channels, in one function for the ISA ([`Simd::vectorize`]).
+/// Every group of `LANES` channels (inside [`super::planar::run`]'s function for the ISA).
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(super) fn run<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, g: Grads) {
-    struct Groups<'a, 'g, I, M> {
-        io: &'a mut I,
-        k: &'a Inputs<'a>,
-        m: M,
-        g: Grads<'g>,
+pub(super) fn groups<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, g: Grads) {
+    let mut c0 = 0;
+    while c0 < k.d.c {
+        let chans = (k.d.c - c0).min(LANES);
+        let dgamma = g.dgamma.get_mut(c0..c0 + chans).unwrap_or(&mut []);
+        let dbeta = g.dbeta.get_mut(c0..c0 + chans).unwrap_or(&mut []);
+        group(s, io, k, c0, m, dgamma, dbeta);
+        c0 += chans;
     }
-    impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Groups<'_, '_, I, M> {
-        type Output = ();
-        #[cfg_attr(not(debug_assertions), inline(always))]
-        fn run(self, s: S) {
-            let Groups { io, k, m, g } = self;
-            let mut c0 = 0;
-            while c0 < k.d.c {
-                let chans = (k.d.c - c0).min(LANES);
-                let dgamma = g.dgamma.get_mut(c0..c0 + chans).unwrap_or(&mut []);
-                let dbeta = g.dbeta.get_mut(c0..c0 + chans).unwrap_or(&mut []);
-                group(s, io, k, c0, m, dgamma, dbeta);
-                c0 += chans;
-            }
-        }
-    }
-    s.vectorize(Groups { io, k, m, g });
 }
 
 /// Channels `c0..c0 + dgamma.len()` (at most `LANES`).
