@@ -95,7 +95,11 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     g: Grads,
 ) {
     let (c, len) = (k.d.c.max(1), io.len());
+    // A row of fewer than `WIDE` positions is widened to a multiple of itself (still a
+    // period of the channels): rows of one vector (c = 16) paid their per-row work for
+    // every vector and ran at half the speed of rows of four.
     let period = period.clamp(1, B);
+    let period = period * (WIDE / period).max(1);
     let rows = len / period;
     let rest = rows * period;
     let regions = [
@@ -212,6 +216,9 @@ pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs
         k0 += width;
     }
 }
+
+/// Positions a tiled row is widened to (see [`tiled`]): the widest strip.
+const WIDE: usize = 4 * LANES;
 
 /// Vectors per strip for token `S`: a strip's sums or constants stay in registers (32
 /// vector registers with AVX-512, 16 otherwise).
