@@ -89,7 +89,7 @@ pub(crate) enum Kernel {
     NchwBackwardShort16,
     /// Backward on interleaved channels whose period `lcm(c, 16)` is at most
     /// [`BACKWARD_BLOCK`]: rows of `period` positions over the flat buffer (widened by the
-    /// kernel to a multiple of at least 64 positions), per-position sums, then `dx`.
+    /// kernel to a multiple as wide as its widest strip), per-position sums, then `dx`.
     NhwcBackwardTiled {
         /// Positions per tile row (a multiple of `c` and of 16).
         period: usize,

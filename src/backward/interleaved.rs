@@ -6,7 +6,7 @@
 //! holding channel `i % c`; the last pixels that do not fill a row are a second, short
 //! region with rows of `c`. Many channels: rows of `c`, in blocks of at most
 //! [`BACKWARD_BLOCK`] channels. Per region, one sweep down the rows sums `dy` and
-//! `dy·xhat` per position; the positions fold into channels, whose constants give a
+//! `dy·(x - mean)` per position; the positions fold into channels, whose constants give a
 //! pattern of per-position constants for the second sweep, which writes `dx` (with
 //! running statistics `dx = a*dy` is written by the first sweep, and there is no second).
 //!
@@ -78,10 +78,11 @@ impl Pattern {
     }
 }
 
-/// Per-position f64 sums of a region.
+/// Per-position f64 sums of a region: `Σdy` and `Σdy·(x - mean)` (times `invstd` per
+/// channel at the end, [`times_invstd`]).
 struct Totals {
     dy: [f64; B],
-    dyxh: [f64; B],
+    dyc: [f64; B],
 }
 
 /// Few channels: `period = lcm(c, LANES) <= B` positions per row.
@@ -95,11 +96,11 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     g: Grads,
 ) {
     let (c, len) = (k.d.c.max(1), io.len());
-    // A row of fewer than `WIDE` positions is widened to a multiple of itself (still a
-    // period of the channels): rows of one vector (c = 16) paid their per-row work for
-    // every vector and ran at half the speed of rows of four.
+    // A row narrower than the widest strip is widened to a multiple of itself (still a
+    // period of the channels) that one strip covers: rows of one vector (c = 16) paid
+    // their per-row work for every vector and ran at half the speed of rows of four.
     let period = period.clamp(1, B);
-    let period = period * (WIDE / period).max(1);
+    let period = period * ((strip_max::<S>() * LANES) / period).max(1);
     let rows = len / period;
     let rest = rows * period;
     let regions = [
@@ -124,7 +125,7 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     }
     let mut ch = Totals {
         dy: [0.0; B],
-        dyxh: [0.0; B],
+        dyc: [0.0; B],
     };
     for r in regions {
         if r.rows > 0 {
@@ -133,9 +134,9 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
             for i in 0..r.width {
                 if let (Some(a), Some(b), Some(x), Some(y)) = (
                     ch.dy.get_mut(i % c),
-                    ch.dyxh.get_mut(i % c),
+                    ch.dyc.get_mut(i % c),
                     t.dy.get(i),
-                    t.dyxh.get(i),
+                    t.dyc.get(i),
                 ) {
                     *a += x;
                     *b += y;
@@ -145,13 +146,14 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     }
     let inv_count = 1.0 / k.d.count as f64;
     let chans = g.dgamma.iter_mut().zip(g.dbeta.iter_mut());
-    for (j, ((dgamma, dbeta), (sdy, sdyxh))) in chans.zip(ch.dy.iter().zip(&ch.dyxh)).enumerate() {
+    for (j, ((dgamma, dbeta), (sdy, sdc))) in chans.zip(ch.dy.iter().zip(&ch.dyc)).enumerate() {
+        let sdyxh = times_invstd(k, j, *sdc);
         *dbeta = *sdy as f32;
-        *dgamma = *sdyxh as f32;
+        *dgamma = sdyxh as f32;
         if !k.batch {
             continue;
         }
-        let kc = DxConsts::new(k.p, j, *sdy, *sdyxh, inv_count);
+        let kc = DxConsts::new(k.p, j, *sdy, sdyxh, inv_count);
         let mut i = j;
         while i < period {
             pat.set(i, kc);
@@ -196,41 +198,50 @@ pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs
             // Running statistics: `dx = a*dy` written in the pass that sums.
             let t = sweep(s, io, k, r, &pat, m, Sweep::SumsDx);
             let outs = g.dgamma.iter_mut().zip(g.dbeta.iter_mut()).skip(k0);
-            for ((dgamma, dbeta), (sdy, sdyxh)) in outs.zip(t.dy.iter().zip(&t.dyxh)).take(width) {
+            let sums = outs.zip(t.dy.iter().zip(&t.dyc)).enumerate().take(width);
+            for (i, ((dgamma, dbeta), (sdy, sdc))) in sums {
                 *dbeta = *sdy as f32;
-                *dgamma = *sdyxh as f32;
+                *dgamma = times_invstd(k, k0 + i, *sdc) as f32;
             }
             k0 += width;
             continue;
         }
         let t = sweep(s, io, k, r, &pat, m, Sweep::Sums);
         let outs = g.dgamma.iter_mut().zip(g.dbeta.iter_mut()).skip(k0);
-        for (i, ((dgamma, dbeta), (sdy, sdyxh))) in
-            outs.zip(t.dy.iter().zip(&t.dyxh)).enumerate().take(width)
+        for (i, ((dgamma, dbeta), (sdy, sdc))) in
+            outs.zip(t.dy.iter().zip(&t.dyc)).enumerate().take(width)
         {
+            let sdyxh = times_invstd(k, k0 + i, *sdc);
             *dbeta = *sdy as f32;
-            *dgamma = *sdyxh as f32;
-            pat.set(i, DxConsts::new(k.p, k0 + i, *sdy, *sdyxh, inv_count));
+            *dgamma = sdyxh as f32;
+            pat.set(i, DxConsts::new(k.p, k0 + i, *sdy, sdyxh, inv_count));
         }
         sweep(s, io, k, r, &pat, m, Sweep::Dx);
         k0 += width;
     }
 }
 
-/// Positions a tiled row is widened to (see [`tiled`]): the widest strip.
-const WIDE: usize = 4 * LANES;
+/// `Σdy·xhat` of channel `j` from its `Σdy·(x - mean)` (what the sweeps sum: one
+/// multiply fewer per vector, and one register fewer per strip vector): times `invstd`,
+/// in f64.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn times_invstd(k: &Inputs, j: usize, sum_centered: f64) -> f64 {
+    sum_centered * f64::from(k.p.invstd.get(j).copied().unwrap_or(0.0))
+}
 
-/// Vectors per strip for token `S`: a strip's sums or constants stay in registers (32
-/// vector registers with AVX-512, 16 otherwise).
+/// Vectors per strip for token `S`: a strip's sums stay in registers, and with AVX-512 its
+/// constants too (32 registers; with 16, three vectors' sums fill 12 of them and the
+/// constants are read from memory: 1x3x224x224 NHWC at AVX2 went from 52% to 73% of its
+/// bound against strips of two). Eight vectors with AVX-512 measured no faster than four.
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn strip_max<S: Simd>() -> usize {
-    if S::ACC >= 8 { 4 } else { 2 }
+    if S::ACC >= 8 { 4 } else { 3 }
 }
 
 /// What one sweep of a region does.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Sweep {
-    /// Sums `Σdy` and `Σdy·xhat` per position.
+    /// Sums `Σdy` and `Σdy·(x - mean)` per position.
     Sums,
     /// Sums, and writes `dx = a*dy` (running statistics).
     SumsDx,
@@ -273,7 +284,7 @@ fn sweep<S: Simd, I: Io, M: Mask<S::F>>(
             } = self;
             let mut t = Totals {
                 dy: [0.0; B],
-                dyxh: [0.0; B],
+                dyc: [0.0; B],
             };
             // Blocks of `CHUNK` rows (a fold of the f32 sums each), and in each block
             // the strips one after the other, so a block's rows are read from memory
@@ -395,7 +406,7 @@ fn chunk<S: Simd, I: Io, M: Mask<S::F>, const W: usize, const HOW: u8>(
                 continue;
             }
             ad[w] += dy;
-            ap[w] = dy.mul_add(l[w].xhat(x), ap[w]);
+            ap[w] = dy.mul_add(x - l[w].mean, ap[w]);
             if HOW == SUMS_DX {
                 span.set(w, dy * l[w].a);
             }
@@ -414,7 +425,7 @@ fn fold_strip<V: Vf32, const W: usize>(ad: [V; W], ap: [V; W], t: &mut Totals, o
         for (d, v) in dys.iter_mut().zip(a) {
             *d += f64::from(v);
         }
-        let ps = t.dyxh.get_mut(i..i + LANES).unwrap_or(&mut []);
+        let ps = t.dyc.get_mut(i..i + LANES).unwrap_or(&mut []);
         for (d, v) in ps.iter_mut().zip(b) {
             *d += f64::from(v);
         }
@@ -450,7 +461,7 @@ fn partial<S: Simd, I: Io, M: Mask<S::F>>(
             continue;
         }
         ad += dy;
-        ap += (dy * l.xhat(x)).lanes_from(s.zero(), rem);
+        ap += (dy * (x - l.mean)).lanes_from(s.zero(), rem);
         if how == Sweep::SumsDx {
             io.write(st, rem, dy * l.a);
         }
