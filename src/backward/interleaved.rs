@@ -229,13 +229,14 @@ fn times_invstd(k: &Inputs, j: usize, sum_centered: f64) -> f64 {
     sum_centered * f64::from(k.p.invstd.get(j).copied().unwrap_or(0.0))
 }
 
-/// Vectors per strip for token `S`: a strip's sums stay in registers, and with AVX-512 its
-/// constants too (32 registers; with 16, three vectors' sums fill 12 of them and the
-/// constants are read from memory: 1x3x224x224 NHWC at AVX2 went from 52% to 73% of its
-/// bound against strips of two). Eight vectors with AVX-512 measured no faster than four.
+/// Vectors per strip for token `S` ([`Simd::STRIP`]): a strip's sums stay in registers,
+/// and with AVX-512 its constants too (with AVX2, three vectors' sums fill 12 of the 16
+/// registers and the constants are read from memory: 1x3x224x224 NHWC at AVX2 went from
+/// 52% to 73% of its bound against strips of two). Eight vectors with AVX-512 measured
+/// no faster than four.
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn strip_max<S: Simd>() -> usize {
-    if S::ACC >= 8 { 4 } else { 3 }
+    S::STRIP.clamp(1, 4)
 }
 
 /// What one sweep of a region does.

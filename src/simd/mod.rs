@@ -42,6 +42,10 @@ pub(crate) trait Simd: Copy + 'static {
     /// of a dependent subtract + fused multiply-add chain, few enough that the states stay
     /// in the register file (`<= MAX_ACC`, a power of two).
     const ACC: usize;
+    /// Vectors a strip of per-position sums keeps in registers (two accumulators each,
+    /// plus temporaries): 4 with 32 zmm, 3 with 16 ymm (two per vector), 2 for the
+    /// portable vectors (four 128-bit registers per vector).
+    const STRIP: usize;
 
     /// Runs `body` in a function compiled for this ISA (`#[target_feature]`), into which
     /// `body.run` and every `#[inline(always)]` function it calls are inlined, so that their

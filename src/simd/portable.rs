@@ -30,6 +30,10 @@ impl Simd for Portable {
     const ACC: usize = 8;
     #[cfg(not(target_feature = "avx512f"))]
     const ACC: usize = 2;
+    #[cfg(target_feature = "avx512f")]
+    const STRIP: usize = 4;
+    #[cfg(not(target_feature = "avx512f"))]
+    const STRIP: usize = 2;
 
     /// A function of its own, as at the x86 levels (see [`Simd::vectorize`]).
     #[inline(always)]

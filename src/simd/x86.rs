@@ -133,6 +133,7 @@ impl Simd for Avx2 {
     /// 16 ymm registers: 2 accumulators of 2-register states (`(mean, M2)`) leave room for
     /// the pivots, the input and the temporaries.
     const ACC: usize = 2;
+    const STRIP: usize = 3;
 
     #[inline(always)]
     fn vectorize<B: Body<Self>>(self, body: B) -> B::Output {
@@ -213,6 +214,7 @@ impl Simd for Avx512 {
     type D = F64x8Avx512;
     /// 32 zmm registers: 8 accumulators of `(mean, M2)` states.
     const ACC: usize = 8;
+    const STRIP: usize = 4;
 
     #[inline(always)]
     fn vectorize<B: Body<Self>>(self, body: B) -> B::Output {
