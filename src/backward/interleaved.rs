@@ -79,7 +79,7 @@ impl Pattern {
 }
 
 /// Per-position f64 sums of a region: `Σdy` and `Σdy·(x - mean)` (times `invstd` per
-/// channel at the end, [`times_invstd`]).
+/// channel at the end, [`super::Inputs::times_invstd`]).
 struct Totals {
     dy: [f64; B],
     dyc: [f64; B],
@@ -147,7 +147,7 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     let inv_count = 1.0 / k.d.count as f64;
     let chans = g.dgamma.iter_mut().zip(g.dbeta.iter_mut());
     for (j, ((dgamma, dbeta), (sdy, sdc))) in chans.zip(ch.dy.iter().zip(&ch.dyc)).enumerate() {
-        let sdyxh = times_invstd(k, j, *sdc);
+        let sdyxh = k.times_invstd(j, *sdc);
         *dbeta = *sdy as f32;
         *dgamma = sdyxh as f32;
         if !k.batch {
@@ -201,7 +201,7 @@ pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs
             let sums = outs.zip(t.dy.iter().zip(&t.dyc)).enumerate().take(width);
             for (i, ((dgamma, dbeta), (sdy, sdc))) in sums {
                 *dbeta = *sdy as f32;
-                *dgamma = times_invstd(k, k0 + i, *sdc) as f32;
+                *dgamma = k.times_invstd(k0 + i, *sdc) as f32;
             }
             k0 += width;
             continue;
@@ -211,7 +211,7 @@ pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs
         for (i, ((dgamma, dbeta), (sdy, sdc))) in
             outs.zip(t.dy.iter().zip(&t.dyc)).enumerate().take(width)
         {
-            let sdyxh = times_invstd(k, k0 + i, *sdc);
+            let sdyxh = k.times_invstd(k0 + i, *sdc);
             *dbeta = *sdy as f32;
             *dgamma = sdyxh as f32;
             pat.set(i, DxConsts::new(k.p, k0 + i, *sdy, sdyxh, inv_count));
@@ -219,14 +219,6 @@ pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs
         sweep(s, io, k, r, &pat, m, Sweep::Dx);
         k0 += width;
     }
-}
-
-/// `Σdy·xhat` of channel `j` from its `Σdy·(x - mean)` (what the sweeps sum: one
-/// multiply fewer per vector, and one register fewer per strip vector): times `invstd`,
-/// in f64.
-#[cfg_attr(not(debug_assertions), inline(always))]
-fn times_invstd(k: &Inputs, j: usize, sum_centered: f64) -> f64 {
-    sum_centered * f64::from(k.p.invstd.get(j).copied().unwrap_or(0.0))
 }
 
 /// Vectors per strip for token `S` ([`Simd::STRIP`]): a strip's sums stay in registers,

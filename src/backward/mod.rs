@@ -409,6 +409,13 @@ pub(crate) struct Inputs<'a> {
 }
 
 impl Inputs<'_> {
+    /// `Σdy·xhat` of channel `j` from its `Σdy·(x - mean)`, which the kernels sum: times
+    /// `invstd`, in f64.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) fn times_invstd(&self, j: usize, sum_centered: f64) -> f64 {
+        sum_centered * f64::from(self.p.invstd.get(j).copied().unwrap_or(0.0))
+    }
+
     /// `x` and, for a mask `M` that reads it, `y` over `start..start + len` (empty where
     /// the range leaves the buffer, or `y` is not read).
     #[cfg_attr(not(debug_assertions), inline(always))]
