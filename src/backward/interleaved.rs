@@ -6,7 +6,7 @@
 //! holding channel `i % c`; the last pixels that do not fill a row are a second, short
 //! region with rows of `c`. Many channels: rows of `c`, in blocks of at most
 //! [`BACKWARD_BLOCK`] channels. Per region, one sweep down the rows sums `dy` and
-//! `dy·(x - mean)` per position; the positions fold into channels, whose constants give a
+//! `dy·xhat` per position; the positions fold into channels, whose constants give a
 //! pattern of per-position constants for the second sweep, which writes `dx` (with
 //! running statistics `dx = a*dy` is written by the first sweep, and there is no second).
 //!
@@ -78,11 +78,10 @@ impl Pattern {
     }
 }
 
-/// Per-position f64 sums of a region: `Σdy` and `Σdy·(x - mean)` (times `invstd` per
-/// channel at the end, [`super::Inputs::times_invstd`]).
+/// Per-position f64 sums of a region: `Σdy` and `Σdy·xhat`.
 struct Totals {
     dy: [f64; B],
-    dyc: [f64; B],
+    dyxh: [f64; B],
 }
 
 /// Few channels: `period = lcm(c, LANES) <= B` positions per row.
@@ -125,7 +124,7 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     }
     let mut ch = Totals {
         dy: [0.0; B],
-        dyc: [0.0; B],
+        dyxh: [0.0; B],
     };
     for r in regions {
         if r.rows > 0 {
@@ -134,9 +133,9 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
             for i in 0..r.width {
                 if let (Some(a), Some(b), Some(x), Some(y)) = (
                     ch.dy.get_mut(i % c),
-                    ch.dyc.get_mut(i % c),
+                    ch.dyxh.get_mut(i % c),
                     t.dy.get(i),
-                    t.dyc.get(i),
+                    t.dyxh.get(i),
                 ) {
                     *a += x;
                     *b += y;
@@ -146,8 +145,8 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     }
     let inv_count = 1.0 / k.d.count as f64;
     let chans = g.dgamma.iter_mut().zip(g.dbeta.iter_mut());
-    for (j, ((dgamma, dbeta), (sdy, sdc))) in chans.zip(ch.dy.iter().zip(&ch.dyc)).enumerate() {
-        let sdyxh = k.times_invstd(j, *sdc);
+    for (j, ((dgamma, dbeta), (sdy, sdyxh))) in chans.zip(ch.dy.iter().zip(&ch.dyxh)).enumerate() {
+        let sdyxh = *sdyxh;
         *dbeta = *sdy as f32;
         *dgamma = sdyxh as f32;
         if !k.batch {
@@ -198,20 +197,19 @@ pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs
             // Running statistics: `dx = a*dy` written in the pass that sums.
             let t = sweep(s, io, k, r, &pat, m, Sweep::SumsDx);
             let outs = g.dgamma.iter_mut().zip(g.dbeta.iter_mut()).skip(k0);
-            let sums = outs.zip(t.dy.iter().zip(&t.dyc)).enumerate().take(width);
-            for (i, ((dgamma, dbeta), (sdy, sdc))) in sums {
+            for ((dgamma, dbeta), (sdy, sdyxh)) in outs.zip(t.dy.iter().zip(&t.dyxh)).take(width) {
                 *dbeta = *sdy as f32;
-                *dgamma = k.times_invstd(k0 + i, *sdc) as f32;
+                *dgamma = *sdyxh as f32;
             }
             k0 += width;
             continue;
         }
         let t = sweep(s, io, k, r, &pat, m, Sweep::Sums);
         let outs = g.dgamma.iter_mut().zip(g.dbeta.iter_mut()).skip(k0);
-        for (i, ((dgamma, dbeta), (sdy, sdc))) in
-            outs.zip(t.dy.iter().zip(&t.dyc)).enumerate().take(width)
+        for (i, ((dgamma, dbeta), (sdy, sdyxh))) in
+            outs.zip(t.dy.iter().zip(&t.dyxh)).enumerate().take(width)
         {
-            let sdyxh = k.times_invstd(k0 + i, *sdc);
+            let sdyxh = *sdyxh;
             *dbeta = *sdy as f32;
             *dgamma = sdyxh as f32;
             pat.set(i, DxConsts::new(k.p, k0 + i, *sdy, sdyxh, inv_count));
@@ -234,7 +232,7 @@ fn strip_max<S: Simd>() -> usize {
 /// What one sweep of a region does.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Sweep {
-    /// Sums `Σdy` and `Σdy·(x - mean)` per position.
+    /// Sums `Σdy` and `Σdy·xhat` per position.
     Sums,
     /// Sums, and writes `dx = a*dy` (running statistics).
     SumsDx,
@@ -277,7 +275,7 @@ fn sweep<S: Simd, I: Io, M: Mask<S::F>>(
             } = self;
             let mut t = Totals {
                 dy: [0.0; B],
-                dyc: [0.0; B],
+                dyxh: [0.0; B],
             };
             // Blocks of `CHUNK` rows (a fold of the f32 sums each), and in each block
             // the strips one after the other, so a block's rows are read from memory
@@ -399,7 +397,7 @@ fn chunk<S: Simd, I: Io, M: Mask<S::F>, const W: usize, const HOW: u8>(
                 continue;
             }
             ad[w] += dy;
-            ap[w] = dy.mul_add(x - l[w].mean, ap[w]);
+            ap[w] = dy.mul_add(l[w].xhat(x), ap[w]);
             if HOW == SUMS_DX {
                 span.set(w, dy * l[w].a);
             }
@@ -418,7 +416,7 @@ fn fold_strip<V: Vf32, const W: usize>(ad: [V; W], ap: [V; W], t: &mut Totals, o
         for (d, v) in dys.iter_mut().zip(a) {
             *d += f64::from(v);
         }
-        let ps = t.dyc.get_mut(i..i + LANES).unwrap_or(&mut []);
+        let ps = t.dyxh.get_mut(i..i + LANES).unwrap_or(&mut []);
         for (d, v) in ps.iter_mut().zip(b) {
             *d += f64::from(v);
         }
@@ -454,7 +452,7 @@ fn partial<S: Simd, I: Io, M: Mask<S::F>>(
             continue;
         }
         ad += dy;
-        ap += (dy * (x - l.mean)).lanes_from(s.zero(), rem);
+        ap = dy.mul_add(l.xhat(x).lanes_from(s.zero(), rem), ap);
         if how == Sweep::SumsDx {
             io.write(st, rem, dy * l.a);
         }

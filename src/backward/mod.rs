@@ -140,7 +140,8 @@ pub fn backward(
 }
 
 /// [`backward`] in place: `dy` is overwritten with `dx` (bitwise the values [`backward`]
-/// writes). It saves the memory of a second gradient buffer at no cost: each value of
+/// writes, except that a NaN may differ in sign and payload: the compiler may order the
+/// two operands of a sum of two NaNs differently). It saves the memory of a second gradient buffer at no cost: each value of
 /// `dy` is read for the sums and again just before its `dx` is written in its place.
 ///
 /// # Errors
@@ -178,7 +179,7 @@ pub fn backward_in_place(
 /// ReLU keeps the gradient where `y > 0`, `Clamp { min, max }` where `min < y < max`
 /// (ReLU6 included); a NaN `y` keeps it (PyTorch's `threshold_backward` and
 /// `hardtanh_backward`, which compare the same way). [`Activation::Identity`] keeps
-/// everything (bitwise [`backward`]). The other activations (leaky ReLU, hard swish,
+/// everything (bitwise [`backward`], NaN signs and payloads aside). The other activations (leaky ReLU, hard swish,
 /// SiLU) need their derivative at the activation's input, which `y` does not give
 /// exactly: they are refused.
 ///
@@ -409,13 +410,6 @@ pub(crate) struct Inputs<'a> {
 }
 
 impl Inputs<'_> {
-    /// `Σdy·xhat` of channel `j` from its `Σdy·(x - mean)`, which the kernels sum: times
-    /// `invstd`, in f64.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(crate) fn times_invstd(&self, j: usize, sum_centered: f64) -> f64 {
-        sum_centered * f64::from(self.p.invstd.get(j).copied().unwrap_or(0.0))
-    }
-
     /// `x` and, for a mask `M` that reads it, `y` over `start..start + len` (empty where
     /// the range leaves the buffer, or `y` is not read).
     #[cfg_attr(not(debug_assertions), inline(always))]

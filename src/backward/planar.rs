@@ -70,14 +70,12 @@ fn channel<S: Simd, I: Io, M: Mask<S::F>>(
         for i in 0..d.n {
             running_plane(s, io, k, (i * d.c + ch) * d.plane, &l0, m, &mut acc);
         }
-        let (sum_dy, sum_centered) = acc.finish();
-        return (sum_dy, k.times_invstd(ch, sum_centered));
+        return acc.finish();
     }
     for i in 0..d.n {
         sums_plane(s, io.src(), k, (i * d.c + ch) * d.plane, &l0, m, &mut acc);
     }
-    let (sum_dy, sum_centered) = acc.finish();
-    let sum_dyxh = k.times_invstd(ch, sum_centered);
+    let (sum_dy, sum_dyxh) = acc.finish();
     let l = Lanes::splat(s, DxConsts::new(k.p, ch, sum_dy, sum_dyxh, inv_count));
     for i in 0..d.n {
         dx_plane(s, io, k, (i * d.c + ch) * d.plane, &l, m);
@@ -107,18 +105,18 @@ pub(super) fn sums_plane<S: Simd, M: Mask<S::F>>(
         let dy0 = m.apply(s.load(&dv[j]), load_or_zero(s, yv.get(j)));
         let dy1 = m.apply(s.load(&dv[j + 1]), load_or_zero(s, yv.get(j + 1)));
         let (x0, x1) = (s.load(&xv[j]), s.load(&xv[j + 1]));
-        acc.step([dy0, dy1], [x0 - l.mean, x1 - l.mean]);
+        acc.step([dy0, dy1], [l.xhat(x0), l.xhat(x1)]);
         j += 2;
     }
     if j < nv {
         let dy0 = m.apply(s.load(&dv[j]), load_or_zero(s, yv.get(j)));
         let x0 = s.load(&xv[j]);
-        acc.step([dy0, s.zero()], [x0 - l.mean, s.zero()]);
+        acc.step([dy0, s.zero()], [l.xhat(x0), s.zero()]);
     }
     if !xr.is_empty() {
         let dy = m.apply(s.load_partial(dr), s.load_partial(yr));
-        let xc = (s.load_partial(xr) - l.mean).lanes_from(s.zero(), xr.len());
-        acc.step([dy, s.zero()], [xc, s.zero()]);
+        let xh = l.xhat(s.load_partial(xr)).lanes_from(s.zero(), xr.len());
+        acc.step([dy, s.zero()], [xh, s.zero()]);
     }
 }
 
@@ -175,14 +173,14 @@ pub(super) fn running_plane<S: Simd, I: Io, M: Mask<S::F>>(
             let dy0 = m.apply(span.get(s, j), load_or_zero(s, yv.get(j)));
             let dy1 = m.apply(span.get(s, j + 1), load_or_zero(s, yv.get(j + 1)));
             let (x0, x1) = (s.load(&xv[j]), s.load(&xv[j + 1]));
-            acc.step([dy0, dy1], [x0 - l.mean, x1 - l.mean]);
+            acc.step([dy0, dy1], [l.xhat(x0), l.xhat(x1)]);
             span.set(j, dy0 * l.a);
             span.set(j + 1, dy1 * l.a);
             j += 2;
         }
         if j < nv {
             let dy0 = m.apply(span.get(s, j), load_or_zero(s, yv.get(j)));
-            acc.step([dy0, s.zero()], [s.load(&xv[j]) - l.mean, s.zero()]);
+            acc.step([dy0, s.zero()], [l.xhat(s.load(&xv[j])), s.zero()]);
             span.set(j, dy0 * l.a);
         }
     }
@@ -190,14 +188,13 @@ pub(super) fn running_plane<S: Simd, I: Io, M: Mask<S::F>>(
         let pos = start + xv.len() * LANES;
         let dys = io.src().get(pos..start + plane).unwrap_or(&[]);
         let dy = m.apply(s.load_partial(dys), s.load_partial(yr));
-        let xc = (s.load_partial(xr) - l.mean).lanes_from(s.zero(), xr.len());
-        acc.step([dy, s.zero()], [xc, s.zero()]);
+        let xh = l.xhat(s.load_partial(xr)).lanes_from(s.zero(), xr.len());
+        acc.step([dy, s.zero()], [xh, s.zero()]);
         io.write(pos, xr.len(), dy * l.a);
     }
 }
 
-/// Two pairs of vector accumulators (`Σdy`, `Σdy·(x - mean)`, which the caller turns into
-/// `Σdy·xhat` with one f64 multiply by `invstd`: one vector multiply fewer per step), folded into f64 every `CHUNK`
+/// Two pairs of vector accumulators (`Σdy`, `Σdy·xhat`), folded into f64 every `CHUNK`
 /// steps so each f32 lane sums at most `CHUNK` values.
 pub(super) struct Acc<S: Simd> {
     s: S,
@@ -229,14 +226,14 @@ impl<S: Simd> Acc<S> {
         }
     }
 
-    /// Adds `dy` to the first accumulators and `dy·xc` to the second (`xc = x - mean`, 0
-    /// in lanes past the data).
+    /// Adds `dy` to the first accumulators and `dy·xhat` to the second (one rounding: a
+    /// fused multiply-add; `xhat` is 0 in lanes past the data).
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(super) fn step(&mut self, dy: [S::F; 2], xc: [S::F; 2]) {
+    pub(super) fn step(&mut self, dy: [S::F; 2], xhat: [S::F; 2]) {
         self.dy[0] += dy[0];
         self.dy[1] += dy[1];
-        self.dyxh[0] = dy[0].mul_add(xc[0], self.dyxh[0]);
-        self.dyxh[1] = dy[1].mul_add(xc[1], self.dyxh[1]);
+        self.dyxh[0] = dy[0].mul_add(xhat[0], self.dyxh[0]);
+        self.dyxh[1] = dy[1].mul_add(xhat[1], self.dyxh[1]);
         self.steps += 1;
         if self.steps >= self.limit {
             self.fold();

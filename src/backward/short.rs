@@ -73,7 +73,7 @@ fn group<S: Simd, I: Io, M: Mask<S::F>>(
     let outs = dgamma.iter_mut().zip(dbeta.iter_mut());
     for (l, ((dgamma, dbeta), t)) in outs.zip(tot).enumerate().take(chans) {
         let sdy = t.0 + sum_dy.get(l).copied().unwrap_or(0.0);
-        let sp = k.times_invstd(c0 + l, t.1 + sum_p.get(l).copied().unwrap_or(0.0));
+        let sp = t.1 + sum_p.get(l).copied().unwrap_or(0.0);
         *dbeta = sdy as f32;
         *dgamma = sp as f32;
         if k.batch {
