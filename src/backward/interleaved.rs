@@ -286,7 +286,10 @@ fn sweep<S: Simd, I: Io, M: Mask<S::F>>(
                 let rows = row..(row + CHUNK).min(r.rows);
                 let mut j = 0;
                 while j < full {
-                    let w = (full - j).min(strip_max::<S>());
+                    // Strips of equal widths: 4 vectors at a width of 3 are 2 + 2, not
+                    // 3 + 1 (a strip of one pays its per-row work for one vector).
+                    let left = full - j;
+                    let w = left.div_ceil(left.div_ceil(strip_max::<S>()));
                     let st = Strip {
                         j0: j,
                         how,
