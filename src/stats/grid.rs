@@ -1,10 +1,11 @@
-//! The NHWC statistics kernel: one pass of a lane operation down a grid of rows. A block
+//! The NHWC statistics kernels: one pass of a lane operation down a grid of rows, or the
+//! two-pass method a chunk of rows at a time ([`Op::TwoPass`]). A block
 //! of `BLOCK` positions (`MAX_ACC` vectors) is stepped [`Simd::ACC`] vectors at a time
 //! (half that for wide states), their states held in registers while the rows stream by.
 //! The plan that chooses the grids is in `interleaved.rs`.
 
 use super::ops::{BLOCK, CHUNK, Centered, LaneOp, Positions, Sum, Welford, end_step};
-use crate::simd::{Body, LANES, MAX_ACC, Simd};
+use crate::simd::{Body, LANES, MAX_ACC, Simd, Vf32, Vf64, Wide};
 
 /// Register blocks in one super-block.
 pub(super) const BLOCKS: usize = 2;
@@ -17,9 +18,10 @@ pub(super) const TILE_ROWS: usize = 16;
 /// Which lane operation a pass runs.
 #[derive(Clone, Copy)]
 pub(super) enum Op {
+    /// Welford's update, about the parameters as pivots.
     Welford,
-    Sum,
-    Centered,
+    /// The two-pass method a chunk of rows at a time ([`Grid::run_two`]); no parameters.
+    TwoPass,
 }
 
 /// Runs `op` over `rows` rows of `stride` values, positions `s0..s0 + width`
@@ -47,8 +49,7 @@ pub(super) fn pass<S: Simd>(
     };
     match op {
         Op::Welford => g.run::<Welford>(prm, acc),
-        Op::Sum => g.run::<Sum>(prm, acc),
-        Op::Centered => g.run::<Centered>(prm, acc),
+        Op::TwoPass => g.run_two(acc),
     }
 }
 
@@ -229,29 +230,161 @@ impl<S: Simd> Grid<'_, S> {
         for (a, b) in pv.iter_mut().zip(p) {
             *a = *b;
         }
-        let p = pv;
-        let x = self.x;
+        self.rows_of::<O, V>(col, row, k0, r, &pv, &mut st);
+        for (s, v) in state.iter_mut().zip(st) {
+            *s = v;
+        }
+    }
+
+    /// The two-pass method, a chunk of at most `CHUNK` rows at a time: each part of up to
+    /// `Centered::max_v()` vectors of positions sums the chunk's rows in f64 lanes, then
+    /// reads them again (16 KiB at 4 vectors: from L1, so memory is read once) for
+    /// `Σ(x - c)²` about the chunk's mean `c` rounded to f32, corrected for `mean - c`. The
+    /// chunks' exact-to-f64 `(mean, M2)` are Chan-merged into `acc` in f64.
+    fn run_two(&self, acc: &mut [Positions]) {
+        struct Run<'a, 'g, S> {
+            g: &'a Grid<'g, S>,
+            acc: &'a mut [Positions],
+        }
+        impl<S: Simd> Body<S> for Run<'_, '_, S> {
+            type Output = ();
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn run(self, _s: S) {
+                self.g.run_two_in(self.acc);
+            }
+        }
+        self.s.vectorize(Run { g: self, acc });
+    }
+
+    /// [`Grid::run_two`], inside the ISA's function.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn run_two_in(&self, acc: &mut [Positions]) {
+        let s = self.s;
+        let blocks = self.width.div_ceil(BLOCK);
+        let max_v = <Centered as LaneOp<S>>::max_v();
+        let mut done = 0;
+        while done < self.rows {
+            let k = (self.rows - done).min(CHUNK);
+            for (b, acc) in acc.iter_mut().enumerate().take(blocks) {
+                let v = (self.width - b * BLOCK).min(BLOCK).div_ceil(LANES);
+                let mut fin = [(s.zero(), [s.zero64(); 2], [s.zero64(); 2]); MAX_ACC];
+                let mut j = 0;
+                while j < v {
+                    let w = (v - j).min(max_v);
+                    let at = self.s0 + b * BLOCK + j * LANES;
+                    let out = fin.get_mut(j..).unwrap_or(&mut []);
+                    match w {
+                        1 => self.chunk_two::<1>(at, done, k, out),
+                        2 => self.chunk_two::<2>(at, done, k, out),
+                        3 => self.chunk_two::<3>(at, done, k, out),
+                        _ => self.chunk_two::<4>(at, done, k, out),
+                    }
+                    j += w;
+                }
+                acc.absorb::<S>(k, &fin[..v.min(MAX_ACC)]);
+            }
+            done += k;
+        }
+    }
+
+    /// One part of [`Grid::run_two`]: `V` vectors of positions `col..`, rows
+    /// `row..row + k` (`1 <= k <= CHUNK`); writes each vector's finished
+    /// `(c, mean - c, M2)` to `out`. Its own function for the ISA, as [`Grid::columns`].
+    fn chunk_two<const V: usize>(
+        &self,
+        col: usize,
+        row: usize,
+        k: usize,
+        out: &mut [(S::F, Wide<S>, Wide<S>)],
+    ) {
+        struct Two<'a, 'g, S: Simd, const V: usize> {
+            g: &'a Grid<'g, S>,
+            at: [usize; 3],
+            out: &'a mut [(S::F, Wide<S>, Wide<S>)],
+        }
+        impl<S: Simd, const V: usize> Body<S> for Two<'_, '_, S, V> {
+            type Output = ();
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn run(self, _s: S) {
+                let [col, row, k] = self.at;
+                self.g.chunk_two_in::<V>(col, row, k, self.out);
+            }
+        }
+        self.s.vectorize(Two::<S, V> {
+            g: self,
+            at: [col, row, k],
+            out,
+        });
+    }
+
+    /// [`Grid::chunk_two`], inside the ISA's function.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn chunk_two_in<const V: usize>(
+        &self,
+        col: usize,
+        row: usize,
+        k: usize,
+        out: &mut [(S::F, Wide<S>, Wide<S>)],
+    ) {
+        let s = self.s;
+        let zero = s.zero();
+        let mut sum = [<Sum as LaneOp<S>>::zero(s); V];
+        self.rows_of::<Sum, V>(col, row, 0, k, &[zero; V], &mut sum);
+        // The chunk's mean (a true division: exact for a constant chunk), and the center
+        // `c`, that mean rounded to f32.
+        let kv = s.splat64(k as f64);
+        let mut mean = [[s.zero64(); 2]; V];
+        let mut c = [zero; V];
+        for ((m, cj), sj) in mean.iter_mut().zip(c.iter_mut()).zip(&sum) {
+            *m = [sj[0] / kv, sj[1] / kv];
+            *cj = S::D::narrow(m[0], m[1]);
+        }
+        let mut sq = [<Centered as LaneOp<S>>::zero(s); V];
+        self.rows_of::<Centered, V>(col, row, 0, k, &c, &mut sq);
+        for (((o, m), cj), st) in out.iter_mut().zip(&mean).zip(&c).zip(sq) {
+            // `M2 = Σ(x - c)² - k·(mean - c)²`: `mean - c` is below half an f32 ulp of
+            // the mean, so the correction is small; rounding may leave a tiny negative,
+            // which `Positions::absorb` clamps.
+            let q = <Centered as LaneOp<S>>::finish(s, st, k, *cj).1;
+            let cw = cj.widen();
+            let d = [m[0] - cw[0], m[1] - cw[1]];
+            let q = [q[0] - kv * d[0] * d[0], q[1] - kv * d[1] * d[1]];
+            *o = (*cj, d, q);
+        }
+    }
+
+    /// Steps `O` over rows `row..row + r`, which are steps `k0 + 1..=k0 + r` of the current
+    /// chunk, for `V` vectors of positions `col..` with parameters `p`, in `st`.
+    #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn rows_of<O: LaneOp<S>, const V: usize>(
+        &self,
+        col: usize,
+        row: usize,
+        k0: usize,
+        r: usize,
+        p: &[S::F; V],
+        st: &mut [O::State; V],
+    ) {
+        let (s, x) = (self.s, self.x);
         for i in 0..r {
             let k = k0 + i + 1;
             let a = (row + i) * self.stride + col;
             match x.get(a..a + V * LANES) {
                 Some(seg) => {
                     let (vs, _) = seg.as_chunks::<LANES>();
-                    for ((a, v), pj) in st.iter_mut().zip(vs).zip(&p) {
-                        O::step(s, a, s.load(v), *pj, k);
+                    for ((st, v), pj) in st.iter_mut().zip(vs).zip(p) {
+                        O::step(s, st, s.load(v), *pj, k);
                     }
                 }
                 // The last row of a block whose vectors reach past the buffer.
                 None => {
-                    for (j, (st, pj)) in st.iter_mut().zip(&p).enumerate() {
+                    for (j, (st, pj)) in st.iter_mut().zip(p).enumerate() {
                         O::step(s, st, s.load_at(x, a + j * LANES), *pj, k);
                     }
                 }
             }
-            end_step::<S, O>(s, &mut st, k);
-        }
-        for (s, v) in state.iter_mut().zip(st) {
-            *s = v;
+            end_step::<S, O>(s, st, k);
         }
     }
 }

@@ -22,7 +22,7 @@
 
 use super::Method;
 use super::grid::{BLOCKS, Op, SUPER, pass};
-use super::ops::{BLOCK, PIVOT_SPAN, Positions, two_pass};
+use super::ops::{BLOCK, PIVOT_SPAN, Positions};
 use crate::moments::Moments;
 use crate::plan::{self, Kernel};
 use crate::simd::{LANES, Simd, Vf32, Vf64};
@@ -65,34 +65,6 @@ fn new_acc() -> Acc {
     [const { Positions::new() }; BLOCKS]
 }
 
-/// The parameters of a tiled pass: what position `i` of a row starts from.
-#[derive(Clone, Copy)]
-enum Param<'a> {
-    /// Starting pivots read from the part's first rows ([`pivots`]).
-    Pivots,
-    /// Position `i % pitch`'s mean from the first pass (the centers of the two-pass
-    /// method).
-    Centers(&'a [Moments; BLOCK], usize),
-}
-
-impl Param<'_> {
-    /// The parameters of a part `(values, row length, rows)`. A plain match, not a
-    /// closure: a closure would be compiled outside the ISA's function.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn of<S: Simd>(self, s: S, values: &[f32], stride: usize, rows: usize) -> [f32; SUPER] {
-        match self {
-            Param::Pivots => pivots(s, values, stride, rows, 0, stride),
-            Param::Centers(first, pitch) => {
-                let mut out = [0.0f32; SUPER];
-                for (i, o) in out.iter_mut().enumerate() {
-                    *o = first.get(i % pitch.max(1)).map_or(0.0, |m| m.mean as f32);
-                }
-                out
-            }
-        }
-    }
-}
-
 /// Few channels: rows of `period` values (a multiple of `pitch` and of `LANES`), then the
 /// leftover pixels as rows of `pitch` (the last one cut short at `x`'s end). Position `i`
 /// of a row is pixel position `i % pitch`: channel `i % pitch` when that is below `c`, a
@@ -113,39 +85,25 @@ fn tiled<S: Simd>(
         (main, period, main_rows),
         (rest, pitch, rest.len().div_ceil(pitch)),
     ];
-    match method {
-        Method::Welford => {
-            let ch = tile_pass(s, Op::Welford, &parts, pitch, Param::Pivots);
-            for (k, m) in ch.iter().enumerate().take(c) {
-                emit(k, *m);
-            }
-        }
-        Method::TwoPass => {
-            let first = tile_pass(s, Op::Sum, &parts, pitch, Param::Pivots);
-            let about = tile_pass(
-                s,
-                Op::Centered,
-                &parts,
-                pitch,
-                Param::Centers(&first, pitch),
-            );
-            for (k, (f, a)) in first.iter().zip(&about).enumerate().take(c) {
-                emit(k, two_pass(*f, *a));
-            }
-        }
+    let op = match method {
+        Method::Welford => Op::Welford,
+        Method::TwoPass => Op::TwoPass,
+    };
+    let ch = tile_pass(s, op, &parts, pitch);
+    for (k, m) in ch.iter().enumerate().take(c) {
+        emit(k, *m);
     }
 }
 
 /// One pass of `op` over every part `(values, row length, rows)`; position `i` of a row is
-/// pixel position `i % pitch` and gets parameter `param(values, row length, rows)[i]`.
-/// Returns per-position moments (`pitch <= BLOCK`).
+/// pixel position `i % pitch` (Welford's starting pivots are read from each part's first
+/// rows). Returns per-position moments (`pitch <= BLOCK`).
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn tile_pass<S: Simd>(
     s: S,
     op: Op,
     parts: &[(&[f32], usize, usize)],
     pitch: usize,
-    param: Param,
 ) -> [Moments; BLOCK] {
     let mut out = [Moments::EMPTY; BLOCK];
     for &(values, stride, rows) in parts {
@@ -153,7 +111,10 @@ fn tile_pass<S: Simd>(
             continue;
         }
         let width = stride.min(BLOCK);
-        let prm = param.of(s, values, stride, rows);
+        let prm = match op {
+            Op::Welford => pivots(s, values, stride, rows, 0, stride),
+            Op::TwoPass => [0.0; SUPER],
+        };
         let mut acc = [Positions::new()];
         pass(s, op, values, stride, rows, 0, width, &prm, &mut acc);
         for i in 0..width {
@@ -179,27 +140,14 @@ fn blocked<S: Simd>(
     method: Method,
     emit: &mut impl FnMut(usize, Moments),
 ) {
-    let mut prm = pivots(s, x, pitch, rows, s0, width);
-    let at = |acc: &Acc, i: usize| acc[i / BLOCK].moments(i % BLOCK);
+    let (op, prm) = match method {
+        Method::Welford => (Op::Welford, pivots(s, x, pitch, rows, s0, width)),
+        Method::TwoPass => (Op::TwoPass, [0.0; SUPER]),
+    };
     let mut acc = new_acc();
-    match method {
-        Method::Welford => {
-            pass(s, Op::Welford, x, pitch, rows, s0, width, &prm, &mut acc);
-            for i in 0..width {
-                emit(s0 + i, at(&acc, i));
-            }
-        }
-        Method::TwoPass => {
-            pass(s, Op::Sum, x, pitch, rows, s0, width, &prm, &mut acc);
-            for (i, p) in prm.iter_mut().enumerate().take(width) {
-                *p = at(&acc, i).mean as f32;
-            }
-            let mut about = new_acc();
-            pass(s, Op::Centered, x, pitch, rows, s0, width, &prm, &mut about);
-            for i in 0..width {
-                emit(s0 + i, two_pass(at(&acc, i), at(&about, i)));
-            }
-        }
+    pass(s, op, x, pitch, rows, s0, width, &prm, &mut acc);
+    for i in 0..width {
+        emit(s0 + i, acc[i / BLOCK].moments(i % BLOCK));
     }
 }
 

@@ -234,7 +234,9 @@ impl<const N: usize> Positions<N> {
                 let i = j * LANES + l;
                 let delta = f64::from(p[l]) + m[l] - self.mean[i];
                 self.mean[i] += delta * w;
-                self.m2[i] += q[l] + delta * delta * c2;
+                // A two-pass chunk's `M2` may round to a tiny negative; NaN stays NaN.
+                let q = if q[l] < 0.0 { 0.0 } else { q[l] };
+                self.m2[i] += q + delta * delta * c2;
             }
         }
         self.count += k as u64;
