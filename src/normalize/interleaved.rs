@@ -387,9 +387,14 @@ fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
                     if fits {
                         for j in 0..nv {
                             let k = blk.consts_at(s, j * LANES);
-                            for r in 0..R {
-                                let v = r * cv + j;
-                                span.set(v, norm(span.get(s, v), &k, act));
+                            // All loads of the column before its stores: a load right after
+                            // a store 4 KiB away would wait on it (4K aliasing).
+                            let mut v = [s.zero(); R];
+                            for (r, v) in v.iter_mut().enumerate() {
+                                *v = span.get(s, r * cv + j);
+                            }
+                            for (r, v) in v.into_iter().enumerate() {
+                                span.set(r * cv + j, norm(v, &k, act));
                             }
                         }
                     }
@@ -398,8 +403,13 @@ fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
                 if !spanned {
                     for j in 0..nv {
                         let k = blk.consts_at(s, j * LANES);
-                        for r in 0..R {
-                            io.norm_at(s, base + r * pitch + j * LANES, &k, act);
+                        let at = base + j * LANES;
+                        let mut v = [s.zero(); R];
+                        for (r, v) in v.iter_mut().enumerate() {
+                            *v = io.read(s, at + r * pitch);
+                        }
+                        for (r, v) in v.into_iter().enumerate() {
+                            io.store(at + r * pitch, norm(v, &k, act));
                         }
                     }
                 }
