@@ -134,7 +134,7 @@ impl<S: Simd> Grid<'_, S> {
                     let (m, q) = O::finish(s, *a, k_max, *pj);
                     *f = (*pj, m, q);
                 }
-                acc.absorb::<S>(k_max, &fin[..v.min(MAX_ACC)]);
+                acc.absorb(s, k_max, &fin[..v.min(MAX_ACC)]);
                 *st = [O::zero(s); MAX_ACC];
                 if O::RECENTER {
                     for (j, pj) in p.iter_mut().enumerate() {
@@ -281,7 +281,7 @@ impl<S: Simd> Grid<'_, S> {
                     }
                     j += w;
                 }
-                acc.absorb::<S>(k, &fin[..v.min(MAX_ACC)]);
+                acc.absorb(s, k, &fin[..v.min(MAX_ACC)]);
             }
             done += k;
         }
@@ -344,7 +344,7 @@ impl<S: Simd> Grid<'_, S> {
         for (((o, m), cj), st) in out.iter_mut().zip(&mean).zip(&c).zip(sq) {
             // `M2 = Σ(x - c)² - k·(mean - c)²`: `mean - c` is below half an f32 ulp of
             // the mean, so the correction is small; rounding may leave a tiny negative,
-            // which `Positions::absorb` clamps.
+            // which `Positions::moments` clamps.
             let q = <Centered as LaneOp<S>>::finish(s, st, k, *cj).1;
             let cw = cj.widen();
             let d = [m[0] - cw[0], m[1] - cw[1]];

@@ -3,7 +3,7 @@
 //! they fold into ([`Positions`]), and the starting pivot ([`pivot`]).
 
 use crate::moments::Moments;
-use crate::simd::{LANES, Simd, Vf32, Wide, wide_lanes};
+use crate::simd::{HALF, LANES, Simd, Vf32, Vf64, Wide};
 
 /// Values each lane accumulates in f32 before its state is merged into f64 (and, for
 /// [`LaneOp::RECENTER`] operations, re-centered on the running mean). Short chunks keep
@@ -222,21 +222,24 @@ impl<const N: usize> Positions<N> {
     }
 
     /// Chan-merges finished lane states `(p, mean - p, M2)`, vector `j` holding
-    /// positions `j*LANES..`, each lane having seen `k` values.
+    /// positions `j*LANES..`, each lane having seen `k` values. In f64 vectors, the same
+    /// operations in the same order as lane by lane (no fused multiply-add), so the same
+    /// bits on every ISA.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(crate) fn absorb<S: Simd>(&mut self, k: usize, fin: &[(S::F, Wide<S>, Wide<S>)]) {
+    pub(crate) fn absorb<S: Simd>(&mut self, s: S, k: usize, fin: &[(S::F, Wide<S>, Wide<S>)]) {
         let (na, nb) = (self.count as f64, k as f64);
         let w = nb / (na + nb);
-        let c2 = na * w;
-        for (j, &(p, m, q)) in fin.iter().enumerate().take(N / LANES) {
-            let (p, m, q) = (p.to_array(), wide_lanes(m), wide_lanes(q));
-            for l in 0..LANES {
-                let i = j * LANES + l;
-                let delta = f64::from(p[l]) + m[l] - self.mean[i];
-                self.mean[i] += delta * w;
-                // A two-pass chunk's `M2` may round to a tiny negative; NaN stays NaN.
-                let q = if q[l] < 0.0 { 0.0 } else { q[l] };
-                self.m2[i] += q + delta * delta * c2;
+        let (w, c2) = (s.splat64(w), s.splat64(na * w));
+        let (means, _) = self.mean.as_chunks_mut::<HALF>();
+        let (m2s, _) = self.m2.as_chunks_mut::<HALF>();
+        let halves = means.chunks_exact_mut(2).zip(m2s.chunks_exact_mut(2));
+        for (&(p, m, q), (mean, m2)) in fin.iter().zip(halves) {
+            let p = p.widen();
+            for h in 0..2 {
+                let (mv, qv) = (s.load64(&mean[h]), s.load64(&m2[h]));
+                let delta = p[h] + m[h] - mv;
+                mean[h] = (mv + delta * w).to_array();
+                m2[h] = (qv + (q[h] + delta * delta * c2)).to_array();
             }
         }
         self.count += k as u64;
@@ -244,10 +247,12 @@ impl<const N: usize> Positions<N> {
 
     /// Position `i`'s moments.
     pub(crate) fn moments(&self, i: usize) -> Moments {
+        // A two-pass chunk's `M2` may round to a tiny negative; NaN stays NaN.
+        let m2 = self.m2[i];
         Moments {
             count: self.count,
             mean: self.mean[i],
-            m2: self.m2[i],
+            m2: if m2 < 0.0 { 0.0 } else { m2 },
         }
     }
 

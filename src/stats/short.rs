@@ -190,11 +190,11 @@ impl<S: Simd, O: LaneOp<S>> Columns<S, O> {
                     k *= 2;
                 }
                 let (m, q) = O::finish(s, st[0], k, self.p);
-                acc.absorb::<S>(k, &[(self.p, m, q)]);
+                acc.absorb(s, k, &[(self.p, m, q)]);
             } else {
                 for a in self.st.iter().take(used) {
                     let (m, q) = O::finish(s, *a, self.k, self.p);
-                    acc.absorb::<S>(self.k, &[(self.p, m, q)]);
+                    acc.absorb(s, self.k, &[(self.p, m, q)]);
                 }
             }
             if O::RECENTER {
