@@ -339,7 +339,7 @@ fn odd_shapes_against_the_reference() {
 
 /// Every kernel path: long planes (more than `CHUNK` vectors per lane), planes with a
 /// partial vector, tiled NHWC periods, blocks of many channels (with a narrow last
-/// block), and data classes: offsets 1e4 and 1e6, constant channels (with a tiny `eps`,
+/// block; rows 4 KiB apart), and data classes: offsets 1e4 and 1e6, constant channels (with a tiny `eps`,
 /// so `invstd` is huge), small integers.
 #[test]
 fn kernel_paths_and_data_classes() {
@@ -352,6 +352,8 @@ fn kernel_paths_and_data_classes() {
         Shape::new(2, 260, 1, 3),
         Shape::new(2, 1000, 1, 1),
         Shape::new(130, 5, 1, 1),
+        // Rows 4 KiB apart: the batch statistics' `dx` goes row by row.
+        Shape::new(3, 1024, 1, 1),
     ];
     let dists: [&[Dist]; 4] = [
         &[Dist::Normal {
