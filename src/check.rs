@@ -8,7 +8,8 @@
 use crate::backward::{Activated, BackwardParams};
 use crate::error::Error;
 use crate::fold::{Bias, WeightLayout, WeightShape};
-use crate::normalize::{Activation, NormParams, Prepared};
+use crate::normalize::prepared::Prepared;
+use crate::normalize::{Activation, NormParams};
 use crate::shape::{Dims, Shape, check_len};
 use crate::train::{Momentum, RunningStats, SavedStats, TrainParams};
 

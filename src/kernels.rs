@@ -3,11 +3,12 @@
 use crate::backward::{Activated, BackwardParams, ForwardStats, backward_at, backward_in_place_at};
 use crate::error::Error;
 use crate::moments::Moments;
-use crate::normalize::{
-    Activation, NormParams, Prepared, normalize_at, normalize_in_place_at, normalize_prepared_at,
-    normalize_prepared_in_place_at, normalize_prepared_strided_at,
-    normalize_prepared_strided_in_place_at, normalize_strided_at, normalize_strided_in_place_at,
+use crate::normalize::prepared::{Prepared, normalize_prepared_at, normalize_prepared_in_place_at};
+use crate::normalize::strided::{
+    normalize_prepared_strided_at, normalize_prepared_strided_in_place_at, normalize_strided_at,
+    normalize_strided_in_place_at,
 };
+use crate::normalize::{Activation, NormParams, normalize_at, normalize_in_place_at};
 use crate::plan::{Op, plan, plan_strided};
 use crate::shape::{Layout, Shape};
 use crate::simd::Isa;

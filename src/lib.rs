@@ -163,11 +163,12 @@ pub use error::Error;
 pub use fold::{Bias, WeightLayout, WeightShape, fold_into_weights};
 pub use kernels::Kernels;
 pub use moments::Moments;
-pub use normalize::{
-    Activation, NormParams, Prepared, normalize, normalize_in_place, normalize_prepared,
-    normalize_prepared_in_place, normalize_prepared_strided, normalize_prepared_strided_in_place,
-    normalize_strided, normalize_strided_in_place, prepare,
+pub use normalize::prepared::{Prepared, normalize_prepared, normalize_prepared_in_place, prepare};
+pub use normalize::strided::{
+    normalize_prepared_strided, normalize_prepared_strided_in_place, normalize_strided,
+    normalize_strided_in_place,
 };
+pub use normalize::{Activation, NormParams, normalize, normalize_in_place};
 pub use shape::{Layout, Shape, f32s_from_bytes, f32s_from_bytes_mut};
 pub use simd::Isa;
 pub use stats::{

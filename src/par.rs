@@ -39,9 +39,8 @@ use std::vec::Vec;
 use crate::check;
 use crate::error::Error;
 use crate::moments::Moments;
-use crate::normalize::{
-    Activation, NormParams, Prepared, normalize_prepared_at, normalize_prepared_in_place_at,
-};
+use crate::normalize::prepared::{Prepared, normalize_prepared_at, normalize_prepared_in_place_at};
+use crate::normalize::{Activation, NormParams};
 use crate::shape::{Dims, Layout, Shape, check_len};
 use crate::simd::Isa;
 use crate::stats::{Method, channel_moments};

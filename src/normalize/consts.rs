@@ -2,7 +2,8 @@
 //! scales come from ([`Src`], [`ScaleFrom`]), a block of channels' constants on the stack
 //! ([`Block`], [`with_block`]), one channel's ([`Chan`]) and a vector's ([`Consts`]).
 
-use super::{NormParams, Prepared};
+use super::NormParams;
+use super::prepared::Prepared;
 use crate::simd::{Simd, Vf32};
 
 impl<'a> From<&NormParams<'a>> for Src<'a> {
