@@ -3,7 +3,7 @@
 //! training forward, of a backward pass and of a weight fold, in the order their errors
 //! are documented.
 //!
-//! The oracle (`reference.rs`) has checks of its own and does not use these.
+//! The oracle (`reference/`) has checks of its own and does not use these.
 
 use crate::backward::{Activated, BackwardParams};
 use crate::error::Error;
