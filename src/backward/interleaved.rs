@@ -17,7 +17,7 @@
 //! rows a multiple of 4 KiB apart goes row by row instead ([`dx_rows`]): down a strip,
 //! each load would follow a store at the same address modulo 4 KiB, and wait on it.
 
-use super::{DxConsts, Grads, Inputs, Lanes, Mask, load_or_zero};
+use super::shared::{DxConsts, Grads, Inputs, Lanes, Mask, load_or_zero};
 use crate::normalize::io::{Io, Span};
 use crate::plan::BACKWARD_BLOCK as B;
 use crate::simd::{Body, LANES, Simd, Vf32};

@@ -6,7 +6,7 @@
 //! one pass over the planes writes `dx = a*dy` as it sums. The plane-level steps are
 //! shared with `short.rs`.
 
-use super::{DxConsts, Grads, Inputs, Lanes, Mask, load_or_zero};
+use super::shared::{DxConsts, Grads, Inputs, Lanes, Mask, load_or_zero};
 use crate::normalize::io::{Io, Span};
 use crate::simd::{Body, LANES, Simd, Vf32, Vf64};
 use crate::stats::CHUNK;

@@ -11,7 +11,7 @@
 //! [`FUSE_BYTES`]: crate::plan::FUSE_BYTES
 
 use super::planar::{Acc, dx_plane, running_plane, sums_plane};
-use super::{DxConsts, Grads, Inputs, Lanes, Mask};
+use super::shared::{DxConsts, Grads, Inputs, Lanes, Mask};
 use crate::normalize::io::Io;
 use crate::simd::{LANES, Simd, T, Vf32, wide_lanes};
 use crate::stats::CHUNK;
