@@ -1,0 +1,310 @@
+//! The sweeps of the NHWC backward: strips of whole vectors down blocks of `CHUNK` rows
+//! with their sums in registers ([`chunk`]), the partial last vector row by row
+//! ([`partial`]), and the `dx` sweep of rows 4 KiB apart row by row ([`dx_rows`]).
+
+use super::{Pattern, Region, Totals};
+use crate::backward::shared::{Inputs, Lanes, Mask, load_or_zero};
+use crate::normalize::io::{Io, Span};
+use crate::plan::BACKWARD_BLOCK as B;
+use crate::simd::{Body, LANES, Simd, Vf32};
+use crate::stats::CHUNK;
+
+/// Vectors per strip for token `S` ([`Simd::STRIP`]): a strip's sums stay in registers,
+/// and with AVX-512 its constants too (with AVX2, three vectors' sums fill 12 of the 16
+/// registers and the constants are read from memory: 1x3x224x224 NHWC at AVX2 went from
+/// 52% to 73% of its bound against strips of two). Eight vectors with AVX-512 measured
+/// no faster than four.
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(super) fn strip_max<S: Simd>() -> usize {
+    S::STRIP.clamp(1, 4)
+}
+
+/// What one sweep of a region does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sweep {
+    /// Sums `Σdy` and `Σdy·xhat` per position.
+    Sums,
+    /// Sums, and writes `dx = a*dy` (running statistics).
+    SumsDx,
+    /// Writes `dx` from the final constants (batch statistics).
+    Dx,
+}
+
+/// One sweep over a region: strips of up to [`strip_max`] whole vectors, each swept down
+/// every row with its sums and constants in registers, then the last partial vector
+/// (`width % LANES` positions) row by row. Returns the per-position sums (zero for
+/// [`Sweep::Dx`]). Its own function for the ISA ([`Simd::vectorize`]).
+pub(super) fn sweep<S: Simd, I: Io, M: Mask<S::F>>(
+    s: S,
+    io: &mut I,
+    k: &Inputs,
+    r: Region,
+    pat: &Pattern,
+    m: M,
+    how: Sweep,
+) -> Totals {
+    struct Run<'a, I, M> {
+        io: &'a mut I,
+        k: &'a Inputs<'a>,
+        r: Region,
+        pat: &'a Pattern,
+        m: M,
+        how: Sweep,
+    }
+    impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Run<'_, I, M> {
+        type Output = Totals;
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run(self, s: S) -> Totals {
+            let Run {
+                io,
+                k,
+                r,
+                pat,
+                m,
+                how,
+            } = self;
+            let mut t = Totals {
+                dy: [0.0; B],
+                dyxh: [0.0; B],
+            };
+            // Blocks of `CHUNK` rows (a fold of the f32 sums each), and in each block
+            // the strips one after the other, so a block's rows are read from memory
+            // once, in order, and from cache by its later strips.
+            let full = r.width / LANES;
+            if how == Sweep::Dx && (r.stride * 4).is_multiple_of(4096) {
+                dx_rows(s, io, k, r, pat, m);
+                return t;
+            }
+            let mut row = 0;
+            while row < r.rows {
+                let rows = row..(row + CHUNK).min(r.rows);
+                let mut j = 0;
+                while j < full {
+                    // Strips of equal widths: 4 vectors at a width of 3 are 2 + 2, not
+                    // 3 + 1 (a strip of one pays its per-row work for one vector).
+                    let left = full - j;
+                    let w = left.div_ceil(left.div_ceil(strip_max::<S>()));
+                    let st = Strip {
+                        j0: j,
+                        how,
+                        rows: rows.clone(),
+                    };
+                    match w {
+                        4 => st.run::<S, I, M, 4>(s, io, k, r, pat, m, &mut t),
+                        3 => st.run::<S, I, M, 3>(s, io, k, r, pat, m, &mut t),
+                        2 => st.run::<S, I, M, 2>(s, io, k, r, pat, m, &mut t),
+                        _ => st.run::<S, I, M, 1>(s, io, k, r, pat, m, &mut t),
+                    }
+                    j += w;
+                }
+                row = rows.end;
+            }
+            if r.width % LANES != 0 {
+                partial(s, io, k, r, pat, m, how, &mut t);
+            }
+            t
+        }
+    }
+    s.vectorize(Run {
+        io,
+        k,
+        r,
+        pat,
+        m,
+        how,
+    })
+}
+
+/// A strip of whole vectors from vector `j0` of a region's rows `rows` (at most `CHUNK`).
+struct Strip {
+    j0: usize,
+    how: Sweep,
+    rows: core::ops::Range<usize>,
+}
+
+impl Strip {
+    /// Sweeps `W` vectors down the strip's rows of `r`.
+    #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn run<S: Simd, I: Io, M: Mask<S::F>, const W: usize>(
+        self,
+        s: S,
+        io: &mut I,
+        k: &Inputs,
+        r: Region,
+        pat: &Pattern,
+        m: M,
+        t: &mut Totals,
+    ) {
+        let o = self.j0 * LANES;
+        let mut l = [pat.lanes(s, o); W];
+        for (w, l) in l.iter_mut().enumerate() {
+            *l = pat.lanes(s, o + w * LANES);
+        }
+        let (ad, ap) = match self.how {
+            Sweep::Sums => chunk::<S, I, M, W, SUMS>(s, io, k, r, o, &l, m, self.rows),
+            Sweep::SumsDx => chunk::<S, I, M, W, SUMS_DX>(s, io, k, r, o, &l, m, self.rows),
+            Sweep::Dx => {
+                chunk::<S, I, M, W, DX>(s, io, k, r, o, &l, m, self.rows);
+                return;
+            }
+        };
+        fold_strip(ad, ap, t, o);
+    }
+}
+
+/// [`chunk`]'s modes, as [`Sweep`]'s cases (a const parameter, so each is its own loop).
+const SUMS: u8 = 0;
+const SUMS_DX: u8 = 1;
+const DX: u8 = 2;
+
+/// `W` vectors from position `o` down `rows` (at most `CHUNK` of them): with `SUMS`,
+/// their sums; with `SUMS_DX`, also the running statistics' `dx = a*dy`; with `DX`, the
+/// batch statistics' `dx` from the final constants (and no sums). The accumulators are
+/// local values, returned, so they live in registers.
+#[allow(clippy::too_many_arguments)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn chunk<S: Simd, I: Io, M: Mask<S::F>, const W: usize, const HOW: u8>(
+    s: S,
+    io: &mut I,
+    k: &Inputs,
+    r: Region,
+    o: usize,
+    l: &[Lanes<S::F>; W],
+    m: M,
+    rows: core::ops::Range<usize>,
+) -> ([S::F; W], [S::F; W]) {
+    let n = W * LANES;
+    let mut ad = [s.zero(); W];
+    let mut ap = [s.zero(); W];
+    for row in rows {
+        let st = r.start(row) + o;
+        let (xs, ys) = k.at::<S::F, M>(st, n);
+        let (xv, _) = xs.as_chunks::<LANES>();
+        let (yv, _) = ys.as_chunks::<LANES>();
+        let mut span = io.span(st, W);
+        if span.vectors() != W || xv.len() != W {
+            continue;
+        }
+        for w in 0..W {
+            let dy = m.apply(span.get(s, w), load_or_zero(s, yv.get(w)));
+            let x = s.load(&xv[w]);
+            if HOW == DX {
+                span.set(w, l[w].dx(dy, x, true));
+                continue;
+            }
+            ad[w] += dy;
+            ap[w] = dy.mul_add(l[w].xhat(x), ap[w]);
+            if HOW == SUMS_DX {
+                span.set(w, dy * l[w].a);
+            }
+        }
+    }
+    (ad, ap)
+}
+
+/// Adds the f32 sums of a strip from position `o` to the f64 ones.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn fold_strip<V: Vf32, const W: usize>(ad: [V; W], ap: [V; W], t: &mut Totals, o: usize) {
+    for w in 0..W {
+        let (a, b) = (ad[w].to_array(), ap[w].to_array());
+        let i = o + w * LANES;
+        let dys = t.dy.get_mut(i..i + LANES).unwrap_or(&mut []);
+        for (d, v) in dys.iter_mut().zip(a) {
+            *d += f64::from(v);
+        }
+        let ps = t.dyxh.get_mut(i..i + LANES).unwrap_or(&mut []);
+        for (d, v) in ps.iter_mut().zip(b) {
+            *d += f64::from(v);
+        }
+    }
+}
+
+/// The `dx` sweep over rows a multiple of 4 KiB apart: row by row, every vector of a row
+/// before the next row, the constants read from the pattern. Down strips, each row's loads
+/// followed the previous row's stores at a multiple of 4 KiB and waited on them (4K
+/// aliasing): 256x1024x1x1 ran 20% slower. (The sweeps that sum keep their strips: with
+/// the sums in memory instead of registers, row by row measured slower still.)
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn dx_rows<S: Simd, I: Io, M: Mask<S::F>>(
+    s: S,
+    io: &mut I,
+    k: &Inputs,
+    r: Region,
+    pat: &Pattern,
+    m: M,
+) {
+    let full = r.width / LANES;
+    for row in 0..r.rows {
+        let st = r.start(row);
+        let (xs, ys) = k.at::<S::F, M>(st, full * LANES);
+        let (xv, _) = xs.as_chunks::<LANES>();
+        let (yv, _) = ys.as_chunks::<LANES>();
+        let mut span = io.span(st, full);
+        if span.vectors() != full || xv.len() != full {
+            continue;
+        }
+        for (j, x) in xv.iter().enumerate() {
+            let l = pat.lanes(s, j * LANES);
+            let dy = m.apply(span.get(s, j), load_or_zero(s, yv.get(j)));
+            span.set(j, l.dx(dy, s.load(x), true));
+        }
+    }
+    if !r.width.is_multiple_of(LANES) {
+        partial(
+            s,
+            io,
+            k,
+            r,
+            pat,
+            m,
+            Sweep::Dx,
+            &mut Totals {
+                dy: [0.0; B],
+                dyxh: [0.0; B],
+            },
+        );
+    }
+}
+
+/// The last `width % LANES` positions of a region's rows (a partial vector), row by row.
+#[allow(clippy::too_many_arguments)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn partial<S: Simd, I: Io, M: Mask<S::F>>(
+    s: S,
+    io: &mut I,
+    k: &Inputs,
+    r: Region,
+    pat: &Pattern,
+    m: M,
+    how: Sweep,
+    t: &mut Totals,
+) {
+    let o = r.width / LANES * LANES;
+    let rem = r.width - o;
+    let l = pat.lanes(s, o);
+    let (mut ad, mut ap) = (s.zero(), s.zero());
+    let mut since = 0;
+    for row in 0..r.rows {
+        let st = r.start(row) + o;
+        let (xr, yr) = k.at::<S::F, M>(st, rem);
+        let dys = io.src().get(st..st + rem).unwrap_or(&[]);
+        let dy = m.apply(s.load_partial(dys), s.load_partial(yr));
+        let x = s.load_partial(xr);
+        if how == Sweep::Dx {
+            io.write(st, rem, l.dx(dy, x, true));
+            continue;
+        }
+        ad += dy;
+        ap = dy.mul_add(l.xhat(x).lanes_from(s.zero(), rem), ap);
+        if how == Sweep::SumsDx {
+            io.write(st, rem, dy * l.a);
+        }
+        since += 1;
+        if since == CHUNK {
+            fold_strip([ad], [ap], t, o);
+            (ad, ap, since) = (s.zero(), s.zero(), 0);
+        }
+    }
+    fold_strip([ad], [ap], t, o);
+}
