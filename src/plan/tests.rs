@@ -1,0 +1,151 @@
+//! Which kernel the plan picks for the benchmark grid and for the shapes around each
+//! threshold, at each ISA level.
+
+extern crate std;
+use super::*;
+use crate::shape::Shape;
+
+/// The benchmark grid: every (shape, layout, op) and the kernel it gets at the
+/// AVX-512 level (8 accumulators) and at the AVX2 level (2).
+#[test]
+fn grid_kernels() {
+    use Layout::{Nchw, Nhwc};
+    use Op::{Backward, Normalize, Stats, Train};
+    let s = Shape::new;
+    #[rustfmt::skip]
+    let grid: [(Shape, Layout, Op, &str, &str); 64] = [
+        (s(1, 3, 224, 224), Nchw, Stats, "nchw_stats_long_planes", "same"),
+        (s(1, 3, 224, 224), Nchw, Normalize, "nchw_normalize_wide_planes", "same"),
+        (s(1, 3, 224, 224), Nchw, Train, "nchw_train_fused_c2", "same"),
+        (s(1, 3, 224, 224), Nhwc, Stats, "nhwc_stats_tiled_p96", "same"),
+        (s(1, 3, 224, 224), Nhwc, Normalize, "nhwc_normalize_tile_regs_6v", "nhwc_normalize_tile_regs_6v"),
+        (s(1, 3, 224, 224), Nhwc, Train, "train_stats_then_normalize", "same"),
+        (s(1, 32, 112, 112), Nchw, Stats, "nchw_stats_long_planes", "same"),
+        (s(1, 32, 112, 112), Nchw, Normalize, "nchw_normalize_wide_planes", "same"),
+        (s(1, 32, 112, 112), Nchw, Train, "nchw_train_fused_c10", "same"),
+        (s(1, 32, 112, 112), Nhwc, Stats, "nhwc_stats_tiled_p128", "same"),
+        (s(1, 32, 112, 112), Nhwc, Normalize, "nhwc_normalize_tile_regs_8v", "nhwc_normalize_tile_regs_8v"),
+        (s(1, 32, 112, 112), Nhwc, Train, "train_stats_then_normalize", "same"),
+        (s(1, 64, 56, 56), Nchw, Stats, "nchw_stats_long_planes", "same"),
+        (s(1, 64, 56, 56), Nchw, Normalize, "nchw_normalize_wide_planes", "same"),
+        (s(1, 64, 56, 56), Nchw, Train, "nchw_train_fused_c41", "same"),
+        (s(1, 64, 56, 56), Nhwc, Stats, "nhwc_stats_tiled_p128", "same"),
+        (s(1, 64, 56, 56), Nhwc, Normalize, "nhwc_normalize_tile_regs_8v", "nhwc_normalize_tile_regs_8v"),
+        (s(1, 64, 56, 56), Nhwc, Train, "train_stats_then_normalize", "same"),
+        (s(1, 256, 14, 14), Nchw, Stats, "nchw_stats_short_planes_16x8", "same"),
+        (s(1, 256, 14, 14), Nchw, Normalize, "nchw_normalize_wide_planes", "same"),
+        (s(1, 256, 14, 14), Nchw, Train, "nchw_train_fused_c668", "same"),
+        (s(1, 256, 14, 14), Nhwc, Stats, "nhwc_stats_super_blocks", "same"),
+        (s(1, 256, 14, 14), Nhwc, Normalize, "nhwc_normalize_row_tiles_4vx8", "nhwc_normalize_row_tiles_2vx8"),
+        (s(1, 256, 14, 14), Nhwc, Train, "train_stats_then_normalize", "same"),
+        (s(1, 1280, 7, 7), Nchw, Stats, "nchw_stats_short_planes_16x8", "same"),
+        (s(1, 1280, 7, 7), Nchw, Normalize, "nchw_normalize_wide_planes", "same"),
+        (s(1, 1280, 7, 7), Nchw, Train, "nchw_train_fused_c2674", "same"),
+        (s(1, 1280, 7, 7), Nhwc, Stats, "nhwc_stats_super_blocks", "same"),
+        (s(1, 1280, 7, 7), Nhwc, Normalize, "nhwc_normalize_row_tiles_4vx8", "nhwc_normalize_row_tiles_2vx8"),
+        (s(1, 1280, 7, 7), Nhwc, Train, "train_stats_then_normalize", "same"),
+        (s(32, 64, 56, 56), Nchw, Stats, "nchw_stats_long_planes", "same"),
+        (s(32, 64, 56, 56), Nchw, Normalize, "nchw_normalize_wide_planes", "same"),
+        (s(32, 64, 56, 56), Nchw, Train, "nchw_train_fused_c1", "same"),
+        (s(32, 64, 56, 56), Nhwc, Stats, "nhwc_stats_tiled_p128", "same"),
+        (s(32, 64, 56, 56), Nhwc, Normalize, "nhwc_normalize_tile_regs_8v", "nhwc_normalize_tile_regs_8v"),
+        (s(32, 64, 56, 56), Nhwc, Train, "train_stats_then_normalize", "same"),
+        (s(8, 512, 28, 28), Nchw, Stats, "nchw_stats_long_planes", "same"),
+        (s(8, 512, 28, 28), Nchw, Normalize, "nchw_normalize_wide_planes", "same"),
+        (s(8, 512, 28, 28), Nchw, Train, "nchw_train_fused_c20", "same"),
+        (s(8, 512, 28, 28), Nhwc, Stats, "nhwc_stats_super_blocks", "same"),
+        (s(8, 512, 28, 28), Nhwc, Normalize, "nhwc_normalize_rows", "same"),
+        (s(8, 512, 28, 28), Nhwc, Train, "train_stats_then_normalize", "same"),
+        (s(256, 1024, 1, 1), Nchw, Stats, "nhwc_stats_super_blocks", "same"),
+        (s(256, 1024, 1, 1), Nchw, Normalize, "nhwc_normalize_row_groups_x2", "same"),
+        (s(256, 1024, 1, 1), Nchw, Train, "train_stats_then_normalize", "same"),
+        (s(256, 1024, 1, 1), Nhwc, Stats, "nhwc_stats_super_blocks", "same"),
+        (s(256, 1024, 1, 1), Nhwc, Normalize, "nhwc_normalize_row_groups_x2", "same"),
+        (s(256, 1024, 1, 1), Nhwc, Train, "train_stats_then_normalize", "same"),
+        (s(1, 3, 224, 224), Nchw, Backward, "nchw_backward_fused", "same"),
+        (s(1, 3, 224, 224), Nhwc, Backward, "nhwc_backward_tiled_p48", "same"),
+        (s(1, 32, 112, 112), Nchw, Backward, "nchw_backward_fused", "same"),
+        (s(1, 32, 112, 112), Nhwc, Backward, "nhwc_backward_tiled_p32", "same"),
+        (s(1, 64, 56, 56), Nchw, Backward, "nchw_backward_fused", "same"),
+        (s(1, 64, 56, 56), Nhwc, Backward, "nhwc_backward_tiled_p64", "same"),
+        (s(1, 256, 14, 14), Nchw, Backward, "nchw_backward_short16", "same"),
+        (s(1, 256, 14, 14), Nhwc, Backward, "nhwc_backward_tiled_p256", "same"),
+        (s(1, 1280, 7, 7), Nchw, Backward, "nchw_backward_short16", "same"),
+        (s(1, 1280, 7, 7), Nhwc, Backward, "nhwc_backward_blocks", "same"),
+        (s(32, 64, 56, 56), Nchw, Backward, "nchw_backward_fused", "same"),
+        (s(32, 64, 56, 56), Nhwc, Backward, "nhwc_backward_tiled_p64", "same"),
+        (s(8, 512, 28, 28), Nchw, Backward, "nchw_backward_fused", "same"),
+        (s(8, 512, 28, 28), Nhwc, Backward, "nhwc_backward_blocks", "same"),
+        (s(256, 1024, 1, 1), Nchw, Backward, "nhwc_backward_blocks", "same"),
+        (s(256, 1024, 1, 1), Nhwc, Backward, "nhwc_backward_blocks", "same"),
+    ];
+    let mut wrong = std::vec::Vec::new();
+    for (shape, layout, op, avx512, avx2) in grid {
+        let d = shape.dims(shape.numel().unwrap(), true).unwrap();
+        let avx2 = if avx2 == "same" { avx512 } else { avx2 };
+        for (isa, want) in [(Isa::Avx512, avx512), (Isa::Avx2, avx2)] {
+            let got = std::format!("{}", plan(op, layout, d, isa));
+            if got != want {
+                wrong.push(std::format!(
+                    "{shape:?} {layout:?} {op:?} {isa}: {got}, want {want}"
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} grid rows get another kernel:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+/// Strided rows: the row kernels with one pitch and a vector or more of channels,
+/// the per-row vectors otherwise.
+#[test]
+fn strided_normalize_kernels() {
+    for (c, xp, yp, rows) in [
+        (16, 32, 32, true),
+        (17, 34, 34, true),
+        (1024, 2048, 2048, true),
+        (15, 30, 30, false),
+        (1, 2, 2, false),
+        (64, 128, 64, false),
+        (64, 64, 65, false),
+    ] {
+        let got = matches!(nhwc_strided(c, xp, yp), NhwcNormalize::Rows);
+        assert_eq!(got, rows, "c={c} x_pitch={xp} y_pitch={yp}");
+    }
+}
+
+/// Strided statistics: tiles over the pitch for rows shorter than a vector, the
+/// super-blocks otherwise (and the contiguous plan at `pitch == c`).
+#[test]
+fn strided_stats_kernels() {
+    for (c, pitch, want) in [
+        (3, 6, "nhwc_stats_tiled_p96"),
+        (1, 2, "nhwc_stats_tiled_p128"),
+        (3, 200, "nhwc_stats_super_blocks"),
+        (16, 32, "nhwc_stats_super_blocks"),
+        (64, 128, "nhwc_stats_super_blocks"),
+        (64, 64, "nhwc_stats_tiled_p128"),
+    ] {
+        let got = std::format!("{}", nhwc_stats_strided(c, pitch));
+        assert_eq!(got, want, "c={c} pitch={pitch}");
+    }
+}
+
+/// The plan's idea of each level's accumulators is the lanes' own.
+#[test]
+fn accumulators_match_the_lanes() {
+    struct Acc;
+    impl crate::simd::WithSimd for Acc {
+        type Output = usize;
+        fn run<S: crate::simd::Simd>(self, _s: S) -> usize {
+            S::ACC
+        }
+    }
+    for isa in Isa::supported() {
+        assert_eq!(crate::simd::dispatch(isa, Acc), acc(isa), "{isa}");
+    }
+}
