@@ -1024,7 +1024,7 @@ fn kernels_run_in_a_64_kib_stack() {
         (Shape::new(2, 7, 13, 13), Layout::Nchw), // NCHW plane 169
         (Shape::new(2, 17, 7, 7), Layout::Nchw),  // NCHW plane 49, channel groups
         (Shape::new(1, 2, 150, 151), Layout::Nchw), // NCHW large plane
-        (Shape::new(600, 2, 3, 5), Layout::Nchw), // NCHW flushes after 512 steps
+        (Shape::new(600, 2, 3, 5), Layout::Nchw), // NCHW folds every 64 steps
     ];
     let palette = [
         Dist::Normal {

@@ -229,12 +229,12 @@ pub const LAYOUTS: [Layout; 2] = [Layout::Nchw, Layout::Nhwc];
 /// Both methods.
 pub const METHODS: [Method; 2] = [Method::Welford, Method::TwoPass];
 
-/// Shapes that between them reach every kernel path, for 8-lane and 16-lane builds alike
-/// (lanes 8 with 4 accumulators = blocks of 32 positions; 16 with 8 = blocks of 128):
+/// Shapes that between them reach every kernel path at every ISA level (16 lanes with 2
+/// or 8 accumulators; interleaved blocks of 128 positions, swept in parts of fewer):
 /// NHWC tiled (c dividing or sharing factors with the block), NHWC blocked (c above the
 /// block, with a short last block), NCHW with 1x1 planes (the interleaved kernels), NCHW
 /// planes shorter than a vector, with tails, with partial vectors, and long enough for
-/// the accumulators to be flushed every 512 steps in every one of them.
+/// the accumulators to be folded every `CHUNK` (64) steps in every one of them.
 pub fn kernel_path_shapes() -> Vec<Shape> {
     vec![
         // Tiny and 1x1 planes (NCHW 1x1 runs the interleaved kernel).
@@ -242,17 +242,17 @@ pub fn kernel_path_shapes() -> Vec<Shape> {
         Shape::new(3, 1, 1, 1),
         Shape::new(5, 3, 1, 1),
         Shape::new(2, 257, 1, 1),
-        Shape::new(700, 3, 1, 1),  // > 512 rows of c=3 pixels
-        Shape::new(600, 40, 1, 1), // > 512 rows, blocked
+        Shape::new(700, 3, 1, 1),  // many chunks of 64 rows of c=3 pixels
+        Shape::new(600, 40, 1, 1), // many chunks of 64 rows, blocked
         // Planes shorter than a vector, exactly one vector, a vector plus a partial one.
         Shape::new(2, 3, 1, 7),
         Shape::new(2, 3, 2, 4),
         Shape::new(2, 3, 3, 5),
         Shape::new(3, 2, 4, 4),
         Shape::new(1, 5, 5, 5),
-        // Planes shorter than 512 with channels side by side in lanes: groups of 8 or 16
+        // Planes shorter than 512 with channels side by side in lanes: groups of 16
         // channels with a short last group (c = 9, 17), 8-column blocks with leftovers
-        // (plane 7x7, 2x5, 511), enough samples to flush every 512 steps (n = 30, 169).
+        // (plane 7x7, 2x5, 511), enough samples to fold every 64 steps (n = 30, 169).
         Shape::new(2, 9, 7, 7),
         Shape::new(3, 17, 2, 5),
         Shape::new(1, 8, 8, 8),
@@ -264,10 +264,10 @@ pub fn kernel_path_shapes() -> Vec<Shape> {
         Shape::new(1, 13, 13, 13),
         Shape::new(3, 4, 8, 8),
         Shape::new(2, 3, 16, 16),
-        // Tail and partial accumulators flushed after 512 steps (planes of 15, n > 512).
+        // Tail and partial accumulators folded every 64 steps (planes of 15, n = 600).
         Shape::new(600, 2, 3, 5),
         Shape::new(520, 1, 1, 9),
-        // A large plane: the row accumulators are flushed after 512 rows.
+        // A large plane: the row accumulators are folded every 64 rows.
         Shape::new(1, 2, 150, 151),
         // NHWC tiled with many rows (c = 1, 2, 3, 4, 6, 8, 12, 16, 24, 32).
         Shape::new(1, 1, 100, 181),
