@@ -1106,7 +1106,7 @@ fn kernels_run_in_a_64_kib_stack() {
 // ---------------------------------------------------------------------------------------
 
 /// NCHW planes of 2048 values whose first 32 are ±1 and the other 2016 ±2.36e-4 (signs
-/// alternating): with 8 lanes and 4 accumulators each lane's first step squares a ±1 and
+/// alternating): with 16 lanes and 2 accumulators (AVX2) each lane's first step squares a ±1 and
 /// its next steps square 5.57e-8 < half an ulp of 1, which an f32 sum that starts at the
 /// large square rounds away. The two-pass variance must stay within 1e-6 of the reference
 /// in both layouts, for a few channel and sample counts.

@@ -259,7 +259,7 @@ pub fn kernel_path_shapes() -> Vec<Shape> {
         Shape::new(2, 3, 1, 511),
         Shape::new(1, 3, 16, 32),
         Shape::new(30, 3, 13, 13),
-        // Whole accumulator rows plus tails (169 = 5·32 + 8 + 1 with 8 lanes).
+        // Whole accumulator rows plus tails (169 = 5·32 + 9: rows of 2 vectors of 16 lanes).
         Shape::new(2, 7, 13, 13),
         Shape::new(1, 13, 13, 13),
         Shape::new(3, 4, 8, 8),
