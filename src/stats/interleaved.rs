@@ -9,8 +9,8 @@
 //! flat buffer and position `i` holds channel `i % c`; the last pixels that do not fill a
 //! tile are a second, short matrix with rows of `c`. With many channels the matrix has
 //! rows of `c` values, cut into super-blocks of up to `SUPER` channels; the rows are
-//! walked in tiles of `TILE_ROWS` rows, and each tile is swept block by block (`BLOCK`
-//! channels in registers at a time), so memory is read in order, not in long strides.
+//! walked a chunk of `CHUNK` rows at a time, and each chunk is swept block by block
+//! (`BLOCK` channels in registers at a time).
 //!
 //! Strided rows (starts `pitch > c` values apart) are the same matrices with rows of
 //! `pitch` values: rows shorter than a vector are tiled when `lcm(pitch, LANES)` is small
