@@ -18,8 +18,10 @@
 //!   scales are computed during the first rows so their f64 divisions overlap the stream.
 //! - Strided rows (starts `pitch > c` values apart, the values between them never
 //!   written): with `c >= LANES` and one pitch for input and output, the many-channel row
-//!   kernels with the pitch as the row distance; otherwise ([`row_vectors`]) each row a
-//!   vector at a time, the row's last vector stored partially.
+//!   kernels with the pitch as the row distance; with fewer channels, one pitch and a
+//!   short period, the flat stream of whole vectors stored with a mask that skips the
+//!   gaps ([`gap_tiles`]); otherwise ([`row_vectors`]) each row a vector at a time, the
+//!   last vector stored partially.
 
 mod rows;
 
@@ -48,6 +50,9 @@ pub(super) fn run<S: Simd, I: Io, A: Act<S::F>>(
     if xp != c || yp != c {
         match plan::nhwc_strided(c, xp, yp) {
             NhwcNormalize::Rows => rows(s, io, c, xp, p, act),
+            NhwcNormalize::Tile(Kernel::NhwcNormalizeGapTiles { vectors }) => {
+                gap_tiles(s, io, c, xp, vectors, p, act)
+            }
             _ => row_vectors(s, io, c, [xp, yp], p, act),
         }
         return;
@@ -198,6 +203,96 @@ fn tile_mem<S: Simd, I: Io, A: Act<S::F>>(s: S, io: &mut I, c: usize, t: usize, 
         c,
         p,
         pat: [&mut m[..n], &mut sv[..n], &mut b[..n]],
+        act,
+    });
+}
+
+/// Strided rows of `c < LANES` channels `pitch` values apart in both buffers, a period of
+/// `t = lcm(pitch, LANES) / LANES <= TILE_MAX` vectors: the flat stream of whole vectors
+/// as for contiguous rows of `pitch` channels, each vector stored with a mask of the
+/// lanes whose position in their row (`i % pitch`) is below `c`, so the gaps between rows
+/// are never written (another thread may own them, through the C ABI). Row by row, a
+/// vector and a partial store per row ran at a tenth of the contiguous speed with 3
+/// channels. Its own function for the ISA ([`Simd::vectorize`]).
+fn gap_tiles<S: Simd, I: Io, A: Act<S::F>>(
+    s: S,
+    io: &mut I,
+    c: usize,
+    pitch: usize,
+    t: usize,
+    p: &Src,
+    act: A,
+) {
+    struct Gaps<'a, I, A> {
+        io: &'a mut I,
+        c: usize,
+        pitch: usize,
+        t: usize,
+        p: &'a Src<'a>,
+        act: A,
+    }
+    impl<S: Simd, I: Io, A: Act<S::F>> Body<S> for Gaps<'_, I, A> {
+        type Output = ();
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run(self, s: S) {
+            const N: usize = TILE_MAX * LANES;
+            let Gaps {
+                io,
+                c,
+                pitch,
+                t,
+                p,
+                act,
+            } = self;
+            let (c, pitch) = (c.clamp(1, LANES), pitch.max(1));
+            let n = (t * LANES).min(N);
+            let (mut m, mut sc, mut b) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
+            // Lane `i` of the period is position `i % pitch` of its row: a channel below
+            // `c`, a gap (zero constants, never stored) from `c` on.
+            let mut at = [0.0f32; N];
+            let mut scale = [0.0f32; LANES];
+            p.scales(s, 0, &mut scale[..c]);
+            for i in 0..n {
+                let k = i % pitch;
+                at[i] = k as f32;
+                if k < c {
+                    m[i] = p.mean.get(k).copied().unwrap_or(0.0);
+                    sc[i] = scale[k];
+                    b[i] = p.beta.get(k).copied().unwrap_or(0.0);
+                }
+            }
+            let blk = Block {
+                mean: &m[..n],
+                scale: &sc[..n],
+                beta: &b[..n],
+            };
+            let lim = s.splat(c as f32);
+            let vectors = io.len() / LANES;
+            let mut j = 0;
+            {
+                let mut span = io.span(0, vectors);
+                for v in 0..span.vectors() {
+                    let k = blk.consts_at(s, j * LANES);
+                    let y = norm(span.get(s, v), &k, act);
+                    span.set_where(v, y, s.load_at(&at, j * LANES), lim);
+                    j = if j + 1 == t { 0 } else { j + 1 };
+                }
+            }
+            // The last partial vector continues the pattern where the stream stopped.
+            let i = vectors * LANES;
+            if i < io.len() {
+                let k = blk.consts_at(s, j * LANES);
+                let y = norm(io.read(s, i), &k, act);
+                io.write_where(i, y, s.load_at(&at, j * LANES), lim);
+            }
+        }
+    }
+    s.vectorize(Gaps {
+        io,
+        c,
+        pitch,
+        t,
+        p,
         act,
     });
 }

@@ -29,6 +29,10 @@ pub(crate) trait Io {
     /// buffer.
     fn write<V: Vf32>(&mut self, i: usize, n: usize, v: V);
 
+    /// Writes lane `l` of `v` at `i + l` where `pos[l] < lim[l]`, stopping at the end of
+    /// the buffer; nothing else is written. For a last partial vector: lane by lane.
+    fn write_where<V: Vf32>(&mut self, i: usize, v: V, pos: V, lim: V);
+
     /// The `LANES` values at `i..`, zero-filled past the end.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn read<S: Simd>(&self, s: S, i: usize) -> S::F {
@@ -58,6 +62,9 @@ pub(crate) trait Span {
     fn get<S: Simd>(&self, s: S, j: usize) -> S::F;
     /// Writes output vector `j < vectors()`.
     fn set<V: Vf32>(&mut self, j: usize, v: V);
+    /// Writes the lanes `l` of output vector `j < vectors()` where `pos[l] < lim[l]`, and
+    /// nothing else.
+    fn set_where<V: Vf32>(&mut self, j: usize, v: V, pos: V, lim: V);
 }
 
 /// A span out of place: input and output vectors of one length.
@@ -91,6 +98,10 @@ impl Span for OutSpan<'_> {
     fn set<V: Vf32>(&mut self, j: usize, v: V) {
         v.store(&mut self.y[j]);
     }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn set_where<V: Vf32>(&mut self, j: usize, v: V, pos: V, lim: V) {
+        v.store_where_lt(&mut self.y[j], pos, lim);
+    }
 }
 
 impl Span for InSpan<'_> {
@@ -105,6 +116,10 @@ impl Span for InSpan<'_> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn set<V: Vf32>(&mut self, j: usize, v: V) {
         v.store(&mut self.0[j]);
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn set_where<V: Vf32>(&mut self, j: usize, v: V, pos: V, lim: V) {
+        v.store_where_lt(&mut self.0[j], pos, lim);
     }
 }
 
@@ -157,6 +172,11 @@ impl Io for OutOfPlace<'_> {
             v.store_partial(out);
         }
     }
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn write_where<V: Vf32>(&mut self, i: usize, v: V, pos: V, lim: V) {
+        write_where_in(self.y, i, v, pos, lim);
+    }
 }
 
 impl Io for InPlace<'_> {
@@ -188,6 +208,23 @@ impl Io for InPlace<'_> {
         let end = self.0.len().min(i.saturating_add(n));
         if let Some(out) = self.0.get_mut(i..end) {
             v.store_partial(out);
+        }
+    }
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn write_where<V: Vf32>(&mut self, i: usize, v: V, pos: V, lim: V) {
+        write_where_in(self.0, i, v, pos, lim);
+    }
+}
+
+/// [`Io::write_where`] on the output buffer `buf`.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn write_where_in<V: Vf32>(buf: &mut [f32], i: usize, v: V, pos: V, lim: V) {
+    let (v, p, l) = (v.to_array(), pos.to_array(), lim.to_array());
+    let out = buf.get_mut(i..).unwrap_or(&mut []);
+    for (k, o) in out.iter_mut().enumerate().take(LANES) {
+        if p[k] < l[k] {
+            *o = v[k];
         }
     }
 }

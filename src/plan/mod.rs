@@ -70,6 +70,13 @@ pub(crate) enum Kernel {
     /// Strided rows of few channels, or with different input and output pitches: each
     /// row a vector at a time, its last vector stored partially.
     NhwcNormalizeRowVectors,
+    /// Strided rows of fewer than `LANES` channels, one pitch, `lcm(pitch, LANES)` at
+    /// most `TILE_MAX` vectors: the flat stream of whole vectors, each stored with a mask
+    /// that leaves the gaps between rows unwritten.
+    NhwcNormalizeGapTiles {
+        /// Vectors in one period.
+        vectors: usize,
+    },
     /// Training forward on NCHW: statistics, then normalize, `channels` channels at a
     /// time, so a group is read from memory once and normalized from cache.
     NchwTrainFused {
@@ -122,6 +129,9 @@ impl core::fmt::Display for Kernel {
             }
             Kernel::NhwcNormalizeRows => f.write_str("nhwc_normalize_rows"),
             Kernel::NhwcNormalizeRowVectors => f.write_str("nhwc_normalize_row_vectors"),
+            Kernel::NhwcNormalizeGapTiles { vectors } => {
+                write!(f, "nhwc_normalize_gap_tiles_{vectors}v")
+            }
             Kernel::NchwTrainFused { channels } => write!(f, "nchw_train_fused_c{channels}"),
             Kernel::TrainStatsThenNormalize => f.write_str("train_stats_then_normalize"),
             Kernel::NchwBackwardFused => f.write_str("nchw_backward_fused"),
@@ -274,11 +284,15 @@ pub(crate) fn nhwc_normalize(c: usize, acc: usize) -> NhwcNormalize {
 
 /// The interleaved normalize of strided rows (`x_pitch` or `y_pitch` above `c >= 1`):
 /// the many-channel row kernels, with the pitch as the row distance, when the rows hold
-/// at least a vector and both pitches are one; else
-/// [`Kernel::NhwcNormalizeRowVectors`].
+/// at least a vector and both pitches are one; the flat stream with masked stores
+/// ([`Kernel::NhwcNormalizeGapTiles`]) for shorter rows of one pitch whose period is
+/// short; else [`Kernel::NhwcNormalizeRowVectors`].
 pub(crate) fn nhwc_strided(c: usize, x_pitch: usize, y_pitch: usize) -> NhwcNormalize {
+    let period = lcm(x_pitch, LANES) / LANES;
     if c >= LANES && x_pitch == y_pitch {
         NhwcNormalize::Rows
+    } else if x_pitch == y_pitch && period <= TILE_MAX {
+        NhwcNormalize::Tile(Kernel::NhwcNormalizeGapTiles { vectors: period })
     } else {
         NhwcNormalize::Tile(Kernel::NhwcNormalizeRowVectors)
     }

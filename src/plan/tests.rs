@@ -100,8 +100,8 @@ fn grid_kernels() {
     );
 }
 
-/// Strided rows: the row kernels with one pitch and a vector or more of channels,
-/// the per-row vectors otherwise.
+/// Strided rows: the row kernels with one pitch and a vector or more of channels, the
+/// gap tiles with one pitch and a short period, the per-row vectors otherwise.
 #[test]
 fn strided_normalize_kernels() {
     for (c, xp, yp, rows) in [
@@ -115,6 +115,21 @@ fn strided_normalize_kernels() {
     ] {
         let got = matches!(nhwc_strided(c, xp, yp), NhwcNormalize::Rows);
         assert_eq!(got, rows, "c={c} x_pitch={xp} y_pitch={yp}");
+    }
+    // Fewer channels than a vector: the flat stream with masked stores when the pitches
+    // agree and the period is short, else a vector per row.
+    for (c, xp, yp, want) in [
+        (3, 6, 6, "nhwc_normalize_gap_tiles_3v"),
+        (1, 2, 2, "nhwc_normalize_gap_tiles_1v"),
+        (15, 30, 30, "nhwc_normalize_gap_tiles_15v"),
+        (5, 131, 131, "nhwc_normalize_row_vectors"),
+        (3, 6, 7, "nhwc_normalize_row_vectors"),
+    ] {
+        let got = match nhwc_strided(c, xp, yp) {
+            NhwcNormalize::Tile(k) => std::format!("{k}"),
+            NhwcNormalize::Rows => std::string::String::from("rows"),
+        };
+        assert_eq!(got, want, "c={c} x_pitch={xp} y_pitch={yp}");
     }
 }
 

@@ -160,6 +160,18 @@ pub(crate) trait Vf32:
             *d = s;
         }
     }
+
+    /// Writes lane `i` to `out[i]` where `pos[i] < lim[i]` (an ordered compare), and
+    /// nothing at all to the other elements of `out`.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn store_where_lt(self, out: &mut [f32; LANES], pos: Self, lim: Self) {
+        let (v, p, l) = (self.to_array(), pos.to_array(), lim.to_array());
+        for i in 0..LANES {
+            if p[i] < l[i] {
+                out[i] = v[i];
+            }
+        }
+    }
 }
 
 /// 8 f64 lanes of one ISA.

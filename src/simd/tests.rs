@@ -201,6 +201,34 @@ fn partial_loads_and_stores_touch_only_their_lanes() {
 }
 
 #[test]
+fn masked_stores_write_only_where_the_compare_holds() {
+    // Position `i % pitch` against `c`: the lanes of a row's first `c` places are written,
+    // the others (NaN, for the gaps between rows) are left as they were.
+    struct P(usize, usize);
+    impl Probe for P {
+        fn probe<S: Simd>(&self, s: S) -> [f32; LANES] {
+            let (pitch, c) = (self.0, self.1);
+            let pos: [f32; LANES] = core::array::from_fn(|i| (i % pitch) as f32);
+            let v: [f32; LANES] = core::array::from_fn(|i| i as f32 + 0.5);
+            let mut out = [f32::NAN; LANES];
+            s.load(&v)
+                .store_where_lt(&mut out, s.load(&pos), s.splat(c as f32));
+            out
+        }
+    }
+    for (pitch, c) in [(6, 3), (2, 1), (16, 16), (16, 0), (5, 4), (32, 7), (3, 3)] {
+        let got = on_every_isa(&P(pitch, c));
+        for (i, g) in got.iter().enumerate() {
+            if i % pitch < c {
+                assert_eq!(*g, i as f32 + 0.5, "pitch {pitch} c {c}: lane {i}");
+            } else {
+                assert!(g.is_nan(), "pitch {pitch} c {c}: lane {i} written ({g})");
+            }
+        }
+    }
+}
+
+#[test]
 fn fused_multiply_add_rounds_once_on_x86() {
     // (1 + 2^-23)(1 - 2^-23) - 1 = -2^-46 exactly; unfused it rounds to 0.
     struct P;

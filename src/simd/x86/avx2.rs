@@ -183,6 +183,18 @@ impl Vf32 for F32x16Avx2 {
         }
     }
     #[inline(always)]
+    fn store_where_lt(self, out: &mut [f32; LANES], pos: Self, lim: Self) {
+        // SAFETY: AVX2 is available (token). A masked store writes only the lanes whose
+        // mask is set (its sign bit, set by the compare where true); both halves lie
+        // inside `out` (a whole vector).
+        unsafe {
+            let lo = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(pos.a, lim.a));
+            let hi = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(pos.b, lim.b));
+            _mm256_maskstore_ps(out.as_mut_ptr(), lo, self.a);
+            _mm256_maskstore_ps(out.as_mut_ptr().add(8), hi, self.b);
+        }
+    }
+    #[inline(always)]
     fn widen(self) -> [F64x8Avx2; 2] {
         // SAFETY: AVX is available (token); register-only conversions.
         unsafe {

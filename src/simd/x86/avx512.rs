@@ -145,6 +145,15 @@ impl Vf32 for F32x16Avx512 {
         unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr(), avx512_mask(n), self.0) }
     }
     #[inline(always)]
+    fn store_where_lt(self, out: &mut [f32; LANES], pos: Self, lim: Self) {
+        // SAFETY: AVX-512F is available (token). A masked store writes only the lanes
+        // whose mask bit is set, all inside `out` (a whole vector).
+        unsafe {
+            let k = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(pos.0, lim.0);
+            _mm512_mask_storeu_ps(out.as_mut_ptr(), k, self.0)
+        }
+    }
+    #[inline(always)]
     fn widen(self) -> [F64x8Avx512; 2] {
         // SAFETY: AVX-512F is available (token); register-only conversions.
         unsafe {
