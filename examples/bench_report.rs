@@ -960,8 +960,11 @@ fn main() {
                 k.strided_kernel_name(kern.op, shape, STRIDE * shape.c)
                     .map(|k| k.to_string())
             } else {
-                k.kernel_name(kern.op, shape, kern.layout)
-                    .map(|k| k.to_string())
+                let op = match (kern.op, kern.method) {
+                    ("stats", "TwoPass") => "stats_two_pass",
+                    (op, _) => op,
+                };
+                k.kernel_name(op, shape, kern.layout).map(|k| k.to_string())
             };
             let name = name.map_or_else(|| "?".to_string(), |k| format!("`{k}`"));
             emit!(

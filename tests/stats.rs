@@ -1185,3 +1185,52 @@ fn avx2_and_avx512_agree_bitwise_where_the_accumulator_count_does_not_enter() {
         }
     }
 }
+
+/// Short NCHW planes (7x7, 14x14, 22x23: summed along the lanes about a per-channel
+/// pivot, the mean of the plane's first 8 values, then the running mean) whose pivot
+/// lands far from a plane's mean: an outlier first, a far step in the first 8 values, a
+/// sorted ramp, samples shifted by 1e4 with a spread of 1e-2, heavy tails. Every channel
+/// within the bounds of its method, at every level.
+#[test]
+fn short_planes_whose_pivot_is_far_from_the_mean() {
+    isa::each_isa(|| {
+        let mut failures = vec![];
+        for shape in [
+            Shape::new(1, 5, 7, 7),
+            Shape::new(2, 5, 14, 14),
+            Shape::new(3, 5, 22, 23),
+        ] {
+            let mut rng = XorShift::new(shape.h as u64);
+            let plane = shape.h * shape.w;
+            let mut x = vec![0.0f32; shape.n * shape.c * plane];
+            for i in 0..shape.n {
+                for c in 0..shape.c {
+                    let start = (i * shape.c + c) * plane;
+                    for (j, v) in x[start..start + plane].iter_mut().enumerate() {
+                        let g = rng.normal() as f32;
+                        *v = match c {
+                            0 if i == 0 && j == 0 => 1e12,
+                            0 => g,
+                            1 if j < 8 => 1e4 + g,
+                            1 => g,
+                            2 => 0.37 * (i * plane + j) as f32,
+                            3 => 1e4 * i as f32 + 1e-2 * g,
+                            _ => (std::f64::consts::PI * (rng.uniform() - 0.5)).tan() as f32,
+                        };
+                    }
+                }
+            }
+            let exp = expected(&x, shape, Layout::Nchw);
+            for method in METHODS {
+                let (mut mean, mut var) = (vec![0.0; shape.c], vec![0.0; shape.c]);
+                batch_stats(&x, shape, Layout::Nchw, method, &mut mean, &mut var).unwrap();
+                for c in 0..shape.c {
+                    if let Err(msg) = check_moments(mean[c], var[c], &exp[c], method) {
+                        failures.push(format!("{shape:?} {method:?} channel {c}: {msg}"));
+                    }
+                }
+            }
+        }
+        assert_no_failures("far pivots", &failures);
+    });
+}

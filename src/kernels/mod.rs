@@ -166,7 +166,8 @@ impl Kernels {
         layout: Layout,
     ) -> Option<impl core::fmt::Display + use<>> {
         let op = match op {
-            "stats" => Op::Stats,
+            "stats" => Op::Stats(Method::Welford),
+            "stats_two_pass" => Op::Stats(Method::TwoPass),
             "normalize" | "normalize_prepared" => Op::Normalize,
             "train" => Op::Train,
             "backward" => Op::Backward,
@@ -188,7 +189,7 @@ impl Kernels {
         stride: usize,
     ) -> Option<impl core::fmt::Display + use<>> {
         let op = match op {
-            "stats" => Op::Stats,
+            "stats" | "stats_two_pass" => Op::Stats(Method::Welford),
             "normalize" | "normalize_prepared" => Op::Normalize,
             _ => return None,
         };

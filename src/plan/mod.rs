@@ -5,12 +5,13 @@
 
 use crate::shape::{Dims, Layout};
 use crate::simd::{Isa, LANES, MAX_ACC};
+use crate::stats::Method;
 
 /// What is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Op {
-    /// Per-channel statistics (either method: both use the same kernel shape).
-    Stats,
+    /// Per-channel statistics by a method (the two differ only on short NCHW planes).
+    Stats(Method),
     /// Normalize with given constants.
     Normalize,
     /// The training forward: statistics, then normalize.
@@ -25,9 +26,12 @@ pub(crate) enum Kernel {
     /// NCHW planes of at least [`SHORT_PLANE`] values: lanes along each plane, `Simd::ACC`
     /// accumulators stepping in lockstep.
     NchwStatsLongPlanes,
-    /// NCHW planes shorter than [`SHORT_PLANE`] (7x7, 14x14): 16 channels in the lanes,
-    /// read through 16x8 transposes.
+    /// NCHW planes shorter than [`SHORT_PLANE`] (7x7, 14x14), two-pass: 16 channels in
+    /// the lanes, read through 16x8 transposes.
     NchwStatsShortPlanes16x8,
+    /// NCHW planes shorter than [`SHORT_PLANE`], single pass: each plane along the lanes
+    /// (shifted sums about a pivot), 16 channels' lanes added at once.
+    NchwStatsShortPlanesFlat,
     /// Rows of interleaved channels (NHWC, or NCHW 1x1) whose period `lcm(c, 16)` fits a
     /// register block: full vectors over the flat buffer, `period` positions per row.
     NhwcStatsTiled {
@@ -111,6 +115,7 @@ impl core::fmt::Display for Kernel {
         match *self {
             Kernel::NchwStatsLongPlanes => f.write_str("nchw_stats_long_planes"),
             Kernel::NchwStatsShortPlanes16x8 => f.write_str("nchw_stats_short_planes_16x8"),
+            Kernel::NchwStatsShortPlanesFlat => f.write_str("nchw_stats_short_planes_flat"),
             Kernel::NhwcStatsTiled { period } => write!(f, "nhwc_stats_tiled_p{period}"),
             Kernel::NhwcStatsSuperBlocks => f.write_str("nhwc_stats_super_blocks"),
             Kernel::NchwNormalizeWidePlanes => f.write_str("nchw_normalize_wide_planes"),
@@ -148,8 +153,8 @@ impl core::fmt::Display for Kernel {
 pub(crate) fn plan(op: Op, layout: Layout, d: Dims, isa: Isa) -> Kernel {
     let rows = d.n * d.plane;
     match (op, planar(layout, d)) {
-        (Op::Stats, true) => nchw_stats(d.plane),
-        (Op::Stats, false) => nhwc_stats(d.c),
+        (Op::Stats(method), true) => nchw_stats(d.plane, method),
+        (Op::Stats(_), false) => nhwc_stats(d.c),
         (Op::Normalize, true) => nchw_normalize(d.plane),
         (Op::Normalize, false) => match nhwc_normalize(d.c, acc(isa)) {
             NhwcNormalize::Rows => nhwc_rows(d.c, rows, block_width(d.c, 0), acc(isa)),
@@ -166,7 +171,7 @@ pub(crate) fn plan(op: Op, layout: Layout, d: Dims, isa: Isa) -> Kernel {
 /// [`Op::Stats`] and [`Op::Normalize`] (other ops: as [`plan`] on contiguous rows).
 pub(crate) fn plan_strided(op: Op, d: Dims, stride: usize, isa: Isa) -> Kernel {
     match op {
-        Op::Stats => nhwc_stats_strided(d.c, stride),
+        Op::Stats(_) => nhwc_stats_strided(d.c, stride),
         Op::Normalize => match nhwc_strided(d.c, stride, stride) {
             NhwcNormalize::Rows => nhwc_rows(stride, d.count, block_width(d.c, 0), acc(isa)),
             NhwcNormalize::Tile(k) => k,
@@ -196,16 +201,16 @@ pub(crate) fn planar(layout: Layout, d: Dims) -> bool {
     layout == Layout::Nchw && d.plane != 1
 }
 
-/// NCHW planes shorter than this put channels in lanes: per-channel horizontal folds
-/// would cost more than the transposes.
+/// NCHW planes shorter than this put channels in lanes (or, single pass, add 16
+/// channels' lanes at once): one horizontal fold per channel would cost too much.
 pub(crate) const SHORT_PLANE: usize = 512;
 
 /// The NCHW statistics kernel for planes of `plane >= 2` values.
-pub(crate) fn nchw_stats(plane: usize) -> Kernel {
-    if plane < SHORT_PLANE {
-        Kernel::NchwStatsShortPlanes16x8
-    } else {
-        Kernel::NchwStatsLongPlanes
+pub(crate) fn nchw_stats(plane: usize, method: Method) -> Kernel {
+    match method {
+        _ if plane >= SHORT_PLANE => Kernel::NchwStatsLongPlanes,
+        Method::Welford => Kernel::NchwStatsShortPlanesFlat,
+        _ => Kernel::NchwStatsShortPlanes16x8,
     }
 }
 

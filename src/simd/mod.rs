@@ -104,6 +104,26 @@ pub(crate) trait Simd: Copy + 'static {
         self.load(&a)
     }
 
+    /// Lane `l` is the sum of the lanes of `v[l]`, added as a tree of halves: lanes
+    /// `i` and `i + 8` first, then `i` and `i + 4`, `i + 2`, `i + 1`. The same order, so
+    /// the same bits, on every ISA. Sixteen horizontal sums for the price of a transpose.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn sum_rows(self, v: &[Self::F; LANES]) -> Self::F {
+        let mut out = [0.0f32; LANES];
+        for (o, row) in out.iter_mut().zip(v) {
+            let mut a = row.to_array();
+            let mut width = LANES / 2;
+            while width > 0 {
+                for i in 0..width {
+                    a[i] += a[i + width];
+                }
+                width /= 2;
+            }
+            *o = a[0];
+        }
+        self.load(&out)
+    }
+
     /// Every f64 lane zero.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn zero64(self) -> Self::D {
@@ -188,6 +208,16 @@ pub(crate) trait Vf64:
     fn sqrt(self) -> Self;
     /// `lo`'s lanes then `hi`'s, each rounded to f32.
     fn narrow(lo: Self, hi: Self) -> Self::F;
+
+    /// Whether some lane of `self` is greater than the same lane of `other` (an ordered
+    /// compare: false where either is NaN).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn any_gt(self, other: Self) -> bool {
+        self.to_array()
+            .iter()
+            .zip(other.to_array())
+            .any(|(a, b)| *a > b)
+    }
 }
 
 /// One vector's lanes widened to f64: two half vectors, low lanes first.

@@ -393,3 +393,64 @@ fn exp_is_accurate_over_the_whole_range() {
         );
     }
 }
+
+#[test]
+fn sum_rows_adds_each_row_as_a_tree_of_halves() {
+    // Rows whose sums depend on the order of addition (values of very different sizes),
+    // so a tree in another order, or a row in the wrong lane, gives other bits.
+    fn row(l: usize) -> [f32; LANES] {
+        core::array::from_fn(|i| {
+            let big = if (i + l).is_multiple_of(5) {
+                1.0e8
+            } else {
+                1.0
+            };
+            big * (1.0 + (i * 7 + l * 3) as f32 / 16.0) * if i % 3 == 0 { -1.0 } else { 1.0 }
+        })
+    }
+    struct P;
+    impl Probe for P {
+        fn probe<S: Simd>(&self, s: S) -> [f32; LANES] {
+            let rows: [S::F; LANES] = core::array::from_fn(|l| s.load(&row(l)));
+            s.sum_rows(&rows).to_array()
+        }
+    }
+    let want: [f32; LANES] = core::array::from_fn(|l| {
+        let r = row(l);
+        let h8: [f32; 8] = core::array::from_fn(|i| r[i] + r[i + 8]);
+        let h4: [f32; 4] = core::array::from_fn(|i| h8[i] + h8[i + 4]);
+        let h2: [f32; 2] = core::array::from_fn(|i| h4[i] + h4[i + 2]);
+        h2[0] + h2[1]
+    });
+    assert_eq!(on_every_isa(&P), want);
+    // The order matters on these rows: a plain left-to-right sum differs somewhere.
+    let serial: [f32; LANES] = core::array::from_fn(|l| row(l).iter().sum());
+    assert_ne!(serial, want);
+}
+
+#[test]
+fn any_gt_compares_every_lane_and_not_nan() {
+    fn run<S: Simd>(s: S, a: [f64; HALF], b: [f64; HALF]) -> bool {
+        s.load64(&a).any_gt(s.load64(&b))
+    }
+    each_isa(|_, isa| {
+        struct Job([f64; HALF], [f64; HALF]);
+        impl WithSimd for Job {
+            type Output = bool;
+            fn run<S: Simd>(self, s: S) -> bool {
+                run(s, self.0, self.1)
+            }
+        }
+        let b = [1.0; HALF];
+        for lane in 0..HALF {
+            let mut a = [0.5; HALF];
+            assert!(!dispatch(isa, Job(a, b)), "{isa}: all lanes below");
+            a[lane] = 2.0;
+            assert!(dispatch(isa, Job(a, b)), "{isa}: lane {lane} above");
+            a[lane] = f64::NAN;
+            assert!(!dispatch(isa, Job(a, b)), "{isa}: NaN in lane {lane}");
+            a[lane] = 1.0;
+            assert!(!dispatch(isa, Job(a, b)), "{isa}: lane {lane} equal");
+        }
+    });
+}

@@ -2,6 +2,7 @@
 //! to [`planar`] (which sends short planes to [`short`]) or [`interleaved`]) and the fallback for non-finite results ([`rescue`]).
 //! The lane operations the layout kernels are generic over are in [`ops`].
 
+mod flat;
 mod grid;
 mod interleaved;
 mod ops;
@@ -39,6 +40,10 @@ pub enum Method {
     /// One pass: every element is read from memory once. Each SIMD lane runs Welford's
     /// update (one shared `1/k` per step) on values shifted by a pivot that moves to the
     /// running mean every 64 steps; lanes and chunks merge with Chan's formula in f64.
+    /// On NCHW planes shorter than 512 values the blocks are the planes: each lane sums
+    /// `x - p` and its square over its part of a plane (at most 32 values), each plane's
+    /// moments merge with Chan's formula, and a plane whose mean is more than one
+    /// standard deviation from its pivot is summed again about that mean.
     /// Mean error ≤ `16·u·max(A, σ)` (an f32 running mean rounds at the scale of the
     /// deviations it averages, which matters only on heavy-tailed channels where
     /// `σ > A`); variance relative error ≤ `1e-5 + 2·κ·u`.

@@ -1,5 +1,6 @@
 //! NCHW statistics: each channel is `n` contiguous planes; lanes run along a plane.
-//! Planes shorter than [`plan::SHORT_PLANE`] go to [`short`] (channels in lanes) instead.
+//! Planes shorter than [`plan::SHORT_PLANE`] go to [`flat`] (Welford, per-plane blocks) or
+//! [`short`] (two-pass, channels in lanes) instead.
 //!
 //! Per channel, `V` vector accumulators ([`Simd::ACC`], the ISA's number, or half that for
 //! wide states: [`LaneOp::max_v`]) take whole rows of `V * LANES` values in lockstep (one
@@ -10,7 +11,7 @@
 
 use super::Method;
 use super::ops::{CHUNK, Centered, LaneOp, Sum, Welford, end_step, pivot, two_pass};
-use super::short;
+use super::{flat, short};
 use crate::moments::Moments;
 use crate::plan::{self, Kernel};
 use crate::shape::Dims;
@@ -225,9 +226,10 @@ fn fold_part<S: Simd, O: LaneOp<S>>(s: S, st: O::State, k: usize, len: usize, p:
 /// results; the training forward uses short ranges to normalize channels while they are
 /// still in cache.
 ///
-/// Short planes (`plane < plan::SHORT_PLANE`: 7x7, 14x14, …) go to [`short::channel_range`], which
-/// puts `LANES` channels side by side, one per lane, so the lanes never need a horizontal
-/// fold. Longer planes go through [`channel`], lanes along the plane.
+/// Short planes (`plane < plan::SHORT_PLANE`: 7x7, 14x14, …) go to [`flat::channel_range`]
+/// (single pass: 16 channels' lanes added at once) or [`short::channel_range`] (two-pass:
+/// 16 channels side by side, one per lane). Longer planes go through [`channel`], lanes
+/// along the plane.
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn channel_range<S: Simd>(
     s: S,
@@ -237,9 +239,10 @@ pub(super) fn channel_range<S: Simd>(
     ks: core::ops::Range<usize>,
     emit: &mut impl FnMut(usize, Moments),
 ) {
-    if plan::nchw_stats(d.plane) == Kernel::NchwStatsShortPlanes16x8 {
-        short::channel_range(s, x, d, method, ks, emit);
-        return;
+    match plan::nchw_stats(d.plane, method) {
+        Kernel::NchwStatsShortPlanesFlat => return flat::channel_range(s, x, d, ks, emit),
+        Kernel::NchwStatsShortPlanes16x8 => return short::channel_range(s, x, d, ks, emit),
+        _ => {}
     }
     for c in ks {
         // Shifting by a pivot near the channel's values keeps the f32 lanes' error

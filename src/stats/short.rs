@@ -1,10 +1,10 @@
-//! NCHW statistics of short planes (`h*w <` [`crate::plan::SHORT_PLANE`]: 7x7, 14x14, …): `LANES` channels
-//! side by side, one per lane. An `LANES x 8` block of the channels' planes is loaded and
+//! NCHW statistics of short planes (`h*w <` [`crate::plan::SHORT_PLANE`]: 7x7, 14x14, …) by
+//! the two-pass method (the single pass is [`super::flat`]): `LANES` channels side by
+//! side, one per lane. An `LANES x 8` block of the channels' planes is loaded and
 //! transposed, so each vector holds one position of `LANES` channels and the lanes never
 //! need a horizontal fold. The 8 vectors of a block feed 8 independent accumulators.
 
-use super::Method;
-use super::ops::{CHUNK, Centered, LaneOp, Positions, Sum, Welford, end_step, pivot, two_pass};
+use super::ops::{CHUNK, Centered, LaneOp, Positions, Sum, end_step, pivot, two_pass};
 use crate::moments::Moments;
 use crate::shape::Dims;
 use crate::simd::{Body, LANES, Simd, T, gather, load_transposed};
@@ -13,7 +13,7 @@ use crate::simd::{Body, LANES, Simd, T, gather, load_transposed};
 /// plane; for planes of 8 or more, from one transposed block, summed pairwise (exact for a
 /// constant plane).
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn lane_pivots<S: Simd>(s: S, x: &[f32], starts: &[usize; LANES], plane: usize) -> S::F {
+pub(super) fn lane_pivots<S: Simd>(s: S, x: &[f32], starts: &[usize; LANES], plane: usize) -> S::F {
     if plane < T {
         let mut p = [0.0f32; LANES];
         for (p, &start) in p.iter_mut().zip(starts) {
@@ -205,14 +205,13 @@ impl<S: Simd, O: LaneOp<S>> Columns<S, O> {
     }
 }
 
-/// Calls `emit(c, moments)` for each channel `c` in `ks` (`d.plane >= 2`), `LANES`
-/// channels at a time (see the module's documentation).
+/// Calls `emit(c, moments)` for each channel `c` in `ks` (`d.plane >= 2`), by the
+/// two-pass method, `LANES` channels at a time (see the module's documentation).
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn channel_range<S: Simd>(
     s: S,
     x: &[f32],
     d: Dims,
-    method: Method,
     ks: core::ops::Range<usize>,
     emit: &mut impl FnMut(usize, Moments),
 ) {
@@ -220,20 +219,10 @@ pub(super) fn channel_range<S: Simd>(
     while c0 < ks.end {
         let group = (ks.end - c0).min(LANES);
         let pivots = lane_pivots(s, x, &starts(d, c0, 0), d.plane);
-        match method {
-            Method::Welford => {
-                let acc = transposed::<S, Welford>(s, x, d, c0, pivots);
-                for l in 0..group {
-                    emit(c0 + l, acc.moments(l));
-                }
-            }
-            Method::TwoPass => {
-                let first = transposed::<S, Sum>(s, x, d, c0, pivots);
-                let about = transposed::<S, Centered>(s, x, d, c0, first.means(s, 0));
-                for l in 0..group {
-                    emit(c0 + l, two_pass(first.moments(l), about.moments(l)));
-                }
-            }
+        let first = transposed::<S, Sum>(s, x, d, c0, pivots);
+        let about = transposed::<S, Centered>(s, x, d, c0, first.means(s, 0));
+        for l in 0..group {
+            emit(c0 + l, two_pass(first.moments(l), about.moments(l)));
         }
         c0 += group;
     }

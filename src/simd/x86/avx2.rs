@@ -112,6 +112,56 @@ impl Simd for Avx2 {
         }
         out
     }
+    #[inline(always)]
+    fn sum_rows(self, v: &[F32x16Avx2; LANES]) -> F32x16Avx2 {
+        let (lo, hi) = v.split_at(8);
+        // SAFETY: the token proves AVX.
+        unsafe {
+            F32x16Avx2 {
+                a: sum_rows8(lo),
+                b: sum_rows8(hi),
+            }
+        }
+    }
+}
+
+/// Lane `l` is the sum of the 16 lanes of `rows[l]` (`rows.len() == 8`), in the order of
+/// [`Simd::sum_rows`].
+///
+/// # Safety
+/// AVX must be available.
+#[inline(always)]
+unsafe fn sum_rows8(rows: &[F32x16Avx2]) -> __m256 {
+    // Lanes `i + 8` onto `i`, then the eight rows in the order that puts row `l` in lane
+    // `l` after the three levels below.
+    const ORDER: [usize; 8] = [0, 4, 1, 5, 2, 6, 3, 7];
+    // SAFETY: the caller guarantees AVX; register-only adds and shuffles.
+    unsafe {
+        let mut r = [_mm256_setzero_ps(); 8];
+        for (r, &j) in r.iter_mut().zip(&ORDER) {
+            if let Some(row) = rows.get(j) {
+                *r = _mm256_add_ps(row.a, row.b);
+            }
+        }
+        // Lanes `i + 4`: the 128-bit halves of two rows.
+        for j in 0..4 {
+            let (a, b) = (r[2 * j], r[2 * j + 1]);
+            let x = _mm256_permute2f128_ps::<0x20>(a, b);
+            let y = _mm256_permute2f128_ps::<0x31>(a, b);
+            r[j] = _mm256_add_ps(x, y);
+        }
+        // Lanes `i + 2`, then `i + 1`, within each 128 bits.
+        for j in 0..2 {
+            let (a, b) = (r[2 * j], r[2 * j + 1]);
+            let x = _mm256_shuffle_ps::<0x44>(a, b);
+            let y = _mm256_shuffle_ps::<0xee>(a, b);
+            r[j] = _mm256_add_ps(x, y);
+        }
+        let (a, b) = (r[0], r[1]);
+        let x = _mm256_shuffle_ps::<0x88>(a, b);
+        let y = _mm256_shuffle_ps::<0xdd>(a, b);
+        _mm256_add_ps(x, y)
+    }
 }
 
 /// The AVX2 lane mask of the first `n.min(8)` lanes (a lane is set when its sign bit is).
@@ -315,6 +365,15 @@ impl Vf64 for F64x8Avx2 {
         unsafe {
             let n = |v: F64x8Avx2| _mm256_set_m128(_mm256_cvtpd_ps(v.b), _mm256_cvtpd_ps(v.a));
             F32x16Avx2 { a: n(lo), b: n(hi) }
+        }
+    }
+    #[inline(always)]
+    fn any_gt(self, other: Self) -> bool {
+        // SAFETY: AVX is available (token); register-only compares.
+        unsafe {
+            let a = _mm256_cmp_pd::<_CMP_GT_OQ>(self.a, other.a);
+            let b = _mm256_cmp_pd::<_CMP_GT_OQ>(self.b, other.b);
+            _mm256_movemask_pd(_mm256_or_pd(a, b)) != 0
         }
     }
 }

@@ -82,6 +82,50 @@ impl Simd for Avx512 {
             out
         }
     }
+    #[inline(always)]
+    fn sum_rows(self, v: &[F32x16Avx512; LANES]) -> F32x16Avx512 {
+        // Rows enter in bit-reversed order: each level adds neighbouring blocks of one
+        // row and interleaves two rows' halves, so after four levels lane `l` holds the
+        // row that entered at `bitrev(l)`, which is row `l`.
+        const REV: [usize; LANES] = [0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15];
+        // SAFETY: the token proves AVX-512F; register-only blends, shuffles and adds.
+        unsafe {
+            let mut r: [__m512; LANES] = core::array::from_fn(|j| v[REV[j]].0);
+            let mut width = LANES / 2;
+            // Level with blocks of 8 lanes: halves of 256 bits.
+            for j in 0..width {
+                let (a, b) = (r[2 * j], r[2 * j + 1]);
+                let x = _mm512_mask_blend_ps(0xff00, a, b);
+                let y = _mm512_mask_blend_ps(0xff00, b, a);
+                let y = _mm512_shuffle_f32x4::<0x4e>(y, y);
+                r[j] = _mm512_add_ps(x, y);
+            }
+            width /= 2;
+            // Blocks of 4: neighbouring 128-bit blocks.
+            for j in 0..width {
+                let (a, b) = (r[2 * j], r[2 * j + 1]);
+                let x = _mm512_mask_blend_ps(0xf0f0, a, b);
+                let y = _mm512_mask_blend_ps(0xf0f0, b, a);
+                let y = _mm512_shuffle_f32x4::<0xb1>(y, y);
+                r[j] = _mm512_add_ps(x, y);
+            }
+            width /= 2;
+            // Blocks of 2 within each 128 bits.
+            for j in 0..width {
+                let (a, b) = (r[2 * j], r[2 * j + 1]);
+                let x = _mm512_mask_blend_ps(0xcccc, a, b);
+                let y = _mm512_mask_blend_ps(0xcccc, b, a);
+                let y = _mm512_permute_ps::<0x4e>(y);
+                r[j] = _mm512_add_ps(x, y);
+            }
+            // Single lanes.
+            let (a, b) = (r[0], r[1]);
+            let x = _mm512_mask_blend_ps(0xaaaa, a, b);
+            let y = _mm512_mask_blend_ps(0xaaaa, b, a);
+            let y = _mm512_permute_ps::<0xb1>(y);
+            F32x16Avx512(_mm512_add_ps(x, y))
+        }
+    }
 }
 
 /// The AVX-512 mask of the first `n.min(16)` lanes.
@@ -231,5 +275,10 @@ impl Vf64 for F64x8Avx512 {
     fn narrow(lo: Self, hi: Self) -> F32x16Avx512 {
         // SAFETY: AVX-512F is available (token); register-only conversions.
         unsafe { F32x16Avx512(join_256(_mm512_cvtpd_ps(lo.0), _mm512_cvtpd_ps(hi.0))) }
+    }
+    #[inline(always)]
+    fn any_gt(self, other: Self) -> bool {
+        // SAFETY: AVX-512F is available (token); a register-only compare.
+        unsafe { _mm512_cmp_pd_mask::<_CMP_GT_OQ>(self.0, other.0) != 0 }
     }
 }
