@@ -116,7 +116,9 @@ fn group_in<S: Simd>(s: S, x: &[f32], d: Dims, c0: usize, group: usize) -> Posit
             }
             round += 1;
         }
-        pivots = acc.means(s, 0).to_array();
+        if i + 1 < d.n {
+            pivots = acc.means(s, 0).to_array();
+        }
     }
     acc
 }
