@@ -125,6 +125,45 @@ impl Simd for Avx2 {
     }
 }
 
+/// The 8 lanes of `v` widened to f64 (functions, not closures: a closure does not take
+/// the caller's target features, so its intrinsics would not be inlined).
+///
+/// # Safety
+/// AVX must be available.
+#[inline(always)]
+unsafe fn widen_256(v: __m256) -> F64x8Avx2 {
+    // SAFETY: the caller guarantees AVX; register-only conversions.
+    unsafe {
+        F64x8Avx2 {
+            a: _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+            b: _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)),
+        }
+    }
+}
+
+/// The 8 lanes of `v` rounded to f32.
+///
+/// # Safety
+/// AVX must be available.
+#[inline(always)]
+unsafe fn narrow_256(v: F64x8Avx2) -> __m256 {
+    // SAFETY: the caller guarantees AVX; register-only conversions.
+    unsafe { _mm256_set_m128(_mm256_cvtpd_ps(v.b), _mm256_cvtpd_ps(v.a)) }
+}
+
+/// `2^v` for lanes holding integers in `[-126, 127]` (see [`Vf32::pow2i`]).
+///
+/// # Safety
+/// AVX2 must be available.
+#[inline(always)]
+unsafe fn pow2i_256(v: __m256) -> __m256 {
+    // SAFETY: the caller guarantees AVX2; register-only conversions and integer ops.
+    unsafe {
+        let e = _mm256_add_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(127));
+        _mm256_castsi256_ps(_mm256_slli_epi32::<23>(e))
+    }
+}
+
 /// Lane `l` is the sum of the 16 lanes of `rows[l]` (`rows.len() == 8`), in the order of
 /// [`Simd::sum_rows`].
 ///
@@ -246,14 +285,8 @@ impl Vf32 for F32x16Avx2 {
     }
     #[inline(always)]
     fn widen(self) -> [F64x8Avx2; 2] {
-        // SAFETY: AVX is available (token); register-only conversions.
-        unsafe {
-            let w = |v: __m256| F64x8Avx2 {
-                a: _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
-                b: _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)),
-            };
-            [w(self.a), w(self.b)]
-        }
+        // SAFETY: AVX is available (token).
+        unsafe { [widen_256(self.a), widen_256(self.b)] }
     }
     #[inline(always)]
     fn relu(self) -> Self {
@@ -314,14 +347,9 @@ impl Vf32 for F32x16Avx2 {
     fn pow2i(self) -> Self {
         // SAFETY: AVX2 is available (token); register-only conversions and integer ops.
         unsafe {
-            let bias = _mm256_set1_epi32(127);
-            let p = |v: __m256| {
-                let e = _mm256_add_epi32(_mm256_cvtps_epi32(v), bias);
-                _mm256_castsi256_ps(_mm256_slli_epi32::<23>(e))
-            };
             F32x16Avx2 {
-                a: p(self.a),
-                b: p(self.b),
+                a: pow2i_256(self.a),
+                b: pow2i_256(self.b),
             }
         }
     }
@@ -363,8 +391,10 @@ impl Vf64 for F64x8Avx2 {
     fn narrow(lo: Self, hi: Self) -> F32x16Avx2 {
         // SAFETY: AVX is available (token); register-only conversions.
         unsafe {
-            let n = |v: F64x8Avx2| _mm256_set_m128(_mm256_cvtpd_ps(v.b), _mm256_cvtpd_ps(v.a));
-            F32x16Avx2 { a: n(lo), b: n(hi) }
+            F32x16Avx2 {
+                a: narrow_256(lo),
+                b: narrow_256(hi),
+            }
         }
     }
     #[inline(always)]
