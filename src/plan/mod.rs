@@ -26,11 +26,9 @@ pub(crate) enum Kernel {
     /// NCHW planes of at least [`SHORT_PLANE`] values: lanes along each plane, `Simd::ACC`
     /// accumulators stepping in lockstep.
     NchwStatsLongPlanes,
-    /// NCHW planes shorter than [`SHORT_PLANE`] (7x7, 14x14), two-pass: 16 channels in
-    /// the lanes, read through 16x8 transposes.
-    NchwStatsShortPlanes16x8,
-    /// NCHW planes shorter than [`SHORT_PLANE`], single pass: each plane along the lanes
-    /// (shifted sums about a pivot), 16 channels' lanes added at once.
+    /// NCHW planes shorter than [`SHORT_PLANE`] (7x7, 14x14): each plane along the lanes
+    /// (single pass: shifted sums about a pivot; two-pass: an f64 sum, then the squares
+    /// about the mean), 16 channels' lanes added at once.
     NchwStatsShortPlanesFlat,
     /// Rows of interleaved channels (NHWC, or NCHW 1x1) whose period `lcm(c, 16)` fits a
     /// register block: full vectors over the flat buffer, `period` positions per row.
@@ -114,7 +112,6 @@ impl core::fmt::Display for Kernel {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match *self {
             Kernel::NchwStatsLongPlanes => f.write_str("nchw_stats_long_planes"),
-            Kernel::NchwStatsShortPlanes16x8 => f.write_str("nchw_stats_short_planes_16x8"),
             Kernel::NchwStatsShortPlanesFlat => f.write_str("nchw_stats_short_planes_flat"),
             Kernel::NhwcStatsTiled { period } => write!(f, "nhwc_stats_tiled_p{period}"),
             Kernel::NhwcStatsSuperBlocks => f.write_str("nhwc_stats_super_blocks"),
@@ -205,12 +202,13 @@ pub(crate) fn planar(layout: Layout, d: Dims) -> bool {
 /// channels' lanes at once): one horizontal fold per channel would cost too much.
 pub(crate) const SHORT_PLANE: usize = 512;
 
-/// The NCHW statistics kernel for planes of `plane >= 2` values.
-pub(crate) fn nchw_stats(plane: usize, method: Method) -> Kernel {
-    match method {
-        _ if plane >= SHORT_PLANE => Kernel::NchwStatsLongPlanes,
-        Method::Welford => Kernel::NchwStatsShortPlanesFlat,
-        _ => Kernel::NchwStatsShortPlanes16x8,
+/// The NCHW statistics kernel for planes of `plane >= 2` values (the same for both
+/// methods).
+pub(crate) fn nchw_stats(plane: usize, _method: Method) -> Kernel {
+    if plane >= SHORT_PLANE {
+        Kernel::NchwStatsLongPlanes
+    } else {
+        Kernel::NchwStatsShortPlanesFlat
     }
 }
 

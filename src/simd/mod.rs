@@ -294,16 +294,6 @@ pub(crate) fn load_transposed<S: Simd>(
     s.transpose8(&rows)
 }
 
-/// Lane `l` is `x[starts[l] + col]` (zero past the end of `x`).
-#[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn gather<S: Simd>(s: S, x: &[f32], starts: &[usize; LANES], col: usize) -> S::F {
-    let mut a = [0.0f32; LANES];
-    for (d, st) in a.iter_mut().zip(starts) {
-        *d = x.get(st + col).copied().unwrap_or(0.0);
-    }
-    s.load(&a)
-}
-
 /// The correctly rounded square root of `v` (`core` has no `f64::sqrt`; `wide` uses the
 /// hardware instruction where there is one and an exact software routine elsewhere).
 #[inline]

@@ -1,6 +1,7 @@
-//! NCHW statistics of short planes (`h*w <` [`crate::plan::SHORT_PLANE`]: 7x7, 14x14, …)
-//! by the single-pass method, read flat: each plane runs along the lanes, with no
-//! transpose.
+//! NCHW statistics of short planes (`h*w <` [`crate::plan::SHORT_PLANE`]: 7x7, 14x14, …),
+//! read flat: each plane runs along the lanes, with no transpose, and sixteen channels'
+//! lanes are added at once ([`Simd::sum_rows`]). The two-pass method is
+//! [`two_pass_in`]; the single pass follows.
 //!
 //! Welford's method at the granularity of a plane (the block-shifted sums of Welford's
 //! update in Chan's form). Each lane sums `t = x - p` and `t²` about its channel's pivot
@@ -20,11 +21,11 @@
 //! most `2·depth·u·(M2 + offset) <= 4·depth·u·M2` with a depth of at most 21 additions:
 //! `84·u`, 5e-6, inside the bound of [`super::Method::Welford`].
 
-use super::ops::Positions;
-use super::short::lane_pivots;
+use super::Method;
+use super::ops::{Positions, pivot};
 use crate::moments::Moments;
 use crate::shape::Dims;
-use crate::simd::{Body, LANES, Simd, Vf32, Vf64};
+use crate::simd::{Body, LANES, Simd, T, Vf32, Vf64, load_transposed};
 
 /// The most times one plane is summed (the first time and the times again about a
 /// better pivot). Two are enough for any finite data: the second round's pivot is the
@@ -38,13 +39,14 @@ pub(super) fn channel_range<S: Simd>(
     s: S,
     x: &[f32],
     d: Dims,
+    method: Method,
     ks: core::ops::Range<usize>,
     emit: &mut impl FnMut(usize, Moments),
 ) {
     let mut c0 = ks.start;
     while c0 < ks.end {
         let group = (ks.end - c0).min(LANES);
-        let acc = group_moments(s, x, d, c0, group);
+        let acc = group_moments(s, x, d, method, c0, group);
         for l in 0..group {
             emit(c0 + l, acc.moments(l));
         }
@@ -54,10 +56,18 @@ pub(super) fn channel_range<S: Simd>(
 
 /// Per-lane moments of channels `c0..c0 + group` (`group <= LANES`; the other lanes
 /// hold zeros). Its own function for the ISA ([`Simd::vectorize`]): one call per group.
-fn group_moments<S: Simd>(s: S, x: &[f32], d: Dims, c0: usize, group: usize) -> Positions<LANES> {
+fn group_moments<S: Simd>(
+    s: S,
+    x: &[f32],
+    d: Dims,
+    method: Method,
+    c0: usize,
+    group: usize,
+) -> Positions<LANES> {
     struct Group<'a> {
         x: &'a [f32],
         d: Dims,
+        method: Method,
         c0: usize,
         group: usize,
     }
@@ -65,10 +75,130 @@ fn group_moments<S: Simd>(s: S, x: &[f32], d: Dims, c0: usize, group: usize) -> 
         type Output = Positions<LANES>;
         #[cfg_attr(not(debug_assertions), inline(always))]
         fn run(self, s: S) -> Positions<LANES> {
-            group_in(s, self.x, self.d, self.c0, self.group)
+            match self.method {
+                Method::TwoPass => two_pass_in(s, self.x, self.d, self.c0, self.group),
+                _ => group_in(s, self.x, self.d, self.c0, self.group),
+            }
         }
     }
-    s.vectorize(Group { x, d, c0, group })
+    s.vectorize(Group {
+        x,
+        d,
+        method,
+        c0,
+        group,
+    })
+}
+
+/// [`group_moments`] by the two-pass method, inside the ISA's function. Each plane is
+/// read twice while it is in L1: its sum in f64 lanes, added across lanes in f64, gives
+/// its mean; then `Σ(x - c)²` about `c`, the mean rounded to f32, in f32 lanes (four
+/// accumulators, so a lane adds at most 8 values), added across lanes with the other
+/// channels' in one [`Simd::sum_rows`]. `M2 = Σ(x - c)² - n·(mean - c)²`, and the planes
+/// merge with Chan's formula in f64. A sum of at most 14 additions of positive f32 terms
+/// is within `14·u` (8.3e-7) of exact, and each `(x - c)²` within `2·u`.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn two_pass_in<S: Simd>(s: S, x: &[f32], d: Dims, c0: usize, group: usize) -> Positions<LANES> {
+    let mut acc = Positions::new();
+    let shape = PlaneShape::new(d.plane);
+    let count = s.splat64(d.plane as f64);
+    let mut squares = [s.zero(); LANES];
+    let (mut means, mut centers) = ([0.0f64; LANES], [0.0f32; LANES]);
+    for i in 0..d.n {
+        let base = (i * d.c + c0) * d.plane;
+        let planes = x.get(base..base + group * d.plane).unwrap_or(&[]);
+        for (plane, ((mean, c), sq)) in planes.chunks_exact(d.plane).zip(
+            means
+                .iter_mut()
+                .zip(centers.iter_mut())
+                .zip(squares.iter_mut()),
+        ) {
+            *mean = plane_sum(s, plane, shape) / d.plane as f64;
+            *c = *mean as f32;
+            *sq = plane_squares(s, plane, *c, shape);
+        }
+        let q = s.sum_rows(&squares).widen();
+        let (lo, hi) = means.split_at(LANES / 2);
+        let m = [s.load64(half(lo)), s.load64(half(hi))];
+        let p = s.load(&centers);
+        let cw = p.widen();
+        let r = [m[0] - cw[0], m[1] - cw[1]];
+        let m2 = [q[0] - count * r[0] * r[0], q[1] - count * r[1] * r[1]];
+        acc.absorb(s, d.plane, &[(p, r, m2)]);
+    }
+    acc
+}
+
+/// `a` as an array of 8 (`a.len() == 8`; zeros otherwise).
+fn half(a: &[f64]) -> &[f64; 8] {
+    a.first_chunk().unwrap_or(&[0.0; 8])
+}
+
+/// The sum of one plane (`plane.len() >= 1`, of `shape`), each vector widened to f64 and
+/// added in f64 lanes, then the lanes added in f64 (a tree of halves): exact to f64
+/// rounding.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn plane_sum<S: Simd>(s: S, plane: &[f32], shape: PlaneShape) -> f64 {
+    let (vs, _) = plane.as_chunks::<LANES>();
+    let z = s.zero64();
+    let (mut a, mut b) = ([z; 2], [z; 2]);
+    let mut pairs = vs.chunks_exact(2);
+    for pair in &mut pairs {
+        let (u, v) = (s.load(&pair[0]).widen(), s.load(&pair[1]).widen());
+        a = [a[0] + u[0], a[1] + u[1]];
+        b = [b[0] + v[0], b[1] + v[1]];
+    }
+    if let [v] = pairs.remainder() {
+        let u = s.load(v).widen();
+        a = [a[0] + u[0], a[1] + u[1]];
+    }
+    if shape.rem != 0 {
+        let from = s.splat(shape.from);
+        let t = match plane.last_chunk::<LANES>() {
+            Some(last) => s.zero().select_from(s.load(last), from),
+            None => s.load_partial(plane),
+        };
+        let u = t.widen();
+        b = [b[0] + u[0], b[1] + u[1]];
+    }
+    let mut lanes = wide([a[0] + b[0], a[1] + b[1]]);
+    let mut width = LANES / 2;
+    while width > 0 {
+        for i in 0..width {
+            lanes[i] += lanes[i + width];
+        }
+        width /= 2;
+    }
+    lanes[0]
+}
+
+/// Per-lane `Σ(x - c)²` over one plane (`plane.len() >= 1`, of `shape`), in four
+/// accumulators added pairwise; lanes past the plane's end add zero.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn plane_squares<S: Simd>(s: S, plane: &[f32], c: f32, shape: PlaneShape) -> S::F {
+    let c = s.splat(c);
+    let (vs, _) = plane.as_chunks::<LANES>();
+    let mut q = [s.zero(); 4];
+    let mut quads = vs.chunks_exact(4);
+    for quad in &mut quads {
+        for (q, v) in q.iter_mut().zip(quad) {
+            let d = s.load(v) - c;
+            *q = d.mul_add(d, *q);
+        }
+    }
+    for (q, v) in q.iter_mut().zip(quads.remainder()) {
+        let d = s.load(v) - c;
+        *q = d.mul_add(d, *q);
+    }
+    if shape.rem != 0 {
+        let from = s.splat(shape.from);
+        let d = match plane.last_chunk::<LANES>() {
+            Some(last) => s.zero().select_from(s.load(last) - c, from),
+            None => (s.load_partial(plane) - c).select_from(s.zero(), from),
+        };
+        q[3] = d.mul_add(d, q[3]);
+    }
+    (q[0] + q[1]) + (q[2] + q[3])
 }
 
 /// [`group_moments`], inside the ISA's function.
@@ -121,6 +251,29 @@ fn group_in<S: Simd>(s: S, x: &[f32], d: Dims, c0: usize, group: usize) -> Posit
         }
     }
     acc
+}
+
+/// Each lane's starting pivot (as [`super::ops::pivot`]): the mean of the first 8 values of its
+/// plane; for planes of 8 or more, from one transposed block, summed pairwise (exact for a
+/// constant plane).
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn lane_pivots<S: Simd>(s: S, x: &[f32], starts: &[usize; LANES], plane: usize) -> S::F {
+    if plane < T {
+        let mut p = [0.0f32; LANES];
+        for (p, &start) in p.iter_mut().zip(starts) {
+            *p = pivot(x.get(start..).unwrap_or(&[]), 1, plane);
+        }
+        return s.load(&p);
+    }
+    let mut v = load_transposed(s, x, starts, 0);
+    let mut width = T / 2;
+    while width > 0 {
+        for i in 0..width {
+            v[i] += v[i + width];
+        }
+        width /= 2;
+    }
+    v[0] * s.splat(1.0 / T as f32)
 }
 
 /// The lanes of two f64 half vectors, low first.

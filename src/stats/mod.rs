@@ -8,7 +8,6 @@ mod interleaved;
 mod ops;
 mod planar;
 mod rescue;
-mod short;
 
 pub(crate) use ops::CHUNK;
 
@@ -51,9 +50,10 @@ pub enum Method {
     Welford,
     /// Two passes: the sum in f64, then the sum of squared deviations from that mean,
     /// corrected for the mean's rounding to f32. Mean error ≤ `16·u·A`; variance relative
-    /// error ≤ `1e-6` at any κ. Reads the input twice: NCHW a channel at a time, NHWC a
-    /// chunk of 64 pixel rows at a time (the chunks' exact moments merged with Chan's
-    /// formula in f64), so the second read comes from cache when that fits.
+    /// error ≤ `1e-6` at any κ. Reads the input twice: NCHW a channel at a time (a
+    /// plane at a time for planes shorter than 512 values), NHWC a chunk of 64 pixel
+    /// rows at a time (the planes' or chunks' exact moments merged with Chan's formula
+    /// in f64), so the second read comes from cache when that fits.
     TwoPass,
 }
 

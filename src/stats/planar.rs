@@ -1,6 +1,6 @@
 //! NCHW statistics: each channel is `n` contiguous planes; lanes run along a plane.
-//! Planes shorter than [`plan::SHORT_PLANE`] go to [`flat`] (Welford, per-plane blocks) or
-//! [`short`] (two-pass, channels in lanes) instead.
+//! Planes shorter than [`plan::SHORT_PLANE`] go to [`flat`] (a plane at a time, sixteen
+//! channels' lanes added at once) instead.
 //!
 //! Per channel, `V` vector accumulators ([`Simd::ACC`], the ISA's number, or half that for
 //! wide states: [`LaneOp::max_v`]) take whole rows of `V * LANES` values in lockstep (one
@@ -10,8 +10,8 @@
 //! the channel's f64 [`Moments`] every `CHUNK` steps and at the end of the channel.
 
 use super::Method;
+use super::flat;
 use super::ops::{CHUNK, Centered, LaneOp, Sum, Welford, end_step, pivot, two_pass};
-use super::{flat, short};
 use crate::moments::Moments;
 use crate::plan::{self, Kernel};
 use crate::shape::Dims;
@@ -227,9 +227,8 @@ fn fold_part<S: Simd, O: LaneOp<S>>(s: S, st: O::State, k: usize, len: usize, p:
 /// still in cache.
 ///
 /// Short planes (`plane < plan::SHORT_PLANE`: 7x7, 14x14, …) go to [`flat::channel_range`]
-/// (single pass: 16 channels' lanes added at once) or [`short::channel_range`] (two-pass:
-/// 16 channels side by side, one per lane). Longer planes go through [`channel`], lanes
-/// along the plane.
+/// (each plane along the lanes, 16 channels' lanes added at once). Longer planes go
+/// through [`channel`], lanes along the plane.
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn channel_range<S: Simd>(
     s: S,
@@ -239,10 +238,8 @@ pub(super) fn channel_range<S: Simd>(
     ks: core::ops::Range<usize>,
     emit: &mut impl FnMut(usize, Moments),
 ) {
-    match plan::nchw_stats(d.plane, method) {
-        Kernel::NchwStatsShortPlanesFlat => return flat::channel_range(s, x, d, ks, emit),
-        Kernel::NchwStatsShortPlanes16x8 => return short::channel_range(s, x, d, ks, emit),
-        _ => {}
+    if plan::nchw_stats(d.plane, method) == Kernel::NchwStatsShortPlanesFlat {
+        return flat::channel_range(s, x, d, method, ks, emit);
     }
     for c in ks {
         // Shifting by a pivot near the channel's values keeps the f32 lanes' error
