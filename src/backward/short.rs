@@ -1,8 +1,8 @@
 //! NCHW backward of short planes (`h*w <` [`SHORT_PLANE`]: 7x7, 14x14) in groups of
 //! `LANES` channels whose data fits in cache ([`FUSE_BYTES`]). Each channel's sums run
 //! along its planes as in `planar.rs` (with running statistics, its `dx` too), but the
-//! horizontal fold of its lanes waits: the group's `LANES` accumulators are transposed
-//! and added together, one channel per lane. A per-channel fold (lanes widened, added,
+//! horizontal fold of its lanes waits: the group's `LANES` accumulators are added
+//! across their lanes at once ([`Simd::sum_rows`]), one channel per lane. A per-channel fold (lanes widened, added,
 //! the last ones one by one) is a chain of dependent operations as long as a 7x7
 //! channel's whole work. Then each channel's constants, and with batch statistics its
 //! `dx`, over planes the group left in cache.
@@ -13,7 +13,7 @@
 use super::planar::{Acc, dx_plane, running_plane, sums_plane};
 use super::shared::{DxConsts, Grads, Inputs, Lanes, Mask};
 use crate::normalize::io::Io;
-use crate::simd::{LANES, Simd, T, Vf32, wide_lanes};
+use crate::simd::{LANES, Simd, Vf32, wide_lanes};
 use crate::stats::CHUNK;
 
 /// Every group of `LANES` channels (inside [`super::planar::run`]'s function for the ISA).
@@ -42,8 +42,8 @@ fn group<S: Simd, I: Io, M: Mask<S::F>>(
 ) {
     let d = k.d;
     // Row `l`: channel `c0 + l`'s lanes not yet folded; `tot`: its folds so far.
-    let mut rows_dy = [[0.0f32; LANES]; LANES];
-    let mut rows_p = [[0.0f32; LANES]; LANES];
+    let mut rows_dy = [s.zero(); LANES];
+    let mut rows_p = [s.zero(); LANES];
     let mut tot = [(0.0f64, 0.0f64); LANES];
     let chans = dgamma.len().min(LANES);
     for l in 0..chans {
@@ -63,12 +63,12 @@ fn group<S: Simd, I: Io, M: Mask<S::F>>(
         if let (Some(rd), Some(rp), Some(tt)) =
             (rows_dy.get_mut(l), rows_p.get_mut(l), tot.get_mut(l))
         {
-            vdy.store(rd);
-            vp.store(rp);
-            *tt = t;
+            (*rd, *rp, *tt) = (vdy, vp, t);
         }
     }
-    let (sum_dy, sum_p) = (lane_sums(s, &rows_dy), lane_sums(s, &rows_p));
+    // Lane `l`: the sum of row `l`'s lanes (in f32, a tree of halves), then widened.
+    let sum_dy = wide_lanes(s.sum_rows(&rows_dy).widen());
+    let sum_p = wide_lanes(s.sum_rows(&rows_p).widen());
     let inv_count = 1.0 / d.count as f64;
     let outs = dgamma.iter_mut().zip(dbeta.iter_mut());
     for (l, ((dgamma, dbeta), t)) in outs.zip(tot).enumerate().take(chans) {
@@ -84,29 +84,4 @@ fn group<S: Simd, I: Io, M: Mask<S::F>>(
             }
         }
     }
-}
-
-/// Lane `l` of the result: the sum of row `l`, in f64. The rows are transposed 8
-/// columns at a time and the 16 column vectors added pairwise in f32, then widened.
-#[cfg_attr(not(debug_assertions), inline(always))]
-fn lane_sums<S: Simd>(s: S, rows: &[[f32; LANES]; LANES]) -> [f64; LANES] {
-    let mut left = [[0.0f32; T]; LANES];
-    let mut right = [[0.0f32; T]; LANES];
-    for ((r, a), b) in rows.iter().zip(left.iter_mut()).zip(right.iter_mut()) {
-        if let (Some(lo), Some(hi)) = (r.first_chunk::<T>(), r.last_chunk::<T>()) {
-            (*a, *b) = (*lo, *hi);
-        }
-    }
-    let (lo, hi) = (s.transpose8(&left), s.transpose8(&right));
-    let mut v = [s.zero(); 2 * T];
-    v[..T].copy_from_slice(&lo);
-    v[T..].copy_from_slice(&hi);
-    let mut width = T;
-    while width > 0 {
-        for j in 0..width {
-            v[j] += v[j + width];
-        }
-        width /= 2;
-    }
-    wide_lanes(v[0].widen())
 }
