@@ -503,7 +503,7 @@ fn check_one_channel(values: &[f32], failures: &mut Vec<String>) {
 fn mean_of_a_ramp() {
     isa::each_isa(|| {
         let mut failures = vec![];
-        for n in [512, 16_384] {
+        for n in [512, 16_384, 40_000] {
             let ramp: Vec<f32> = (0..n).map(|i| 0.1f32 * i as f32).collect();
             check_one_channel(&ramp, &mut failures);
         }
@@ -519,11 +519,30 @@ fn mean_of_a_ramp() {
 fn mean_of_a_step() {
     isa::each_isa(|| {
         let mut failures = vec![];
-        for n in [512, 16_384] {
+        for n in [512, 16_384, 40_000] {
             let step: Vec<f32> = (0..n).map(|i| if i < n / 4 { 1.1 } else { 0.0 }).collect();
             check_one_channel(&step, &mut failures);
         }
         assert_no_failures("step", &failures);
+    });
+}
+
+/// An outlier as the first value (1e12, then normal values): the starting pivot, the
+/// mean of the first 8 values, is far from everything after it. In a single plane of
+/// 512, 16,384 and 40,000 values (the last summed in blocks about the running mean),
+/// the mean and variance stay within bounds.
+#[test]
+fn outlier_first() {
+    isa::each_isa(|| {
+        let mut failures = vec![];
+        let mut rng = XorShift::new(99);
+        for n in [512, 16_384, 40_000] {
+            let v: Vec<f32> = (0..n)
+                .map(|i| if i == 0 { 1e12 } else { rng.normal() as f32 })
+                .collect();
+            check_one_channel(&v, &mut failures);
+        }
+        assert_no_failures("outlier first", &failures);
     });
 }
 

@@ -14,8 +14,8 @@ fn grid_kernels() {
     use Op::{Backward, Normalize, Stats, Train};
     let s = Shape::new;
     #[rustfmt::skip]
-    let grid: [(Shape, Layout, Op, &str, &str); 68] = [
-        (s(1, 3, 224, 224), Nchw, Stats(Welford), "nchw_stats_long_planes", "same"),
+    let grid: [(Shape, Layout, Op, &str, &str); 69] = [
+        (s(1, 3, 224, 224), Nchw, Stats(Welford), "nchw_stats_long_planes_blocks", "same"),
         (s(1, 3, 224, 224), Nchw, Normalize, "nchw_normalize_wide_planes", "same"),
         (s(1, 3, 224, 224), Nchw, Train, "nchw_train_fused_c2", "same"),
         (s(1, 3, 224, 224), Nhwc, Stats(Welford), "nhwc_stats_tiled_p96", "same"),
@@ -36,6 +36,7 @@ fn grid_kernels() {
         (s(1, 256, 14, 14), Nchw, Stats(Welford), "nchw_stats_short_planes_flat", "same"),
         (s(1, 256, 14, 14), Nchw, Stats(TwoPass), "nchw_stats_short_planes_flat", "same"),
         (s(8, 512, 28, 28), Nchw, Stats(TwoPass), "nchw_stats_long_planes", "same"),
+        (s(1, 3, 224, 224), Nchw, Stats(TwoPass), "nchw_stats_long_planes", "same"),
         (s(1, 256, 14, 14), Nchw, Normalize, "nchw_normalize_wide_planes", "same"),
         (s(1, 256, 14, 14), Nchw, Train, "nchw_train_fused_c668", "same"),
         (s(1, 256, 14, 14), Nhwc, Stats(Welford), "nhwc_stats_super_blocks", "same"),
@@ -49,7 +50,7 @@ fn grid_kernels() {
         (s(1, 1280, 7, 7), Nhwc, Stats(Welford), "nhwc_stats_super_blocks", "same"),
         (s(1, 1280, 7, 7), Nhwc, Normalize, "nhwc_normalize_row_tiles_4vx8", "nhwc_normalize_row_tiles_2vx8"),
         (s(1, 1280, 7, 7), Nhwc, Train, "train_stats_then_normalize", "same"),
-        (s(32, 64, 56, 56), Nchw, Stats(Welford), "nchw_stats_long_planes", "same"),
+        (s(32, 64, 56, 56), Nchw, Stats(Welford), "nchw_stats_long_planes_blocks", "same"),
         (s(32, 64, 56, 56), Nchw, Normalize, "nchw_normalize_wide_planes", "same"),
         (s(32, 64, 56, 56), Nchw, Train, "nchw_train_fused_c1", "same"),
         (s(32, 64, 56, 56), Nhwc, Stats(Welford), "nhwc_stats_tiled_p128", "same"),

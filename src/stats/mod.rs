@@ -42,7 +42,10 @@ pub enum Method {
     /// On NCHW planes shorter than 512 values the blocks are the planes: each lane sums
     /// `x - p` and its square over its part of a plane (at most 32 values), each plane's
     /// moments merge with Chan's formula, and a plane whose mean is more than one
-    /// standard deviation from its pivot is summed again about that mean.
+    /// standard deviation from its pivot is summed again about that mean. On NCHW
+    /// channels of 32768 values or more in longer planes, each lane likewise sums `x - p`
+    /// and its square over blocks of at most 16 values, about the running mean (blocks
+    /// of 1, 2, 4, 8 values first, so each is at most as long as what came before).
     /// Mean error ≤ `16·u·max(A, σ)` (an f32 running mean rounds at the scale of the
     /// deviations it averages, which matters only on heavy-tailed channels where
     /// `σ > A`); variance relative error ≤ `1e-5 + 2·κ·u`.

@@ -59,6 +59,16 @@ pub(crate) trait LaneOp<S: Simd>: Copy {
     /// Moves the current run's partial sums into the state's outer sums.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn carry(_s: S, _st: &mut Self::State) {}
+    /// The most steps between folds (`<= CHUNK`). Below `CHUNK`, kernels that support it
+    /// fold after 1, 2, 4, … steps up to `FOLD`, so each block is at most as long as
+    /// what came before it and its parameter (the running mean) is near its values.
+    const FOLD: usize = CHUNK;
+    /// The state as plain per-lane sums `(Σt, Σt²)` of `t = x - p`, for operations whose
+    /// lanes can be added instead of Chan-merged.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn sums(_st: Self::State) -> Option<(S::F, S::F)> {
+        None
+    }
 }
 
 /// Calls [`LaneOp::carry`] on `states` when step `k` ends a run.
@@ -117,6 +127,48 @@ impl<S: Simd> LaneOp<S> for Welford {
             delta.mul_add(s.splat(0.5), a.0),
             (delta * delta).mul_add(s.splat(0.5 * k as f32), a.1 + b.1),
         )
+    }
+}
+
+/// Welford's method in blocks (Chan's form): each lane sums `t = x - p` and `t²` about the
+/// block's pivot `p` (the running mean), the floor's three operations per value; a block
+/// of at most [`LaneOp::FOLD`] = 16 steps per lane is then added across lanes and folded
+/// into f64 as `mean - p = Σt/n`, `M2 = Σt² - (Σt)²/n`, merged with Chan's formula. A
+/// sum of `t²` cancels against `(Σt)²/n` by the factor `1 + n(mean - p)²/M2`, which the
+/// doubling blocks keep small: the first block is one step about the mean of the first 8
+/// values, each later one at most as long as all before it, about their mean.
+#[derive(Clone, Copy)]
+pub(crate) struct Shifted;
+
+impl<S: Simd> LaneOp<S> for Shifted {
+    /// `(Σt, Σt²)` per lane.
+    type State = (S::F, S::F);
+    const FOLD: usize = 16;
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn zero(s: S) -> Self::State {
+        (s.zero(), s.zero())
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn step(_s: S, st: &mut Self::State, x: S::F, p: S::F, _k: usize) {
+        let t = x - p;
+        st.0 += t;
+        st.1 = t.mul_add(t, st.1);
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn finish(s: S, st: Self::State, k: usize, _p: S::F) -> (Wide<S>, Wide<S>) {
+        let (sum, sq) = (st.0.widen(), st.1.widen());
+        let inv = s.splat64(1.0 / k as f64);
+        let m = [sum[0] * inv, sum[1] * inv];
+        (m, [sq[0] - sum[0] * m[0], sq[1] - sum[1] * m[1]])
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn merge_equal(_s: S, a: Self::State, b: Self::State, _k: usize) -> Self::State {
+        // The same pivot: the sums add.
+        (a.0 + b.0, a.1 + b.1)
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn sums(st: Self::State) -> Option<(S::F, S::F)> {
+        Some(st)
     }
 }
 

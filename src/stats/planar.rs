@@ -1,4 +1,6 @@
 //! NCHW statistics: each channel is `n` contiguous planes; lanes run along a plane.
+//! Single-pass channels of [`plan::BLOCKED_COUNT`] values or more step [`Shifted`] sums
+//! in blocks of up to 16 steps, others Welford's update.
 //! Planes shorter than [`plan::SHORT_PLANE`] go to [`flat`] (a plane at a time, sixteen
 //! channels' lanes added at once) instead.
 //!
@@ -11,11 +13,11 @@
 
 use super::Method;
 use super::flat;
-use super::ops::{CHUNK, Centered, LaneOp, Sum, Welford, end_step, pivot, two_pass};
+use super::ops::{CHUNK, Centered, LaneOp, Shifted, Sum, Welford, end_step, pivot, two_pass};
 use crate::moments::Moments;
 use crate::plan::{self, Kernel};
 use crate::shape::Dims;
-use crate::simd::{Body, LANES, Simd, fold_lanes, wide_lanes};
+use crate::simd::{Body, LANES, Simd, Vf32, fold_lanes, wide_lanes};
 
 /// Moments of channel `c`, accumulated by `O` with first parameter `p0`.
 ///
@@ -104,7 +106,12 @@ struct Group<S: Simd, O: LaneOp<S>, const V: usize> {
     s: S,
     st: [O::State; V],
     k: usize,
+    /// Steps before the next fold: [`LaneOp::FOLD`], reached by doubling from 1 when it
+    /// is below `CHUNK`.
+    limit: usize,
     p: f32,
+    /// The pivot of the block after next (see [`Group::fold`]).
+    next_p: f32,
 }
 
 impl<S: Simd, O: LaneOp<S>, const V: usize> Group<S, O, V> {
@@ -114,29 +121,34 @@ impl<S: Simd, O: LaneOp<S>, const V: usize> Group<S, O, V> {
             s,
             st: [O::zero(s); V],
             k: 0,
+            limit: if O::FOLD < CHUNK { 1 } else { CHUNK },
             p,
+            next_p: p,
         }
     }
 
-    /// Steps whole rows of `V` vectors (`vs.len()` a multiple of `V`). The states are
-    /// copied to locals for the loop, so they stay in registers.
+    /// Steps whole rows of `V` vectors (`vs.len()` a multiple of `V`), folding every
+    /// `limit` steps. Between folds the states are locals of a loop with no fold in it,
+    /// so they stay in registers.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn run(&mut self, vs: &[[f32; LANES]], total: &mut Moments) {
         let s = self.s;
-        let (mut st, mut k, mut pv) = (self.st, self.k, s.splat(self.p));
-        for row in vs.chunks_exact(V) {
-            k += 1;
-            for (a, v) in st.iter_mut().zip(row) {
-                O::step(s, a, s.load(v), pv, k);
+        let mut rows = vs.chunks_exact(V);
+        loop {
+            let (mut st, mut k, pv) = (self.st, self.k, s.splat(self.p));
+            for row in rows.by_ref().take(self.limit - k) {
+                k += 1;
+                for (a, v) in st.iter_mut().zip(row) {
+                    O::step(s, a, s.load(v), pv, k);
+                }
+                end_step::<S, O>(s, &mut st, k);
             }
-            end_step::<S, O>(s, &mut st, k);
-            if k == CHUNK {
-                (self.st, self.k) = (st, k);
-                self.fold(total, LANES);
-                (st, k, pv) = (self.st, 0, s.splat(self.p));
+            (self.st, self.k) = (st, k);
+            if k < self.limit {
+                return;
             }
+            self.fold(total, LANES);
         }
-        (self.st, self.k) = (st, k);
     }
 
     /// Steps one partial vector (`rem.len() < LANES`, the same length every time).
@@ -152,7 +164,7 @@ impl<S: Simd, O: LaneOp<S>, const V: usize> Group<S, O, V> {
             self.k,
         );
         end_step::<S, O>(s, &mut self.st, self.k);
-        if self.k == CHUNK {
+        if self.k == self.limit {
             self.fold(total, rem.len());
         }
     }
@@ -170,8 +182,14 @@ impl<S: Simd, O: LaneOp<S>, const V: usize> Group<S, O, V> {
             };
             *total = total.merge(m);
             if O::RECENTER {
-                self.p = total.mean as f32;
+                if O::FOLD < CHUNK && self.limit >= 4 {
+                    // The mean one fold late: the next block does not wait for this fold.
+                    (self.p, self.next_p) = (self.next_p, total.mean as f32);
+                } else {
+                    (self.p, self.next_p) = (total.mean as f32, total.mean as f32);
+                }
             }
+            self.limit = (2 * self.limit).min(O::FOLD);
         }
         (self.st, self.k) = ([O::zero(s); V], 0);
     }
@@ -197,12 +215,37 @@ fn fold_rows<S: Simd, O: LaneOp<S>, const V: usize>(
         width /= 2;
         kv *= 2;
     }
+    if let Some((sum, sq)) = O::sums(st[0]) {
+        // Plain sums about one pivot: the lanes add (in f64), no Chan merges.
+        let count = (k * V * LANES) as f64;
+        let (sum, sq) = (add_lanes(sum.widen()), add_lanes(sq.widen()));
+        let m = sum / count;
+        return Moments {
+            count: count as u64,
+            mean: f64::from(p) + m,
+            m2: sq - sum * m,
+        };
+    }
     let (mean, m2) = fold_lanes(s, &[O::finish(s, st[0], kv, s.splat(p))], kv as f64);
     Moments {
         count: (k * V * LANES) as u64,
         mean: f64::from(p) + mean,
         m2,
     }
+}
+
+/// The sum of the 16 lanes of a widened vector, in f64, as a tree of halves.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn add_lanes<D: crate::simd::Vf64>(v: [D; 2]) -> f64 {
+    let mut a = (v[0] + v[1]).to_array();
+    let mut width = a.len() / 2;
+    while width > 0 {
+        for i in 0..width {
+            a[i] += a[i + width];
+        }
+        width /= 2;
+    }
+    a[0]
 }
 
 /// Folds the first `len` lanes of the partial-vector accumulator into f64 moments.
@@ -238,7 +281,8 @@ pub(super) fn channel_range<S: Simd>(
     ks: core::ops::Range<usize>,
     emit: &mut impl FnMut(usize, Moments),
 ) {
-    if plan::nchw_stats(d.plane, method) == Kernel::NchwStatsShortPlanesFlat {
+    let kernel = plan::nchw_stats(d, method);
+    if kernel == Kernel::NchwStatsShortPlanesFlat {
         return flat::channel_range(s, x, d, method, ks, emit);
     }
     for c in ks {
@@ -246,6 +290,9 @@ pub(super) fn channel_range<S: Simd>(
         // proportional to the spread, not to the offset.
         let pivot = pivot(x.get(c * d.plane..).unwrap_or(&[]), 1, d.plane);
         let m = match method {
+            Method::Welford if kernel == Kernel::NchwStatsLongPlanesBlocks => {
+                channel::<S, Shifted>(s, x, d, c, pivot)
+            }
             Method::Welford => channel::<S, Welford>(s, x, d, c, pivot),
             Method::TwoPass => {
                 let first = channel::<S, Sum>(s, x, d, c, pivot);

@@ -269,6 +269,10 @@ pub fn kernel_path_shapes() -> Vec<Shape> {
         Shape::new(520, 1, 1, 9),
         // A large plane: the row accumulators are folded every 64 rows.
         Shape::new(1, 2, 150, 151),
+        // Channels of 32768 values or more: single-pass shifted sums in doubling blocks
+        // (one plane with tails; three planes, the blocks running on across them).
+        Shape::new(1, 2, 190, 191),
+        Shape::new(3, 2, 100, 111),
         // NHWC tiled with many rows (c = 1, 2, 3, 4, 6, 8, 12, 16, 24, 32).
         Shape::new(1, 1, 100, 181),
         Shape::new(2, 2, 64, 70),
