@@ -233,6 +233,21 @@ pub(crate) fn wide_lanes<D: Vf64>(v: [D; 2]) -> [f64; LANES] {
     out
 }
 
+/// The sum of the 16 lanes of a widened vector, in f64, as a tree of halves (lanes `i`
+/// and `i + 8` first).
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn add_lanes<D: Vf64>(v: [D; 2]) -> f64 {
+    let mut a = (v[0] + v[1]).to_array();
+    let mut width = HALF / 2;
+    while width > 0 {
+        for i in 0..width {
+            a[i] += a[i + width];
+        }
+        width /= 2;
+    }
+    a[0]
+}
+
 /// Folds `v.len() <= MAX_ACC` vectors (a power of two) of widened per-lane `(mean, M2)`
 /// states, every lane having seen `k` values, into one `(mean, M2)` for
 /// `k * v.len() * LANES` values: a pairwise tree of equal-count Chan merges,

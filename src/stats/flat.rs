@@ -25,7 +25,7 @@ use super::Method;
 use super::ops::{Positions, pivot};
 use crate::moments::Moments;
 use crate::shape::Dims;
-use crate::simd::{Body, LANES, Simd, T, Vf32, Vf64, load_transposed};
+use crate::simd::{Body, LANES, Simd, T, Vf32, Vf64, add_lanes, load_transposed};
 
 /// The most times one plane is summed (the first time and the times again about a
 /// better pivot). Two are enough for any finite data: the second round's pivot is the
@@ -161,15 +161,7 @@ fn plane_sum<S: Simd>(s: S, plane: &[f32], shape: PlaneShape) -> f64 {
         let u = t.widen();
         b = [b[0] + u[0], b[1] + u[1]];
     }
-    let mut lanes = wide([a[0] + b[0], a[1] + b[1]]);
-    let mut width = LANES / 2;
-    while width > 0 {
-        for i in 0..width {
-            lanes[i] += lanes[i + width];
-        }
-        width /= 2;
-    }
-    lanes[0]
+    add_lanes([a[0] + b[0], a[1] + b[1]])
 }
 
 /// Per-lane `Σ(x - c)²` over one plane (`plane.len() >= 1`, of `shape`), in four

@@ -17,7 +17,7 @@ use super::ops::{CHUNK, Centered, LaneOp, Shifted, Sum, Welford, end_step, pivot
 use crate::moments::Moments;
 use crate::plan::{self, Kernel};
 use crate::shape::Dims;
-use crate::simd::{Body, LANES, Simd, Vf32, fold_lanes, wide_lanes};
+use crate::simd::{Body, LANES, Simd, Vf32, add_lanes, fold_lanes, wide_lanes};
 
 /// Moments of channel `c`, accumulated by `O` with first parameter `p0`.
 ///
@@ -232,20 +232,6 @@ fn fold_rows<S: Simd, O: LaneOp<S>, const V: usize>(
         mean: f64::from(p) + mean,
         m2,
     }
-}
-
-/// The sum of the 16 lanes of a widened vector, in f64, as a tree of halves.
-#[cfg_attr(not(debug_assertions), inline(always))]
-fn add_lanes<D: crate::simd::Vf64>(v: [D; 2]) -> f64 {
-    let mut a = (v[0] + v[1]).to_array();
-    let mut width = a.len() / 2;
-    while width > 0 {
-        for i in 0..width {
-            a[i] += a[i + width];
-        }
-        width /= 2;
-    }
-    a[0]
 }
 
 /// Folds the first `len` lanes of the partial-vector accumulator into f64 moments.
