@@ -153,12 +153,7 @@ fn plane_sum<S: Simd>(s: S, plane: &[f32], shape: PlaneShape) -> f64 {
         a = [a[0] + u[0], a[1] + u[1]];
     }
     if shape.rem != 0 {
-        let from = s.splat(shape.from);
-        let t = match plane.last_chunk::<LANES>() {
-            Some(last) => s.zero().select_from(s.load(last), from),
-            None => s.load_partial(plane),
-        };
-        let u = t.widen();
+        let u = tail(s, plane, s.zero(), shape).widen();
         b = [b[0] + u[0], b[1] + u[1]];
     }
     add_lanes([a[0] + b[0], a[1] + b[1]])
@@ -183,11 +178,7 @@ fn plane_squares<S: Simd>(s: S, plane: &[f32], c: f32, shape: PlaneShape) -> S::
         *q = d.mul_add(d, *q);
     }
     if shape.rem != 0 {
-        let from = s.splat(shape.from);
-        let d = match plane.last_chunk::<LANES>() {
-            Some(last) => s.zero().select_from(s.load(last) - c, from),
-            None => (s.load_partial(plane) - c).select_from(s.zero(), from),
-        };
+        let d = tail(s, plane, c, shape);
         q[3] = d.mul_add(d, q[3]);
     }
     (q[0] + q[1]) + (q[2] + q[3])
@@ -296,6 +287,19 @@ impl PlaneShape {
     }
 }
 
+/// `x - p` over the last values of a plane that is not a whole number of vectors
+/// (`shape.rem != 0`): the vector of its last `LANES` values with the lanes already
+/// counted set to zero, or for a plane shorter than a vector, its values with the lanes
+/// past its end set to zero.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn tail<S: Simd>(s: S, plane: &[f32], p: S::F, shape: PlaneShape) -> S::F {
+    let from = s.splat(shape.from);
+    match plane.last_chunk::<LANES>() {
+        Some(last) => s.zero().select_from(s.load(last) - p, from),
+        None => (s.load_partial(plane) - p).select_from(s.zero(), from),
+    }
+}
+
 /// Per-lane `Σt` and `Σt²` of `t = v - p` over one plane (`plane.len() >= 1`, of
 /// `shape`), each lane a strided part of the plane; lanes past the plane's end add
 /// zero. A plane that is not a whole number of vectors ends with the vector of its last
@@ -319,11 +323,7 @@ fn plane_sums<S: Simd>(s: S, plane: &[f32], p: f32, shape: PlaneShape) -> (S::F,
         q0 = t.mul_add(t, q0);
     }
     if shape.rem != 0 {
-        let from = s.splat(shape.from);
-        let t = match plane.last_chunk::<LANES>() {
-            Some(last) => s.zero().select_from(s.load(last) - p, from),
-            None => (s.load_partial(plane) - p).select_from(s.zero(), from),
-        };
+        let t = tail(s, plane, p, shape);
         s1 += t;
         q1 = t.mul_add(t, q1);
     }
