@@ -111,8 +111,20 @@ fn block_tiles<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>>(
                     for r in 0..R {
                         let row = (g * R + r) * pitch + k0 + j * V * LANES;
                         let mut span = io.span(row, V);
-                        for (i, k) in k.iter().enumerate().take(span.vectors()) {
-                            span.set(i, norm(span.get(s, i), k, act));
+                        if span.vectors() == V {
+                            // All loads of the row's tile before its stores: a load right
+                            // after a store 4 KiB away would wait on it (4K aliasing).
+                            let mut v = [s.zero(); V];
+                            for (i, v) in v.iter_mut().enumerate() {
+                                *v = span.get(s, i);
+                            }
+                            for (i, (v, k)) in v.into_iter().zip(k.iter()).enumerate() {
+                                span.set(i, norm(v, k, act));
+                            }
+                        } else {
+                            for (i, k) in k.iter().enumerate().take(span.vectors()) {
+                                span.set(i, norm(span.get(s, i), k, act));
+                            }
                         }
                     }
                 }
