@@ -25,7 +25,7 @@ mod bench {
     use batchnorm::{BackwardParams, ForwardStats, Isa, Kernels, Layout};
     use criterion::{BenchmarkId, Criterion, Throughput};
 
-    use crate::support::{GRID, copy_affine, data, label, numel, read_sum};
+    use crate::support::{GRID, copy_affine, data, label, numel, paged, read_sum};
 
     pub fn config() -> Criterion {
         Criterion::default()
@@ -45,9 +45,9 @@ mod bench {
                 for shape in GRID {
                     let len = numel(shape);
                     let c = shape.c;
-                    let x = data(len);
-                    let dy: Vec<f32> = data(len).iter().map(|v| v - 1.0).collect();
-                    let mut dx = vec![0.0f32; len];
+                    let x = paged(&data(len));
+                    let dy = paged(&data(len).iter().map(|v| v - 1.0).collect::<Vec<f32>>());
+                    let mut dx = paged(&vec![0.0f32; len]);
                     let (mean, invstd, gamma) = (data(c), data(c), data(c));
                     let p = BackwardParams {
                         mean: &mean,

@@ -22,7 +22,7 @@ mod bench {
     use batchnorm::{Activation, Isa, Kernels, Layout, NormParams};
     use criterion::{BenchmarkId, Criterion, Throughput};
 
-    use crate::support::{GRID, copy_affine, data, label, numel};
+    use crate::support::{GRID, copy_affine, data, label, numel, paged};
 
     pub fn config() -> Criterion {
         Criterion::default()
@@ -37,8 +37,8 @@ mod bench {
             for shape in GRID {
                 let len = numel(shape);
                 let c = shape.c;
-                let x = data(len);
-                let mut y = vec![0.0f32; len];
+                let x = paged(&data(len));
+                let mut y = paged(&vec![0.0f32; len]);
                 let (mean, var) = (data(c), data(c));
                 let (gamma, beta) = (data(c), data(c));
                 let p = NormParams {
@@ -64,7 +64,7 @@ mod bench {
                             })
                         });
                     }
-                    let mut z = x.clone();
+                    let mut z = paged(&x);
                     let name = format!("in_place_relu_{isa}");
                     g.bench_function(BenchmarkId::new(name, &id), |b| {
                         b.iter(|| {

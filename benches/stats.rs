@@ -26,7 +26,7 @@ mod bench {
     use batchnorm::{Isa, Kernels, Layout, Method, reference};
     use criterion::{BenchmarkId, Criterion, Throughput};
 
-    use crate::support::{GRID, data, floor, label, numel, read_sum};
+    use crate::support::{GRID, data, floor, label, numel, paged, read_sum};
 
     /// The f64 oracle reads a channel at a time (strided in NHWC) and is 10–100× slower than
     /// the kernels; on the two largest grid shapes (12.8 and 25.7 MB) it would dominate the
@@ -46,7 +46,7 @@ mod bench {
                 let mut g = cr.benchmark_group(format!("stats/{layout:?}/{method:?}"));
                 for shape in GRID {
                     let len = numel(shape);
-                    let x = data(len);
+                    let x = paged(&data(len));
                     let (mut mean, mut var) = (vec![0.0f32; shape.c], vec![0.0f32; shape.c]);
                     let id = label(shape);
                     g.throughput(Throughput::Bytes(4 * len as u64));

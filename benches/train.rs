@@ -25,7 +25,7 @@ mod bench {
     };
     use criterion::{BenchmarkId, Criterion, Throughput};
 
-    use crate::support::{GRID, copy_affine, data, label, numel, read_sum};
+    use crate::support::{GRID, copy_affine, data, label, numel, paged, read_sum};
 
     pub fn config() -> Criterion {
         Criterion::default()
@@ -41,8 +41,8 @@ mod bench {
                 for shape in GRID {
                     let len = numel(shape);
                     let c = shape.c;
-                    let x = data(len);
-                    let mut y = vec![0.0f32; len];
+                    let x = paged(&data(len));
+                    let mut y = paged(&vec![0.0f32; len]);
                     let (gamma, beta) = (data(c), data(c));
                     let p = TrainParams {
                         gamma: &gamma,

@@ -161,13 +161,14 @@ impl Bound {
 /// Everything a kernel may read or write, sized for one shape.
 struct Buffers {
     shape: Shape,
-    x: Vec<f32>,
-    y: Vec<f32>,
+    /// The tensors, each at the start of a 4 KiB page ([`support::paged`]).
+    x: support::Paged,
+    y: support::Paged,
     /// The incoming gradient of the backward pass (`numel` values).
-    dy: Vec<f32>,
+    dy: support::Paged,
     /// The strided rows: `x`'s and `y`'s rows [`STRIDE`] times `c` values apart.
-    xs: Vec<f32>,
-    ys: Vec<f32>,
+    xs: support::Paged,
+    ys: support::Paged,
     /// Per-channel outputs (`c` values each).
     mean: Vec<f32>,
     var: Vec<f32>,
@@ -196,11 +197,16 @@ impl Buffers {
         prepare(&p, &mut scale).expect("positive variances");
         Buffers {
             shape,
-            x: support::data(len),
-            y: vec![0.0; len],
-            dy: support::data(len).iter().map(|v| v - 1.0).collect(),
-            xs: support::data(STRIDE * len),
-            ys: vec![0.0; STRIDE * len],
+            x: support::paged(&support::data(len)),
+            y: support::paged(&vec![0.0; len]),
+            dy: support::paged(
+                &support::data(len)
+                    .iter()
+                    .map(|v| v - 1.0)
+                    .collect::<Vec<_>>(),
+            ),
+            xs: support::paged(&support::data(STRIDE * len)),
+            ys: support::paged(&vec![0.0; STRIDE * len]),
             mean: vec![0.0; shape.c],
             var: vec![0.0; shape.c],
             params,

@@ -45,6 +45,44 @@ pub fn data(len: usize) -> Vec<f32> {
         .collect()
 }
 
+/// `values` copied to the start of a 4 KiB page. Every buffer a timed kernel touches is
+/// placed so: large allocations come from the system page-aligned (plus the allocator's
+/// header, the same for every buffer), so two of them sit at the same offset modulo
+/// 4 KiB. Left to the heap, the distance between `x` and `y` modulo 4 KiB changed from
+/// build to build, and with it the speed of the copy roofline and of every kernel by up
+/// to 40% (a load that follows a store to the same address modulo 4 KiB waits on it).
+pub fn paged(values: &[f32]) -> Paged {
+    const PAGE: usize = 4096 / 4;
+    let mut buf = vec![0.0f32; values.len() + PAGE];
+    let at = (PAGE - (buf.as_ptr() as usize / 4) % PAGE) % PAGE;
+    buf[at..at + values.len()].copy_from_slice(values);
+    Paged {
+        buf,
+        at,
+        len: values.len(),
+    }
+}
+
+/// A buffer of `f32` that starts a 4 KiB page ([`paged`]).
+pub struct Paged {
+    buf: Vec<f32>,
+    at: usize,
+    len: usize,
+}
+
+impl core::ops::Deref for Paged {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.buf[self.at..self.at + self.len]
+    }
+}
+
+impl core::ops::DerefMut for Paged {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.buf[self.at..self.at + self.len]
+    }
+}
+
 /// The read roofline: `Σx` over independent vector accumulators, at the best level.
 #[inline(never)]
 pub fn read_sum(x: &[f32]) -> f32 {
