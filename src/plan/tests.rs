@@ -137,6 +137,34 @@ fn strided_normalize_kernels() {
         };
         assert_eq!(got, want, "c={c} x_pitch={xp} y_pitch={yp}");
     }
+    // Strided rows of tensors from memory still go in groups of rows (they are not one
+    // stream); contiguous rows of at most `NORM_BLOCK` channels go one at a time.
+    for (c, stride, shape, want) in [
+        (
+            32,
+            64,
+            Shape::new(1, 32, 112, 112),
+            "nhwc_normalize_row_groups_x4",
+        ),
+        (
+            64,
+            128,
+            Shape::new(32, 64, 56, 56),
+            "nhwc_normalize_row_groups_x4",
+        ),
+        (
+            512,
+            1024,
+            Shape::new(8, 512, 28, 28),
+            "nhwc_normalize_row_groups_x2",
+        ),
+    ] {
+        let d = shape.dims(shape.numel().unwrap(), true).unwrap();
+        for isa in [Isa::Avx512, Isa::Avx2] {
+            let got = std::format!("{}", plan_strided(Op::Normalize, d, stride, isa));
+            assert_eq!(got, want, "c={c} stride={stride} {isa}");
+        }
+    }
 }
 
 /// Strided statistics: tiles over the pitch for rows shorter than a vector, the
