@@ -780,8 +780,12 @@ credited with the bytes of the rows alone (as the contiguous rows); their target
 of the contiguous one.
 The bounds run at the best level. Each kernel is timed next to its bound, in interleaved
 rounds a few milliseconds apart; a cell is the median over rounds of the per-round ratio.
-Two-pass is credited with reading the input once (`4*numel` bytes). On a machine shared
-with other work absolute GB/s wander between runs, the ratios less.
+Two-pass is credited with reading the input once (`4*numel` bytes). Every tensor starts
+a 4 KiB page, as large allocations do: with `y` a few cache lines past `x` modulo 4 KiB,
+a load can wait on an earlier store to the same address modulo 4 KiB, and the copy
+roofline and the kernels moved by up to 40% with where the heap put the buffers. On a
+machine shared with other work absolute GB/s wander between runs, the ratios less; rows
+of tensors larger than L2 (32x64x56x56, 8x512x28x28, 256x1024x1x1) by 10-20%.
 
 Targets: Welford >= 85% (>= 60% on 7x7, 14x14 and 1x1), two-pass >= 60% (>= 80% on the
 tensors larger than the caches), normalize >= 85% (SiLU: reported, no target), training
