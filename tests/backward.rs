@@ -352,7 +352,8 @@ fn kernel_paths_and_data_classes() {
         Shape::new(2, 260, 1, 3),
         Shape::new(2, 1000, 1, 1),
         Shape::new(130, 5, 1, 1),
-        // Rows 4 KiB apart: the batch statistics' `dx` goes row by row.
+        // Rows 4 KiB apart: the batch statistics' `dx` goes row by row, the running
+        // statistics' `dx` is stored a row late (AVX-512).
         Shape::new(3, 1024, 1, 1),
     ];
     let dists: [&[Dist]; 4] = [
