@@ -144,7 +144,7 @@ impl Strip {
         let (ad, ap) = match self.how {
             Sweep::Sums => chunk::<S, I, M, W, SUMS>(s, io, k, r, o, &l, m, self.rows),
             Sweep::SumsDx if S::ACC >= 8 && (r.stride * 4).is_multiple_of(4096) => {
-                chunk_held::<S, I, M, W>(s, io, k, r, o, &l, m, self.rows)
+                chunk::<S, I, M, W, SUMS_DX_HELD>(s, io, k, r, o, &l, m, self.rows)
             }
             Sweep::SumsDx => chunk::<S, I, M, W, SUMS_DX>(s, io, k, r, o, &l, m, self.rows),
             Sweep::Dx => {
@@ -160,9 +160,16 @@ impl Strip {
 const SUMS: u8 = 0;
 const SUMS_DX: u8 = 1;
 const DX: u8 = 2;
+/// `SUMS_DX` for rows a multiple of 4 KiB apart: each row's `dx` is stored after the
+/// next row's loads. Stored at once, each load down the strip followed a store to the
+/// same address modulo 4 KiB and waited on it (4K aliasing): 256x1024x1x1 at AVX-512 went
+/// from 35 to 47 GB/s so. Not with AVX2's 16 registers, where the held row spills (35 ->
+/// 31 GB/s), nor for other strides, where holding the row cost 15% (1x256x14x14).
+const SUMS_DX_HELD: u8 = 3;
 
 /// `W` vectors from position `o` down `rows` (at most `CHUNK` of them): with `SUMS`,
-/// their sums; with `SUMS_DX`, also the running statistics' `dx = a*dy`; with `DX`, the
+/// their sums; with `SUMS_DX` (or `SUMS_DX_HELD`), also the running statistics'
+/// `dx = a*dy`; with `DX`, the
 /// batch statistics' `dx` from the final constants (and no sums). The accumulators are
 /// local values, returned, so they live in registers.
 #[allow(clippy::too_many_arguments)]
@@ -180,73 +187,38 @@ fn chunk<S: Simd, I: Io, M: Mask<S::F>, const W: usize, const HOW: u8>(
     let n = W * LANES;
     let mut ad = [s.zero(); W];
     let mut ap = [s.zero(); W];
+    // `SUMS_DX_HELD`: the row whose `dx` waits for the next row's loads.
+    let mut held: Option<(usize, [S::F; W])> = None;
     for row in rows {
         let st = r.start(row) + o;
         let (xs, ys) = k.at::<S::F, M>(st, n);
         let (xv, _) = xs.as_chunks::<LANES>();
         let (yv, _) = ys.as_chunks::<LANES>();
-        let mut span = io.span(st, W);
-        if span.vectors() != W || xv.len() != W {
-            continue;
-        }
-        for w in 0..W {
-            let dy = m.apply(span.get(s, w), load_or_zero(s, yv.get(w)));
-            let x = s.load(&xv[w]);
-            if HOW == DX {
-                span.set(w, l[w].dx(dy, x, true));
-                continue;
-            }
-            ad[w] += dy;
-            ap[w] = dy.mul_add(l[w].xhat(x), ap[w]);
-            if HOW == SUMS_DX {
-                span.set(w, dy * l[w].a);
-            }
-        }
-    }
-    (ad, ap)
-}
-
-/// [`chunk`] with `SUMS_DX` for rows a multiple of 4 KiB apart: each row's `dx` is
-/// stored after the next row's loads. Stored at once, each load down the strip followed
-/// a store to the same address modulo 4 KiB and waited on it (4K aliasing): 256x1024x1x1
-/// at AVX-512 went from 35 to 47 GB/s so. Not with AVX2's 16 registers, where the held
-/// row spills (35 -> 31 GB/s), nor for other strides, where holding the row cost 15%
-/// (1x256x14x14).
-#[allow(clippy::too_many_arguments)]
-#[cfg_attr(not(debug_assertions), inline(always))]
-fn chunk_held<S: Simd, I: Io, M: Mask<S::F>, const W: usize>(
-    s: S,
-    io: &mut I,
-    k: &Inputs,
-    r: Region,
-    o: usize,
-    l: &[Lanes<S::F>; W],
-    m: M,
-    rows: core::ops::Range<usize>,
-) -> ([S::F; W], [S::F; W]) {
-    let mut ad = [s.zero(); W];
-    let mut ap = [s.zero(); W];
-    let mut held: Option<(usize, [S::F; W])> = None;
-    for row in rows {
-        let st = r.start(row) + o;
-        let (xs, ys) = k.at::<S::F, M>(st, W * LANES);
-        let (xv, _) = xs.as_chunks::<LANES>();
-        let (yv, _) = ys.as_chunks::<LANES>();
         let mut out = [s.zero(); W];
         {
-            let span = io.span(st, W);
+            let mut span = io.span(st, W);
             if span.vectors() != W || xv.len() != W {
                 continue;
             }
             for w in 0..W {
                 let dy = m.apply(span.get(s, w), load_or_zero(s, yv.get(w)));
                 let x = s.load(&xv[w]);
+                if HOW == DX {
+                    span.set(w, l[w].dx(dy, x, true));
+                    continue;
+                }
                 ad[w] += dy;
                 ap[w] = dy.mul_add(l[w].xhat(x), ap[w]);
-                out[w] = dy * l[w].a;
+                if HOW == SUMS_DX {
+                    span.set(w, dy * l[w].a);
+                } else if HOW == SUMS_DX_HELD {
+                    out[w] = dy * l[w].a;
+                }
             }
         }
-        if let Some((at, v)) = held.replace((st, out)) {
+        if HOW == SUMS_DX_HELD
+            && let Some((at, v)) = held.replace((st, out))
+        {
             for (w, v) in v.into_iter().enumerate() {
                 io.store(at + w * LANES, v);
             }
