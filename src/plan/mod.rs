@@ -362,6 +362,20 @@ pub(crate) fn nhwc_rows(c: usize, nrows: usize, width: usize, acc: usize) -> Ker
     }
 }
 
+/// NCHW planes of at most this many values have the head of their channel's next plane
+/// prefetched ([`Simd::prefetch`](crate::simd::Simd::prefetch)) as each plane starts, when
+/// the statistics walk a channel plane by plane. The next plane is `c` planes away: a new
+/// stream, which the hardware prefetcher picks up only after a few misses, a large part of
+/// a short plane. Measured on Zen 4, through the C ABI, old and new library in one
+/// process: 8x512x28x28 training forward (Welford) 18% faster, its statistics alone and
+/// 32x64x56x56 unchanged. The backward's plane walks did not gain, so they do not prefetch.
+pub(crate) const PREFETCH_PLANE: usize = 4096;
+
+/// Values at the head of the next plane that [`PREFETCH_PLANE`] fetches: four cache
+/// lines. Fetching the whole plane was slower on data in L3 (8x512x28x28 statistics 208
+/// -> 310 us on Zen 4).
+pub(crate) const PREFETCH_HEAD: usize = 64;
+
 /// Bytes of input a fused NCHW group of channels may span: their statistics pass leaves
 /// them in L2 for the normalize pass.
 pub(crate) const FUSE_BYTES: usize = 512 * 1024;

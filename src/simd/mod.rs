@@ -124,6 +124,13 @@ pub(crate) trait Simd: Copy + 'static {
         self.load(&out)
     }
 
+    /// A hint that `x` will be read soon: its cache lines are fetched towards L1 without
+    /// waiting for them. Changes no result; the portable level does nothing.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn prefetch(self, x: &[f32]) {
+        let _ = x;
+    }
+
     /// Every f64 lane zero.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn zero64(self) -> Self::D {

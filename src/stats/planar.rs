@@ -86,6 +86,14 @@ fn channel_in<S: Simd, O: LaneOp<S>, const V: usize>(
     for i in 0..d.n {
         let start = (i * d.c + c) * d.plane;
         let plane = x.get(start..start + d.plane).unwrap_or(&[]);
+        if i + 1 < d.n && d.plane <= plan::PREFETCH_PLANE {
+            // The next plane is a new stream, far away: start fetching its head.
+            let next = start + d.c * d.plane;
+            s.prefetch(
+                x.get(next..next + d.plane.min(plan::PREFETCH_HEAD))
+                    .unwrap_or(&[]),
+            );
+        }
         let (vs, rem) = plane.as_chunks::<LANES>();
         let (rows, rest) = vs.split_at(vs.len() - vs.len() % V);
         main.run(rows, &mut total);

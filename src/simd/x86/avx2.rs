@@ -69,6 +69,14 @@ impl Simd for Avx2 {
         }
     }
     #[inline(always)]
+    fn prefetch(self, x: &[f32]) {
+        for line in x.chunks(16) {
+            // SAFETY: a prefetch is a hint: it reads nothing into the program and never
+            // faults, and the address is inside `x`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast::<i8>()) }
+        }
+    }
+    #[inline(always)]
     fn load_partial(self, s: &[f32]) -> F32x16Avx2 {
         let n = s.len().min(LANES);
         // SAFETY: the token proves AVX2. A masked load touches only the lanes whose mask

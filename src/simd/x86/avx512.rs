@@ -54,6 +54,14 @@ impl Simd for Avx512 {
         unsafe { F32x16Avx512(_mm512_loadu_ps(a.as_ptr())) }
     }
     #[inline(always)]
+    fn prefetch(self, x: &[f32]) {
+        for line in x.chunks(16) {
+            // SAFETY: a prefetch is a hint: it reads nothing into the program and never
+            // faults, and the address is inside `x`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast::<i8>()) }
+        }
+    }
+    #[inline(always)]
     fn load_partial(self, s: &[f32]) -> F32x16Avx512 {
         let n = s.len().min(LANES);
         // SAFETY: the token proves AVX-512F. A masked load touches only the lanes whose
