@@ -7,6 +7,7 @@
 #   - Miri over the code that turns C pointers into slices (capi/src/raw.rs) and every
 #     exported function called from Rust;
 #   - the Python ctypes + numpy example against the release shared library;
+#   - the two-builds timing harness (capi/bench/ab_builds.c), compiled and run on one shape;
 #   - the no_std static library for thumbv7em-none-eabihf (`--no-default-features`), and a
 #     tiny C main (capi/tests/nostd/main.c) linked against it with arm-none-eabi-gcc.
 # Runs on a clean machine as root and installs what it needs; fails on the first error.
@@ -45,6 +46,13 @@ if ! python3 -c 'import numpy' 2>/dev/null; then
     python3 -m pip install --quiet numpy || die "pip could not install numpy"
 fi
 python3 capi/examples/normalize_numpy.py target/release/libbatchnorm_capi.so
+
+step "two builds in one process (capi/bench/ab_builds.c): compiles, loads the release library twice, runs a row"
+# The full comparison (default build against -C target-cpu=native) is capi/bench/ab_builds.sh;
+# here the harness only has to keep working: every kernel it calls returns BN_OK.
+cc -O2 -std=c11 -Wall -Wextra -Werror -o target/release/ab_builds capi/bench/ab_builds.c -ldl
+target/release/ab_builds target/release/libbatchnorm_capi.so target/release/libbatchnorm_capi.so \
+    0.01 "1x64x56x56"
 
 step "no_std C ABI: static library for thumbv7em-none-eabihf (no std, no allocator)"
 rustup target add thumbv7em-none-eabihf || die "rustup could not add thumbv7em-none-eabihf"
