@@ -4,7 +4,7 @@
 
 use super::NormParams;
 use super::prepared::Prepared;
-use crate::simd::{Simd, Vf32};
+use crate::simd::{LANES, Simd, Vf32};
 
 impl<'a> From<&NormParams<'a>> for Src<'a> {
     fn from(p: &NormParams<'a>) -> Src<'a> {
@@ -144,6 +144,21 @@ impl Block<'_> {
             (Some(&mean), Some(&scale), Some(&beta)) => Chan { mean, scale, beta },
             _ => Chan::ZERO,
         }
+    }
+
+    /// The block's whole vectors of constants in order (vector `j`: channels
+    /// `j * LANES..(j + 1) * LANES`), loaded with no bounds test or partial-load branch
+    /// per vector, as [`Block::consts_at`] has; a partial last vector is not included.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) fn vectors<S: Simd>(&self, s: S) -> impl Iterator<Item = Consts<S::F>> + '_ {
+        let (m, _) = self.mean.as_chunks::<LANES>();
+        let (sc, _) = self.scale.as_chunks::<LANES>();
+        let (b, _) = self.beta.as_chunks::<LANES>();
+        m.iter().zip(sc).zip(b).map(move |((m, sc), b)| Consts {
+            m: s.load(m),
+            s: s.load(sc),
+            b: s.load(b),
+        })
     }
 
     /// Channels `i..i + LANES` as one vector each (zeros past the end).

@@ -189,8 +189,7 @@ fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
                     let mut span = io.span(base, n);
                     let fits = span.vectors() == n;
                     if fits {
-                        for j in 0..nv {
-                            let k = blk.consts_at(s, j * LANES);
+                        for (j, k) in blk.vectors(s).enumerate() {
                             // All loads of the column before its stores: a load right after
                             // a store 4 KiB away would wait on it (4K aliasing).
                             let mut v = [s.zero(); R];
@@ -205,8 +204,7 @@ fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
                     fits
                 };
                 if !spanned {
-                    for j in 0..nv {
-                        let k = blk.consts_at(s, j * LANES);
+                    for (j, k) in blk.vectors(s).enumerate() {
                         let at = base + j * LANES;
                         let mut v = [s.zero(); R];
                         for (r, v) in v.iter_mut().enumerate() {
