@@ -15,6 +15,11 @@
 //! trial run that should not replace the published figures. `--op OP` (with `--output`)
 //! measures only the kernels of one op (`stats`, `normalize`, `backward`, ...).
 //!
+//! `--count` times nothing: it runs each kernel (and each roofline) once to warm up and
+//! then twice inside [`counted`], at the best level, for an instruction counter to
+//! attribute; `benches/callgrind.sh` runs it under callgrind and prints instructions per
+//! input vector.
+//!
 //! `SECONDS` is the total time budget (default 60). Each shape gets an equal share, spent
 //! in rounds; a round times every kernel of the shape and its roofline once, in rotating
 //! order, each for a few milliseconds. A machine shared with other work makes absolute
@@ -848,6 +853,8 @@ struct Options {
     output: std::path::PathBuf,
     /// Only the kernels of this op (`stats`, `normalize`, `backward`, ...).
     op: Option<String>,
+    /// `--count`: run each job twice inside [`counted`] instead of timing it.
+    count: bool,
 }
 
 fn options() -> Options {
@@ -855,6 +862,7 @@ fn options() -> Options {
         seconds: 60.0,
         output: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"),
         op: None,
+        count: false,
     };
     let mut output_given = false;
     let mut args = std::env::args().skip(1);
@@ -866,6 +874,8 @@ fn options() -> Options {
                 std::process::exit(2);
             }
             o.op = Some(op);
+        } else if a == "--count" {
+            o.count = true;
         } else if a == "--output" {
             output_given = true;
             o.output = args.next().expect("--output needs a path").into();
@@ -876,13 +886,15 @@ fn options() -> Options {
             match a.parse::<f64>() {
                 Ok(s) if s > 0.0 && s.is_finite() => o.seconds = s,
                 _ => {
-                    eprintln!("usage: bench_report [SECONDS] [--output PATH] [--op OP]; got {a:?}");
+                    eprintln!(
+                        "usage: bench_report [SECONDS] [--output PATH] [--op OP] [--count]; got {a:?}"
+                    );
                     std::process::exit(2);
                 }
             }
         }
     }
-    if o.op.is_some() && !output_given {
+    if o.op.is_some() && !output_given && !o.count {
         // A partial table must not replace the full one in BENCHMARKS.md.
         eprintln!("bench_report: --op needs --output (a partial run does not go to BENCHMARKS.md)");
         std::process::exit(2);
@@ -895,8 +907,71 @@ fn wanted(k: usize, op: Option<&str>) -> bool {
     op.is_none_or(|op| KERNELS[k].op == op)
 }
 
+/// The kernel the plan picks for `kern` on `shape`, as a markdown code span.
+fn plan_name(kern: &Kernel, shape: Shape) -> String {
+    let k = Kernels::detected();
+    let name = if kern.method.ends_with("stride 2c") {
+        k.strided_kernel_name(kern.op, shape, STRIDE * shape.c)
+            .map(|k| k.to_string())
+    } else {
+        let op = match (kern.op, kern.method) {
+            ("stats", "TwoPass") => "stats_two_pass",
+            (op, _) => op,
+        };
+        k.kernel_name(op, shape, kern.layout).map(|k| k.to_string())
+    };
+    name.map_or_else(|| "?".to_string(), |k| format!("`{k}`"))
+}
+
+/// Runs `job` twice. Never inlined, so an instruction counter can collect exactly these
+/// calls (callgrind's `--toggle-collect=*counted*`, `--dump-after=*counted*`).
+#[inline(never)]
+fn counted(job: Job, b: &mut Buffers) {
+    job.run(b);
+    job.run(b);
+}
+
+/// `--count`: every roofline and every kernel of `op` (all when `None`) at the best level,
+/// on every grid shape, each warmed up once and then run inside [`counted`]. Prints one
+/// tab-separated line per call of [`counted`], in order: shape, values, layout, op,
+/// method, kernel.
+fn count(op: Option<&str>) {
+    let isa = Isa::detected();
+    println!("count: level {isa}; CPU {}", cpu_model());
+    for shape in support::GRID {
+        let mut b = Buffers::new(shape);
+        let roofs = Roofline::ALL.into_iter().map(|r| (Job::Roof(r), None));
+        let kernels = (0..KERNELS.len())
+            .filter(|&k| wanted(k, op))
+            .map(|k| (Job::Kernel(k, isa), Some(&KERNELS[k])));
+        for (job, kern) in roofs.chain(kernels) {
+            job.run(&mut b);
+            counted(job, &mut b);
+            let (layout, op, method, name) = match (job, kern) {
+                (Job::Roof(r), _) => ("-".to_string(), "bound", format!("{r:?}"), "-".to_string()),
+                (_, Some(k)) => (
+                    format!("{:?}", k.layout),
+                    k.op,
+                    k.method.to_string(),
+                    plan_name(k, shape),
+                ),
+                (_, None) => unreachable!("every kernel job has its row"),
+            };
+            println!(
+                "count\t{}\t{}\t{layout}\t{op}\t{method}\t{name}",
+                support::label(shape),
+                support::numel(shape)
+            );
+        }
+    }
+}
+
 fn main() {
     let opts = options();
+    if opts.count {
+        count(opts.op.as_deref());
+        return;
+    }
     let total = opts.seconds;
     let per_shape = Duration::from_secs_f64(total / support::GRID.len() as f64);
 
@@ -965,18 +1040,7 @@ fn main() {
             rows += 1;
             misses += usize::from(!ok);
             let cells: String = pct.iter().map(|p| format!(" {p:.0}% |")).collect();
-            let k = Kernels::detected();
-            let name = if kern.method.ends_with("stride 2c") {
-                k.strided_kernel_name(kern.op, shape, STRIDE * shape.c)
-                    .map(|k| k.to_string())
-            } else {
-                let op = match (kern.op, kern.method) {
-                    ("stats", "TwoPass") => "stats_two_pass",
-                    (op, _) => op,
-                };
-                k.kernel_name(op, shape, kern.layout).map(|k| k.to_string())
-            };
-            let name = name.map_or_else(|| "?".to_string(), |k| format!("`{k}`"));
+            let name = plan_name(kern, shape);
             emit!(
                 "| {} | {:.1} | {:?} | {} | {} | {} | {} | {:.1} |{cells} ≥{:.0}% | {} |",
                 support::label(shape),
