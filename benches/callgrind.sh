@@ -18,8 +18,21 @@ valgrind --tool=callgrind --collect-atstart=no --toggle-collect='bench_report::c
     --dump-after='bench_report::counted' --callgrind-out-file="$OUT/cg" \
     target/release/examples/bench_report --count ${1:+--op "$1"} > "$OUT/jobs" 2> "$OUT/log" \
     || { cat "$OUT/log" >&2; exit 1; }
-head -1 "$OUT/jobs" | sed 's/^count: /Counted by callgrind at /'
-echo
+cat <<HEADER
+# Instructions per input vector, counted by callgrind
+
+Written by \`bash benches/callgrind.sh > CALLGRIND.md\` (valgrind $(valgrind --version | sed 's/valgrind-//'), commit
+$(git rev-parse --short HEAD 2>/dev/null || echo unknown)). $(head -1 "$OUT/jobs" | sed 's/^count: level \([a-z0-9]*\); CPU \(.*\)$/Level \1 (valgrind runs no AVX-512), on \2./')
+
+Each kernel of \`bench_report\` on the same buffers, once to warm up and then twice with
+callgrind collecting; the count is per call, divided by n*c*h*w / 8: instructions per
+vector of 8 input values, one 256-bit register of f32. Instruction counts do not depend on
+the machine's load, unlike times; the rows of the bounds (\`bound\`) are the loops
+\`bench_report\` measures the kernels against: \`Read\` (a sum), \`Floor\` (the floor of a
+one-pass statistic), \`Copy\` (\`y = a*x + b\`) and their sequences. The last column divides
+by the shape's \`Floor\`.
+
+HEADER
 echo "| shape | layout | op | method | kernel (plan) | instructions per vector of 8 values | x floor |"
 echo "|---|---|---|---|---|---:|---:|"
 i=0

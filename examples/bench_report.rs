@@ -791,6 +791,10 @@ a load can wait on an earlier store to the same address modulo 4 KiB, and the co
 roofline and the kernels moved by up to 40% with where the heap put the buffers. On a
 machine shared with other work absolute GB/s wander between runs, the ratios less; rows
 of tensors larger than L2 (32x64x56x56, 8x512x28x28, 256x1024x1x1) by 10-20%.
+Comparing two builds section by section mixes in that wander; `capi/bench/ab_builds.sh`
+times the default and native builds of the C library in one process instead, on the
+same buffers, alternating. Instructions per input vector of each kernel, counted by
+callgrind: `CALLGRIND.md` (`benches/callgrind.sh`).
 
 Targets: Welford >= 85% (>= 60% on 7x7, 14x14 and 1x1), two-pass >= 60% (>= 80% on the
 tensors larger than the caches), normalize >= 85% (SiLU: reported, no target), training
