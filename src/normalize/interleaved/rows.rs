@@ -108,19 +108,27 @@ fn block_tiles<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>>(
                     for (i, k) in k.iter_mut().enumerate() {
                         *k = blk.consts_at(s, (j * V + i) * LANES);
                     }
-                    for r in 0..R {
+                    // With rows a whole number of vectors apart, the tile's rows are one
+                    // span (row `r`'s vector `i` is `r * cv + i`): one bounds test per tile
+                    // column, not one per row.
+                    let cv = pitch / LANES;
+                    let n = (R - 1) * cv + V;
+                    let top = g * R * pitch + k0 + j * V * LANES;
+                    let spanned = pitch.is_multiple_of(LANES) && {
+                        let mut span = io.span(top, n);
+                        let fits = span.vectors() == n;
+                        if fits {
+                            for r in 0..R {
+                                tile_row(s, &mut span, r * cv, &k, act);
+                            }
+                        }
+                        fits
+                    };
+                    for r in (0..R).filter(|_| !spanned) {
                         let row = (g * R + r) * pitch + k0 + j * V * LANES;
                         let mut span = io.span(row, V);
                         if span.vectors() == V {
-                            // All loads of the row's tile before its stores: a load right
-                            // after a store 4 KiB away would wait on it (4K aliasing).
-                            let mut v = [s.zero(); V];
-                            for (i, v) in v.iter_mut().enumerate() {
-                                *v = span.get(s, i);
-                            }
-                            for (i, (v, k)) in v.into_iter().zip(k.iter()).enumerate() {
-                                span.set(i, norm(v, k, act));
-                            }
+                            tile_row(s, &mut span, 0, &k, act);
                         } else {
                             for (i, k) in k.iter().enumerate().take(span.vectors()) {
                                 span.set(i, norm(span.get(s, i), k, act));
@@ -139,6 +147,26 @@ fn block_tiles<const V: usize, const R: usize, S: Simd, I: Io, A: Act<S::F>>(
         scale,
         act,
     })
+}
+
+/// One row of a register tile, `V` vectors from vector `at` of `span`: all its loads
+/// before its stores, since a load right after a store 4 KiB away would wait on it (4K
+/// aliasing).
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn tile_row<const V: usize, S: Simd, P: Span, A: Act<S::F>>(
+    s: S,
+    span: &mut P,
+    at: usize,
+    k: &[Consts<S::F>; V],
+    act: A,
+) {
+    let mut v = [s.zero(); V];
+    for (i, v) in v.iter_mut().enumerate() {
+        *v = span.get(s, at + i);
+    }
+    for (i, (v, k)) in v.into_iter().zip(k).enumerate() {
+        span.set(at + i, norm(v, k, act));
+    }
 }
 
 /// `R` rows (`pitch` values apart) at a time; returns how many rows it did (a multiple of `R`). Its own function
