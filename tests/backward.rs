@@ -338,7 +338,7 @@ fn odd_shapes_against_the_reference() {
 }
 
 /// Every kernel path: long planes (more than `CHUNK` vectors per lane), planes with a
-/// partial vector, tiled NHWC periods, blocks of many channels (with a narrow last
+/// partial vector, short planes over many images, tiled NHWC periods, blocks of many channels (with a narrow last
 /// block; rows 4 KiB apart), and data classes: offsets 1e4 and 1e6, constant channels (with a tiny `eps`,
 /// so `invstd` is huge), small integers.
 #[test]
@@ -352,6 +352,8 @@ fn kernel_paths_and_data_classes() {
         Shape::new(2, 260, 1, 3),
         Shape::new(2, 1000, 1, 1),
         Shape::new(130, 5, 1, 1),
+        // Short NCHW planes over many images: the f32 rows fold into f64 more than once.
+        Shape::new(40, 17, 5, 5),
         // Rows 4 KiB apart: the batch statistics' `dx` goes row by row, the running
         // statistics' `dx` is stored a row late (AVX-512).
         Shape::new(3, 1024, 1, 1),

@@ -3,8 +3,7 @@
 //! accumulators each, folded into f64 every `CHUNK` vectors), then its constants, then
 //! its `dx` over the same planes, which a channel that fits in cache still holds. A
 //! channel larger than the cache is read from memory twice. With running statistics the
-//! one pass over the planes writes `dx = a*dy` as it sums. The plane-level steps are
-//! shared with `short.rs`.
+//! one pass over the planes writes `dx = a*dy` as it sums.
 
 use super::shared::{DxConsts, Grads, Inputs, Lanes, Mask, load_or_zero};
 use crate::normalize::io::{Io, Span};
@@ -85,7 +84,7 @@ fn channel<S: Simd, I: Io, M: Mask<S::F>>(
 
 /// One plane of `dy` from `start`: its sums into `acc` (`l` gives `mean` and `invstd`).
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(super) fn sums_plane<S: Simd, M: Mask<S::F>>(
+fn sums_plane<S: Simd, M: Mask<S::F>>(
     s: S,
     dy: &[f32],
     k: &Inputs,
@@ -122,7 +121,7 @@ pub(super) fn sums_plane<S: Simd, M: Mask<S::F>>(
 
 /// `dx` over the plane from `start`, with one channel's final constants `l`.
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(super) fn dx_plane<S: Simd, I: Io, M: Mask<S::F>>(
+fn dx_plane<S: Simd, I: Io, M: Mask<S::F>>(
     s: S,
     io: &mut I,
     k: &Inputs,
@@ -152,7 +151,7 @@ pub(super) fn dx_plane<S: Simd, I: Io, M: Mask<S::F>>(
 /// One plane from `start` with running statistics: its sums into `acc`, and `dx = a*dy`
 /// written as each vector of `dy` is read.
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(super) fn running_plane<S: Simd, I: Io, M: Mask<S::F>>(
+fn running_plane<S: Simd, I: Io, M: Mask<S::F>>(
     s: S,
     io: &mut I,
     k: &Inputs,
@@ -196,32 +195,22 @@ pub(super) fn running_plane<S: Simd, I: Io, M: Mask<S::F>>(
 
 /// Two pairs of vector accumulators (`Σdy`, `Σdy·xhat`), folded into f64 every `CHUNK`
 /// steps so each f32 lane sums at most `CHUNK` values.
-pub(super) struct Acc<S: Simd> {
+struct Acc<S: Simd> {
     s: S,
     dy: [S::F; 2],
     dyxh: [S::F; 2],
     steps: usize,
-    /// Steps between folds: `CHUNK`, or `CHUNK / 2` when the two vectors are added in
-    /// f32 at the end ([`Acc::finish_f32`]).
-    limit: usize,
     total: (f64, f64),
 }
 
 impl<S: Simd> Acc<S> {
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(super) fn new(s: S) -> Self {
-        Self::with_limit(s, CHUNK)
-    }
-
-    /// Folding every `limit` steps.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(super) fn with_limit(s: S, limit: usize) -> Self {
+    fn new(s: S) -> Self {
         Acc {
             s,
             dy: [s.zero(); 2],
             dyxh: [s.zero(); 2],
             steps: 0,
-            limit,
             total: (0.0, 0.0),
         }
     }
@@ -229,13 +218,13 @@ impl<S: Simd> Acc<S> {
     /// Adds `dy` to the first accumulators and `dy·xhat` to the second (one rounding: a
     /// fused multiply-add; `xhat` is 0 in lanes past the data).
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(super) fn step(&mut self, dy: [S::F; 2], xhat: [S::F; 2]) {
+    fn step(&mut self, dy: [S::F; 2], xhat: [S::F; 2]) {
         self.dy[0] += dy[0];
         self.dy[1] += dy[1];
         self.dyxh[0] = dy[0].mul_add(xhat[0], self.dyxh[0]);
         self.dyxh[1] = dy[1].mul_add(xhat[1], self.dyxh[1]);
         self.steps += 1;
-        if self.steps >= self.limit {
+        if self.steps >= CHUNK {
             self.fold();
         }
     }
@@ -257,23 +246,12 @@ impl<S: Simd> Acc<S> {
         self.fold();
         self.total
     }
-
-    /// The f64 totals of the folds so far, and the lanes not yet folded, the two
-    /// vectors added in f32 (at most `2 * limit` values per lane).
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(super) fn finish_f32(self) -> ((f64, f64), S::F, S::F) {
-        (
-            self.total,
-            self.dy[0] + self.dy[1],
-            self.dyxh[0] + self.dyxh[1],
-        )
-    }
 }
 
 /// The sum of every lane of `v`, in f64: the lanes widened, added as f64 vectors, then
 /// the 8 lanes of the result pairwise.
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(super) fn hsum64<V: Vf32>(v: [V; 2]) -> f64 {
+fn hsum64<V: Vf32>(v: [V; 2]) -> f64 {
     let ([a0, a1], [b0, b1]) = (v[0].widen(), v[1].widen());
     let l = ((a0 + a1) + (b0 + b1)).to_array();
     ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))

@@ -1,19 +1,28 @@
 //! NCHW backward of short planes (`h*w <` [`SHORT_PLANE`]: 7x7, 14x14) in groups of
-//! `LANES` channels whose data fits in cache ([`FUSE_BYTES`]). Each channel's sums run
-//! along its planes as in `planar.rs` (with running statistics, its `dx` too), but the
-//! horizontal fold of its lanes waits: the group's `LANES` accumulators are added
-//! across their lanes at once ([`Simd::sum_rows`]), one channel per lane. A per-channel fold (lanes widened, added,
-//! the last ones one by one) is a chain of dependent operations as long as a 7x7
-//! channel's whole work. Then each channel's constants, and with batch statistics its
-//! `dx`, over planes the group left in cache.
+//! `LANES` channels whose data fits in cache ([`FUSE_BYTES`]), read flat. In one image
+//! the group's planes are one run of `LANES*h*w` values: whole vectors from its start,
+//! each plane a stretch of them whose first and last vectors it may share with its
+//! neighbours. A channel's walk over its stretch masks those two to its own lanes (a
+//! select, so a neighbour's NaN or infinity never enters its sums), and its `dx` in a
+//! shared vector is blended with the neighbour's before the one store. Every vector is
+//! loaded whole and aligned to the run; walking plane by plane instead, a 7x7 plane is
+//! three vectors and a partial one, and the per-plane slicing, the partial loads and
+//! stores and the constants' setup cost more than the plane's arithmetic (1x1280x7x7 at
+//! 31% of its bound).
+//!
+//! The sums of each channel stay in f32 lanes (one row of `LANES` per channel) for at
+//! most `CHUNK` values a lane, over as many images as that allows; then the group's rows
+//! are added across their lanes at once ([`Simd::sum_rows`], one channel per lane) and
+//! into f64. Then each channel's constants, and with batch statistics a second walk
+//! writes `dx` over the runs the first left in cache. With running statistics `dx = a*dy`
+//! is written in the walk that sums.
 //!
 //! [`SHORT_PLANE`]: crate::plan::SHORT_PLANE
 //! [`FUSE_BYTES`]: crate::plan::FUSE_BYTES
 
-use super::planar::{Acc, dx_plane, running_plane, sums_plane};
-use super::shared::{DxConsts, Grads, Inputs, Lanes, Mask};
-use crate::normalize::io::Io;
-use crate::simd::{LANES, Simd, Vf32, wide_lanes};
+use super::shared::{Grads, Inputs, Lanes, Mask, load_or_zero};
+use crate::normalize::io::{Io, Span};
+use crate::simd::{LANES, Simd, Vf32, Vf64};
 use crate::stats::CHUNK;
 
 /// Every group of `LANES` channels (inside [`super::planar::run`]'s function for the ISA).
@@ -29,7 +38,37 @@ pub(super) fn groups<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs
     }
 }
 
-/// Channels `c0..c0 + dgamma.len()` (at most `LANES`).
+/// What one walk over a run does.
+const SUMS: u8 = 0;
+const DX: u8 = 1;
+const SUMS_DX: u8 = 2;
+
+/// The constants of a group's channels, lane `l` for channel `c0 + l` (0 past the group).
+struct Group {
+    mean: [f32; LANES],
+    invstd: [f32; LANES],
+    a: [f32; LANES],
+    cb: [f32; LANES],
+    ndg: [f32; LANES],
+}
+
+impl Group {
+    /// Channel `l`'s constants, every lane.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn lanes<S: Simd>(&self, s: S, l: usize) -> Lanes<S::F> {
+        let at = |v: &[f32; LANES]| s.splat(v.get(l).copied().unwrap_or(0.0));
+        Lanes {
+            mean: at(&self.mean),
+            invstd: at(&self.invstd),
+            a: at(&self.a),
+            cb: at(&self.cb),
+            ndg: at(&self.ndg),
+        }
+    }
+}
+
+/// Channels `c0..c0 + dgamma.len()` (at most `LANES`). Their constants are computed
+/// for all at once, in f64 vectors, as [`DxConsts`](super::shared::DxConsts) computes one channel's.
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn group<S: Simd, I: Io, M: Mask<S::F>>(
     s: S,
@@ -41,47 +80,269 @@ fn group<S: Simd, I: Io, M: Mask<S::F>>(
     dbeta: &mut [f32],
 ) {
     let d = k.d;
-    // Row `l`: channel `c0 + l`'s lanes not yet folded; `tot`: its folds so far.
-    let mut rows_dy = [s.zero(); LANES];
-    let mut rows_p = [s.zero(); LANES];
-    let mut tot = [(0.0f64, 0.0f64); LANES];
     let chans = dgamma.len().min(LANES);
-    for l in 0..chans {
-        let ch = c0 + l;
-        let l0 = Lanes::splat(s, DxConsts::new(k.p, ch, 0.0, 0.0, 1.0));
-        // Half the usual steps between folds: the two vectors are added at the end.
-        let mut acc = Acc::with_limit(s, CHUNK / 2);
-        for i in 0..d.n {
-            let start = (i * d.c + ch) * d.plane;
-            if k.batch {
-                sums_plane(s, io.src(), k, start, &l0, m, &mut acc);
-            } else {
-                running_plane(s, io, k, start, &l0, m, &mut acc);
-            }
+    let part = |v: &[f32]| s.load_partial(v.get(c0..c0 + chans).unwrap_or(&[]));
+    let (mean, invstd, gamma) = (part(k.p.mean), part(k.p.invstd), part(k.p.gamma));
+    let ([g0, g1], [i0, i1]) = (gamma.widen(), invstd.widen());
+    let mut kc = Group {
+        mean: mean.to_array(),
+        invstd: invstd.to_array(),
+        a: S::D::narrow(g0 * i0, g1 * i1).to_array(),
+        cb: [0.0; LANES],
+        ndg: [0.0; LANES],
+    };
+    // A lane of a row gains at most one value per vector of its channel's stretch: at
+    // most `plane / LANES + 2` per image.
+    let per_image = d.plane / LANES + 2;
+    let images = (CHUNK / per_image).max(1);
+    let mut rows = ([s.zero(); LANES], [s.zero(); LANES]);
+    let mut tot = ([s.zero64(); 2], [s.zero64(); 2]);
+    let mut since = 0;
+    for i in 0..d.n {
+        let base = (i * d.c + c0) * d.plane;
+        if k.batch {
+            walk::<S, I, M, SUMS>(s, io, k, base, chans, &kc, m, &mut rows);
+        } else {
+            walk::<S, I, M, SUMS_DX>(s, io, k, base, chans, &kc, m, &mut rows);
         }
-        let (t, vdy, vp) = acc.finish_f32();
-        if let (Some(rd), Some(rp), Some(tt)) =
-            (rows_dy.get_mut(l), rows_p.get_mut(l), tot.get_mut(l))
-        {
-            (*rd, *rp, *tt) = (vdy, vp, t);
+        since += 1;
+        if since == images || i + 1 == d.n {
+            fold(s, &mut rows, &mut tot);
+            since = 0;
         }
     }
-    // Lane `l`: the sum of row `l`'s lanes (in f32, a tree of halves), then widened.
-    let sum_dy = wide_lanes(s.sum_rows(&rows_dy).widen());
-    let sum_p = wide_lanes(s.sum_rows(&rows_p).widen());
-    let inv_count = 1.0 / d.count as f64;
-    let outs = dgamma.iter_mut().zip(dbeta.iter_mut());
-    for (l, ((dgamma, dbeta), t)) in outs.zip(tot).enumerate().take(chans) {
-        let sdy = t.0 + sum_dy.get(l).copied().unwrap_or(0.0);
-        let sp = t.1 + sum_p.get(l).copied().unwrap_or(0.0);
-        *dbeta = sdy as f32;
-        *dgamma = sp as f32;
-        if k.batch {
-            let ch = c0 + l;
-            let kc = Lanes::splat(s, DxConsts::new(k.p, ch, sdy, sp, inv_count));
-            for i in 0..d.n {
-                dx_plane(s, io, k, (i * d.c + ch) * d.plane, &kc, m);
+    S::D::narrow(tot.0[0], tot.0[1]).store_partial(dbeta);
+    S::D::narrow(tot.1[0], tot.1[1]).store_partial(dgamma);
+    if k.batch {
+        let inv = s.splat64(1.0 / d.count as f64);
+        kc.cb = S::D::narrow(tot.0[0] * inv, tot.0[1] * inv).to_array();
+        let dg = S::D::narrow(tot.1[0] * inv, tot.1[1] * inv);
+        kc.ndg = (dg * s.splat(-1.0)).to_array();
+        for i in 0..d.n {
+            let base = (i * d.c + c0) * d.plane;
+            walk::<S, I, M, DX>(s, io, k, base, chans, &kc, m, &mut rows);
+        }
+    }
+}
+
+/// Adds the rows' lanes across (lane `l`: row `l`'s sum, in f32, a tree of halves),
+/// widened, to the f64 totals, and clears the rows.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn fold<S: Simd>(
+    s: S,
+    rows: &mut ([S::F; LANES], [S::F; LANES]),
+    tot: &mut ([S::D; 2], [S::D; 2]),
+) {
+    let ([d0, d1], [p0, p1]) = (s.sum_rows(&rows.0).widen(), s.sum_rows(&rows.1).widen());
+    tot.0 = [tot.0[0] + d0, tot.0[1] + d1];
+    tot.1 = [tot.1[0] + p0, tot.1[1] + p1];
+    *rows = ([s.zero(); LANES], [s.zero(); LANES]);
+}
+
+/// Where channel `ch` of a run lies: lanes `a..` of vector `v0` to lanes `..b` of vector
+/// `v1` (`a < LANES`, `1 <= b <= LANES`; lanes `a..b` of `v0` when `v0 == v1`).
+#[derive(Clone, Copy)]
+struct Stretch {
+    v0: usize,
+    a: usize,
+    v1: usize,
+    b: usize,
+}
+
+impl Stretch {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn new(ch: usize, plane: usize) -> Self {
+        let start = ch * plane;
+        let stop = start + plane.max(1);
+        let v1 = (stop - 1) / LANES;
+        Stretch {
+            v0: start / LANES,
+            a: start % LANES,
+            v1,
+            b: stop - v1 * LANES,
+        }
+    }
+}
+
+/// `v` in lanes `a..b`, 0 in the others.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn keep<S: Simd>(s: S, v: S::F, a: usize, b: usize) -> S::F {
+    let v = if b < LANES {
+        v.lanes_from(s.zero(), b)
+    } else {
+        v
+    };
+    if a > 0 { s.zero().lanes_from(v, a) } else { v }
+}
+
+/// One walk over the run of `chans` planes from `base` (one image of a group). `SUMS`:
+/// each channel's `Σdy` and `Σdy·xhat` added to its row; `SUMS_DX`: also `dx = a*dy`
+/// (running statistics); `DX`: `dx` from the final constants `kc`.
+#[allow(clippy::too_many_arguments)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn walk<S: Simd, I: Io, M: Mask<S::F>, const HOW: u8>(
+    s: S,
+    io: &mut I,
+    k: &Inputs,
+    base: usize,
+    chans: usize,
+    kc: &Group,
+    m: M,
+    rows: &mut ([S::F; LANES], [S::F; LANES]),
+) {
+    let plane = k.d.plane;
+    let len = chans * plane;
+    let (xs, ys) = k.at::<S::F, M>(base, len);
+    if xs.len() != len {
+        return;
+    }
+    let (xv, xt) = xs.as_chunks::<LANES>();
+    let (yv, yt) = ys.as_chunks::<LANES>();
+    let full = xv.len();
+    // The run's last, partial vector (a group of fewer than `LANES` channels), read
+    // before the span takes the buffer.
+    let tail_at = base + full * LANES;
+    let dy_tail = s.load_partial(io.src().get(tail_at..base + len).unwrap_or(&[]));
+    let (x_tail, y_tail) = (s.load_partial(xt), s.load_partial(yt));
+    // `dx` of the vector a channel's stretch ended in, its later lanes still to come.
+    let mut pending = s.zero();
+    {
+        let mut span = io.span(base, full);
+        if span.vectors() != full {
+            return;
+        }
+        let run = Run {
+            xv,
+            yv,
+            tail: (dy_tail, x_tail, y_tail),
+            m,
+        };
+        for ch in 0..chans {
+            let st = Stretch::new(ch, plane);
+            let l = kc.lanes(s, ch);
+            let (mut d0, mut p0, mut d1, mut p1) = (s.zero(), s.zero(), s.zero(), s.zero());
+            // The stretch's first vector (also its last when `v0 == v1`).
+            let b0 = if st.v0 == st.v1 { st.b } else { LANES };
+            let (dy, x) = run.at(s, &span, st.v0);
+            if HOW != DX {
+                d0 = keep(s, dy, st.a, b0);
+                p0 = keep(s, dy * l.xhat(x), st.a, b0);
             }
+            if HOW != SUMS {
+                let v = if HOW == DX {
+                    l.dx(dy, x, true)
+                } else {
+                    dy * l.a
+                };
+                let v = if st.a > 0 {
+                    pending.lanes_from(v, st.a)
+                } else {
+                    v
+                };
+                if b0 < LANES {
+                    pending = v;
+                } else if st.v0 < full {
+                    span.set(st.v0, v);
+                }
+            }
+            if st.v0 == st.v1 {
+                if HOW != DX
+                    && let (Some(rd), Some(rp)) = (rows.0.get_mut(ch), rows.1.get_mut(ch))
+                {
+                    *rd += d0;
+                    *rp += p0;
+                }
+                continue;
+            }
+            // The whole vectors between, two at a time.
+            let mut v = st.v0 + 1;
+            while v + 2 <= st.v1 && v + 2 <= full {
+                let (xa, xb) = (s.load(&xv[v]), s.load(&xv[v + 1]));
+                let da = m.apply(span.get(s, v), load_or_zero(s, yv.get(v)));
+                let db = m.apply(span.get(s, v + 1), load_or_zero(s, yv.get(v + 1)));
+                if HOW != DX {
+                    d0 += da;
+                    d1 += db;
+                    p0 = da.mul_add(l.xhat(xa), p0);
+                    p1 = db.mul_add(l.xhat(xb), p1);
+                }
+                match HOW {
+                    DX => {
+                        span.set(v, l.dx(da, xa, true));
+                        span.set(v + 1, l.dx(db, xb, true));
+                    }
+                    SUMS_DX => {
+                        span.set(v, da * l.a);
+                        span.set(v + 1, db * l.a);
+                    }
+                    _ => {}
+                }
+                v += 2;
+            }
+            if v < st.v1 && v < full {
+                let xa = s.load(&xv[v]);
+                let da = m.apply(span.get(s, v), load_or_zero(s, yv.get(v)));
+                if HOW != DX {
+                    d0 += da;
+                    p0 = da.mul_add(l.xhat(xa), p0);
+                }
+                match HOW {
+                    DX => span.set(v, l.dx(da, xa, true)),
+                    SUMS_DX => span.set(v, da * l.a),
+                    _ => {}
+                }
+            }
+            // The last vector: lanes `..b`.
+            let (dy, x) = run.at(s, &span, st.v1);
+            if HOW != DX {
+                d1 += keep(s, dy, 0, st.b);
+                p1 += keep(s, dy * l.xhat(x), 0, st.b);
+                if let (Some(rd), Some(rp)) = (rows.0.get_mut(ch), rows.1.get_mut(ch)) {
+                    *rd += d0 + d1;
+                    *rp += p0 + p1;
+                }
+            }
+            if HOW != SUMS {
+                let v = if HOW == DX {
+                    l.dx(dy, x, true)
+                } else {
+                    dy * l.a
+                };
+                if st.b < LANES {
+                    pending = v;
+                } else if st.v1 < full {
+                    span.set(st.v1, v);
+                }
+            }
+        }
+    }
+    if HOW != SUMS && full * LANES < len {
+        io.write(tail_at, len - full * LANES, pending);
+    }
+}
+
+/// A run's vectors besides the span's `dy`: `x`, `y` for the mask, and the last partial
+/// vector's `(dy, x, y)`.
+struct Run<'a, F, M> {
+    xv: &'a [[f32; LANES]],
+    yv: &'a [[f32; LANES]],
+    tail: (F, F, F),
+    m: M,
+}
+
+impl<F: Vf32, M: Mask<F>> Run<'_, F, M> {
+    /// Vector `v` of the run (the partial last one when `v` is past the whole ones):
+    /// `(dy masked, x)`.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn at<S: Simd<F = F>, P: Span>(&self, s: S, span: &P, v: usize) -> (F, F) {
+        match self.xv.get(v) {
+            Some(x) if v < span.vectors() => {
+                let dy = self
+                    .m
+                    .apply(span.get(s, v), load_or_zero(s, self.yv.get(v)));
+                (dy, s.load(x))
+            }
+            _ => (self.m.apply(self.tail.0, self.tail.2), self.tail.1),
         }
     }
 }

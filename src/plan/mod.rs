@@ -97,8 +97,9 @@ pub(crate) enum Kernel {
     /// running statistics, one pass: `dx` does not need the sums).
     NchwBackwardFused,
     /// Backward on NCHW planes shorter than [`SHORT_PLANE`] whose groups of 16 channels
-    /// fit in [`FUSE_BYTES`]: the channels' sums as in `NchwBackwardFused`, folded 16 at a
-    /// time through a transpose, then their `dx`.
+    /// fit in [`FUSE_BYTES`]: each image's 16 planes read flat as whole vectors (a plane's
+    /// first and last vectors masked to its lanes), the channels' sums folded 16 at a time
+    /// through a transpose, then their `dx` over the same vectors.
     NchwBackwardShort16,
     /// Backward on interleaved channels whose period `lcm(c, 16)` is at most
     /// [`BACKWARD_BLOCK`]: rows of `period` positions over the flat buffer (widened by the
