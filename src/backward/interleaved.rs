@@ -20,10 +20,11 @@
 mod sweep;
 
 use self::sweep::{Sweep, strip_max, sweep};
+use super::BackwardParams;
 use super::shared::{DxConsts, Grads, Inputs, Lanes, Mask};
 use crate::normalize::io::Io;
 use crate::plan::BACKWARD_BLOCK as B;
-use crate::simd::{LANES, Simd};
+use crate::simd::{HALF, LANES, Simd, Vf32, Vf64};
 
 /// A part of the buffer: `rows` rows of `stride` values from `base`, of which the
 /// positions `col0..col0 + width` (`width <= B`) are swept.
@@ -68,6 +69,53 @@ impl Pattern {
         }
     }
 
+    /// Positions `0..width` get the constants of channels `k0..k0 + width`, 16 at a time
+    /// in f64 vectors (as [`DxConsts::new`] computes one channel's): with `sums` (the
+    /// block's [`Totals`] and `1/m`) the final ones, without them those of the first
+    /// sweep (`cb = dg = 0`).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn block<S: Simd>(
+        &mut self,
+        s: S,
+        p: &BackwardParams,
+        k0: usize,
+        width: usize,
+        sums: Option<(&Totals, f64)>,
+    ) {
+        let mut j = 0;
+        while j < width.min(B) {
+            let n = (width - j).min(LANES);
+            let part = |v: &[f32]| s.load_partial(v.get(k0 + j..k0 + j + n).unwrap_or(&[]));
+            let (mean, invstd, gamma) = (part(p.mean), part(p.invstd), part(p.gamma));
+            let ([g0, g1], [i0, i1]) = (gamma.widen(), invstd.widen());
+            let a = S::D::narrow(g0 * i0, g1 * i1);
+            let (cb, dg) = match sums {
+                Some((t, inv)) => {
+                    let (inv, dy, p) =
+                        (s.splat64(inv), t.lanes(s, &t.dy, j), t.lanes(s, &t.dyxh, j));
+                    (
+                        S::D::narrow(dy[0] * inv, dy[1] * inv),
+                        S::D::narrow(p[0] * inv, p[1] * inv),
+                    )
+                }
+                None => (s.zero(), s.zero()),
+            };
+            let [km, kv, ka, kc, kn] = &mut self.k;
+            for (out, v) in [
+                (km, mean),
+                (kv, invstd),
+                (ka, a),
+                (kc, cb),
+                (kn, dg * s.splat(-1.0)),
+            ] {
+                if let Some(o) = out.get_mut(j..).and_then(|o| o.first_chunk_mut::<LANES>()) {
+                    v.store(o);
+                }
+            }
+            j += LANES;
+        }
+    }
+
     /// The constants of positions `i..i + LANES` (zeros past `B`).
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn lanes<S: Simd>(&self, s: S, i: usize) -> Lanes<S::F> {
@@ -86,6 +134,19 @@ impl Pattern {
 struct Totals {
     dy: [f64; B],
     dyxh: [f64; B],
+}
+
+impl Totals {
+    /// Positions `i..i + LANES` of `v` (one of the two sums; zeros past `B`), as two
+    /// f64 vectors.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn lanes<S: Simd>(&self, s: S, v: &[f64; B], i: usize) -> [S::D; 2] {
+        let half = |j: usize| match v.get(j..).and_then(|r| r.first_chunk::<HALF>()) {
+            Some(a) => s.load64(a),
+            None => s.zero64(),
+        };
+        [half(i), half(i + HALF)]
+    }
 }
 
 /// Few channels: `period = lcm(c, LANES) <= B` positions per row.
@@ -194,31 +255,25 @@ pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs
             col0: k0,
             width,
         };
-        for i in 0..width {
-            pat.set(i, DxConsts::new(k.p, k0 + i, 0.0, 0.0, 1.0));
+        pat.block(s, k.p, k0, width, None);
+        let how = if k.batch { Sweep::Sums } else { Sweep::SumsDx };
+        let t = sweep(s, io, k, r, &pat, m, how);
+        // The block's sums, 16 channels at a time.
+        let mut j = 0;
+        while j < width {
+            let n = (width - j).min(LANES);
+            let (dy, dyxh) = (t.lanes(s, &t.dy, j), t.lanes(s, &t.dyxh, j));
+            let at = k0 + j..k0 + j + n;
+            S::D::narrow(dy[0], dy[1])
+                .store_partial(g.dbeta.get_mut(at.clone()).unwrap_or(&mut []));
+            S::D::narrow(dyxh[0], dyxh[1]).store_partial(g.dgamma.get_mut(at).unwrap_or(&mut []));
+            j += LANES;
         }
-        if !k.batch {
-            // Running statistics: `dx = a*dy` written in the pass that sums.
-            let t = sweep(s, io, k, r, &pat, m, Sweep::SumsDx);
-            let outs = g.dgamma.iter_mut().zip(g.dbeta.iter_mut()).skip(k0);
-            for ((dgamma, dbeta), (sdy, sdyxh)) in outs.zip(t.dy.iter().zip(&t.dyxh)).take(width) {
-                *dbeta = *sdy as f32;
-                *dgamma = *sdyxh as f32;
-            }
-            k0 += width;
-            continue;
+        if k.batch {
+            // Batch statistics: the constants from the sums, then a second sweep.
+            pat.block(s, k.p, k0, width, Some((&t, inv_count)));
+            sweep(s, io, k, r, &pat, m, Sweep::Dx);
         }
-        let t = sweep(s, io, k, r, &pat, m, Sweep::Sums);
-        let outs = g.dgamma.iter_mut().zip(g.dbeta.iter_mut()).skip(k0);
-        for (i, ((dgamma, dbeta), (sdy, sdyxh))) in
-            outs.zip(t.dy.iter().zip(&t.dyxh)).enumerate().take(width)
-        {
-            let sdyxh = *sdyxh;
-            *dbeta = *sdy as f32;
-            *dgamma = sdyxh as f32;
-            pat.set(i, DxConsts::new(k.p, k0 + i, *sdy, sdyxh, inv_count));
-        }
-        sweep(s, io, k, r, &pat, m, Sweep::Dx);
         k0 += width;
     }
 }
