@@ -32,8 +32,19 @@ struct Out {
     dbeta: Vec<f32>,
 }
 
+/// The bits of each value, every NaN as the one canonical NaN: which NaN an operation on
+/// two NaNs returns is not specified (the compiler may swap the operands of an add), so
+/// in place and out of place may differ in a NaN's sign, and nothing else.
 fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|v| v.to_bits()).collect()
+    v.iter()
+        .map(|v| {
+            if v.is_nan() {
+                f32::NAN.to_bits()
+            } else {
+                v.to_bits()
+            }
+        })
+        .collect()
 }
 
 /// The case: a tensor, its gradient and the forward's statistics.

@@ -15,12 +15,22 @@ pub(crate) trait Io {
     where
         Self: 'a;
 
+    /// The rows of [`Io::rows`].
+    type Rows<'a>: Iterator<Item = Self::Span<'a>>
+    where
+        Self: 'a;
+
     /// The input values (before anything is written, in place).
     fn src(&self) -> &[f32];
 
     /// The `count` whole vectors from `start` (none if they leave the buffer), for a hot
     /// loop: indexed by vector number within the span, with bounds the optimizer knows.
     fn span(&mut self, start: usize, count: usize) -> Self::Span<'_>;
+
+    /// Rows `stride` values apart from `start` to the end of the buffer, each a span of
+    /// the whole vectors of its `stride` values (fewer in the last row): for a loop down
+    /// a strip of rows, one slice step per row instead of [`Io::span`]'s range checks.
+    fn rows(&mut self, start: usize, stride: usize) -> Self::Rows<'_>;
 
     /// Writes `v` to `i..i + LANES` (nothing if that range leaves the buffer).
     fn store<V: Vf32>(&mut self, i: usize, v: V);
@@ -138,11 +148,57 @@ fn vector_at(buf: &mut [f32], i: usize) -> Option<&mut [f32; LANES]> {
     buf.get_mut(i..)?.first_chunk_mut::<LANES>()
 }
 
+/// The rows of [`Io::rows`] out of place.
+pub(crate) struct OutRows<'a> {
+    x: core::slice::Chunks<'a, f32>,
+    y: core::slice::ChunksMut<'a, f32>,
+}
+
+impl<'a> Iterator for OutRows<'a> {
+    type Item = OutSpan<'a>;
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn next(&mut self) -> Option<OutSpan<'a>> {
+        let (x, y) = (self.x.next()?, self.y.next()?);
+        Some(OutSpan {
+            x: x.as_chunks::<LANES>().0,
+            y: y.as_chunks_mut::<LANES>().0,
+        })
+    }
+}
+
+/// The rows of [`Io::rows`] in place.
+pub(crate) struct InRows<'a>(core::slice::ChunksMut<'a, f32>);
+
+impl<'a> Iterator for InRows<'a> {
+    type Item = InSpan<'a>;
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn next(&mut self) -> Option<InSpan<'a>> {
+        Some(InSpan(self.0.next()?.as_chunks_mut::<LANES>().0))
+    }
+}
+
 impl Io for OutOfPlace<'_> {
     type Span<'a>
         = OutSpan<'a>
     where
         Self: 'a;
+
+    type Rows<'a>
+        = OutRows<'a>
+    where
+        Self: 'a;
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn rows(&mut self, start: usize, stride: usize) -> OutRows<'_> {
+        let len = self.x.len().min(self.y.len());
+        let (x, y) = (&self.x[..len], &mut self.y[..len]);
+        OutRows {
+            x: x.get(start..).unwrap_or(&[]).chunks(stride.max(1)),
+            y: y.get_mut(start..)
+                .unwrap_or(&mut [])
+                .chunks_mut(stride.max(1)),
+        }
+    }
 
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn src(&self) -> &[f32] {
@@ -184,6 +240,21 @@ impl Io for InPlace<'_> {
         = InSpan<'a>
     where
         Self: 'a;
+
+    type Rows<'a>
+        = InRows<'a>
+    where
+        Self: 'a;
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn rows(&mut self, start: usize, stride: usize) -> InRows<'_> {
+        InRows(
+            self.0
+                .get_mut(start..)
+                .unwrap_or(&mut [])
+                .chunks_mut(stride.max(1)),
+        )
+    }
 
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn src(&self) -> &[f32] {
