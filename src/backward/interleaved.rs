@@ -21,10 +21,10 @@ mod sweep;
 
 use self::sweep::{Sweep, strip_max, sweep};
 use super::BackwardParams;
-use super::shared::{DxConsts, Grads, Inputs, Lanes, Mask};
+use super::shared::{DxConsts, Grads, Inputs, Lanes, Mask, load_range};
 use crate::normalize::io::Io;
 use crate::plan::BACKWARD_BLOCK as B;
-use crate::simd::{HALF, LANES, Simd, Vf32, Vf64};
+use crate::simd::{Body, HALF, LANES, Simd, Vf32, Vf64};
 
 /// A part of the buffer: `rows` rows of `stride` values from `base`, of which the
 /// positions `col0..col0 + width` (`width <= B`) are swept.
@@ -85,8 +85,12 @@ impl Pattern {
         let mut j = 0;
         while j < width.min(B) {
             let n = (width - j).min(LANES);
-            let part = |v: &[f32]| s.load_partial(v.get(k0 + j..k0 + j + n).unwrap_or(&[]));
-            let (mean, invstd, gamma) = (part(p.mean), part(p.invstd), part(p.gamma));
+            let r = k0 + j..k0 + j + n;
+            let (mean, invstd, gamma) = (
+                load_range(s, p.mean, r.clone()),
+                load_range(s, p.invstd, r.clone()),
+                load_range(s, p.gamma, r),
+            );
             let ([g0, g1], [i0, i1]) = (gamma.widen(), invstd.widen());
             let a = S::D::narrow(g0 * i0, g1 * i1);
             let (cb, dg) = match sums {
@@ -141,11 +145,16 @@ impl Totals {
     /// f64 vectors.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn lanes<S: Simd>(&self, s: S, v: &[f64; B], i: usize) -> [S::D; 2] {
-        let half = |j: usize| match v.get(j..).and_then(|r| r.first_chunk::<HALF>()) {
-            Some(a) => s.load64(a),
-            None => s.zero64(),
-        };
-        [half(i), half(i + HALF)]
+        [half(s, v, i), half(s, v, i + HALF)]
+    }
+}
+
+/// `v[j..j + HALF]` as one f64 vector (zeros where that leaves `v`).
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn half<S: Simd>(s: S, v: &[f64; B], j: usize) -> S::D {
+    match v.get(j..).and_then(|r| r.first_chunk::<HALF>()) {
+        Some(a) => s.load64(a),
+        None => s.zero64(),
     }
 }
 
@@ -234,9 +243,29 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
 }
 
 /// Many channels: blocks of at most `B` channels (of similar widths), each summed over
-/// every row, then given its `dx`.
-#[cfg_attr(not(debug_assertions), inline(always))]
+/// every row, then given its `dx`. Its own function for the ISA ([`Simd::vectorize`]):
+/// the blocks' constants are lane operations (each sweep is an island of its own).
 pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, g: Grads) {
+    struct Blocks<'a, 'g, I, M> {
+        io: &'a mut I,
+        k: &'a Inputs<'a>,
+        m: M,
+        g: Grads<'g>,
+    }
+    impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Blocks<'_, '_, I, M> {
+        type Output = ();
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run(self, s: S) {
+            let Blocks { io, k, m, g } = self;
+            blocks_in(s, io, k, m, g);
+        }
+    }
+    s.vectorize(Blocks { io, k, m, g });
+}
+
+/// [`blocks`], inside its function for the ISA.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn blocks_in<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, g: Grads) {
     let c = k.d.c;
     if c == 0 {
         return;

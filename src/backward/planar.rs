@@ -2,8 +2,10 @@
 //! planes. The channel's sums `Σdy` and `Σdy·xhat` over its `n` planes (two vector
 //! accumulators each, folded into f64 every `CHUNK` vectors), then its constants, then
 //! its `dx` over the same planes, which a channel that fits in cache still holds. A
-//! channel larger than the cache is read from memory twice. With running statistics the
-//! one pass over the planes writes `dx = a*dy` as it sums.
+//! channel larger than the cache is read from memory twice. With running statistics one
+//! pass writes `dx = a*dy` as it sums, in memory order: per group of 16 channels, each
+//! image's planes of the group one after the other, each plane's sums folded into f64 at
+//! its end.
 
 use super::shared::{DxConsts, Grads, Inputs, Lanes, Mask, load_or_zero};
 use crate::normalize::io::{Io, Span};
@@ -38,6 +40,10 @@ pub(super) fn run<S: Simd, I: Io, M: Mask<S::F>>(
                 super::short::groups(s, io, k, m, g);
                 return;
             }
+            if !k.batch {
+                running(s, io, k, m, g);
+                return;
+            }
             let inv_count = 1.0 / k.d.count as f64;
             let chans = g.dgamma.iter_mut().zip(g.dbeta.iter_mut());
             for (ch, (dgamma, dbeta)) in chans.enumerate().take(k.d.c) {
@@ -50,7 +56,38 @@ pub(super) fn run<S: Simd, I: Io, M: Mask<S::F>>(
     s.vectorize(Channels { io, k, m, g, short });
 }
 
-/// One channel: sums, constants, `dx`. Returns the f64 sums.
+/// Running statistics: `dx = a*dy` needs no sums, so one pass does both, in memory order
+/// within groups of `LANES` channels: for each image, the group's planes one after the
+/// other (one stretch of memory), each plane's sums folded into its channel's f64 totals
+/// at its end. Channel by channel instead, each plane of 8x512x28x28 was a new stream
+/// 1.6 MB from the last, and the pass ran at 55% of its bound.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn running<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, g: Grads) {
+    let d = k.d;
+    let mut c0 = 0;
+    while c0 < d.c {
+        let group = (d.c - c0).min(LANES);
+        let mut tot = [(0.0f64, 0.0f64); LANES];
+        for i in 0..d.n {
+            for (l, t) in tot.iter_mut().enumerate().take(group) {
+                let ch = c0 + l;
+                let l0 = Lanes::splat(s, DxConsts::new(k.p, ch, 0.0, 0.0, 1.0));
+                let mut acc = Acc::new(s);
+                running_plane(s, io, k, (i * d.c + ch) * d.plane, &l0, m, &mut acc);
+                let (a, b) = acc.finish();
+                (t.0, t.1) = (t.0 + a, t.1 + b);
+            }
+        }
+        let outs = g.dgamma.iter_mut().zip(g.dbeta.iter_mut()).skip(c0);
+        for ((dgamma, dbeta), t) in outs.zip(tot).take(group) {
+            *dbeta = t.0 as f32;
+            *dgamma = t.1 as f32;
+        }
+        c0 += group;
+    }
+}
+
+/// One channel with batch statistics: sums, constants, `dx`. Returns the f64 sums.
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn channel<S: Simd, I: Io, M: Mask<S::F>>(
     s: S,
@@ -64,13 +101,6 @@ fn channel<S: Simd, I: Io, M: Mask<S::F>>(
     let c0 = DxConsts::new(k.p, ch, 0.0, 0.0, 1.0);
     let l0 = Lanes::splat(s, c0);
     let mut acc = Acc::new(s);
-    if !k.batch {
-        // Running statistics: `dx = a*dy` needs no sums, so one pass does both.
-        for i in 0..d.n {
-            running_plane(s, io, k, (i * d.c + ch) * d.plane, &l0, m, &mut acc);
-        }
-        return acc.finish();
-    }
     for i in 0..d.n {
         sums_plane(s, io.src(), k, (i * d.c + ch) * d.plane, &l0, m, &mut acc);
     }

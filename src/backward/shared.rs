@@ -261,3 +261,10 @@ pub(crate) fn load_or_zero<S: Simd>(s: S, v: Option<&[f32; LANES]>) -> S::F {
         None => s.zero(),
     }
 }
+
+/// `v[r]` as one vector, zero-filled past its end (nothing where `r` leaves `v`): up to
+/// 16 channels' parameters at once.
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn load_range<S: Simd>(s: S, v: &[f32], r: core::ops::Range<usize>) -> S::F {
+    s.load_partial(v.get(r).unwrap_or(&[]))
+}

@@ -20,7 +20,7 @@
 //! [`SHORT_PLANE`]: crate::plan::SHORT_PLANE
 //! [`FUSE_BYTES`]: crate::plan::FUSE_BYTES
 
-use super::shared::{Grads, Inputs, Lanes, Mask, load_or_zero};
+use super::shared::{Grads, Inputs, Lanes, Mask, load_or_zero, load_range};
 use crate::normalize::io::{Io, Span};
 use crate::simd::{LANES, Simd, Vf32, Vf64};
 use crate::stats::CHUNK;
@@ -56,13 +56,13 @@ impl Group {
     /// Channel `l`'s constants, every lane.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn lanes<S: Simd>(&self, s: S, l: usize) -> Lanes<S::F> {
-        let at = |v: &[f32; LANES]| s.splat(v.get(l).copied().unwrap_or(0.0));
+        let l = l.min(LANES - 1);
         Lanes {
-            mean: at(&self.mean),
-            invstd: at(&self.invstd),
-            a: at(&self.a),
-            cb: at(&self.cb),
-            ndg: at(&self.ndg),
+            mean: s.splat(self.mean[l]),
+            invstd: s.splat(self.invstd[l]),
+            a: s.splat(self.a[l]),
+            cb: s.splat(self.cb[l]),
+            ndg: s.splat(self.ndg[l]),
         }
     }
 }
@@ -81,8 +81,12 @@ fn group<S: Simd, I: Io, M: Mask<S::F>>(
 ) {
     let d = k.d;
     let chans = dgamma.len().min(LANES);
-    let part = |v: &[f32]| s.load_partial(v.get(c0..c0 + chans).unwrap_or(&[]));
-    let (mean, invstd, gamma) = (part(k.p.mean), part(k.p.invstd), part(k.p.gamma));
+    let r = c0..c0 + chans;
+    let (mean, invstd, gamma) = (
+        load_range(s, k.p.mean, r.clone()),
+        load_range(s, k.p.invstd, r.clone()),
+        load_range(s, k.p.gamma, r),
+    );
     let ([g0, g1], [i0, i1]) = (gamma.widen(), invstd.widen());
     let mut kc = Group {
         mean: mean.to_array(),
