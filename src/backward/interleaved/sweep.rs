@@ -213,21 +213,42 @@ fn chunk<S: Simd, I: Io, M: Mask<S::F>, const W: usize, const HOW: u8>(
         ) else {
             continue;
         };
-        for w in 0..W {
-            let dy = m.apply(span.get(s, w), load_or_zero(s, yv.get(w)));
-            let x = s.load(&xv[w]);
-            if HOW == DX {
-                span.set(w, l[w].dx(dy, x, true));
-                continue;
-            }
-            ad[w] += dy;
-            ap[w] = dy.mul_add(l[w].xhat(x), ap[w]);
-            if HOW == SUMS_DX {
-                span.set(w, dy * l[w].a);
-            }
-        }
+        row_step::<S, _, M, W, HOW>(s, &mut span, xv, yv, l, m, (&mut ad, &mut ap));
     }
     (ad, ap)
+}
+
+/// One row of a strip: `W` vectors of `dy` (masked) from `span` and of `x` from `xv`, by
+/// [`chunk`]'s mode `HOW`: sums into `acc`, and `dx` stored to `span` (`DX`, `SUMS_DX`)
+/// or returned (`SUMS_DX_HELD`, for the caller to store a row later).
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn row_step<S: Simd, P: Span, M: Mask<S::F>, const W: usize, const HOW: u8>(
+    s: S,
+    span: &mut P,
+    xv: &[[f32; LANES]; W],
+    yv: &[[f32; LANES]],
+    l: &[Lanes<S::F>; W],
+    m: M,
+    acc: (&mut [S::F; W], &mut [S::F; W]),
+) -> [S::F; W] {
+    let (ad, ap) = acc;
+    let mut out = [s.zero(); W];
+    for w in 0..W {
+        let dy = m.apply(span.get(s, w), load_or_zero(s, yv.get(w)));
+        let x = s.load(&xv[w]);
+        if HOW == DX {
+            span.set(w, l[w].dx(dy, x, true));
+            continue;
+        }
+        ad[w] += dy;
+        ap[w] = dy.mul_add(l[w].xhat(x), ap[w]);
+        if HOW == SUMS_DX {
+            span.set(w, dy * l[w].a);
+        } else if HOW == SUMS_DX_HELD {
+            out[w] = dy * l[w].a;
+        }
+    }
+    out
 }
 
 /// [`chunk`] for rows a multiple of 4 KiB apart, each row's span taken by [`Io::span`]:
@@ -254,30 +275,17 @@ fn chunk_aliased<S: Simd, I: Io, M: Mask<S::F>, const W: usize, const HOW: u8>(
     for row in rows {
         let st = r.start(row) + o;
         let (xs, ys) = k.at::<S::F, M>(st, n);
-        let (xv, _) = xs.as_chunks::<LANES>();
         let (yv, _) = ys.as_chunks::<LANES>();
-        let mut out = [s.zero(); W];
-        {
+        let out = {
             let mut span = io.span(st, W);
-            if span.vectors() != W || xv.len() != W {
+            let Some(xv) = xs.as_chunks::<LANES>().0.first_chunk::<W>() else {
+                continue;
+            };
+            if span.vectors() != W {
                 continue;
             }
-            for w in 0..W {
-                let dy = m.apply(span.get(s, w), load_or_zero(s, yv.get(w)));
-                let x = s.load(&xv[w]);
-                if HOW == DX {
-                    span.set(w, l[w].dx(dy, x, true));
-                    continue;
-                }
-                ad[w] += dy;
-                ap[w] = dy.mul_add(l[w].xhat(x), ap[w]);
-                if HOW == SUMS_DX {
-                    span.set(w, dy * l[w].a);
-                } else if HOW == SUMS_DX_HELD {
-                    out[w] = dy * l[w].a;
-                }
-            }
-        }
+            row_step::<S, _, M, W, HOW>(s, &mut span, xv, yv, l, m, (&mut ad, &mut ap))
+        };
         if HOW == SUMS_DX_HELD
             && let Some((at, v)) = held.replace((st, out))
         {
