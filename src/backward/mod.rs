@@ -77,9 +77,9 @@ pub struct Activated<'a> {
 /// 512 values, the last 16 such lanes of a channel are then added pairwise in f32), then
 /// in f64, so they stay accurate on long channels; `gamma*invstd`, `dbeta/m` and
 /// `dgamma/m` are computed once per channel in f64 and rounded to f32; `dx` is then one
-/// pass in f32. In NCHW a channel's sums and its `dx` run one after the other (for short
-/// planes, 16 channels' sums, then their `dx`), so a channel that fits in cache is read
-/// from memory once (a larger one twice); in NHWC the whole tensor (or a block of
+/// pass in f32. In NCHW a group of channels' sums and its `dx` run one after the other
+/// (as many channels as fit in cache, at most 16), so a channel that fits in cache is
+/// read from memory once (a larger one twice); in NHWC the whole tensor (or a block of
 /// channels) is read once for the sums and once for `dx`. With [`ForwardStats::Running`], `dx` does not depend on
 /// the sums and is written in the same pass: every layout reads its input once.
 ///

@@ -92,9 +92,10 @@ pub(crate) enum Kernel {
     /// Training forward: all statistics, then normalize (NHWC, or channels too large to
     /// stay in cache).
     TrainStatsThenNormalize,
-    /// Backward on NCHW planes of 2 or more values: one channel at a time, its sums over
-    /// its `n` planes, then its `dx` over the same planes while they are in cache (with
-    /// running statistics, one pass: `dx` does not need the sums).
+    /// Backward on NCHW planes of 2 or more values: groups of channels that fit in
+    /// [`FUSE_BYTES`] (at most 16), their sums over their planes in memory order, then
+    /// their `dx` over the same planes while they are in cache (with running statistics,
+    /// one pass: `dx` does not need the sums).
     NchwBackwardFused,
     /// Backward on NCHW planes shorter than [`SHORT_PLANE`] whose groups of 16 channels
     /// fit in [`FUSE_BYTES`]: each image's 16 planes read flat as whole vectors (a plane's
