@@ -42,61 +42,32 @@ pub(super) fn run<S: Simd, I: Io, M: Mask<S::F>>(
                 super::short::groups(s, io, k, m, g);
                 return;
             }
-            if k.batch {
-                batch(s, io, k, m, g);
-            } else {
-                running(s, io, k, m, g);
-            }
+            groups(s, io, k, m, g);
         }
     }
     s.vectorize(Channels { io, k, m, g, short });
 }
 
-/// Running statistics: `dx = a*dy` needs no sums, so one pass does both, in memory order
-/// within groups of `LANES` channels: for each image, the group's planes one after the
-/// other (one stretch of memory), each plane's sums folded into its channel's f64 totals
-/// at its end. Channel by channel instead, each plane of 8x512x28x28 was a new stream
-/// 1.6 MB from the last, and the pass ran at 55% of its bound.
+/// Every channel, in groups walked in memory order: for each image, the group's planes
+/// one after the other (one stretch of memory), each plane's sums folded into its
+/// channel's f64 totals at its end. Channel by channel instead, each plane of
+/// 8x512x28x28 was a new stream 1.6 MB from the last, and the running statistics' pass ran
+/// at 55% of its bound.
+///
+/// Running statistics: `dx = a*dy` needs no sums, so one pass does both, in groups of
+/// `LANES` channels. Batch statistics: groups of channels whose `x` and `dy` fit in
+/// [`FUSE_BYTES`] (at most `LANES`), their sums, then each channel's constants, then its
+/// `dx` in the same order over planes the sums left in cache. A channel larger than that
+/// is a group of one, read from memory twice; with one image every channel is a group of
+/// one, which is memory order already.
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn running<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, g: Grads) {
-    let d = k.d;
-    let mut c0 = 0;
-    while c0 < d.c {
-        let group = (d.c - c0).min(LANES);
-        let mut tot = [(0.0f64, 0.0f64); LANES];
-        for i in 0..d.n {
-            for (l, t) in tot.iter_mut().enumerate().take(group) {
-                let ch = c0 + l;
-                let l0 = Lanes::splat(s, DxConsts::new(k.p, ch, 0.0, 0.0, 1.0));
-                let mut acc = Acc::new(s);
-                running_plane(s, io, k, (i * d.c + ch) * d.plane, &l0, m, &mut acc);
-                let (a, b) = acc.finish();
-                (t.0, t.1) = (t.0 + a, t.1 + b);
-            }
-        }
-        let outs = g.dgamma.iter_mut().zip(g.dbeta.iter_mut()).skip(c0);
-        for ((dgamma, dbeta), t) in outs.zip(tot).take(group) {
-            *dbeta = t.0 as f32;
-            *dgamma = t.1 as f32;
-        }
-        c0 += group;
-    }
-}
-
-/// Batch statistics, in groups of channels whose `x` and `dy` fit in [`FUSE_BYTES`] (at
-/// most `LANES` channels): the group's sums in memory order (for each image, its planes
-/// of the group one after the other, each plane's sums folded into its channel's f64
-/// totals at its end), then each channel's constants, then its `dx` in the same order,
-/// over planes the sums left in cache. A channel larger than that is a group of one, read
-/// from memory twice. With one image, channel by channel is memory order already: every
-/// channel is a group of one. Channel by channel, each plane of 8x512x28x28 was a new
-/// stream 1.6 MB from the last (as in [`running`]).
-#[cfg_attr(not(debug_assertions), inline(always))]
-fn batch<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, g: Grads) {
+fn groups<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, g: Grads) {
     let d = k.d;
     // One image: the `dx` of each channel then finds it in L1 (a group of 16 64x56x56
     // channels ran 5% slower from L2).
-    let per = if d.n == 1 {
+    let per = if !k.batch {
+        LANES
+    } else if d.n == 1 {
         1
     } else {
         (FUSE_BYTES / d.count.saturating_mul(8).max(1)).clamp(1, LANES)
@@ -109,18 +80,25 @@ fn batch<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, g: G
         for i in 0..d.n {
             for (l, t) in tot.iter_mut().enumerate().take(group) {
                 let ch = c0 + l;
+                let start = (i * d.c + ch) * d.plane;
                 let l0 = Lanes::splat(s, DxConsts::new(k.p, ch, 0.0, 0.0, 1.0));
                 let mut acc = Acc::new(s);
-                sums_plane(s, io.src(), k, (i * d.c + ch) * d.plane, &l0, m, &mut acc);
+                if k.batch {
+                    sums_plane(s, io.src(), k, start, &l0, m, &mut acc);
+                } else {
+                    running_plane(s, io, k, start, &l0, m, &mut acc);
+                }
                 let (a, b) = acc.finish();
                 (t.0, t.1) = (t.0 + a, t.1 + b);
             }
         }
-        for i in 0..d.n {
-            for (l, t) in tot.iter().enumerate().take(group) {
-                let ch = c0 + l;
-                let kc = Lanes::splat(s, DxConsts::new(k.p, ch, t.0, t.1, inv_count));
-                dx_plane(s, io, k, (i * d.c + ch) * d.plane, &kc, m);
+        if k.batch {
+            for i in 0..d.n {
+                for (l, t) in tot.iter().enumerate().take(group) {
+                    let ch = c0 + l;
+                    let kc = Lanes::splat(s, DxConsts::new(k.p, ch, t.0, t.1, inv_count));
+                    dx_plane(s, io, k, (i * d.c + ch) * d.plane, &kc, m);
+                }
             }
         }
         let outs = g.dgamma.iter_mut().zip(g.dbeta.iter_mut()).skip(c0);
