@@ -20,7 +20,7 @@
 //! (so it is right in place too) and stored last.
 
 use super::act::{Act, affine, norm};
-use super::consts::{Block, Consts, Src, with_block};
+use super::consts::{Block, Consts, ScaleFrom, Src, with_block};
 use super::io::{Io, Span};
 use crate::plan::{self, Kernel};
 use crate::simd::{Body, LANES, Simd, Vf32};
@@ -60,6 +60,19 @@ pub(crate) fn channels<S: Simd, I: Io, A: Act<S::F>>(
         with_block::<PBLOCK, S, _>(s, p, ks, |blk| {
             segment(s, io, 0, n * c, plane, blk, act);
         });
+        return;
+    }
+    if let ScaleFrom::Given(scale) = p.scale {
+        // Prepared constants: nothing to compute per block, so each sample's channels
+        // are one segment (one entry into the ISA's function per sample, not per block).
+        let blk = Block {
+            mean: p.mean.get(ks.clone()).unwrap_or(&[]),
+            scale: scale.get(ks.clone()).unwrap_or(&[]),
+            beta: p.beta.get(ks.clone()).unwrap_or(&[]),
+        };
+        for i in 0..n {
+            segment(s, io, (i * c + ks.start) * plane, ks.len(), plane, blk, act);
+        }
         return;
     }
     // Blocks of PBLOCK channels. The scales of the next block are computed before the
