@@ -1,7 +1,7 @@
 //! NHWC backward (and NCHW with 1x1 planes, which is the same thing): channels in lanes.
 //!
 //! The buffer is seen as rows of positions, position `i` of a row holding one channel.
-//! Few channels (`lcm(c, LANES)` at most [`BACKWARD_BLOCK`]: c = 1, 3, 7, 16, 64…): rows
+//! Few channels (`lcm(c, LANES)` below [`BACKWARD_BLOCK`]: c = 1, 3, 7, 16, 64…): rows
 //! of `period = lcm(c, LANES)` values, whole vectors over the flat buffer, position `i`
 //! holding channel `i % c`; the last pixels that do not fill a row are a second, short
 //! region with rows of `c`. Many channels: rows of `c`, in blocks of at most
@@ -158,7 +158,7 @@ fn half<S: Simd>(s: S, v: &[f64; B], j: usize) -> S::D {
     }
 }
 
-/// Few channels: `period = lcm(c, LANES) <= B` positions per row.
+/// Few channels: `period = lcm(c, LANES) < B` positions per row.
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     s: S,

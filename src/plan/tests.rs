@@ -75,7 +75,7 @@ fn grid_kernels() {
         (s(1, 64, 56, 56), Nchw, Backward, "nchw_backward_fused", "same"),
         (s(1, 64, 56, 56), Nhwc, Backward, "nhwc_backward_tiled_p64", "same"),
         (s(1, 256, 14, 14), Nchw, Backward, "nchw_backward_short16", "same"),
-        (s(1, 256, 14, 14), Nhwc, Backward, "nhwc_backward_tiled_p256", "same"),
+        (s(1, 256, 14, 14), Nhwc, Backward, "nhwc_backward_blocks", "same"),
         (s(1, 1280, 7, 7), Nchw, Backward, "nchw_backward_short16", "same"),
         (s(1, 1280, 7, 7), Nhwc, Backward, "nhwc_backward_blocks", "same"),
         (s(32, 64, 56, 56), Nchw, Backward, "nchw_backward_fused", "same"),
