@@ -14,6 +14,8 @@ mod interleaved;
 mod planar;
 mod shared;
 mod short;
+#[cfg(test)]
+mod tests;
 
 use self::shared::{Grads, run};
 use crate::check;

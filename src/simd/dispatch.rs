@@ -119,6 +119,37 @@ fn detect() -> Isa {
 ///
 /// # Safety
 /// The CPU must support `xgetbv` (CPUID.1:ECX.OSXSAVE).
+/// Whether the CPU is AMD's (`cpuid` vendor string `AuthenticAMD`), read once. A few
+/// kernel choices depend on the core's memory pipeline, which differs between vendors
+/// ([`crate::plan::hold_aliased_rows`]).
+pub(crate) fn amd() -> bool {
+    static CACHE: AtomicU8 = AtomicU8::new(0);
+    match CACHE.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let amd = vendor_is_amd();
+            CACHE.store(u8::from(amd) + 1, Ordering::Relaxed);
+            amd
+        }
+    }
+}
+
+#[cfg(any(not(target_arch = "x86_64"), miri))]
+fn vendor_is_amd() -> bool {
+    false
+}
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+fn vendor_is_amd() -> bool {
+    // SAFETY: `cpuid` leaf 0 exists on every x86-64 CPU and only reads identification
+    // registers (a safe function in newer Rust versions, hence the allow).
+    #[allow(unused_unsafe)]
+    let l0 = unsafe { core::arch::x86_64::__cpuid(0) };
+    // "AuthenticAMD" in EBX, EDX, ECX.
+    (l0.ebx, l0.edx, l0.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163)
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "xsave")]
 unsafe fn xcr0() -> u64 {

@@ -145,7 +145,7 @@ impl Strip {
         let (ad, ap) = if (r.stride * 4).is_multiple_of(4096) {
             match self.how {
                 Sweep::Sums => chunk_aliased::<S, I, M, W, SUMS>(s, io, k, r, o, &l, m, rows),
-                Sweep::SumsDx if S::ACC >= 8 => {
+                Sweep::SumsDx if S::ACC >= 8 && crate::plan::hold_aliased_rows() => {
                     chunk_aliased::<S, I, M, W, SUMS_DX_HELD>(s, io, k, r, o, &l, m, rows)
                 }
                 Sweep::SumsDx => chunk_aliased::<S, I, M, W, SUMS_DX>(s, io, k, r, o, &l, m, rows),
@@ -175,8 +175,10 @@ const DX: u8 = 2;
 /// `SUMS_DX` for rows a multiple of 4 KiB apart: each row's `dx` is stored after the
 /// next row's loads. Stored at once, each load down the strip followed a store to the
 /// same address modulo 4 KiB and waited on it (4K aliasing): 256x1024x1x1 at AVX-512 went
-/// from 35 to 47 GB/s so. Not with AVX2's 16 registers, where the held row spills (35 ->
-/// 31 GB/s), nor for other strides, where holding the row cost 15% (1x256x14x14).
+/// from 35 to 47 GB/s so on an AMD EPYC, but lost a third on an Intel Xeon, so only where
+/// [`crate::plan::hold_aliased_rows`] says. Not with AVX2's 16 registers, where the held
+/// row spills (35 -> 31 GB/s), nor for other strides, where holding the row cost 15%
+/// (1x256x14x14).
 const SUMS_DX_HELD: u8 = 3;
 
 /// `W` vectors from position `o` down `rows` (at most `CHUNK` of them): with `SUMS`,

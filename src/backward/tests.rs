@@ -1,0 +1,81 @@
+//! The NHWC backward's held rows (running statistics, rows a multiple of 4 KiB apart,
+//! AVX-512): whether each row's `dx` is stored at once or after the next row's loads
+//! depends on the CPU's vendor ([`crate::plan::hold_aliased_rows`]), so both ways are
+//! forced here, on any CPU, and must give the same bits: `dx = dy*a` exactly, `a` the f64
+//! product `gamma*invstd` rounded once.
+
+extern crate std;
+use crate::plan::HOLD_ALIASED;
+use crate::{BackwardParams, ForwardStats, Isa, Kernels, Layout, Shape};
+use core::sync::atomic::Ordering;
+use std::vec;
+use std::vec::Vec;
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn held_rows_change_no_bit() {
+    // Rows of 1024 channels are 4 KiB apart; five of them, so a row is held at the end.
+    let (n, c) = (5, 1024);
+    let shape = Shape::new(n, c, 1, 1);
+    let len = n * c;
+    let x: Vec<f32> = (0..len)
+        .map(|i| ((i * 7919) % 1013) as f32 * 0.01 - 5.0)
+        .collect();
+    let dy: Vec<f32> = (0..len)
+        .map(|i| ((i * 104_729) % 997) as f32 * 0.001 - 0.5)
+        .collect();
+    let mean: Vec<f32> = (0..c).map(|k| k as f32 * 0.003).collect();
+    let invstd: Vec<f32> = (0..c).map(|k| 0.5 + k as f32 * 0.01).collect();
+    let gamma: Vec<f32> = (0..c).map(|k| 1.0 - k as f32 * 0.0007).collect();
+    let p = BackwardParams {
+        mean: &mean,
+        invstd: &invstd,
+        gamma: &gamma,
+    };
+    for isa in Isa::supported() {
+        let k = Kernels::new(isa).expect("supported");
+        let mut outs = Vec::new();
+        for hold in [1u8, 2] {
+            HOLD_ALIASED.store(hold, Ordering::Relaxed);
+            let (mut dx, mut dg, mut db) = (vec![f32::NAN; len], vec![f32::NAN; c], vec![0.0; c]);
+            k.backward(
+                &x,
+                &dy,
+                &mut dx,
+                shape,
+                Layout::Nhwc,
+                &p,
+                ForwardStats::Running,
+                &mut dg,
+                &mut db,
+            )
+            .expect("valid arguments");
+            let (mut inplace, mut dg2, mut db2) = (dy.clone(), vec![f32::NAN; c], vec![0.0; c]);
+            k.backward_in_place(
+                &x,
+                &mut inplace,
+                shape,
+                Layout::Nhwc,
+                &p,
+                ForwardStats::Running,
+                &mut dg2,
+                &mut db2,
+            )
+            .expect("valid arguments");
+            HOLD_ALIASED.store(0, Ordering::Relaxed);
+            for (i, (&d, &g)) in dx.iter().zip(&dy).enumerate() {
+                let ch = i % c;
+                let a = (f64::from(gamma[ch]) * f64::from(invstd[ch])) as f32;
+                assert_eq!(d.to_bits(), (g * a).to_bits(), "{isa} hold {hold}: dx[{i}]");
+            }
+            assert_eq!(bits(&dx), bits(&inplace), "{isa} hold {hold}: in place");
+            assert_eq!(bits(&dg), bits(&dg2), "{isa} hold {hold}: dgamma in place");
+            assert_eq!(bits(&db), bits(&db2), "{isa} hold {hold}: dbeta in place");
+            outs.push((bits(&dx), bits(&dg), bits(&db)));
+        }
+        assert!(outs[0] == outs[1], "{isa}: held and not held differ");
+    }
+}
