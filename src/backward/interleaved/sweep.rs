@@ -6,7 +6,7 @@ use super::{Pattern, Region, Totals};
 use crate::backward::shared::{Inputs, Lanes, Mask, load_or_zero};
 use crate::normalize::io::{Io, Span};
 use crate::plan::BACKWARD_BLOCK as B;
-use crate::simd::{Body, LANES, Simd, Vf32};
+use crate::simd::{Body, HALF, LANES, Simd, Vf32, Vf64};
 use crate::stats::CHUNK;
 
 /// Vectors per strip for token `S` ([`Simd::STRIP`]): a strip's sums stay in registers,
@@ -164,7 +164,7 @@ impl Strip {
                 }
             }
         };
-        fold_strip(ad, ap, t, o);
+        fold_strip(s, ad, ap, t, o);
     }
 }
 
@@ -306,17 +306,26 @@ fn chunk_aliased<S: Simd, I: Io, M: Mask<S::F>, const W: usize, const HOW: u8>(
 
 /// Adds the f32 sums of a strip from position `o` to the f64 ones.
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn fold_strip<V: Vf32, const W: usize>(ad: [V; W], ap: [V; W], t: &mut Totals, o: usize) {
+fn fold_strip<S: Simd, const W: usize>(
+    s: S,
+    ad: [S::F; W],
+    ap: [S::F; W],
+    t: &mut Totals,
+    o: usize,
+) {
     for w in 0..W {
-        let (a, b) = (ad[w].to_array(), ap[w].to_array());
         let i = o + w * LANES;
-        let dys = t.dy.get_mut(i..i + LANES).unwrap_or(&mut []);
-        for (d, v) in dys.iter_mut().zip(a) {
-            *d += f64::from(v);
-        }
-        let ps = t.dyxh.get_mut(i..i + LANES).unwrap_or(&mut []);
-        for (d, v) in ps.iter_mut().zip(b) {
-            *d += f64::from(v);
+        for (sums, v) in [(&mut t.dy, ad[w]), (&mut t.dyxh, ap[w])] {
+            let Some(at) = sums.get_mut(i..).and_then(|r| r.first_chunk_mut::<LANES>()) else {
+                continue;
+            };
+            let (lo, hi) = at.split_at_mut(HALF);
+            let [vl, vh] = v.widen();
+            for (half, v) in [(lo, vl), (hi, vh)] {
+                if let Ok(half) = <&mut [f64; HALF]>::try_from(half) {
+                    *half = (s.load64(half) + v).to_array();
+                }
+            }
         }
     }
 }
@@ -403,9 +412,9 @@ fn partial<S: Simd, I: Io, M: Mask<S::F>>(
         }
         since += 1;
         if since == CHUNK {
-            fold_strip([ad], [ap], t, o);
+            fold_strip(s, [ad], [ap], t, o);
             (ad, ap, since) = (s.zero(), s.zero(), 0);
         }
     }
-    fold_strip([ad], [ap], t, o);
+    fold_strip(s, [ad], [ap], t, o);
 }
