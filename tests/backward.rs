@@ -368,6 +368,9 @@ fn kernel_paths_and_data_classes() {
         // Rows 4 KiB apart: the batch statistics' `dx` goes row by row, the running
         // statistics' `dx` is stored a row late (AVX-512).
         Shape::new(3, 1024, 1, 1),
+        // NHWC blocks of 144 and 116 channels down exactly `CHUNK` (64) rows: the partial
+        // vector of the second block folds its sums once, at the last row.
+        Shape::new(1, 260, 8, 8),
     ];
     let dists: [&[Dist]; 4] = [
         &[Dist::Normal {

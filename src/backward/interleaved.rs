@@ -141,6 +141,13 @@ struct Totals {
 }
 
 impl Totals {
+    fn new() -> Self {
+        Totals {
+            dy: [0.0; B],
+            dyxh: [0.0; B],
+        }
+    }
+
     /// Positions `i..i + LANES` of `v` (one of the two sums; zeros past `B`), as two
     /// f64 vectors.
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -196,14 +203,12 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     for i in 0..period {
         pat.set(i, DxConsts::new(k.p, i % c, 0.0, 0.0, 1.0));
     }
-    let mut ch = Totals {
-        dy: [0.0; B],
-        dyxh: [0.0; B],
-    };
+    let mut ch = Totals::new();
+    let mut t = Totals::new();
     for r in regions {
         if r.rows > 0 {
             let how = if k.batch { Sweep::Sums } else { Sweep::SumsDx };
-            let t = sweep(s, io, k, r, &pat, m, how);
+            sweep(s, io, k, r, &pat, m, how, &mut t);
             for i in 0..r.width {
                 if let (Some(a), Some(b), Some(x), Some(y)) = (
                     ch.dy.get_mut(i % c),
@@ -236,7 +241,7 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     if k.batch {
         for r in regions {
             if r.rows > 0 {
-                sweep(s, io, k, r, &pat, m, Sweep::Dx);
+                sweep(s, io, k, r, &pat, m, Sweep::Dx, &mut t);
             }
         }
     }
@@ -274,6 +279,9 @@ fn blocks_in<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, 
     let inv_count = 1.0 / k.d.count as f64;
     let per = c.div_ceil(c.div_ceil(B)).next_multiple_of(LANES).min(B);
     let mut pat = Pattern::new();
+    // One `Totals` for every block: each sweep writes the positions it sums (no 4 KiB
+    // cleared and returned per block).
+    let mut t = Totals::new();
     let mut k0 = 0;
     while k0 < c {
         let width = (c - k0).min(per);
@@ -286,7 +294,7 @@ fn blocks_in<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, 
         };
         pat.block(s, k.p, k0, width, None);
         let how = if k.batch { Sweep::Sums } else { Sweep::SumsDx };
-        let t = sweep(s, io, k, r, &pat, m, how);
+        sweep(s, io, k, r, &pat, m, how, &mut t);
         // The block's sums, 16 channels at a time.
         let mut j = 0;
         while j < width {
@@ -301,7 +309,7 @@ fn blocks_in<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, 
         if k.batch {
             // Batch statistics: the constants from the sums, then a second sweep.
             pat.block(s, k.p, k0, width, Some((&t, inv_count)));
-            sweep(s, io, k, r, &pat, m, Sweep::Dx);
+            sweep(s, io, k, r, &pat, m, Sweep::Dx, &mut t);
         }
         k0 += width;
     }

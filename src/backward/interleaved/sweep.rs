@@ -32,8 +32,10 @@ pub(super) enum Sweep {
 
 /// One sweep over a region: strips of up to [`strip_max`] whole vectors, each swept down
 /// every row with its sums and constants in registers, then the last partial vector
-/// (`width % LANES` positions) row by row. Returns the per-position sums (zero for
+/// (`width % LANES` positions) row by row. Writes the per-position sums to positions
+/// `0..width` of `t`, rounded up to whole vectors (no sums and `t` untouched for
 /// [`Sweep::Dx`]). Its own function for the ISA ([`Simd::vectorize`]).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn sweep<S: Simd, I: Io, M: Mask<S::F>>(
     s: S,
     io: &mut I,
@@ -42,7 +44,8 @@ pub(super) fn sweep<S: Simd, I: Io, M: Mask<S::F>>(
     pat: &Pattern,
     m: M,
     how: Sweep,
-) -> Totals {
+    t: &mut Totals,
+) {
     struct Run<'a, I, M> {
         io: &'a mut I,
         k: &'a Inputs<'a>,
@@ -50,11 +53,12 @@ pub(super) fn sweep<S: Simd, I: Io, M: Mask<S::F>>(
         pat: &'a Pattern,
         m: M,
         how: Sweep,
+        t: &'a mut Totals,
     }
     impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Run<'_, I, M> {
-        type Output = Totals;
+        type Output = ();
         #[cfg_attr(not(debug_assertions), inline(always))]
-        fn run(self, s: S) -> Totals {
+        fn run(self, s: S) {
             let Run {
                 io,
                 k,
@@ -62,18 +66,15 @@ pub(super) fn sweep<S: Simd, I: Io, M: Mask<S::F>>(
                 pat,
                 m,
                 how,
+                t,
             } = self;
-            let mut t = Totals {
-                dy: [0.0; B],
-                dyxh: [0.0; B],
-            };
             // Blocks of `CHUNK` rows (a fold of the f32 sums each), and in each block
             // the strips one after the other, so a block's rows are read from memory
             // once, in order, and from cache by its later strips.
             let full = r.width / LANES;
             if how == Sweep::Dx && (r.stride * 4).is_multiple_of(4096) {
                 dx_rows(s, io, k, r, pat, m);
-                return t;
+                return;
             }
             let mut row = 0;
             while row < r.rows {
@@ -90,19 +91,18 @@ pub(super) fn sweep<S: Simd, I: Io, M: Mask<S::F>>(
                         rows: rows.clone(),
                     };
                     match w {
-                        4 => st.run::<S, I, M, 4>(s, io, k, r, pat, m, &mut t),
-                        3 => st.run::<S, I, M, 3>(s, io, k, r, pat, m, &mut t),
-                        2 => st.run::<S, I, M, 2>(s, io, k, r, pat, m, &mut t),
-                        _ => st.run::<S, I, M, 1>(s, io, k, r, pat, m, &mut t),
+                        4 => st.run::<S, I, M, 4>(s, io, k, r, pat, m, t),
+                        3 => st.run::<S, I, M, 3>(s, io, k, r, pat, m, t),
+                        2 => st.run::<S, I, M, 2>(s, io, k, r, pat, m, t),
+                        _ => st.run::<S, I, M, 1>(s, io, k, r, pat, m, t),
                     }
                     j += w;
                 }
                 row = rows.end;
             }
             if r.width % LANES != 0 {
-                partial(s, io, k, r, pat, m, how, &mut t);
+                partial(s, io, k, r, pat, m, how, t);
             }
-            t
         }
     }
     s.vectorize(Run {
@@ -112,7 +112,8 @@ pub(super) fn sweep<S: Simd, I: Io, M: Mask<S::F>>(
         pat,
         m,
         how,
-    })
+        t,
+    });
 }
 
 /// A strip of whole vectors from vector `j0` of a region's rows `rows` (at most `CHUNK`).
@@ -141,7 +142,7 @@ impl Strip {
         for (w, l) in l.iter_mut().enumerate() {
             *l = pat.lanes(s, o + w * LANES);
         }
-        let rows = self.rows;
+        let (rows, first) = (self.rows.clone(), self.rows.start == 0);
         let (ad, ap) = if (r.stride * 4).is_multiple_of(4096) {
             match self.how {
                 Sweep::Sums => chunk_aliased::<S, I, M, W, SUMS>(s, io, k, r, o, &l, m, rows),
@@ -164,7 +165,8 @@ impl Strip {
                 }
             }
         };
-        fold_strip(s, ad, ap, t, o);
+        // The first block of rows sets the strip's sums, the later ones add to them.
+        fold_strip(s, ad, ap, t, o, first);
     }
 }
 
@@ -304,7 +306,8 @@ fn chunk_aliased<S: Simd, I: Io, M: Mask<S::F>, const W: usize, const HOW: u8>(
     (ad, ap)
 }
 
-/// Adds the f32 sums of a strip from position `o` to the f64 ones.
+/// Adds the f32 sums of a strip from position `o` to the f64 ones, or with `set` writes
+/// them over the f64 ones (the strip's first block of rows).
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn fold_strip<S: Simd, const W: usize>(
     s: S,
@@ -312,6 +315,7 @@ fn fold_strip<S: Simd, const W: usize>(
     ap: [S::F; W],
     t: &mut Totals,
     o: usize,
+    set: bool,
 ) {
     for w in 0..W {
         let i = o + w * LANES;
@@ -323,7 +327,7 @@ fn fold_strip<S: Simd, const W: usize>(
             let [vl, vh] = v.widen();
             for (half, v) in [(lo, vl), (hi, vh)] {
                 if let Ok(half) = <&mut [f64; HALF]>::try_from(half) {
-                    *half = (s.load64(half) + v).to_array();
+                    *half = if set { v } else { s.load64(half) + v }.to_array();
                 }
             }
         }
@@ -412,9 +416,9 @@ fn partial<S: Simd, I: Io, M: Mask<S::F>>(
         }
         since += 1;
         if since == CHUNK {
-            fold_strip(s, [ad], [ap], t, o);
+            fold_strip(s, [ad], [ap], t, o, row + 1 == CHUNK);
             (ad, ap, since) = (s.zero(), s.zero(), 0);
         }
     }
-    fold_strip(s, [ad], [ap], t, o);
+    fold_strip(s, [ad], [ap], t, o, r.rows < CHUNK);
 }
