@@ -123,7 +123,7 @@ typedef enum bn_bias {
 typedef enum bn_isa {
     BN_ISA_PORTABLE = 0, /* portable SIMD: SSE2 on x86-64, NEON on aarch64, scalar elsewhere */
     BN_ISA_AVX2 = 1,     /* x86-64 AVX2 with FMA */
-    BN_ISA_AVX512 = 2,   /* x86-64 AVX-512F (with AVX2 and FMA) */
+    BN_ISA_AVX512 = 2,   /* x86-64 AVX-512F and DQ (with AVX2 and FMA) */
     BN_ISA_MAX_ENUM = 0x7fffffff
 } bn_isa;
 

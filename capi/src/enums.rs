@@ -90,7 +90,7 @@ c_enums! {
         BN_ISA_PORTABLE = 0,
         /// [`Isa::Avx2`]: x86-64 AVX2 with FMA.
         BN_ISA_AVX2 = 1,
-        /// [`Isa::Avx512`]: x86-64 AVX-512F (with AVX2 and FMA).
+        /// [`Isa::Avx512`]: x86-64 AVX-512F and AVX-512DQ (with AVX2 and FMA).
         BN_ISA_AVX512 = 2,
     }
     /// `bn_forward_stats`: which statistics the forward normalized with

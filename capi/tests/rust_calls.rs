@@ -1040,7 +1040,7 @@ fn isa_name(code: c_int) -> &'static str {
 }
 
 /// The level this CPU should run, from the standard library's feature detection (not the
-/// crate's): AVX-512F, AVX2 and FMA for `Avx512`, AVX2 and FMA for `Avx2`. Miri (which does
+/// crate's): AVX-512F, AVX-512DQ, AVX2 and FMA for `Avx512`, AVX2 and FMA for `Avx2`. Miri (which does
 /// not run `cpuid`) and other architectures: `Portable`.
 fn isa_from_std() -> Isa {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
@@ -1049,7 +1049,11 @@ fn isa_from_std() -> Isa {
             std::is_x86_feature_detected!("avx2"),
             std::is_x86_feature_detected!("fma"),
         );
-        if avx2 && fma && std::is_x86_feature_detected!("avx512f") {
+        if avx2
+            && fma
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512dq")
+        {
             return Isa::Avx512;
         }
         if avx2 && fma {

@@ -60,18 +60,22 @@ impl<V: Vf32> Act<V> for LeakyReluAct<V> {
 #[derive(Clone, Copy)]
 pub(crate) struct HardSwishAct<V> {
     three: V,
-    zero: V,
-    six: V,
+    neg_three: V,
     sixth: V,
 }
 
 impl<V: Vf32> Act<V> for HardSwishAct<V> {
-    /// `v * (clamp(v + 3, 0, 6) * (1/6))`: three roundings and the constant's half ulp,
-    /// so within 3.5 ulp; `v >= 3` gives `v` exactly (`6 * (1/6)` rounds to 1), and no
-    /// intermediate overflows. The clamp keeps NaN.
+    /// `v * ((3 + clamp(v, -3, 3)) * (1/6))`, which is `v * (clamp(v + 3, 0, 6) * (1/6))`
+    /// bit for bit (the same one rounding of `v + 3` inside the clamp, `±0` and `6`
+    /// outside it): three roundings and the constant's half ulp, so within 3.5 ulp; `v >=
+    /// 3` gives `v` exactly (`6 * (1/6)` rounds to 1), and no intermediate overflows. The
+    /// clamp keeps NaN. At AVX-512 the symmetric clamp is one instruction
+    /// ([`Vf32::clamp_sym`](crate::simd::Vf32::clamp_sym)): 1x1280x7x7 NCHW went from 79%
+    /// to 86% of a copy loop on an Intel Xeon, where this activation is bound by the FP
+    /// port.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn apply(self, v: V) -> V {
-        v * ((v + self.three).clamp(self.zero, self.six) * self.sixth)
+        v * ((self.three + v.clamp_sym(self.neg_three, self.three)) * self.sixth)
     }
 }
 
@@ -120,8 +124,7 @@ pub(crate) fn with_act<S: Simd>(s: S, act: Activation, f: impl WithAct<S::F>) {
         }),
         Activation::HardSwish => f.call(HardSwishAct {
             three: s.splat(3.0),
-            zero: s.zero(),
-            six: s.splat(6.0),
+            neg_three: s.splat(-3.0),
             sixth: s.splat(1.0 / 6.0),
         }),
         Activation::Silu => f.call(SiluAct(s)),

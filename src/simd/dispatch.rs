@@ -25,7 +25,8 @@ pub enum Isa {
     Portable,
     /// x86-64 AVX2 with FMA (Intel Haswell, AMD Zen and later).
     Avx2,
-    /// x86-64 AVX-512F (with AVX2 and FMA).
+    /// x86-64 AVX-512F and AVX-512DQ (with AVX2 and FMA): every AVX-512 CPU from Intel
+    /// Skylake-SP and AMD Zen 4 on (Xeon Phi, which lacks DQ, runs [`Isa::Avx2`]).
     Avx512,
 }
 
@@ -99,13 +100,13 @@ fn detect() -> Isa {
     // SAFETY: CPUID.1:ECX.OSXSAVE (bit 27) is set, so `xgetbv` exists and XCR0 is readable.
     let xcr0 = unsafe { xcr0() };
     let (fma, avx) = (bit(l1.ecx, 12), bit(l1.ecx, 28));
-    let (avx2, avx512f) = (bit(l7.ebx, 5), bit(l7.ebx, 16));
+    let (avx2, avx512f, avx512dq) = (bit(l7.ebx, 5), bit(l7.ebx, 16), bit(l7.ebx, 17));
     // The OS saves the SSE and AVX state (XCR0 bits 1, 2), and for AVX-512 also the
     // opmask and the upper ZMM state (bits 5, 6, 7).
     let ymm = xcr0 & 0b110 == 0b110;
     let zmm = ymm && xcr0 & 0b1110_0000 == 0b1110_0000;
     if avx && avx2 && fma && ymm {
-        if avx512f && zmm {
+        if avx512f && avx512dq && zmm {
             Isa::Avx512
         } else {
             Isa::Avx2
@@ -188,7 +189,7 @@ pub(crate) fn dispatch<W: WithSimd>(isa: Isa, w: W) -> W::Output {
         use super::x86::{Avx2, Avx512};
         match isa {
             Isa::Avx512 if Isa::Avx512.is_supported() => {
-                // SAFETY: detection found AVX-512F, AVX2 and FMA, with OS support.
+                // SAFETY: detection found AVX-512F, AVX-512DQ, AVX2 and FMA, with OS support.
                 let s = unsafe { Avx512::new_unchecked() };
                 return s.vectorize(Whole(w));
             }

@@ -4,7 +4,7 @@
 //!
 //! Every implementation has the same 16 logical lanes, so a kernel is one body whatever the
 //! ISA, and two ISAs with fused multiply-add give the same bits. An implementation maps the
-//! 16 lanes onto its registers: one zmm (AVX-512F), two ymm (AVX2+FMA), or `wide`'s
+//! 16 lanes onto its registers: one zmm (AVX-512F+DQ), two ymm (AVX2+FMA), or `wide`'s
 //! `f32x16` (portable: SSE2, NEON, simd128 or scalar, as compiled).
 //!
 //! A token (a value of a type implementing [`Simd`]) exists only when its instructions can
@@ -168,6 +168,15 @@ pub(crate) trait Vf32:
     /// Clamp to `[lo, hi]` (`lo <= hi`, neither NaN) that keeps NaN: lanes below `lo`
     /// become `lo`, lanes above `hi` become `hi`, every other lane passes through.
     fn clamp(self, lo: Self, hi: Self) -> Self;
+    /// [`clamp`](Vf32::clamp) to `[-hi, hi]` (`lo == -hi`, `hi >= 0`): the same lanes,
+    /// bit for bit, except that a NaN lane may give any value of `[lo, hi]` (AVX-512 gives
+    /// `hi`). For uses where a NaN `self` decides the result anyway, as in the hard swish
+    /// `v * ((3 + clamp_sym(v, -3, 3)) / 6)`. AVX-512 does it in one instruction
+    /// (`vrangeps`, the lesser magnitude with the sign of `self`); the default is `clamp`.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn clamp_sym(self, lo: Self, hi: Self) -> Self {
+        self.clamp(lo, hi)
+    }
     /// `self` where the lane index is `< from[lane]` (`from` holds small integers), else
     /// `other`.
     fn select_from(self, other: Self, from: Self) -> Self;

@@ -151,6 +151,85 @@ fn relu_and_clamp_keep_nan_and_signed_zero() {
     }
 }
 
+/// The symmetric clamp gives `clamp`'s bits on every level (one instruction at AVX-512),
+/// on the values where they could part: signed zeros, the bounds and their neighbours,
+/// infinities, subnormals, huge values (and a NaN gives NaN or a value in the bounds);
+/// and `3 + clamp_sym(v, -3, 3)` is `clamp(v + 3, 0, 6)` bit for bit, the identity the
+/// hard swish rests on.
+#[test]
+fn symmetric_clamp_is_clamp() {
+    let three = 3.0f32;
+    let cases: [[f32; LANES]; 2] = [
+        [
+            f32::NAN,
+            -0.0,
+            0.0,
+            three,
+            -three,
+            f32::from_bits(three.to_bits() + 1),
+            -f32::from_bits(three.to_bits() + 1),
+            f32::from_bits(three.to_bits() - 1),
+            -f32::from_bits(three.to_bits() - 1),
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::from_bits(1),
+            -f32::from_bits(1),
+            f32::MAX,
+            -f32::MAX,
+            -2.9999998,
+        ],
+        core::array::from_fn(|i| (i as f32 - 7.5) * 0.9),
+    ];
+    struct Sym([f32; LANES]);
+    impl Probe for Sym {
+        fn probe<S: Simd>(&self, s: S) -> [f32; LANES] {
+            let (lo, hi) = (s.splat(-3.0), s.splat(3.0));
+            s.load(&self.0).clamp_sym(lo, hi).to_array()
+        }
+    }
+    struct Shifted([f32; LANES]);
+    impl Probe for Shifted {
+        fn probe<S: Simd>(&self, s: S) -> [f32; LANES] {
+            let (lo, hi) = (s.splat(-3.0), s.splat(3.0));
+            (hi + s.load(&self.0).clamp_sym(lo, hi)).to_array()
+        }
+    }
+    // Each level against the scalar `clamp` (a NaN lane may differ between levels).
+    struct Level<P>(P);
+    impl<P: Probe> WithSimd for Level<&P> {
+        type Output = [f32; LANES];
+        fn run<S: Simd>(self, s: S) -> [f32; LANES] {
+            self.0.probe(s)
+        }
+    }
+    for (isa, v) in Isa::supported().flat_map(|isa| cases.map(|v| (isa, v))) {
+        let got = dispatch(isa, Level(&Sym(v)));
+        let shifted = dispatch(isa, Level(&Shifted(v)));
+        for i in 0..LANES {
+            if v[i].is_nan() {
+                let ok = |g: f32, lo: f32, hi: f32| g.is_nan() || (lo..=hi).contains(&g);
+                assert!(ok(got[i], -3.0, 3.0), "{isa}: clamp_sym(NaN) = {}", got[i]);
+                assert!(ok(shifted[i], 0.0, 6.0), "{isa}: 3 + clamp_sym(NaN)");
+                continue;
+            }
+            let want = v[i].clamp(-3.0, 3.0);
+            assert_eq!(
+                got[i].to_bits(),
+                want.to_bits(),
+                "{isa}: clamp_sym({:e})",
+                v[i]
+            );
+            let want = (v[i] + 3.0).clamp(0.0, 6.0);
+            assert_eq!(
+                shifted[i].to_bits(),
+                want.to_bits(),
+                "{isa}: 3 + clamp_sym({:e})",
+                v[i]
+            );
+        }
+    }
+}
+
 #[test]
 fn lane_selection() {
     struct P(usize);

@@ -1,17 +1,17 @@
-//! AVX-512F: 16 lanes in one zmm register.
+//! AVX-512F (and DQ for `vrangeps`): 16 lanes in one zmm register.
 
 use super::{IOTA, transpose_halves};
 use crate::simd::{Body, HALF, LANES, Simd, Vf32, Vf64};
 use core::arch::x86_64::*;
 use core::ops::{Add, AddAssign, Div, Mul, Sub};
 
-/// The AVX-512F token (with AVX2 and FMA, which every AVX-512F CPU has).
+/// The AVX-512F and AVX-512DQ token (with AVX2 and FMA, which every such CPU has).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Avx512(());
 
 impl Avx512 {
     /// # Safety
-    /// The CPU and the OS must support AVX-512F, AVX2 and FMA.
+    /// The CPU and the OS must support AVX-512F, AVX-512DQ, AVX2 and FMA.
     #[inline(always)]
     pub(crate) unsafe fn new_unchecked() -> Self {
         Avx512(())
@@ -36,11 +36,11 @@ impl Simd for Avx512 {
     #[inline(always)]
     fn vectorize<B: Body<Self>>(self, body: B) -> B::Output {
         #[inline(never)]
-        #[target_feature(enable = "avx512f,avx2,fma")]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
         unsafe fn run<B: Body<Avx512>>(s: Avx512, body: B) -> B::Output {
             body.run(s)
         }
-        // SAFETY: the token proves AVX-512F, AVX2 and FMA are available.
+        // SAFETY: the token proves AVX-512F, AVX-512DQ, AVX2 and FMA are available.
         unsafe { run(self, body) }
     }
     #[inline(always)]
@@ -227,6 +227,13 @@ impl Vf32 for F32x16Avx512 {
     fn clamp(self, lo: Self, hi: Self) -> Self {
         // SAFETY: AVX-512F is available (token). Bounds first, as in `relu`.
         unsafe { F32x16Avx512(_mm512_min_ps(hi.0, _mm512_max_ps(lo.0, self.0))) }
+    }
+    #[inline(always)]
+    fn clamp_sym(self, _lo: Self, hi: Self) -> Self {
+        // SAFETY: AVX-512DQ is available (token). Imm 0b0010: the operand of lesser
+        // magnitude, with the sign of `self`: `self` where `|self| <= hi`, else `±hi`; a
+        // quiet NaN `self` gives `hi`, which the trait allows.
+        unsafe { F32x16Avx512(_mm512_range_ps::<0b0010>(self.0, hi.0)) }
     }
     #[inline(always)]
     fn select_from(self, other: Self, from: Self) -> Self {

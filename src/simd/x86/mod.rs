@@ -1,5 +1,5 @@
 //! The x86-64 lanes over `core::arch`: AVX2+FMA (16 lanes in two ymm registers) and
-//! AVX-512F (16 lanes in one zmm register).
+//! AVX-512F+DQ (16 lanes in one zmm register).
 //!
 //! Soundness rests on one invariant: a token ([`Avx2`], [`Avx512`]) is made only by
 //! [`super::dispatch`], after the CPU and the OS were found to support its instructions,
