@@ -168,7 +168,8 @@ impl Kernels {
         let op = match op {
             "stats" => Op::Stats(Method::Welford),
             "stats_two_pass" => Op::Stats(Method::TwoPass),
-            "normalize" | "normalize_prepared" => Op::Normalize,
+            "normalize" => Op::Normalize,
+            "normalize_prepared" => Op::NormalizePrepared,
             "train" => Op::Train,
             "backward" => Op::Backward,
             _ => return None,
@@ -190,7 +191,8 @@ impl Kernels {
     ) -> Option<impl core::fmt::Display + use<>> {
         let op = match op {
             "stats" | "stats_two_pass" => Op::Stats(Method::Welford),
-            "normalize" | "normalize_prepared" => Op::Normalize,
+            "normalize" => Op::Normalize,
+            "normalize_prepared" => Op::NormalizePrepared,
             _ => return None,
         };
         let d = shape.dims(shape.numel().ok()?, true).ok()?;

@@ -11,10 +11,10 @@ use crate::shape::Shape;
 fn grid_kernels() {
     use Layout::{Nchw, Nhwc};
     use Method::{TwoPass, Welford};
-    use Op::{Backward, Normalize, Stats, Train};
+    use Op::{Backward, Normalize, NormalizePrepared, Stats, Train};
     let s = Shape::new;
     #[rustfmt::skip]
-    let grid: [(Shape, Layout, Op, &str, &str); 69] = [
+    let grid: [(Shape, Layout, Op, &str, &str); 75] = [
         (s(1, 3, 224, 224), Nchw, Stats(Welford), "nchw_stats_long_planes_blocks", "same"),
         (s(1, 3, 224, 224), Nchw, Normalize, "nchw_normalize_wide_planes", "same"),
         (s(1, 3, 224, 224), Nchw, Train, "nchw_train_fused_c2", "same"),
@@ -84,6 +84,13 @@ fn grid_kernels() {
         (s(8, 512, 28, 28), Nhwc, Backward, "nhwc_backward_blocks", "same"),
         (s(256, 1024, 1, 1), Nchw, Backward, "nhwc_backward_blocks", "same"),
         (s(256, 1024, 1, 1), Nhwc, Backward, "nhwc_backward_blocks", "same"),
+        // Prepared scales: no register tiles (they hide the scales' divisions).
+        (s(1, 256, 14, 14), Nhwc, NormalizePrepared, "nhwc_normalize_row_groups_x4", "same"),
+        (s(1, 1280, 7, 7), Nhwc, NormalizePrepared, "nhwc_normalize_row_groups_x4", "same"),
+        (s(1, 1280, 7, 7), Nchw, NormalizePrepared, "nchw_normalize_wide_planes", "same"),
+        (s(1, 64, 56, 56), Nhwc, NormalizePrepared, "nhwc_normalize_tile_regs_8v", "same"),
+        (s(256, 1024, 1, 1), Nhwc, NormalizePrepared, "nhwc_normalize_row_groups_x2", "same"),
+        (s(8, 512, 28, 28), Nhwc, NormalizePrepared, "nhwc_normalize_rows", "same"),
     ];
     let mut wrong = std::vec::Vec::new();
     for (shape, layout, op, avx512, avx2) in grid {

@@ -3,7 +3,7 @@
 //! rows of few channels or two pitches a vector at a time ([`row_vectors`]).
 
 use crate::normalize::act::{Act, norm};
-use crate::normalize::consts::{Block, Chan, Consts, Src};
+use crate::normalize::consts::{Block, Chan, Consts, ScaleFrom, Src};
 use crate::normalize::io::{Io, Span};
 use crate::plan::{self, Kernel, NORM_BLOCK, TILE_R};
 use crate::simd::{Body, LANES, Simd};
@@ -25,7 +25,8 @@ pub(super) fn rows<S: Simd, I: Io, A: Act<S::F>>(
     while k0 < c {
         let width = plan::block_width(c, k0);
         let scale = &mut scale[..width];
-        let kernel = plan::nhwc_rows(pitch, nrows, width, S::ACC);
+        let given = matches!(p.scale, ScaleFrom::Given(_));
+        let kernel = plan::nhwc_rows(pitch, nrows, width, S::ACC, given);
         let mut done = 0;
         match kernel {
             Kernel::NhwcNormalizeRowTiles { v: 4, r: TILE_R } => {
