@@ -72,6 +72,8 @@ pub(crate) trait Span {
     fn get<S: Simd>(&self, s: S, j: usize) -> S::F;
     /// Writes output vector `j < vectors()`.
     fn set<V: Vf32>(&mut self, j: usize, v: V);
+    /// [`Span::set`] with a streaming store ([`Vf32::store_stream`]).
+    fn set_stream<V: Vf32>(&mut self, j: usize, v: V);
     /// Writes the lanes `l` of output vector `j < vectors()` where `pos[l] < lim[l]`, and
     /// nothing else.
     fn set_where<V: Vf32>(&mut self, j: usize, v: V, pos: V, lim: V);
@@ -109,6 +111,10 @@ impl Span for OutSpan<'_> {
         v.store(&mut self.y[j]);
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
+    fn set_stream<V: Vf32>(&mut self, j: usize, v: V) {
+        v.store_stream(&mut self.y[j]);
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn set_where<V: Vf32>(&mut self, j: usize, v: V, pos: V, lim: V) {
         v.store_where_lt(&mut self.y[j], pos, lim);
     }
@@ -126,6 +132,10 @@ impl Span for InSpan<'_> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn set<V: Vf32>(&mut self, j: usize, v: V) {
         v.store(&mut self.0[j]);
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn set_stream<V: Vf32>(&mut self, j: usize, v: V) {
+        v.store_stream(&mut self.0[j]);
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn set_where<V: Vf32>(&mut self, j: usize, v: V, pos: V, lim: V) {

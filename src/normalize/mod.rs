@@ -17,6 +17,8 @@ pub(crate) mod io;
 pub(crate) mod planar;
 pub(crate) mod prepared;
 pub(crate) mod strided;
+#[cfg(test)]
+mod tests;
 
 use self::act::{Act, WithAct, with_act};
 use self::consts::Src;

@@ -124,6 +124,13 @@ pub(crate) trait Simd: Copy + 'static {
         self.load(&out)
     }
 
+    /// Orders the streaming stores ([`Vf32::store_stream`]) made so far before any later
+    /// store (`sfence`): a kernel that streamed calls it before it returns, so whoever
+    /// reads the output next (another thread included) sees it. The portable level, which
+    /// never streams, does nothing.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn fence(self) {}
+
     /// A hint that `x` will be read soon: its cache lines are fetched towards L1 without
     /// waiting for them. Changes no result; the portable level does nothing.
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -160,6 +167,14 @@ pub(crate) trait Vf32:
     fn to_array(self) -> [f32; LANES];
     /// Writes the lanes to `out`.
     fn store(self, out: &mut [f32; LANES]);
+    /// Writes the lanes to `out` as [`store`](Vf32::store) does, past the caches where the
+    /// level can: a non-temporal store where `out` starts a 64-byte line (AVX2, AVX-512),
+    /// else a plain store. For outputs far larger than the caches, whose lines would only
+    /// be read for ownership and evicted; the kernel calls [`Simd::fence`] before it returns.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn store_stream(self, out: &mut [f32; LANES]) {
+        self.store(out);
+    }
     /// The lanes widened to f64: lanes `0..8`, then `8..16`.
     fn widen(self) -> [Self::D; 2];
     /// ReLU that keeps NaN: lanes below zero become `+0.0`; every other lane (NaN, `-0.0`,

@@ -27,6 +27,8 @@ pub(super) fn rows<S: Simd, I: Io, A: Act<S::F>>(
         let scale = &mut scale[..width];
         let given = matches!(p.scale, ScaleFrom::Given(_));
         let kernel = plan::nhwc_rows(pitch, nrows, width, S::ACC, given);
+        // Strided rows far larger than the caches: streaming stores.
+        let stream = plan::stream_rows(c, pitch, nrows);
         let mut done = 0;
         match kernel {
             Kernel::NhwcNormalizeRowTiles { v: 4, r: TILE_R } => {
@@ -42,17 +44,29 @@ pub(super) fn rows<S: Simd, I: Io, A: Act<S::F>>(
             scale,
             beta: p.beta.get(k0..k0 + width).unwrap_or(&[]),
         };
-        match kernel {
-            Kernel::NhwcNormalizeRowGroups { rows: 4 } => {
-                done = block_rows::<4, S, I, A>(s, io, pitch, nrows, k0, blk, act);
+        let at = [pitch, nrows, k0];
+        match (kernel, stream) {
+            (Kernel::NhwcNormalizeRowGroups { rows: 4 }, false) => {
+                done = block_rows::<4, false, S, I, A>(s, io, at, blk, act);
             }
-            Kernel::NhwcNormalizeRowGroups { .. } => {
-                done = block_rows::<2, S, I, A>(s, io, pitch, nrows, k0, blk, act);
+            (Kernel::NhwcNormalizeRowGroups { rows: 4 }, true) => {
+                done = block_rows::<4, true, S, I, A>(s, io, at, blk, act);
+            }
+            (Kernel::NhwcNormalizeRowGroups { .. }, false) => {
+                done = block_rows::<2, false, S, I, A>(s, io, at, blk, act);
+            }
+            (Kernel::NhwcNormalizeRowGroups { .. }, true) => {
+                done = block_rows::<2, true, S, I, A>(s, io, at, blk, act);
             }
             _ => {}
         }
         // The last rows that do not fill a group, one at a time.
-        block_rows::<1, S, I, A>(s, io, pitch, nrows - done, k0 + done * pitch, blk, act);
+        let at = [pitch, nrows - done, k0 + done * pitch];
+        if stream {
+            block_rows::<1, true, S, I, A>(s, io, at, blk, act);
+        } else {
+            block_rows::<1, false, S, I, A>(s, io, at, blk, act);
+        }
         k0 += width;
     }
 }
@@ -170,25 +184,26 @@ fn tile_row<const V: usize, S: Simd, P: Span, A: Act<S::F>>(
     }
 }
 
-/// `R` rows (`pitch` values apart) at a time; returns how many rows it did (a multiple of `R`). Its own function
-/// for the ISA ([`Simd::vectorize`]).
-#[allow(clippy::too_many_arguments)]
-fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
+/// `R` rows at a time, `at = [pitch, nrows, k0]`: `nrows` rows `pitch` values apart from
+/// channel `k0`; returns how many rows it did (a multiple of `R`). With `NT` the whole
+/// vectors are stored streaming ([`Vf32::store_stream`](crate::simd::Vf32::store_stream)),
+/// then fenced. Its own function for the ISA ([`Simd::vectorize`]).
+fn block_rows<const R: usize, const NT: bool, S: Simd, I: Io, A: Act<S::F>>(
     s: S,
     io: &mut I,
-    pitch: usize,
-    nrows: usize,
-    k0: usize,
+    at: [usize; 3],
     blk: Block,
     act: A,
 ) -> usize {
-    struct BlockRows<'a, const R: usize, I, A> {
+    struct BlockRows<'a, const R: usize, const NT: bool, I, A> {
         io: &'a mut I,
         at: [usize; 3],
         blk: Block<'a>,
         act: A,
     }
-    impl<const R: usize, S: Simd, I: Io, A: Act<S::F>> Body<S> for BlockRows<'_, R, I, A> {
+    impl<const R: usize, const NT: bool, S: Simd, I: Io, A: Act<S::F>> Body<S>
+        for BlockRows<'_, R, NT, I, A>
+    {
         type Output = usize;
         #[cfg_attr(not(debug_assertions), inline(always))]
         fn run(self, s: S) -> usize {
@@ -226,7 +241,11 @@ fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
                                 *v = span.get(s, r * cv + j);
                             }
                             for (r, v) in v.into_iter().enumerate() {
-                                span.set(r * cv + j, norm(v, &k, act));
+                                if NT {
+                                    span.set_stream(r * cv + j, norm(v, &k, act));
+                                } else {
+                                    span.set(r * cv + j, norm(v, &k, act));
+                                }
                             }
                         }
                     }
@@ -250,15 +269,13 @@ fn block_rows<const R: usize, S: Simd, I: Io, A: Act<S::F>>(
                     }
                 }
             }
+            if NT {
+                s.fence();
+            }
             groups * R
         }
     }
-    s.vectorize(BlockRows::<R, I, A> {
-        io,
-        at: [pitch, nrows, k0],
-        blk,
-        act,
-    })
+    s.vectorize(BlockRows::<R, NT, I, A> { io, at, blk, act })
 }
 
 /// Rows `pitch[0]` values apart in the input, `pitch[1]` in the output, each a vector at

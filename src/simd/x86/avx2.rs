@@ -69,6 +69,11 @@ impl Simd for Avx2 {
         }
     }
     #[inline(always)]
+    fn fence(self) {
+        // SAFETY: `sfence` (SSE) exists on every x86-64 CPU; it only orders stores.
+        unsafe { _mm_sfence() }
+    }
+    #[inline(always)]
     fn prefetch(self, x: &[f32]) {
         for line in x.chunks(16) {
             // SAFETY: a prefetch is a hint: it reads nothing into the program and never
@@ -264,6 +269,19 @@ impl Vf32 for F32x16Avx2 {
         unsafe {
             _mm256_storeu_ps(out.as_mut_ptr(), self.a);
             _mm256_storeu_ps(out.as_mut_ptr().add(8), self.b);
+        }
+    }
+    #[inline(always)]
+    fn store_stream(self, out: &mut [f32; LANES]) {
+        if (out.as_ptr() as usize).is_multiple_of(64) {
+            // SAFETY: AVX is available (token); both stores lie inside `out` (16 values),
+            // each aligned to 32 bytes as `vmovntps` requires (`out` is aligned to 64).
+            unsafe {
+                _mm256_stream_ps(out.as_mut_ptr(), self.a);
+                _mm256_stream_ps(out.as_mut_ptr().add(8), self.b);
+            }
+        } else {
+            self.store(out);
         }
     }
     /// Not `vmaskmovps` (see [`Vf32::store_where_lt`]): `n` lanes go out as at most one

@@ -54,6 +54,11 @@ impl Simd for Avx512 {
         unsafe { F32x16Avx512(_mm512_loadu_ps(a.as_ptr())) }
     }
     #[inline(always)]
+    fn fence(self) {
+        // SAFETY: `sfence` (SSE) exists on every x86-64 CPU; it only orders stores.
+        unsafe { _mm_sfence() }
+    }
+    #[inline(always)]
     fn prefetch(self, x: &[f32]) {
         for line in x.chunks(16) {
             // SAFETY: a prefetch is a hint: it reads nothing into the program and never
@@ -188,6 +193,16 @@ impl Vf32 for F32x16Avx512 {
     fn store(self, out: &mut [f32; LANES]) {
         // SAFETY: AVX-512F is available (token); the store writes exactly `out`.
         unsafe { _mm512_storeu_ps(out.as_mut_ptr(), self.0) }
+    }
+    #[inline(always)]
+    fn store_stream(self, out: &mut [f32; LANES]) {
+        if (out.as_ptr() as usize).is_multiple_of(64) {
+            // SAFETY: AVX-512F is available (token); the store writes exactly `out`, which
+            // is aligned to 64 bytes as `vmovntps` requires.
+            unsafe { _mm512_stream_ps(out.as_mut_ptr(), self.0) }
+        } else {
+            self.store(out);
+        }
     }
     #[inline(always)]
     fn store_partial(self, out: &mut [f32]) {
