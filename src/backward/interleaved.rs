@@ -9,6 +9,9 @@
 //! `dy·xhat` per position; the positions fold into channels, whose constants give a
 //! pattern of per-position constants for the second sweep, which writes `dx` (with
 //! running statistics `dx = a*dy` is written by the first sweep, and there is no second).
+//! Blocks of at most `CHUNK` rows (1x1280x7x7) need no second sweep either: each strip
+//! writes its `dx` right after its sums, from L1 ([`Sweep::SumsThenDx`]). The blocks' sums
+//! go to `dgamma` and `dbeta` as each strip finishes.
 //!
 //! A sweep (`sweep.rs`) goes down blocks of `CHUNK` rows; in each block, strips of up to 4 (AVX-512)
 //! or 2 vectors go down the block's rows with their sums and constants in registers
@@ -25,6 +28,7 @@ use super::shared::{DxConsts, Grads, Inputs, Lanes, Mask, load_range};
 use crate::normalize::io::Io;
 use crate::plan::BACKWARD_BLOCK as B;
 use crate::simd::{Body, HALF, LANES, Simd, Vf32, Vf64};
+use crate::stats::CHUNK;
 
 /// A part of the buffer: `rows` rows of `stride` values from `base`, of which the
 /// positions `col0..col0 + width` (`width <= B`) are swept.
@@ -208,7 +212,7 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     for r in regions {
         if r.rows > 0 {
             let how = if k.batch { Sweep::Sums } else { Sweep::SumsDx };
-            sweep(s, io, k, r, &pat, m, how, &mut t);
+            sweep(s, io, k, r, &pat, m, how, &mut t, None);
             for i in 0..r.width {
                 if let (Some(a), Some(b), Some(x), Some(y)) = (
                     ch.dy.get_mut(i % c),
@@ -241,7 +245,7 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     if k.batch {
         for r in regions {
             if r.rows > 0 {
-                sweep(s, io, k, r, &pat, m, Sweep::Dx, &mut t);
+                sweep(s, io, k, r, &pat, m, Sweep::Dx, &mut t, None);
             }
         }
     }
@@ -293,23 +297,23 @@ fn blocks_in<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, 
             width,
         };
         pat.block(s, k.p, k0, width, None);
-        let how = if k.batch { Sweep::Sums } else { Sweep::SumsDx };
-        sweep(s, io, k, r, &pat, m, how, &mut t);
-        // The block's sums, 16 channels at a time.
-        let mut j = 0;
-        while j < width {
-            let n = (width - j).min(LANES);
-            let (dy, dyxh) = (t.lanes(s, &t.dy, j), t.lanes(s, &t.dyxh, j));
-            let at = k0 + j..k0 + j + n;
-            S::D::narrow(dy[0], dy[1])
-                .store_partial(g.dbeta.get_mut(at.clone()).unwrap_or(&mut []));
-            S::D::narrow(dyxh[0], dyxh[1]).store_partial(g.dgamma.get_mut(at).unwrap_or(&mut []));
-            j += LANES;
-        }
-        if k.batch {
+        // Batch statistics over few rows: each strip's `dx` right after its sums.
+        let fused = k.batch && rows <= CHUNK;
+        let how = match (k.batch, fused) {
+            (true, true) => Sweep::SumsThenDx,
+            (true, false) => Sweep::Sums,
+            _ => Sweep::SumsDx,
+        };
+        // The block's sums go to `dbeta` and `dgamma` as the sweep finishes each strip.
+        let out = Grads {
+            dgamma: g.dgamma.get_mut(k0..k0 + width).unwrap_or(&mut []),
+            dbeta: g.dbeta.get_mut(k0..k0 + width).unwrap_or(&mut []),
+        };
+        sweep(s, io, k, r, &pat, m, how, &mut t, Some(out));
+        if k.batch && !fused {
             // Batch statistics: the constants from the sums, then a second sweep.
             pat.block(s, k.p, k0, width, Some((&t, inv_count)));
-            sweep(s, io, k, r, &pat, m, Sweep::Dx, &mut t);
+            sweep(s, io, k, r, &pat, m, Sweep::Dx, &mut t, None);
         }
         k0 += width;
     }
