@@ -28,9 +28,9 @@ const GAP: f32 = f32::from_bits(0x7fc0_1234);
 const SENTINEL: f32 = -7.25e-3;
 
 /// Channel counts, strides (as functions of `c`) and pixel counts of the edge-case matrix:
-/// below, at and above a vector, the tile and row-block kernels, and more than one block
-/// of scales (1100 > 1024).
-const CS: &[usize] = &[1, 3, 7, 16, 17, 32, 64, 257, 1100];
+/// below, at and above a vector, the tile and row-block kernels (256 at stride 2c: tiles
+/// over rows 2 KiB apart), and more than one block of scales (1100 > 1024).
+const CS: &[usize] = &[1, 3, 7, 16, 17, 32, 64, 256, 257, 1100];
 const PIXELS: &[usize] = &[1, 15, 169, 300];
 
 fn strides(c: usize) -> [usize; 3] {

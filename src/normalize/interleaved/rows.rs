@@ -26,7 +26,7 @@ pub(super) fn rows<S: Simd, I: Io, A: Act<S::F>>(
         let width = plan::block_width(c, k0);
         let scale = &mut scale[..width];
         let given = matches!(p.scale, ScaleFrom::Given(_));
-        let kernel = plan::nhwc_rows(pitch, nrows, width, S::ACC, given);
+        let kernel = plan::nhwc_rows(c, pitch, nrows, width, S::ACC, given);
         // Strided rows far larger than the caches: streaming stores.
         let stream = plan::stream_rows(c, pitch, nrows);
         let mut done = 0;
