@@ -368,6 +368,10 @@ fn kernel_paths_and_data_classes() {
         // Rows 4 KiB apart: the batch statistics' `dx` goes row by row, the running
         // statistics' `dx` is stored a row late (AVX-512).
         Shape::new(3, 1024, 1, 1),
+        // The same over more than `CHUNK` rows: batch statistics write `dx` over whole
+        // rows after every block's sums (NHWC; NCHW 1x1 planes are the same).
+        Shape::new(70, 1024, 1, 1),
+        Shape::new(1, 1024, 9, 8),
         // NHWC blocks of 144 and 116 channels down exactly `CHUNK` (64) rows: the partial
         // vector of the second block folds its sums once, at the last row.
         Shape::new(1, 260, 8, 8),

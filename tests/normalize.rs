@@ -906,6 +906,8 @@ fn runs_on_a_64k_stack() {
             for &(n, c, h, w) in &[
                 (2usize, 2100usize, 1usize, 1usize),
                 (2, 2100, 1, 2),
+                // The backward's whole-row `dx` of 1024 channels (rows 4 KiB apart).
+                (80, 1024, 1, 1),
                 (2, 3, 5, 5),
                 (2, 13, 1, 1),
                 (1, 31, 2, 2),

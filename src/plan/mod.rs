@@ -479,6 +479,11 @@ pub(crate) static HOLD_ALIASED: core::sync::atomic::AtomicU8 = core::sync::atomi
 /// sums (f32 and f64) and constants, about 14 KiB.
 pub(crate) const BACKWARD_BLOCK: usize = 256;
 
+/// Most channels whose `dx` the interleaved backward with batch statistics writes in one
+/// sweep over whole rows when rows are a multiple of 4 KiB apart (and more than `CHUNK`
+/// of them): its per-position constants, 20 bytes a channel, live on the stack.
+pub(crate) const BACKWARD_WIDE: usize = 1024;
+
 /// The interleaved backward for `c >= 1` channels.
 pub(crate) fn nhwc_backward(c: usize) -> Kernel {
     let period = lcm(c, LANES);

@@ -2,10 +2,9 @@
 //! with their sums in registers ([`chunk`]), the partial last vector row by row
 //! ([`partial`]), and the `dx` sweep of rows 4 KiB apart row by row ([`dx_rows`]).
 
-use super::{Pattern, Region, Totals};
+use super::{ConstsAt, Pattern, Region, Totals};
 use crate::backward::shared::{Grads, Inputs, Lanes, Mask, load_or_zero};
 use crate::normalize::io::{Io, Span};
-use crate::plan::BACKWARD_BLOCK as B;
 use crate::simd::{Body, HALF, LANES, Simd, Vf32, Vf64};
 use crate::stats::CHUNK;
 
@@ -88,7 +87,7 @@ pub(super) fn sweep<S: Simd, I: Io, M: Mask<S::F>>(
             // The strips' constants are final only once every row is summed.
             debug_assert!(how != Sweep::SumsThenDx || r.rows <= CHUNK);
             if how == Sweep::Dx && (r.stride * 4).is_multiple_of(4096) {
-                dx_rows(s, io, k, r, pat, m);
+                dx_rows(s, io, k, r, pat, m, t);
                 return;
             }
             let mut row = 0;
@@ -457,13 +456,14 @@ fn fold_strip<S: Simd, const W: usize>(
 /// aliasing): 256x1024x1x1 ran 20% slower. (The sweeps that sum keep their strips: with
 /// the sums in memory instead of registers, row by row measured slower still.)
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn dx_rows<S: Simd, I: Io, M: Mask<S::F>>(
+pub(super) fn dx_rows<S: Simd, I: Io, M: Mask<S::F>, P: ConstsAt>(
     s: S,
     io: &mut I,
     k: &Inputs,
     r: Region,
-    pat: &Pattern,
+    pat: &P,
     m: M,
+    t: &mut Totals,
 ) {
     let full = r.width / LANES;
     for row in 0..r.rows {
@@ -482,12 +482,9 @@ fn dx_rows<S: Simd, I: Io, M: Mask<S::F>>(
         }
     }
     if !r.width.is_multiple_of(LANES) {
-        let mut unused = Totals {
-            dy: [0.0; B],
-            dyxh: [0.0; B],
-        };
+        // (`t` is not touched by a `dx` sweep.)
         let l = pat.lanes(s, full * LANES);
-        partial(s, io, k, r, l, m, Sweep::Dx, (&mut unused, None));
+        partial(s, io, k, r, l, m, Sweep::Dx, (t, None));
     }
 }
 
