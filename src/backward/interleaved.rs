@@ -11,7 +11,9 @@
 //! running statistics `dx = a*dy` is written by the first sweep, and there is no second).
 //! Blocks of at most `CHUNK` rows (1x1280x7x7) need no second sweep either: each strip
 //! writes its `dx` right after its sums, from L1 ([`Sweep::SumsThenDx`]). The blocks' sums
-//! go to `dgamma` and `dbeta` as each strip finishes.
+//! go to `dgamma` and `dbeta` as each strip finishes. With batch statistics over more
+//! rows a multiple of 4 KiB apart (at most [`BACKWARD_WIDE`] channels: 256x1024x1x1),
+//! every block is summed first and `dx` then written over whole rows ([`wide`]).
 //!
 //! A sweep (`sweep.rs`) goes down blocks of `CHUNK` rows; in each block, strips of up to 4 (AVX-512)
 //! or 2 vectors go down the block's rows with their sums and constants in registers
