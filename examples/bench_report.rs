@@ -935,6 +935,7 @@ fn plan_name(kern: &Kernel, shape: Shape) -> String {
     } else {
         let op = match (kern.op, kern.method) {
             ("stats", "TwoPass") => "stats_two_pass",
+            ("backward", "Running") => "backward_running",
             (op, _) => op,
         };
         k.kernel_name(op, shape, kern.layout).map(|k| k.to_string())

@@ -13,7 +13,7 @@
 //! writes its `dx` right after its sums, from L1 ([`Sweep::SumsThenDx`]). The blocks' sums
 //! go to `dgamma` and `dbeta` as each strip finishes. With batch statistics over more
 //! rows a multiple of 4 KiB apart (at most [`BACKWARD_WIDE`] channels: 256x1024x1x1),
-//! every block is summed first and `dx` then written over whole rows ([`wide`]).
+//! every block is summed first and `dx` then written over whole rows ([`whole_rows`]).
 //!
 //! A sweep (`sweep.rs`) goes down blocks of `CHUNK` rows; in each block, strips of up to 4 (AVX-512)
 //! or 2 vectors go down the block's rows with their sums and constants in registers
@@ -30,7 +30,6 @@ use super::shared::{DxConsts, Grads, Inputs, Lanes, Mask, load_range};
 use crate::normalize::io::Io;
 use crate::plan::{BACKWARD_BLOCK as B, BACKWARD_WIDE};
 use crate::simd::{Body, HALF, LANES, Simd, Vf32, Vf64};
-use crate::stats::CHUNK;
 
 /// A part of the buffer: `rows` rows of `stride` values from `base`, of which the
 /// positions `col0..col0 + width` (`width <= B`) are swept.
@@ -289,36 +288,51 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     }
 }
 
-/// Many channels: blocks of at most `B` channels (of similar widths), each summed over
-/// every row, then given its `dx`. Its own function for the ISA ([`Simd::vectorize`]):
-/// the blocks' constants are lane operations (each sweep is an island of its own).
-pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, g: Grads) {
+/// Many channels ([`Kernel::NhwcBackwardBlocks`]): blocks of at most `B` channels (of
+/// similar widths), each summed over every row, then given its `dx`; with `fused`
+/// ([`Kernel::NhwcBackwardBlocksFused`], batch statistics over at most `CHUNK` rows),
+/// each strip's `dx` right after its sums. Its own function for the ISA
+/// ([`Simd::vectorize`]): the blocks' constants are lane operations (each sweep is an
+/// island of its own).
+///
+/// [`Kernel::NhwcBackwardBlocks`]: crate::plan::Kernel::NhwcBackwardBlocks
+/// [`Kernel::NhwcBackwardBlocksFused`]: crate::plan::Kernel::NhwcBackwardBlocksFused
+pub(super) fn blocks<S: Simd, I: Io, M: Mask<S::F>>(
+    s: S,
+    io: &mut I,
+    k: &Inputs,
+    m: M,
+    g: Grads,
+    fused: bool,
+) {
     struct Blocks<'a, 'g, I, M> {
         io: &'a mut I,
         k: &'a Inputs<'a>,
         m: M,
         g: Grads<'g>,
+        fused: bool,
     }
     impl<S: Simd, I: Io, M: Mask<S::F>> Body<S> for Blocks<'_, '_, I, M> {
         type Output = ();
         #[cfg_attr(not(debug_assertions), inline(always))]
         fn run(self, s: S) {
-            let Blocks { io, k, m, g } = self;
-            blocks_in(s, io, k, m, g);
+            let Blocks { io, k, m, g, fused } = self;
+            blocks_in(s, io, k, m, g, fused);
         }
     }
-    // Decided here, so that the blocks' frame is not on the stack under the wide one.
-    let (c, rows) = (k.d.c, io.len() / k.d.c.max(1));
-    if k.batch && rows > CHUNK && (c * 4).is_multiple_of(4096) && c <= BACKWARD_WIDE {
-        wide(s, io, k, m, g);
-    } else {
-        s.vectorize(Blocks { io, k, m, g });
-    }
+    s.vectorize(Blocks { io, k, m, g, fused });
 }
 
 /// [`blocks`], inside its function for the ISA.
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn blocks_in<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, g: Grads) {
+fn blocks_in<S: Simd, I: Io, M: Mask<S::F>>(
+    s: S,
+    io: &mut I,
+    k: &Inputs,
+    m: M,
+    g: Grads,
+    fused: bool,
+) {
     let c = k.d.c;
     if c == 0 {
         return;
@@ -341,8 +355,6 @@ fn blocks_in<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, 
             width,
         };
         pat.block(s, k.p, k0, width, None);
-        // Batch statistics over few rows: each strip's `dx` right after its sums.
-        let fused = k.batch && rows <= CHUNK;
         let how = match (k.batch, fused) {
             (true, true) => Sweep::SumsThenDx,
             (true, false) => Sweep::Sums,
@@ -364,14 +376,23 @@ fn blocks_in<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, 
 }
 
 /// Batch statistics over rows a multiple of 4 KiB apart, at most [`BACKWARD_WIDE`]
-/// channels: each block of channels summed as in [`blocks`], its final constants kept
+/// channels ([`Kernel::NhwcBackwardWholeRows`]): each block of channels summed as in
+/// [`blocks`], its final constants kept
 /// for every channel ([`Finals`]), then one `dx` sweep over whole rows. Block by block,
 /// each row's loads followed the previous row's stores to the same addresses modulo
 /// 4 KiB a block's width earlier, and waited on them: a plain intrinsics loop of
 /// 256x1024x1x1 at AVX-512 took 168-190 µs so and 148-160 µs with whole rows. Its own
 /// function for the ISA ([`Simd::vectorize`]), whose frame alone holds the 8 KiB of
 /// [`Finals`] (kept small: the crate runs in a 64 KiB stack).
-fn wide<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, m: M, g: Grads) {
+///
+/// [`Kernel::NhwcBackwardWholeRows`]: crate::plan::Kernel::NhwcBackwardWholeRows
+pub(super) fn whole_rows<S: Simd, I: Io, M: Mask<S::F>>(
+    s: S,
+    io: &mut I,
+    k: &Inputs,
+    m: M,
+    g: Grads,
+) {
     struct Wide<'a, 'g, I, M> {
         io: &'a mut I,
         k: &'a Inputs<'a>,

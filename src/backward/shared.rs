@@ -122,11 +122,14 @@ impl Inputs<'_> {
 /// The layout's kernel, with the mask type chosen.
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn go<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, layout: Layout, m: M, g: Grads) {
-    match plan::plan(plan::Op::Backward, layout, k.d, Isa::Portable) {
+    let op = plan::Op::Backward { batch: k.batch };
+    match plan::plan(op, layout, k.d, Isa::Portable) {
         Kernel::NchwBackwardFused => planar::run(s, io, k, m, g, false),
         Kernel::NchwBackwardShort16 => planar::run(s, io, k, m, g, true),
         Kernel::NhwcBackwardTiled { period } => interleaved::tiled(s, io, k, period, m, g),
-        _ => interleaved::blocks(s, io, k, m, g),
+        Kernel::NhwcBackwardWholeRows => interleaved::whole_rows(s, io, k, m, g),
+        Kernel::NhwcBackwardBlocksFused => interleaved::blocks(s, io, k, m, g, true),
+        _ => interleaved::blocks(s, io, k, m, g, false),
     }
 }
 

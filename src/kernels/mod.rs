@@ -154,8 +154,9 @@ impl Kernels {
         accumulate_moments_strided_at(self.isa, x, x_stride, shape, method, acc)
     }
 
-    /// The name of the kernel this level runs for `op` (`"stats"`, `"normalize"`,
-    /// `"normalize_prepared"`, `"train"` or `"backward"`) on `shape` in `layout`, for benchmark reports;
+    /// The name of the kernel this level runs for `op` (`"stats"`, `"stats_two_pass"`,
+    /// `"normalize"`, `"normalize_prepared"`, `"train"`, `"backward"` with batch statistics
+    /// or `"backward_running"`) on `shape` in `layout`, for benchmark reports;
     /// `None` for another `op` or a shape the operation refuses. Not part of the API: names
     /// may change.
     #[doc(hidden)]
@@ -171,7 +172,8 @@ impl Kernels {
             "normalize" => Op::Normalize,
             "normalize_prepared" => Op::NormalizePrepared,
             "train" => Op::Train,
-            "backward" => Op::Backward,
+            "backward" => Op::Backward { batch: true },
+            "backward_running" => Op::Backward { batch: false },
             _ => return None,
         };
         let d = shape.dims(shape.numel().ok()?, true).ok()?;

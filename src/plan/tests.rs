@@ -11,10 +11,12 @@ use crate::shape::Shape;
 fn grid_kernels() {
     use Layout::{Nchw, Nhwc};
     use Method::{TwoPass, Welford};
-    use Op::{Backward, Normalize, NormalizePrepared, Stats, Train};
+    use Op::{Normalize, NormalizePrepared, Stats, Train};
+    const BATCH: Op = Op::Backward { batch: true };
+    const RUNNING: Op = Op::Backward { batch: false };
     let s = Shape::new;
     #[rustfmt::skip]
-    let grid: [(Shape, Layout, Op, &str, &str); 75] = [
+    let grid: [(Shape, Layout, Op, &str, &str); 91] = [
         (s(1, 3, 224, 224), Nchw, Stats(Welford), "nchw_stats_long_planes_blocks", "same"),
         (s(1, 3, 224, 224), Nchw, Normalize, "nchw_normalize_wide_planes", "same"),
         (s(1, 3, 224, 224), Nchw, Train, "nchw_train_fused_c2", "same"),
@@ -68,22 +70,38 @@ fn grid_kernels() {
         (s(256, 1024, 1, 1), Nhwc, Stats(Welford), "nhwc_stats_super_blocks", "same"),
         (s(256, 1024, 1, 1), Nhwc, Normalize, "nhwc_normalize_row_groups_x2", "same"),
         (s(256, 1024, 1, 1), Nhwc, Train, "train_stats_then_normalize", "same"),
-        (s(1, 3, 224, 224), Nchw, Backward, "nchw_backward_fused", "same"),
-        (s(1, 3, 224, 224), Nhwc, Backward, "nhwc_backward_tiled_p48", "same"),
-        (s(1, 32, 112, 112), Nchw, Backward, "nchw_backward_fused", "same"),
-        (s(1, 32, 112, 112), Nhwc, Backward, "nhwc_backward_tiled_p32", "same"),
-        (s(1, 64, 56, 56), Nchw, Backward, "nchw_backward_fused", "same"),
-        (s(1, 64, 56, 56), Nhwc, Backward, "nhwc_backward_tiled_p64", "same"),
-        (s(1, 256, 14, 14), Nchw, Backward, "nchw_backward_short16", "same"),
-        (s(1, 256, 14, 14), Nhwc, Backward, "nhwc_backward_blocks", "same"),
-        (s(1, 1280, 7, 7), Nchw, Backward, "nchw_backward_short16", "same"),
-        (s(1, 1280, 7, 7), Nhwc, Backward, "nhwc_backward_blocks", "same"),
-        (s(32, 64, 56, 56), Nchw, Backward, "nchw_backward_fused", "same"),
-        (s(32, 64, 56, 56), Nhwc, Backward, "nhwc_backward_tiled_p64", "same"),
-        (s(8, 512, 28, 28), Nchw, Backward, "nchw_backward_fused", "same"),
-        (s(8, 512, 28, 28), Nhwc, Backward, "nhwc_backward_blocks", "same"),
-        (s(256, 1024, 1, 1), Nchw, Backward, "nhwc_backward_blocks", "same"),
-        (s(256, 1024, 1, 1), Nhwc, Backward, "nhwc_backward_blocks", "same"),
+        (s(1, 3, 224, 224), Nchw, BATCH, "nchw_backward_fused", "same"),
+        (s(1, 3, 224, 224), Nchw, RUNNING, "nchw_backward_fused", "same"),
+        (s(1, 3, 224, 224), Nhwc, BATCH, "nhwc_backward_tiled_p48", "same"),
+        (s(1, 3, 224, 224), Nhwc, RUNNING, "nhwc_backward_tiled_p48", "same"),
+        (s(1, 32, 112, 112), Nchw, BATCH, "nchw_backward_fused", "same"),
+        (s(1, 32, 112, 112), Nchw, RUNNING, "nchw_backward_fused", "same"),
+        (s(1, 32, 112, 112), Nhwc, BATCH, "nhwc_backward_tiled_p32", "same"),
+        (s(1, 32, 112, 112), Nhwc, RUNNING, "nhwc_backward_tiled_p32", "same"),
+        (s(1, 64, 56, 56), Nchw, BATCH, "nchw_backward_fused", "same"),
+        (s(1, 64, 56, 56), Nchw, RUNNING, "nchw_backward_fused", "same"),
+        (s(1, 64, 56, 56), Nhwc, BATCH, "nhwc_backward_tiled_p64", "same"),
+        (s(1, 64, 56, 56), Nhwc, RUNNING, "nhwc_backward_tiled_p64", "same"),
+        (s(1, 256, 14, 14), Nchw, BATCH, "nchw_backward_short16", "same"),
+        (s(1, 256, 14, 14), Nchw, RUNNING, "nchw_backward_short16", "same"),
+        (s(1, 256, 14, 14), Nhwc, BATCH, "nhwc_backward_blocks", "same"),
+        (s(1, 256, 14, 14), Nhwc, RUNNING, "nhwc_backward_blocks", "same"),
+        (s(1, 1280, 7, 7), Nchw, BATCH, "nchw_backward_short16", "same"),
+        (s(1, 1280, 7, 7), Nchw, RUNNING, "nchw_backward_short16", "same"),
+        (s(1, 1280, 7, 7), Nhwc, BATCH, "nhwc_backward_blocks_fused", "same"),
+        (s(1, 1280, 7, 7), Nhwc, RUNNING, "nhwc_backward_blocks", "same"),
+        (s(32, 64, 56, 56), Nchw, BATCH, "nchw_backward_fused", "same"),
+        (s(32, 64, 56, 56), Nchw, RUNNING, "nchw_backward_fused", "same"),
+        (s(32, 64, 56, 56), Nhwc, BATCH, "nhwc_backward_tiled_p64", "same"),
+        (s(32, 64, 56, 56), Nhwc, RUNNING, "nhwc_backward_tiled_p64", "same"),
+        (s(8, 512, 28, 28), Nchw, BATCH, "nchw_backward_fused", "same"),
+        (s(8, 512, 28, 28), Nchw, RUNNING, "nchw_backward_fused", "same"),
+        (s(8, 512, 28, 28), Nhwc, BATCH, "nhwc_backward_blocks", "same"),
+        (s(8, 512, 28, 28), Nhwc, RUNNING, "nhwc_backward_blocks", "same"),
+        (s(256, 1024, 1, 1), Nchw, BATCH, "nhwc_backward_whole_rows", "same"),
+        (s(256, 1024, 1, 1), Nchw, RUNNING, "nhwc_backward_blocks", "same"),
+        (s(256, 1024, 1, 1), Nhwc, BATCH, "nhwc_backward_whole_rows", "same"),
+        (s(256, 1024, 1, 1), Nhwc, RUNNING, "nhwc_backward_blocks", "same"),
         // Prepared scales: no register tiles (they hide the scales' divisions).
         (s(1, 256, 14, 14), Nhwc, NormalizePrepared, "nhwc_normalize_row_groups_x4", "same"),
         (s(1, 1280, 7, 7), Nhwc, NormalizePrepared, "nhwc_normalize_row_groups_x4", "same"),
