@@ -43,6 +43,17 @@ struct Region {
 }
 
 impl Region {
+    /// Positions `col0..col0 + width` of the `rows` rows of `c` channels.
+    fn columns(rows: usize, c: usize, col0: usize, width: usize) -> Self {
+        Region {
+            base: 0,
+            rows,
+            stride: c,
+            col0,
+            width,
+        }
+    }
+
     /// The flat index of the first swept position of row `r`.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn start(&self, r: usize) -> usize {
@@ -288,6 +299,16 @@ pub(super) fn tiled<S: Simd, I: Io, M: Mask<S::F>>(
     }
 }
 
+/// The blocks of `c` channels, `(first channel, width)`: of similar widths, whole
+/// vectors but the last, at most `B`.
+fn channel_blocks(c: usize) -> impl Iterator<Item = (usize, usize)> {
+    let per = c
+        .div_ceil(c.div_ceil(B))
+        .next_multiple_of(LANES)
+        .clamp(LANES, B);
+    (0..c).step_by(per).map(move |k0| (k0, (c - k0).min(per)))
+}
+
 /// Many channels ([`Kernel::NhwcBackwardBlocks`]): blocks of at most `B` channels (of
 /// similar widths), each summed over every row, then given its `dx`; with `fused`
 /// ([`Kernel::NhwcBackwardBlocksFused`], batch statistics over at most `CHUNK` rows),
@@ -330,7 +351,7 @@ fn blocks_in<S: Simd, I: Io, M: Mask<S::F>>(
     io: &mut I,
     k: &Inputs,
     m: M,
-    g: Grads,
+    mut g: Grads,
     fused: bool,
 ) {
     let c = k.d.c;
@@ -339,21 +360,12 @@ fn blocks_in<S: Simd, I: Io, M: Mask<S::F>>(
     }
     let rows = io.len() / c;
     let inv_count = 1.0 / k.d.count as f64;
-    let per = c.div_ceil(c.div_ceil(B)).next_multiple_of(LANES).min(B);
     let mut pat = Pattern::new();
     // One `Totals` for every block: each sweep writes the positions it sums (no 4 KiB
     // cleared and returned per block).
     let mut t = Totals::new();
-    let mut k0 = 0;
-    while k0 < c {
-        let width = (c - k0).min(per);
-        let r = Region {
-            base: 0,
-            rows,
-            stride: c,
-            col0: k0,
-            width,
-        };
+    for (k0, width) in channel_blocks(c) {
+        let r = Region::columns(rows, c, k0, width);
         pat.block(s, k.p, k0, width, None);
         let how = match (k.batch, fused) {
             (true, true) => Sweep::SumsThenDx,
@@ -361,17 +373,13 @@ fn blocks_in<S: Simd, I: Io, M: Mask<S::F>>(
             _ => Sweep::SumsDx,
         };
         // The block's sums go to `dbeta` and `dgamma` as the sweep finishes each strip.
-        let out = Grads {
-            dgamma: g.dgamma.get_mut(k0..k0 + width).unwrap_or(&mut []),
-            dbeta: g.dbeta.get_mut(k0..k0 + width).unwrap_or(&mut []),
-        };
+        let out = g.range(k0, width);
         sweep(s, io, k, r, &pat, m, how, &mut t, Some(out));
         if k.batch && !fused {
             // Batch statistics: the constants from the sums, then a second sweep.
             pat.block(s, k.p, k0, width, Some((&t, inv_count)));
             sweep(s, io, k, r, &pat, m, Sweep::Dx, &mut t, None);
         }
-        k0 += width;
     }
 }
 
@@ -403,32 +411,20 @@ pub(super) fn whole_rows<S: Simd, I: Io, M: Mask<S::F>>(
         type Output = ();
         #[cfg_attr(not(debug_assertions), inline(always))]
         fn run(self, s: S) {
-            let Wide { io, k, m, g } = self;
+            let Wide { io, k, m, mut g } = self;
             let c = k.d.c.min(BACKWARD_WIDE);
             let rows = io.len() / c.max(1);
             let inv_count = 1.0 / k.d.count as f64;
-            let per = c.div_ceil(c.div_ceil(B)).next_multiple_of(LANES).min(B);
             let (mut pat, mut t) = (Pattern::new(), Totals::new());
             let mut all = Finals {
                 p: k.p,
                 cb: [0.0; BACKWARD_WIDE],
                 ndg: [0.0; BACKWARD_WIDE],
             };
-            let mut k0 = 0;
-            while k0 < c {
-                let width = (c - k0).min(per);
-                let r = Region {
-                    base: 0,
-                    rows,
-                    stride: c,
-                    col0: k0,
-                    width,
-                };
+            for (k0, width) in channel_blocks(c) {
+                let r = Region::columns(rows, c, k0, width);
                 pat.block(s, k.p, k0, width, None);
-                let out = Grads {
-                    dgamma: g.dgamma.get_mut(k0..k0 + width).unwrap_or(&mut []),
-                    dbeta: g.dbeta.get_mut(k0..k0 + width).unwrap_or(&mut []),
-                };
+                let out = g.range(k0, width);
                 sweep(s, io, k, r, &pat, m, Sweep::Sums, &mut t, Some(out));
                 pat.block(s, k.p, k0, width, Some((&t, inv_count)));
                 let [.., cb, ndg] = &pat.k;
@@ -438,16 +434,8 @@ pub(super) fn whole_rows<S: Simd, I: Io, M: Mask<S::F>>(
                         to.copy_from_slice(from);
                     }
                 }
-                k0 += width;
             }
-            let r = Region {
-                base: 0,
-                rows,
-                stride: c,
-                col0: 0,
-                width: c,
-            };
-            dx_rows(s, io, k, r, &all, m, &mut t);
+            dx_rows(s, io, k, Region::columns(rows, c, 0, c), &all, m, &mut t);
         }
     }
     s.vectorize(Wide { io, k, m, g });

@@ -17,6 +17,17 @@ pub(crate) struct Grads<'a> {
     pub dbeta: &'a mut [f32],
 }
 
+impl Grads<'_> {
+    /// Channels `k0..k0 + width` of both (empty where they leave them).
+    pub(crate) fn range(&mut self, k0: usize, width: usize) -> Grads<'_> {
+        let r = k0..k0.saturating_add(width);
+        Grads {
+            dgamma: self.dgamma.get_mut(r.clone()).unwrap_or(&mut []),
+            dbeta: self.dbeta.get_mut(r).unwrap_or(&mut []),
+        }
+    }
+}
+
 /// The backward on validated arguments: `io` reads `dy` and writes `dx`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run<I: Io>(
