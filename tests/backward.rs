@@ -375,6 +375,11 @@ fn kernel_paths_and_data_classes() {
         // NHWC blocks of 144 and 116 channels down exactly `CHUNK` (64) rows: the partial
         // vector of the second block folds its sums once, at the last row.
         Shape::new(1, 260, 8, 8),
+        // Batch statistics over more than `CHUNK` rows (not 4 KiB apart): strip by strip,
+        // sums down every chunk, then `dx` from the last chunk back (AVX-512, portable).
+        // 130 rows end in a chunk of 2; 256 rows are four whole chunks.
+        Shape::new(1, 260, 10, 13),
+        Shape::new(2, 272, 8, 16),
     ];
     let dists: [&[Dist]; 4] = [
         &[Dist::Normal {

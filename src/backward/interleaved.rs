@@ -9,8 +9,9 @@
 //! `dy·xhat` per position; the positions fold into channels, whose constants give a
 //! pattern of per-position constants for the second sweep, which writes `dx` (with
 //! running statistics `dx = a*dy` is written by the first sweep, and there is no second).
-//! Blocks of at most `CHUNK` rows (1x1280x7x7) need no second sweep either: each strip
-//! writes its `dx` right after its sums, from L1 ([`Sweep::SumsThenDx`]). The blocks' sums
+//! Blocks of few rows (1x1280x7x7, and 1x256x14x14 but at AVX2) need no second sweep
+//! either: each strip writes its `dx` right after its sums, mostly from L1
+//! ([`Sweep::SumsThenDx`]). The blocks' sums
 //! go to `dgamma` and `dbeta` as each strip finishes. With batch statistics over more
 //! rows a multiple of 4 KiB apart (at most [`BACKWARD_WIDE`] channels: 256x1024x1x1),
 //! every block is summed first and `dx` then written over whole rows ([`whole_rows`]).

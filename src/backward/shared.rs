@@ -7,7 +7,7 @@ use super::planar;
 use super::{Activated, BackwardParams, ForwardStats};
 use crate::normalize::Activation;
 use crate::normalize::io::Io;
-use crate::plan::{self, Kernel};
+use crate::plan::{self, Kernel, Op};
 use crate::shape::{Dims, Layout};
 use crate::simd::{Isa, LANES, Simd, Vf32, WithSimd, dispatch};
 
@@ -52,7 +52,7 @@ pub(super) fn run<I: Io>(
         x: &'a [f32],
         y: &'a [f32],
         d: Dims,
-        layout: Layout,
+        kernel: Kernel,
         p: &'a BackwardParams<'a>,
         batch: bool,
         act: Activation,
@@ -70,18 +70,19 @@ pub(super) fn run<I: Io>(
                 batch: self.batch,
             };
             match mask_bounds(self.act) {
-                None => go(s, self.io, &k, self.layout, NoMask, self.g),
+                None => go(s, self.io, &k, self.kernel, NoMask, self.g),
                 Some((below, above)) => {
                     let m = Range {
                         below: s.splat(below),
                         above: s.splat(above),
                         zero: s.zero(),
                     };
-                    go(s, self.io, &k, self.layout, m, self.g);
+                    go(s, self.io, &k, self.kernel, m, self.g);
                 }
             }
         }
     }
+    let batch = stats == ForwardStats::Batch;
     let (y, act) = match fwd {
         Some(f) => (f.y, f.act),
         None => (&[][..], Activation::Identity),
@@ -93,9 +94,9 @@ pub(super) fn run<I: Io>(
             x,
             y,
             d,
-            layout,
+            kernel: plan::plan(Op::Backward { batch }, layout, d, isa),
             p,
-            batch: stats == ForwardStats::Batch,
+            batch,
             act,
             g,
         },
@@ -130,11 +131,10 @@ impl Inputs<'_> {
     }
 }
 
-/// The layout's kernel, with the mask type chosen.
+/// The plan's kernel, with the mask type chosen.
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn go<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, layout: Layout, m: M, g: Grads) {
-    let op = plan::Op::Backward { batch: k.batch };
-    match plan::plan(op, layout, k.d, Isa::Portable) {
+fn go<S: Simd, I: Io, M: Mask<S::F>>(s: S, io: &mut I, k: &Inputs, kernel: Kernel, m: M, g: Grads) {
+    match kernel {
         Kernel::NchwBackwardFused => planar::run(s, io, k, m, g, false),
         Kernel::NchwBackwardShort16 => planar::run(s, io, k, m, g, true),
         Kernel::NhwcBackwardTiled { period } => interleaved::tiled(s, io, k, period, m, g),

@@ -84,7 +84,7 @@ fn grid_kernels() {
         (s(1, 64, 56, 56), Nhwc, RUNNING, "nhwc_backward_tiled_p64", "same"),
         (s(1, 256, 14, 14), Nchw, BATCH, "nchw_backward_short16", "same"),
         (s(1, 256, 14, 14), Nchw, RUNNING, "nchw_backward_short16", "same"),
-        (s(1, 256, 14, 14), Nhwc, BATCH, "nhwc_backward_blocks", "same"),
+        (s(1, 256, 14, 14), Nhwc, BATCH, "nhwc_backward_blocks_fused", "nhwc_backward_blocks"),
         (s(1, 256, 14, 14), Nhwc, RUNNING, "nhwc_backward_blocks", "same"),
         (s(1, 1280, 7, 7), Nchw, BATCH, "nchw_backward_short16", "same"),
         (s(1, 1280, 7, 7), Nchw, RUNNING, "nchw_backward_short16", "same"),
