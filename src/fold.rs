@@ -97,7 +97,7 @@ pub enum Bias<'a> {
 /// (`b = 0` for [`Bias::Absent`]). Computed in f64 from the f32 inputs, rounded once.
 ///
 /// `p`'s slices and the bias hold `shape.out` values, `weights` holds
-/// `shape.out * shape.per_out`. As in [`crate::normalize`], the parameters are not checked
+/// `shape.out * shape.per_out`. As in [`fn@crate::normalize`], the parameters are not checked
 /// beyond `eps`: `var + eps == 0` gives infinite or NaN weights, as IEEE arithmetic has it.
 ///
 /// # Errors

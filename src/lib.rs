@@ -6,7 +6,7 @@
 //!   ([`Method::TwoPass`], the most accurate) algorithm.
 //! - [`accumulate_moments`]: the same statistics as mergeable [`Moments`], added to what a
 //!   caller already holds (statistics over many batches, or over pieces of one).
-//! - [`normalize`], [`normalize_in_place`]: `y = act((x - mean) * scale + beta)` per
+//! - [`fn@normalize`], [`normalize_in_place`]: `y = act((x - mean) * scale + beta)` per
 //!   channel, `scale = gamma / sqrt(var + eps)`, with [`Activation`] (ReLU, clamp, ReLU6,
 //!   leaky ReLU, hard swish, SiLU) in the same pass; one subtract and one fused
 //!   multiply-add per element.
@@ -21,7 +21,7 @@
 //! - [`train_forward`], [`train_forward_in_place`]: batch statistics, normalize, running
 //!   statistics ([`Momentum`]: PyTorch, ONNX, cumulative) and the saved mean and `invstd`
 //!   for the backward pass, in one call.
-//! - [`backward`], [`backward_in_place`]: the backward pass (PyTorch's semantics), `dx`,
+//! - [`fn@backward`], [`backward_in_place`]: the backward pass (PyTorch's semantics), `dx`,
 //!   `dgamma` and `dbeta` from `x`, `dy` and the forward's statistics ([`BackwardParams`]),
 //!   for batch or running statistics ([`ForwardStats`]);
 //!   [`backward_activated`], [`backward_activated_in_place`] through a fused ReLU or clamp

@@ -133,7 +133,7 @@ pub(crate) struct Pitch {
 impl Shape {
     /// Checks the shape of strided NHWC rows and the buffer `x` (of `x_len` values) that
     /// holds them, in the order the strided functions document: [`Error::ShapeOverflow`],
-    /// then [`Shape::pitch`] for `x`, then (with `need_values`) [`Error::EmptyChannel`].
+    /// then [`Dims::pitch`] for `x`, then (with `need_values`) [`Error::EmptyChannel`].
     pub(crate) fn strided_dims(
         &self,
         x_len: usize,

@@ -91,7 +91,7 @@ pub struct SavedStats<'a> {
     /// The batch mean.
     pub mean: &'a mut [f32],
     /// `1 / sqrt(var + eps)`, `var` the biased batch variance, computed in f64 from the
-    /// f64 variance and rounded once (see [`crate::normalize`] for how the reciprocal
+    /// f64 variance and rounded once (see [`fn@crate::normalize`] for how the reciprocal
     /// square root is taken).
     pub invstd: &'a mut [f32],
 }
@@ -128,7 +128,7 @@ pub struct TrainParams<'a> {
 /// `running.*` hold `shape.c` values. The running statistics are updated in f64 from the
 /// batch's f64 moments, then rounded.
 ///
-/// Range: as in [`crate::normalize`], `y` is computed as `x - mean` in f32, then times
+/// Range: as in [`fn@crate::normalize`], `y` is computed as `x - mean` in f32, then times
 /// `scale`: when `|x - mean|` overflows f32 (a channel spanning more than `f32::MAX`,
 /// e.g. `f32::MAX` among values near `-f32::MAX`) that element's output is `±inf` (then
 /// activated), even where the true result is finite. The statistics themselves stay

@@ -1,11 +1,11 @@
 //! NHWC backward (and NCHW with 1x1 planes, which is the same thing): channels in lanes.
 //!
 //! The buffer is seen as rows of positions, position `i` of a row holding one channel.
-//! Few channels (`lcm(c, LANES)` below [`BACKWARD_BLOCK`]: c = 1, 3, 7, 16, 64…): rows
+//! Few channels (`lcm(c, LANES)` below [`BACKWARD_BLOCK`](crate::plan::BACKWARD_BLOCK): c = 1, 3, 7, 16, 64…): rows
 //! of `period = lcm(c, LANES)` values, whole vectors over the flat buffer, position `i`
 //! holding channel `i % c`; the last pixels that do not fill a row are a second, short
 //! region with rows of `c`. Many channels: rows of `c`, in blocks of at most
-//! [`BACKWARD_BLOCK`] channels. Per region, one sweep down the rows sums `dy` and
+//! [`BACKWARD_BLOCK`](crate::plan::BACKWARD_BLOCK) channels. Per region, one sweep down the rows sums `dy` and
 //! `dy·xhat` per position; the positions fold into channels, whose constants give a
 //! pattern of per-position constants for the second sweep, which writes `dx` (with
 //! running statistics `dx = a*dy` is written by the first sweep, and there is no second).

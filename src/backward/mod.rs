@@ -190,7 +190,7 @@ pub fn backward_in_place(
 ///
 /// # Errors
 /// As [`backward`], and [`Error::LengthMismatch`] naming `y`; [`Error::InvalidParameter`]
-/// naming `Clamp.min` or `Clamp.max` as [`crate::normalize`] does, or naming `act` (value
+/// naming `Clamp.min` or `Clamp.max` as [`fn@crate::normalize`] does, or naming `act` (value
 /// NaN) for an activation other than `Identity`, `Relu` and `Clamp`.
 #[allow(clippy::too_many_arguments)]
 pub fn backward_activated(

@@ -14,7 +14,7 @@ use crate::stats::{
 };
 
 /// The crate's kernels at one instruction-set level: the same functions as the crate's
-/// free functions ([`crate::batch_stats`], [`crate::normalize`], …), which run at
+/// free functions ([`crate::batch_stats`], [`fn@crate::normalize`], …), which run at
 /// [`Isa::detected`], but at the level this value was made for.
 ///
 /// For tests and benchmarks that compare levels, and for users who want the same bits on

@@ -11,10 +11,10 @@ use crate::normalize::{Activation, NormParams, normalize_at, normalize_in_place_
 use crate::shape::{Layout, Shape};
 
 impl Kernels {
-    /// [`crate::normalize`] at this level.
+    /// [`fn@crate::normalize`] at this level.
     ///
     /// # Errors
-    /// As [`crate::normalize`].
+    /// As [`fn@crate::normalize`].
     pub fn normalize(
         &self,
         x: &[f32],

@@ -43,10 +43,10 @@ impl Kernels {
         train_forward_in_place_at(self.isa, x, shape, layout, p, running, saved)
     }
 
-    /// [`crate::backward`] at this level.
+    /// [`fn@crate::backward`] at this level.
     ///
     /// # Errors
-    /// As [`crate::backward`].
+    /// As [`fn@crate::backward`].
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,

@@ -11,7 +11,7 @@
 //! - Many channels: each row is `c / LANES` whole vectors whose constants are the same for
 //!   every row, plus, when `LANES` does not divide `c`, one whole vector that ends at the
 //!   row's end (overlapping the previous one, computed from the input before the row is
-//!   written). Channels are taken in blocks of at most [`BLOCK`], so the constants stay on
+//!   written). Channels are taken in blocks of at most [`NORM_BLOCK`](crate::plan::NORM_BLOCK), so the constants stay on
 //!   the stack, and rows a few at a time so that each vector of constants serves several
 //!   rows: column by column over 2 or 4 rows for large tensors, or, for tensors that stay
 //!   in cache, register tiles of `TILE_V` vectors of channels over `TILE_R` rows, whose

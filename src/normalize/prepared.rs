@@ -1,5 +1,5 @@
 //! Prepared inference: [`Prepared`] constants checked and computed once ([`prepare`]),
-//! then [`normalize_prepared`](super::prepared::normalize_prepared) and [`normalize_prepared_in_place`] on every call.
+//! then [`normalize_prepared`] and [`normalize_prepared_in_place`] on every call.
 
 use super::io::{InPlace, OutOfPlace};
 use super::{Activation, NormParams, run};
@@ -9,7 +9,7 @@ use crate::shape::{Layout, Shape, check_len};
 use crate::simd::Isa;
 
 /// Per-channel constants prepared once ([`prepare`], e.g. when a model is loaded) for
-/// [`normalize_prepared`](super::prepared::normalize_prepared): channel `k` computes `y = (x - mean[k]) * scale[k] + beta[k]`.
+/// [`normalize_prepared`]: channel `k` computes `y = (x - mean[k]) * scale[k] + beta[k]`.
 /// Each slice holds one value per channel.
 ///
 /// With the `scale` that [`prepare`] computed from a [`NormParams`], the results are
@@ -94,7 +94,7 @@ pub fn normalize_prepared(
     normalize_prepared_at(Isa::detected(), x, y, shape, layout, p, act)
 }
 
-/// [`normalize_prepared`](super::prepared::normalize_prepared) at level `isa` (supported: checked by the caller).
+/// [`normalize_prepared`] at level `isa` (supported: checked by the caller).
 pub(crate) fn normalize_prepared_at(
     isa: Isa,
     x: &[f32],
@@ -121,11 +121,11 @@ pub(crate) fn normalize_prepared_at(
     Ok(())
 }
 
-/// [`normalize_prepared`](super::prepared::normalize_prepared) in place: `x` is overwritten with `y`. Bitwise identical to the
+/// [`normalize_prepared`] in place: `x` is overwritten with `y`. Bitwise identical to the
 /// out-of-place result.
 ///
 /// # Errors
-/// As [`normalize_prepared`](super::prepared::normalize_prepared) (without `y`). On error `x` is untouched.
+/// As [`normalize_prepared`] (without `y`). On error `x` is untouched.
 pub fn normalize_prepared_in_place(
     x: &mut [f32],
     shape: Shape,

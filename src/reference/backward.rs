@@ -15,7 +15,7 @@ pub fn activation_passes(y: f32, act: Activation) -> bool {
     }
 }
 
-/// The f64 outputs of [`backward`].
+/// The f64 outputs of [`fn@backward`].
 #[derive(Debug)]
 pub struct Backward64<'a> {
     /// The gradient of `x`, `shape.numel()` values.
@@ -27,7 +27,7 @@ pub struct Backward64<'a> {
 }
 
 /// The backward pass in f64 from the given (f32) statistics, nothing rounded: the answer
-/// [`crate::backward`] (`fwd` `None`) and [`crate::backward_activated`] approximate.
+/// [`fn@crate::backward`] (`fwd` `None`) and [`crate::backward_activated`] approximate.
 /// With `xhat = (x - mean)*invstd` and `dy` masked by `fwd` (0 where the activation did
 /// not pass): `dbeta = Σdy`, `dgamma = Σdy·xhat`, `dx = gamma*invstd*(dy - dbeta/m -
 /// xhat*dgamma/m)` for batch statistics, `dy*gamma*invstd` for running ones. A zero-sized

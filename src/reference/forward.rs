@@ -70,10 +70,10 @@ pub fn exp(x: f64) -> f64 {
 }
 
 /// `y = act((x - mean) * gamma / sqrt(var + eps) + beta)` in f64, the scale not rounded: the
-/// exact answer [`crate::normalize`] approximates in f32. `y` holds `shape.numel()` values.
+/// exact answer [`fn@crate::normalize`] approximates in f32. `y` holds `shape.numel()` values.
 ///
 /// # Errors
-/// As [`crate::normalize`].
+/// As [`fn@crate::normalize`].
 pub fn normalize(
     x: &[f32],
     y: &mut [f64],

@@ -8,7 +8,7 @@
 //! `f32x16` (portable: SSE2, NEON, simd128 or scalar, as compiled).
 //!
 //! A token (a value of a type implementing [`Simd`]) exists only when its instructions can
-//! run: [`Portable`] always, the x86 ones only through [`dispatch`], after the CPU was
+//! run: [`Portable`] always, the x86 ones only through [`fn@dispatch`], after the CPU was
 //! checked. Vectors are made from a token, so holding a vector proves the same.
 
 #[allow(unsafe_code)]

@@ -1,5 +1,5 @@
 //! Per-channel statistics: the public entry points (validate once, then dispatch on layout
-//! to [`planar`] (which sends short planes to [`short`]) or [`interleaved`]) and the fallback for non-finite results ([`rescue`]).
+//! to [`planar`] (which sends short planes to [`flat`]) or [`interleaved`]) and the fallback for non-finite results ([`rescue`]).
 //! The lane operations the layout kernels are generic over are in [`ops`].
 
 mod flat;

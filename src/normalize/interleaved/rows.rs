@@ -9,7 +9,7 @@ use crate::plan::{self, Kernel, NORM_BLOCK, TILE_R};
 use crate::simd::{Body, LANES, Simd};
 
 /// Many channels (`c > LANES`): row by row (rows `pitch >= c` values apart), in blocks
-/// of at most [`BLOCK`] channels.
+/// of at most [`NORM_BLOCK`] channels.
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn rows<S: Simd, I: Io, A: Act<S::F>>(
     s: S,
@@ -280,7 +280,7 @@ fn block_rows<const R: usize, const NT: bool, S: Simd, I: Io, A: Act<S::F>>(
 
 /// Rows `pitch[0]` values apart in the input, `pitch[1]` in the output, each a vector at
 /// a time, the row's last vector stored partially (so nothing between rows is written),
-/// in blocks of at most [`BLOCK`] channels. For strided rows of fewer than `LANES`
+/// in blocks of at most [`NORM_BLOCK`] channels. For strided rows of fewer than `LANES`
 /// channels, or with two pitches. Its own function for the ISA ([`Simd::vectorize`]).
 pub(super) fn row_vectors<S: Simd, I: Io, A: Act<S::F>>(
     s: S,

@@ -2,11 +2,11 @@
 //! AVX-512F+DQ (16 lanes in one zmm register).
 //!
 //! Soundness rests on one invariant: a token ([`Avx2`], [`Avx512`]) is made only by
-//! [`super::dispatch`], after the CPU and the OS were found to support its instructions,
+//! [`fn@super::dispatch`], after the CPU and the OS were found to support its instructions,
 //! and a vector is made only from a token (or from other vectors). So wherever a vector
 //! exists, its instructions can run, and the `unsafe` intrinsic calls below are sound.
 //! Each operation is `#[inline(always)]`: inlined into a kernel running inside
-//! [`Simd::vectorize`], it becomes one or two instructions.
+//! [`Simd::vectorize`](super::Simd::vectorize), it becomes one or two instructions.
 
 use super::LANES;
 use core::arch::x86_64::*;
@@ -98,7 +98,7 @@ unsafe fn transpose_8x8(r: [__m256; 8]) -> [__m256; 8] {
     }
 }
 
-/// Both 8x8 halves of [`Simd::transpose8`]: columns of rows `0..8`, then of rows `8..16`.
+/// Both 8x8 halves of [`Simd::transpose8`](super::Simd::transpose8): columns of rows `0..8`, then of rows `8..16`.
 ///
 /// # Safety
 /// AVX must be available.
