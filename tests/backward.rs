@@ -380,6 +380,9 @@ fn kernel_paths_and_data_classes() {
         // 130 rows end in a chunk of 2; 256 rows are four whole chunks.
         Shape::new(1, 260, 10, 13),
         Shape::new(2, 272, 8, 16),
+        // The same with rows 8 KiB apart (too many channels for whole rows): each strip's
+        // `dx` row by row (AVX-512, portable; AVX2 takes two sweeps).
+        Shape::new(70, 2048, 1, 1),
     ];
     let dists: [&[Dist]; 4] = [
         &[Dist::Normal {

@@ -312,8 +312,8 @@ fn channel_blocks(c: usize) -> impl Iterator<Item = (usize, usize)> {
 
 /// Many channels ([`Kernel::NhwcBackwardBlocks`]): blocks of at most `B` channels (of
 /// similar widths), each summed over every row, then given its `dx`; with `fused`
-/// ([`Kernel::NhwcBackwardBlocksFused`], batch statistics over at most `CHUNK` rows),
-/// each strip's `dx` right after its sums. Its own function for the ISA
+/// ([`Kernel::NhwcBackwardBlocksFused`], batch statistics over few rows), each strip's
+/// `dx` right after its sums. Its own function for the ISA
 /// ([`Simd::vectorize`]): the blocks' constants are lane operations (each sweep is an
 /// island of its own).
 ///

@@ -118,8 +118,9 @@ pub(crate) enum Kernel {
     /// Backward on many interleaved channels: blocks of at most [`BACKWARD_BLOCK`]
     /// channels, each swept down every row for its sums, then (batch statistics) for `dx`.
     NhwcBackwardBlocks,
-    /// [`Kernel::NhwcBackwardBlocks`] with batch statistics over at most `CHUNK` rows:
-    /// each strip of a block writes its `dx` right after its sums, its rows still in L1.
+    /// [`Kernel::NhwcBackwardBlocks`] with batch statistics over few rows (at most
+    /// [`FUSED_ROWS`]; `CHUNK` with AVX2): each strip of a block writes its `dx` right
+    /// after its sums, from its last rows back, which are still in L1.
     NhwcBackwardBlocksFused,
     /// Batch statistics over more than `CHUNK` rows a multiple of 4 KiB apart, at most
     /// [`BACKWARD_WIDE`] channels: every block's sums first, then one `dx` sweep over
@@ -502,6 +503,16 @@ pub(crate) const BACKWARD_WIDE: usize = 1024;
 /// `CHUNK`).
 pub(crate) const FUSED_ROWS: usize = 4 * CHUNK;
 
+/// Whether `isa` runs AVX2's instructions and no AVX-512: the AVX2 level, or the
+/// portable one built for AVX2 (e.g. `-C target-cpu=native` on an AVX2-only CPU).
+fn avx2_class(isa: Isa) -> bool {
+    match isa {
+        Isa::Avx2 => true,
+        Isa::Portable => cfg!(target_feature = "avx2") && !cfg!(target_feature = "avx512f"),
+        _ => false,
+    }
+}
+
 /// The interleaved backward for `c >= 1` channels in `rows` rows, with batch statistics
 /// or not, at level `isa`.
 pub(crate) fn nhwc_backward(c: usize, rows: usize, batch: bool, isa: Isa) -> Kernel {
@@ -518,7 +529,7 @@ pub(crate) fn nhwc_backward(c: usize, rows: usize, batch: bool, isa: Isa) -> Ker
     } else if (c * 4).is_multiple_of(4096) && c <= BACKWARD_WIDE {
         // 256x1024x1x1: 12% less time at AVX-512 and AVX2, 18% portable (Intel Xeon).
         Kernel::NhwcBackwardWholeRows
-    } else if rows <= FUSED_ROWS && isa != Isa::Avx2 {
+    } else if rows <= FUSED_ROWS && !avx2_class(isa) {
         // 1x256x14x14 (196 rows): 5% less time at AVX-512 and portable, 8% more at AVX2.
         Kernel::NhwcBackwardBlocksFused
     } else {

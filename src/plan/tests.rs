@@ -131,6 +131,43 @@ fn grid_kernels() {
     );
 }
 
+/// The interleaved backward with batch statistics around its thresholds: fused strips up
+/// to `CHUNK` rows at AVX2 and `FUSED_ROWS` at AVX-512, whole rows for rows a multiple of
+/// 4 KiB apart of at most `BACKWARD_WIDE` channels (more channels fuse), two sweeps
+/// beyond; running statistics always one sweep of the blocks.
+#[test]
+fn nhwc_backward_thresholds() {
+    let (fused, blocks, whole) = (
+        Kernel::NhwcBackwardBlocksFused,
+        Kernel::NhwcBackwardBlocks,
+        Kernel::NhwcBackwardWholeRows,
+    );
+    for (c, rows, avx512, avx2) in [
+        (256, CHUNK, fused, fused),
+        (256, CHUNK + 1, fused, blocks),
+        (256, FUSED_ROWS, fused, blocks),
+        (256, FUSED_ROWS + 1, blocks, blocks),
+        (1024, CHUNK, fused, fused),
+        (1024, CHUNK + 1, whole, whole),
+        (1024, 10_000, whole, whole),
+        (2048, CHUNK + 1, fused, blocks),
+        (2048, FUSED_ROWS + 1, blocks, blocks),
+    ] {
+        for (isa, want) in [(Isa::Avx512, avx512), (Isa::Avx2, avx2)] {
+            assert_eq!(
+                nhwc_backward(c, rows, true, isa),
+                want,
+                "c={c} rows={rows} {isa}"
+            );
+            assert_eq!(
+                nhwc_backward(c, rows, false, isa),
+                blocks,
+                "c={c} rows={rows} {isa}"
+            );
+        }
+    }
+}
+
 /// Strided rows: the row kernels with one pitch and a vector or more of channels, the
 /// gap tiles with one pitch and a short period, the per-row vectors otherwise.
 #[test]

@@ -29,9 +29,10 @@ pub(super) enum Sweep {
     Dx,
     /// Batch statistics over few rows ([`crate::plan::FUSED_ROWS`]): each strip sums
     /// ([`Sweep::Sums`]) down every row, then writes its `dx` with the final constants of
-    /// its channels, from its last block of rows back, so that its rows are read again
-    /// from L1 (64 rows of 4 vectors of `x` and `dy` are 32 KiB) instead of from L2 by a
-    /// second sweep of the region: 1x1280x7x7 NHWC (49 rows) went from 14.2 to 13.2 µs at
+    /// its channels, from its last block of `CHUNK` rows back, so that the rows it summed
+    /// last are read again from L1 (64 rows of 4 vectors of `x` and `dy` are 32 KiB; of
+    /// 256 rows, about the last 64) instead of from L2 by a second sweep of the region
+    /// (the partial last vector, row by row, goes forward): 1x1280x7x7 NHWC (49 rows) went from 14.2 to 13.2 µs at
     /// AVX-512 and from 18.9 to 18.2 µs at AVX2, 1x256x14x14 (196 rows) 5% faster at
     /// AVX-512 and portable, 8% slower at AVX2 (Intel Xeon).
     SumsThenDx,
@@ -82,9 +83,6 @@ pub(super) fn sweep<S: Simd, I: Io, M: Mask<S::F>>(
                 t,
                 mut out,
             } = self;
-            // Blocks of `CHUNK` rows (a fold of the f32 sums each), and in each block
-            // the strips one after the other, so a block's rows are read from memory
-            // once, in order, and from cache by its later strips.
             let full = r.width / LANES;
             if how == Sweep::Dx && (r.stride * 4).is_multiple_of(4096) {
                 dx_rows(s, io, k, r, pat, m, t);
@@ -125,6 +123,9 @@ pub(super) fn sweep<S: Simd, I: Io, M: Mask<S::F>>(
                     j += w;
                 }
             }
+            // The other sweeps: blocks of `CHUNK` rows (a fold of the f32 sums each), and
+            // in each block the strips one after the other, so a block's rows are read
+            // from memory once, in order, and from cache by its later strips.
             let mut row = 0;
             while row < r.rows && how != Sweep::SumsThenDx {
                 let rows = row..(row + CHUNK).min(r.rows);
