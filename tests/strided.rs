@@ -325,6 +325,47 @@ fn stats_strided_within_reference_bounds() {
     });
 }
 
+/// Rows spanning more than the plan's in-cache size, with gaps between a super-block's
+/// positions: the statistics prefetch rows ahead (the last rows' prefetches would reach
+/// past the buffer and are skipped). The same bounds as everywhere.
+#[test]
+fn stats_strided_prefetched_rows() {
+    each_isa(|| {
+        let mut rng = Rng::new(21);
+        // (c, stride, pixels): rows*stride above 512Ki values; 300 channels are two
+        // super-blocks, 256 and 44 wide.
+        for (c, xs, pixels) in [(40, 80, 7000), (300, 600, 900), (19, 1000, 600)] {
+            let x = strided(&mut rng, pixels, c, xs, 5, GAP);
+            let shape = Shape::new(pixels, c, 1, 1);
+            let mut exact = vec![Moments::default(); c];
+            reference::moments_strided(&x, xs, shape, &mut exact).unwrap();
+            let xc = compact(&x, pixels, c, xs);
+            let abs: Vec<f64> = (0..c)
+                .map(|k| {
+                    (0..pixels)
+                        .map(|i| f64::from(xc[i * c + k]).abs())
+                        .sum::<f64>()
+                        / pixels as f64
+                })
+                .collect();
+            for method in [Method::Welford, Method::TwoPass] {
+                let what = format!("c={c} pixels={pixels} stride={xs} {method:?}");
+                let (mut m, mut v) = (vec![0.0f32; c], vec![0.0f32; c]);
+                batch_stats_strided(&x, xs, shape, method, &mut m, &mut v).unwrap();
+                for k in 0..c {
+                    check_stats(
+                        m[k],
+                        v[k],
+                        &exact[k],
+                        abs[k],
+                        &format!("{what} channel {k}"),
+                    );
+                }
+            }
+        }
+    });
+}
+
 /// The non-finite rule and the f64 rescue see only the rows: one channel with `+inf`, one
 /// with values near 3e19 (f32 squares overflow), the others ordinary, NaN in every gap.
 #[test]

@@ -246,6 +246,28 @@ fn strided_stats_kernels() {
     }
 }
 
+/// The interleaved statistics prefetch rows with gaps spanning more than `STREAMED`
+/// values, `STATS_AHEAD` bytes ahead within 2..=32 rows.
+#[test]
+fn stats_prefetch_distance() {
+    for (rows, pitch, width, want) in [
+        (100_352, 128, 64, 32), // 32x64x56x56 at stride 2c: 64 rows would be 32 KiB
+        (6272, 1024, 256, 8),   // 8x512x28x28 at stride 2c: 32 KiB
+        (6272, 512, 256, 16),   // 8x512x28x28 contiguous: more channels than a block
+        (600, 100_000, 19, 2),  // rows far apart: at least 2
+        (3136, 128, 64, 0),     // 1x64x56x56 at stride 2c: in cache
+        (256, 2048, 256, 0),    // 256x1024x1x1 at stride 2c: exactly STREAMED values
+        (100_352, 64, 64, 0),   // contiguous, the rows one stream
+        (100_352, 256, 256, 0), // a super-block as wide as the rows
+    ] {
+        assert_eq!(
+            stats_prefetch(rows, pitch, width),
+            want,
+            "{rows}x{pitch} width {width}"
+        );
+    }
+}
+
 /// The plan's idea of each level's accumulators is the lanes' own.
 #[test]
 fn accumulators_match_the_lanes() {

@@ -21,7 +21,9 @@ pub(super) enum Op {
 }
 
 /// Runs `op` over `rows` rows of `stride` values, positions `s0..s0 + width`
-/// (`width <= SUPER`) with parameters `prm`, adding to `acc`.
+/// (`width <= SUPER`) with parameters `prm`, adding to `acc`; with `ahead > 0`, each
+/// row's positions are prefetched `ahead` rows before they are read
+/// ([`plan::stats_prefetch`](crate::plan::stats_prefetch)).
 #[allow(clippy::too_many_arguments)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn pass<S: Simd>(
@@ -34,6 +36,7 @@ pub(super) fn pass<S: Simd>(
     width: usize,
     prm: &[f32; SUPER],
     acc: &mut [Positions],
+    ahead: usize,
 ) {
     let g = Grid {
         s,
@@ -42,6 +45,7 @@ pub(super) fn pass<S: Simd>(
         rows,
         s0,
         width,
+        ahead,
     };
     match op {
         Op::Welford => g.run::<Welford>(prm, acc),
@@ -49,7 +53,8 @@ pub(super) fn pass<S: Simd>(
     }
 }
 
-/// Where a pass reads: `rows` rows of `stride` values, positions `s0..s0 + width`.
+/// Where a pass reads: `rows` rows of `stride` values, positions `s0..s0 + width`; and
+/// how many rows ahead it prefetches them (0: none).
 #[derive(Clone, Copy)]
 struct Grid<'a, S> {
     s: S,
@@ -58,6 +63,7 @@ struct Grid<'a, S> {
     rows: usize,
     s0: usize,
     width: usize,
+    ahead: usize,
 }
 
 impl<S: Simd> Grid<'_, S> {
@@ -364,6 +370,12 @@ impl<S: Simd> Grid<'_, S> {
         for i in 0..r {
             let k = k0 + i + 1;
             let a = (row + i) * self.stride + col;
+            if self.ahead > 0 {
+                let f = a + self.ahead * self.stride;
+                if let Some(next) = x.get(f..f + V * LANES) {
+                    s.prefetch(next);
+                }
+            }
             match x.get(a..a + V * LANES) {
                 Some(seg) => {
                     let (vs, _) = seg.as_chunks::<LANES>();

@@ -116,7 +116,7 @@ fn tile_pass<S: Simd>(
             Op::TwoPass => [0.0; SUPER],
         };
         let mut acc = [Positions::new()];
-        pass(s, op, values, stride, rows, 0, width, &prm, &mut acc);
+        pass(s, op, values, stride, rows, 0, width, &prm, &mut acc, 0);
         for i in 0..width {
             if let Some(o) = out.get_mut(i % pitch) {
                 *o = o.merge(acc[0].moments(i));
@@ -145,7 +145,8 @@ fn blocked<S: Simd>(
         Method::TwoPass => (Op::TwoPass, [0.0; SUPER]),
     };
     let mut acc = new_acc();
-    pass(s, op, x, pitch, rows, s0, width, &prm, &mut acc);
+    let ahead = plan::stats_prefetch(rows, pitch, width);
+    pass(s, op, x, pitch, rows, s0, width, &prm, &mut acc, ahead);
     for i in 0..width {
         emit(s0 + i, acc[i / BLOCK].moments(i % BLOCK));
     }
