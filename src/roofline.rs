@@ -86,6 +86,75 @@ pub fn floor(isa: Isa, x: &[f32], p: f32) -> (f32, f32) {
     dispatch(isa, Job(x, p))
 }
 
+/// The read roofline over strided rows: `Σx` of the rows of `c` values whose starts are
+/// `pitch >= c` values apart (`x` ends with the last row's `c` values), row by row: each
+/// row's whole vectors into independent accumulators, its tail as a zero-filled vector.
+/// Reads the rows' values and nothing between them. (Flat over the span, gaps included,
+/// is [`read_sum`] of the span.)
+pub fn read_rows(isa: Isa, x: &[f32], c: usize, pitch: usize) -> f32 {
+    struct Job<'a>(&'a [f32], usize, usize);
+    impl WithSimd for Job<'_> {
+        type Output = f32;
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run<S: Simd>(self, s: S) -> f32 {
+            let Job(x, c, pitch) = self;
+            let mut acc = [s.zero(); UNROLL];
+            for row in x.chunks(pitch.max(c).max(1)) {
+                let row = &row[..c.min(row.len())];
+                let (blocks, rest) = row.as_chunks::<{ UNROLL * LANES }>();
+                for b in blocks {
+                    let (vs, _) = b.as_chunks::<LANES>();
+                    for (a, v) in acc.iter_mut().zip(vs) {
+                        *a += s.load(v);
+                    }
+                }
+                let (vs, tail) = rest.as_chunks::<LANES>();
+                for (a, v) in acc.iter_mut().zip(vs) {
+                    *a += s.load(v);
+                }
+                if !tail.is_empty() {
+                    acc[UNROLL - 1] += s.load_partial(tail);
+                }
+            }
+            acc.iter()
+                .fold(s.zero(), |t, a| t + *a)
+                .to_array()
+                .iter()
+                .sum()
+        }
+    }
+    dispatch(isa, Job(x, c, pitch))
+}
+
+/// The copy roofline over strided rows: `y = a*x + b` on the rows of `c` values whose
+/// starts are `pitch >= c` values apart in both `x` and `y` (each ends with the last
+/// row), row by row: each row's whole vectors, then its tail as a partial vector. Writes
+/// the rows' values and nothing between them. (Flat over the span is [`copy_affine`].)
+pub fn copy_rows(isa: Isa, x: &[f32], y: &mut [f32], c: usize, pitch: usize, a: f32, b: f32) {
+    struct Job<'a>(&'a [f32], &'a mut [f32], usize, usize, f32, f32);
+    impl WithSimd for Job<'_> {
+        type Output = ();
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run<S: Simd>(self, s: S) {
+            let Job(x, y, c, pitch, a, b) = self;
+            let (va, vb) = (s.splat(a), s.splat(b));
+            let pitch = pitch.max(c).max(1);
+            for (xr, yr) in x.chunks(pitch).zip(y.chunks_mut(pitch)) {
+                let len = c.min(xr.len()).min(yr.len());
+                let (xv, xt) = xr[..len].as_chunks::<LANES>();
+                let (yv, yt) = yr[..len].as_chunks_mut::<LANES>();
+                for (xi, yi) in xv.iter().zip(yv) {
+                    s.load(xi).mul_add(va, vb).store(yi);
+                }
+                if !xt.is_empty() {
+                    s.load_partial(xt).mul_add(va, vb).store_partial(yt);
+                }
+            }
+        }
+    }
+    dispatch(isa, Job(x, y, c, pitch, a, b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +173,25 @@ mod tests {
             let t = x[..whole].iter().map(|v| v - 3.0);
             assert_eq!(s, t.clone().sum::<f32>(), "{isa}");
             assert_eq!(q, t.map(|t| t * t).sum::<f32>(), "{isa}");
+        }
+    }
+
+    #[test]
+    fn strided_rooflines_touch_the_rows_alone() {
+        // Rows of 19 values (a whole vector and a tail) 40 apart; the last row ends `x`.
+        const LEN: usize = 6 * 40 + 19;
+        let (c, pitch, len) = (19, 40, LEN);
+        let x: [f32; LEN] = core::array::from_fn(|i| (i % 11) as f32);
+        let in_row = |i: usize| i % pitch < c;
+        let sum: f32 = (0..len).filter(|&i| in_row(i)).map(|i| x[i]).sum();
+        for isa in Isa::supported() {
+            assert_eq!(read_rows(isa, &x, c, pitch), sum, "{isa}");
+            let mut y = [-1.0f32; LEN];
+            copy_rows(isa, &x, &mut y, c, pitch, 2.0, 0.5);
+            for i in 0..len {
+                let want = if in_row(i) { 2.0 * x[i] + 0.5 } else { -1.0 };
+                assert_eq!(y[i], want, "{isa} at {i}");
+            }
         }
     }
 }
