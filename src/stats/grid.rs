@@ -47,9 +47,14 @@ pub(super) fn pass<S: Simd>(
         width,
         ahead,
     };
-    match op {
-        Op::Welford => g.run::<Welford>(prm, acc),
-        Op::TwoPass => g.run_two(acc),
+    // The prefetch is a constant of each kernel instance: a test per row cost 5% of the
+    // instructions of the rows that do not prefetch, and one loop for each under a
+    // branch made the tiled Welford 30% slower at AVX2 (1x64x56x56).
+    match (op, ahead > 0) {
+        (Op::Welford, false) => g.run::<Welford, false>(prm, acc),
+        (Op::Welford, true) => g.run::<Welford, true>(prm, acc),
+        (Op::TwoPass, false) => g.run_two::<false>(acc),
+        (Op::TwoPass, true) => g.run_two::<true>(acc),
     }
 }
 
@@ -69,21 +74,21 @@ struct Grid<'a, S> {
 impl<S: Simd> Grid<'_, S> {
     /// Streams the rows in chunks of `CHUNK` (f32 states, then folded into `acc`), each
     /// chunk swept block by block, part by part.
-    fn run<O: LaneOp<S>>(&self, prm: &[f32; SUPER], acc: &mut [Positions]) {
-        struct Run<'a, 'g, S, O> {
+    fn run<O: LaneOp<S>, const PF: bool>(&self, prm: &[f32; SUPER], acc: &mut [Positions]) {
+        struct Run<'a, 'g, S, O, const PF: bool> {
             g: &'a Grid<'g, S>,
             prm: &'a [f32; SUPER],
             acc: &'a mut [Positions],
             op: core::marker::PhantomData<O>,
         }
-        impl<S: Simd, O: LaneOp<S>> Body<S> for Run<'_, '_, S, O> {
+        impl<S: Simd, O: LaneOp<S>, const PF: bool> Body<S> for Run<'_, '_, S, O, PF> {
             type Output = ();
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn run(self, _s: S) {
-                self.g.run_in::<O>(self.prm, self.acc);
+                self.g.run_in::<O, PF>(self.prm, self.acc);
             }
         }
-        self.s.vectorize(Run::<S, O> {
+        self.s.vectorize(Run::<S, O, PF> {
             g: self,
             prm,
             acc,
@@ -93,7 +98,7 @@ impl<S: Simd> Grid<'_, S> {
 
     /// [`Grid::run`], inside the ISA's function.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn run_in<O: LaneOp<S>>(&self, prm: &[f32; SUPER], acc: &mut [Positions]) {
+    fn run_in<O: LaneOp<S>, const PF: bool>(&self, prm: &[f32; SUPER], acc: &mut [Positions]) {
         let s = self.s;
         let blocks = self.width.div_ceil(BLOCK);
         // Plain loops, not `array::from_fn`: a closure would be compiled outside the ISA's
@@ -120,7 +125,7 @@ impl<S: Simd> Grid<'_, S> {
                 while j < v {
                     let w = (v - j).min(O::max_v());
                     let at = self.s0 + b * BLOCK + j * LANES;
-                    self.by_width::<O>(w, at, done, 0, k_max, &p[j..], &mut st[j..]);
+                    self.by_width::<O, PF>(w, at, done, 0, k_max, &p[j..], &mut st[j..]);
                     j += w;
                 }
             }
@@ -148,7 +153,7 @@ impl<S: Simd> Grid<'_, S> {
     /// (`1 <= v <= O::max_v()`), with the states and parameters of those vectors.
     #[allow(clippy::too_many_arguments)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn by_width<O: LaneOp<S>>(
+    fn by_width<O: LaneOp<S>, const PF: bool>(
         &self,
         v: usize,
         col: usize,
@@ -159,14 +164,14 @@ impl<S: Simd> Grid<'_, S> {
         st: &mut [O::State],
     ) {
         match v {
-            1 => self.columns::<O, 1>(col, row, k0, r, p, st),
-            2 => self.columns::<O, 2>(col, row, k0, r, p, st),
-            3 => self.columns::<O, 3>(col, row, k0, r, p, st),
-            4 => self.columns::<O, 4>(col, row, k0, r, p, st),
-            5 => self.columns::<O, 5>(col, row, k0, r, p, st),
-            6 => self.columns::<O, 6>(col, row, k0, r, p, st),
-            7 => self.columns::<O, 7>(col, row, k0, r, p, st),
-            _ => self.columns::<O, MAX_ACC>(col, row, k0, r, p, st),
+            1 => self.columns::<O, 1, PF>(col, row, k0, r, p, st),
+            2 => self.columns::<O, 2, PF>(col, row, k0, r, p, st),
+            3 => self.columns::<O, 3, PF>(col, row, k0, r, p, st),
+            4 => self.columns::<O, 4, PF>(col, row, k0, r, p, st),
+            5 => self.columns::<O, 5, PF>(col, row, k0, r, p, st),
+            6 => self.columns::<O, 6, PF>(col, row, k0, r, p, st),
+            7 => self.columns::<O, 7, PF>(col, row, k0, r, p, st),
+            _ => self.columns::<O, MAX_ACC, PF>(col, row, k0, r, p, st),
         }
     }
 
@@ -175,7 +180,7 @@ impl<S: Simd> Grid<'_, S> {
     /// own function for the ISA: one call per chunk of rows is cheap, and each width keeps
     /// its own small frame (a debug build inlining all eight would need them all at once).
     #[allow(clippy::too_many_arguments)]
-    fn columns<O: LaneOp<S>, const V: usize>(
+    fn columns<O: LaneOp<S>, const V: usize, const PF: bool>(
         &self,
         col: usize,
         row: usize,
@@ -184,22 +189,22 @@ impl<S: Simd> Grid<'_, S> {
         p: &[S::F],
         state: &mut [O::State],
     ) {
-        struct Cols<'a, 'g, S: Simd, O: LaneOp<S>, const V: usize> {
+        struct Cols<'a, 'g, S: Simd, O: LaneOp<S>, const V: usize, const PF: bool> {
             g: &'a Grid<'g, S>,
             at: [usize; 4],
             p: &'a [S::F],
             state: &'a mut [O::State],
         }
-        impl<S: Simd, O: LaneOp<S>, const V: usize> Body<S> for Cols<'_, '_, S, O, V> {
+        impl<S: Simd, O: LaneOp<S>, const V: usize, const PF: bool> Body<S> for Cols<'_, '_, S, O, V, PF> {
             type Output = ();
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn run(self, _s: S) {
                 let [col, row, k0, r] = self.at;
                 self.g
-                    .columns_in::<O, V>(col, row, k0, r, self.p, self.state);
+                    .columns_in::<O, V, PF>(col, row, k0, r, self.p, self.state);
             }
         }
-        self.s.vectorize(Cols::<S, O, V> {
+        self.s.vectorize(Cols::<S, O, V, PF> {
             g: self,
             at: [col, row, k0, r],
             p,
@@ -210,7 +215,7 @@ impl<S: Simd> Grid<'_, S> {
     /// [`Grid::columns`], inside the ISA's function.
     #[allow(clippy::too_many_arguments)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn columns_in<O: LaneOp<S>, const V: usize>(
+    fn columns_in<O: LaneOp<S>, const V: usize, const PF: bool>(
         &self,
         col: usize,
         row: usize,
@@ -228,7 +233,7 @@ impl<S: Simd> Grid<'_, S> {
         for (a, b) in pv.iter_mut().zip(p) {
             *a = *b;
         }
-        self.rows_of::<O, V>(col, row, k0, r, &pv, &mut st);
+        self.rows_of::<O, V, PF>(col, row, k0, r, &pv, &mut st);
         for (s, v) in state.iter_mut().zip(st) {
             *s = v;
         }
@@ -241,24 +246,24 @@ impl<S: Simd> Grid<'_, S> {
     /// reads them again (16 KiB at 4 vectors: from L1, so memory is read once) for
     /// `Σ(x - c)²` about the chunk's mean `c` rounded to f32, corrected for `mean - c`. The
     /// chunks' exact-to-f64 `(mean, M2)` are Chan-merged into `acc` in f64.
-    fn run_two(&self, acc: &mut [Positions]) {
-        struct Run<'a, 'g, S> {
+    fn run_two<const PF: bool>(&self, acc: &mut [Positions]) {
+        struct Run<'a, 'g, S, const PF: bool> {
             g: &'a Grid<'g, S>,
             acc: &'a mut [Positions],
         }
-        impl<S: Simd> Body<S> for Run<'_, '_, S> {
+        impl<S: Simd, const PF: bool> Body<S> for Run<'_, '_, S, PF> {
             type Output = ();
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn run(self, _s: S) {
-                self.g.run_two_in(self.acc);
+                self.g.run_two_in::<PF>(self.acc);
             }
         }
-        self.s.vectorize(Run { g: self, acc });
+        self.s.vectorize(Run::<S, PF> { g: self, acc });
     }
 
     /// [`Grid::run_two`], inside the ISA's function.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn run_two_in(&self, acc: &mut [Positions]) {
+    fn run_two_in<const PF: bool>(&self, acc: &mut [Positions]) {
         let s = self.s;
         let blocks = self.width.div_ceil(BLOCK);
         let max_v = <Centered as LaneOp<S>>::max_v().max(2);
@@ -274,10 +279,10 @@ impl<S: Simd> Grid<'_, S> {
                     let at = self.s0 + b * BLOCK + j * LANES;
                     let out = fin.get_mut(j..).unwrap_or(&mut []);
                     match w {
-                        1 => self.chunk_two::<1>(at, done, k, out),
-                        2 => self.chunk_two::<2>(at, done, k, out),
-                        3 => self.chunk_two::<3>(at, done, k, out),
-                        _ => self.chunk_two::<4>(at, done, k, out),
+                        1 => self.chunk_two::<1, PF>(at, done, k, out),
+                        2 => self.chunk_two::<2, PF>(at, done, k, out),
+                        3 => self.chunk_two::<3, PF>(at, done, k, out),
+                        _ => self.chunk_two::<4, PF>(at, done, k, out),
                     }
                     j += w;
                 }
@@ -290,27 +295,27 @@ impl<S: Simd> Grid<'_, S> {
     /// One part of [`Grid::run_two`]: `V` vectors of positions `col..`, rows
     /// `row..row + k` (`1 <= k <= CHUNK`); writes each vector's finished
     /// `(c, mean - c, M2)` to `out`. Its own function for the ISA, as [`Grid::columns`].
-    fn chunk_two<const V: usize>(
+    fn chunk_two<const V: usize, const PF: bool>(
         &self,
         col: usize,
         row: usize,
         k: usize,
         out: &mut [(S::F, Wide<S>, Wide<S>)],
     ) {
-        struct Two<'a, 'g, S: Simd, const V: usize> {
+        struct Two<'a, 'g, S: Simd, const V: usize, const PF: bool> {
             g: &'a Grid<'g, S>,
             at: [usize; 3],
             out: &'a mut [(S::F, Wide<S>, Wide<S>)],
         }
-        impl<S: Simd, const V: usize> Body<S> for Two<'_, '_, S, V> {
+        impl<S: Simd, const V: usize, const PF: bool> Body<S> for Two<'_, '_, S, V, PF> {
             type Output = ();
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn run(self, _s: S) {
                 let [col, row, k] = self.at;
-                self.g.chunk_two_in::<V>(col, row, k, self.out);
+                self.g.chunk_two_in::<V, PF>(col, row, k, self.out);
             }
         }
-        self.s.vectorize(Two::<S, V> {
+        self.s.vectorize(Two::<S, V, PF> {
             g: self,
             at: [col, row, k],
             out,
@@ -319,7 +324,7 @@ impl<S: Simd> Grid<'_, S> {
 
     /// [`Grid::chunk_two`], inside the ISA's function.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn chunk_two_in<const V: usize>(
+    fn chunk_two_in<const V: usize, const PF: bool>(
         &self,
         col: usize,
         row: usize,
@@ -329,7 +334,7 @@ impl<S: Simd> Grid<'_, S> {
         let s = self.s;
         let zero = s.zero();
         let mut sum = [<Sum as LaneOp<S>>::zero(s); V];
-        self.rows_of::<Sum, V>(col, row, 0, k, &[zero; V], &mut sum);
+        self.rows_of::<Sum, V, PF>(col, row, 0, k, &[zero; V], &mut sum);
         // The chunk's mean (a true division: exact for a constant chunk), and the center
         // `c`, that mean rounded to f32.
         let kv = s.splat64(k as f64);
@@ -340,7 +345,8 @@ impl<S: Simd> Grid<'_, S> {
             *cj = S::D::narrow(m[0], m[1]);
         }
         let mut sq = [<Centered as LaneOp<S>>::zero(s); V];
-        self.rows_of::<Centered, V>(col, row, 0, k, &c, &mut sq);
+        // Read again from L1: nothing to prefetch.
+        self.rows_of::<Centered, V, false>(col, row, 0, k, &c, &mut sq);
         for (((o, m), cj), st) in out.iter_mut().zip(&mean).zip(&c).zip(sq) {
             // `M2 = Σ(x - c)² - k·(mean - c)²`: `mean - c` is below half an f32 ulp of
             // the mean, so the correction is small; rounding may leave a tiny negative,
@@ -354,10 +360,11 @@ impl<S: Simd> Grid<'_, S> {
     }
 
     /// Steps `O` over rows `row..row + r`, which are steps `k0 + 1..=k0 + r` of the current
-    /// chunk, for `V` vectors of positions `col..` with parameters `p`, in `st`.
+    /// chunk, for `V` vectors of positions `col..` with parameters `p`, in `st`; with `PF`,
+    /// prefetching each row's vectors `self.ahead` rows ahead.
     #[allow(clippy::too_many_arguments)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn rows_of<O: LaneOp<S>, const V: usize>(
+    fn rows_of<O: LaneOp<S>, const V: usize, const PF: bool>(
         &self,
         col: usize,
         row: usize,
@@ -370,7 +377,7 @@ impl<S: Simd> Grid<'_, S> {
         for i in 0..r {
             let k = k0 + i + 1;
             let a = (row + i) * self.stride + col;
-            if self.ahead > 0 {
+            if PF {
                 let f = a + self.ahead * self.stride;
                 if let Some(next) = x.get(f..f + V * LANES) {
                     s.prefetch(next);
