@@ -291,27 +291,9 @@ fn stats_strided_within_reference_bounds() {
                     let mut contiguous = vec![Moments::default(); c];
                     reference::moments(&xc, shape, Layout::Nhwc, &mut contiguous).unwrap();
                     assert_eq!(exact, contiguous, "reference c={c} stride={xs}");
-                    let abs: Vec<f64> = (0..c)
-                        .map(|k| {
-                            (0..pixels)
-                                .map(|i| f64::from(xc[i * c + k]).abs())
-                                .sum::<f64>()
-                                / pixels as f64
-                        })
-                        .collect();
                     for method in [Method::Welford, Method::TwoPass] {
                         let what = format!("c={c} pixels={pixels} stride={xs} {method:?}");
-                        let (mut m, mut v) = (vec![0.0f32; c], vec![0.0f32; c]);
-                        batch_stats_strided(&x, xs, shape, method, &mut m, &mut v).unwrap();
-                        for k in 0..c {
-                            check_stats(
-                                m[k],
-                                v[k],
-                                &exact[k],
-                                abs[k],
-                                &format!("{what} channel {k}"),
-                            );
-                        }
+                        let m = checked_strided_stats(&x, xs, pixels, c, &exact, method, &what);
                         let mut acc = vec![Moments::default(); c];
                         accumulate_moments_strided(&x, xs, shape, method, &mut acc).unwrap();
                         for k in 0..c {
@@ -323,6 +305,31 @@ fn stats_strided_within_reference_bounds() {
             }
         }
     });
+}
+
+/// `batch_stats_strided` of `pixels` rows of `c` channels `xs` apart, checked channel by
+/// channel against the reference moments `exact`; returns the means.
+fn checked_strided_stats(
+    x: &[f32],
+    xs: usize,
+    pixels: usize,
+    c: usize,
+    exact: &[Moments],
+    method: Method,
+    what: &str,
+) -> Vec<f32> {
+    let xc = compact(x, pixels, c, xs);
+    let shape = Shape::new(pixels, c, 1, 1);
+    let (mut m, mut v) = (vec![0.0f32; c], vec![0.0f32; c]);
+    batch_stats_strided(x, xs, shape, method, &mut m, &mut v).unwrap();
+    for k in 0..c {
+        let abs = (0..pixels)
+            .map(|i| f64::from(xc[i * c + k]).abs())
+            .sum::<f64>()
+            / pixels as f64;
+        check_stats(m[k], v[k], &exact[k], abs, &format!("{what} channel {k}"));
+    }
+    m
 }
 
 /// Rows spanning more than the plan's in-cache size, with gaps between a super-block's
@@ -339,28 +346,9 @@ fn stats_strided_prefetched_rows() {
             let shape = Shape::new(pixels, c, 1, 1);
             let mut exact = vec![Moments::default(); c];
             reference::moments_strided(&x, xs, shape, &mut exact).unwrap();
-            let xc = compact(&x, pixels, c, xs);
-            let abs: Vec<f64> = (0..c)
-                .map(|k| {
-                    (0..pixels)
-                        .map(|i| f64::from(xc[i * c + k]).abs())
-                        .sum::<f64>()
-                        / pixels as f64
-                })
-                .collect();
             for method in [Method::Welford, Method::TwoPass] {
                 let what = format!("c={c} pixels={pixels} stride={xs} {method:?}");
-                let (mut m, mut v) = (vec![0.0f32; c], vec![0.0f32; c]);
-                batch_stats_strided(&x, xs, shape, method, &mut m, &mut v).unwrap();
-                for k in 0..c {
-                    check_stats(
-                        m[k],
-                        v[k],
-                        &exact[k],
-                        abs[k],
-                        &format!("{what} channel {k}"),
-                    );
-                }
+                checked_strided_stats(&x, xs, pixels, c, &exact, method, &what);
             }
         }
     });
