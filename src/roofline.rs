@@ -88,9 +88,11 @@ pub fn floor(isa: Isa, x: &[f32], p: f32) -> (f32, f32) {
 
 /// The read roofline over strided rows: `Σx` of the rows of `c` values whose starts are
 /// `pitch >= c` values apart (`x` ends with the last row's `c` values), row by row: each
-/// row's whole vectors into independent accumulators, its tail as a zero-filled vector.
-/// Reads the rows' values and nothing between them. (Flat over the span, gaps included,
-/// is [`read_sum`] of the span.)
+/// row's whole vectors into the accumulators by their place in the row (vector `j` of
+/// every row into accumulator `j % UNROLL`: a row of fewer vectors keeps fewer chains of
+/// adds in flight), its tail as a zero-filled vector into the last one. Reads the rows'
+/// values and nothing between them. (Flat over the span, gaps included, is [`read_sum`]
+/// of the span.)
 pub fn read_rows(isa: Isa, x: &[f32], c: usize, pitch: usize) -> f32 {
     struct Job<'a>(&'a [f32], usize, usize);
     impl WithSimd for Job<'_> {
@@ -178,19 +180,25 @@ mod tests {
 
     #[test]
     fn strided_rooflines_touch_the_rows_alone() {
-        // Rows of 19 values (a whole vector and a tail) 40 apart; the last row ends `x`.
-        const LEN: usize = 6 * 40 + 19;
-        let (c, pitch, len) = (19, 40, LEN);
-        let x: [f32; LEN] = core::array::from_fn(|i| (i % 11) as f32);
-        let in_row = |i: usize| i % pitch < c;
-        let sum: f32 = (0..len).filter(|&i| in_row(i)).map(|i| x[i]).sum();
-        for isa in Isa::supported() {
-            assert_eq!(read_rows(isa, &x, c, pitch), sum, "{isa}");
-            let mut y = [-1.0f32; LEN];
-            copy_rows(isa, &x, &mut y, c, pitch, 2.0, 0.5);
-            for i in 0..len {
-                let want = if in_row(i) { 2.0 * x[i] + 0.5 } else { -1.0 };
-                assert_eq!(y[i], want, "{isa} at {i}");
+        // (c, pitch, rows): a whole vector and a tail; a tail alone; more than
+        // `UNROLL` vectors (the block loop) and a tail; the last row ends `x`.
+        const MAX: usize = 8 * 170 + 150;
+        for (c, pitch, rows) in [(19, 40, 7), (3, 8, 30), (150, 170, 9)] {
+            let len = (rows - 1) * pitch + c;
+            assert!(len <= MAX);
+            let x: [f32; MAX] = core::array::from_fn(|i| (i % 11) as f32);
+            let x = &x[..len];
+            let in_row = |i: usize| i % pitch < c;
+            let sum: f32 = (0..len).filter(|&i| in_row(i)).map(|i| x[i]).sum();
+            for isa in Isa::supported() {
+                let what = (isa, c, pitch);
+                assert_eq!(read_rows(isa, x, c, pitch), sum, "{what:?}");
+                let mut y = [-1.0f32; MAX];
+                copy_rows(isa, x, &mut y[..len], c, pitch, 2.0, 0.5);
+                for i in 0..len {
+                    let want = if in_row(i) { 2.0 * x[i] + 0.5 } else { -1.0 };
+                    assert_eq!(y[i], want, "{what:?} at {i}");
+                }
             }
         }
     }

@@ -332,9 +332,32 @@ fn checked_strided_stats(
     m
 }
 
+/// One pixel row spans its own `c` values whatever the stride: any stride from `c` up to
+/// `usize::MAX` is accepted and gives that row's values as means, variances 0 (and the
+/// plan's prefetch distance, computed from the stride, overflows nothing).
+#[test]
+fn stats_strided_one_row_any_stride() {
+    each_isa(|| {
+        for c in [3usize, 16, 40, 300] {
+            let x: Vec<f32> = (0..c).map(|k| k as f32 * 0.5 - 3.0).collect();
+            for xs in [c, 1 << 20, 1 << 62, 1 << 63, usize::MAX / 3, usize::MAX] {
+                for method in [Method::Welford, Method::TwoPass] {
+                    let what = format!("c={c} stride={xs} {method:?}");
+                    let (mut m, mut v) = (vec![f32::NAN; c], vec![f32::NAN; c]);
+                    let shape = Shape::new(1, c, 1, 1);
+                    batch_stats_strided(&x, xs, shape, method, &mut m, &mut v).unwrap();
+                    assert_eq!(m, x, "{what}");
+                    assert!(v.iter().all(|v| *v == 0.0), "{what}: {v:?}");
+                }
+            }
+        }
+    });
+}
+
 /// Rows spanning more than the plan's in-cache size, with gaps between a super-block's
-/// positions: the statistics prefetch rows ahead (the last rows' prefetches would reach
-/// past the buffer and are skipped). The same bounds as everywhere.
+/// positions, where the plan has the statistics prefetch rows ahead (the plan's own test
+/// pins that decision): the prefetching kernel instances meet the same bounds as
+/// everywhere, up to the last rows, which have no rows ahead to prefetch.
 #[test]
 fn stats_strided_prefetched_rows() {
     each_isa(|| {

@@ -256,9 +256,13 @@ fn stats_prefetch_distance() {
         (6272, 512, 256, 16),   // 8x512x28x28 contiguous: more channels than a block
         (600, 100_000, 19, 2),  // rows far apart: at least 2
         (3136, 128, 64, 0),     // 1x64x56x56 at stride 2c: in cache
-        (256, 2048, 256, 0),    // 256x1024x1x1 at stride 2c: exactly STREAMED values
+        (256, 2048, 256, 0),    // 256x1024x1x1 at stride 2c: just under STREAMED values
         (100_352, 64, 64, 0),   // contiguous, the rows one stream
         (100_352, 256, 256, 0), // a super-block as wide as the rows
+        (2, 1 << 40, 16, 2),    // two rows far apart
+        (1, usize::MAX, 16, 0), // one row: no span to prefetch, and no overflow
+        (1, 1 << 62, 16, 0),
+        (3, usize::MAX / 2, 16, 2),
     ] {
         assert_eq!(
             stats_prefetch(rows, pitch, width),

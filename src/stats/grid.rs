@@ -377,8 +377,9 @@ impl<S: Simd> Grid<'_, S> {
         for i in 0..r {
             let k = k0 + i + 1;
             let a = (row + i) * self.stride + col;
-            if PF {
-                let f = a + self.ahead * self.stride;
+            // Only rows of the pass: their starts are below `x.len()`, so nothing overflows.
+            if PF && row + i + self.ahead < self.rows {
+                let f = (row + i + self.ahead) * self.stride + col;
                 if let Some(next) = x.get(f..f + V * LANES) {
                     s.prefetch(next);
                 }
