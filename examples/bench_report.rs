@@ -358,9 +358,9 @@ fn strided_span(shape: Shape) -> (usize, usize) {
 /// Strided rows are credited with the bytes of the rows alone (`4*numel` read, and as many
 /// written): the bytes the call touches, not the gaps between rows it skips. They are
 /// measured against the strided rooflines ([`Bound::StatsRows`], [`Bound::CopyRows`]),
-/// with the contiguous row's target (the same share of what the hardware gives); the
-/// table after the main one compares them with the contiguous kernels: within 10% of
-/// the contiguous figure, this share of it, is the aim there.
+/// with the contiguous row's target (the same share of what the hardware gives). The
+/// table after the main one compares them with the contiguous kernels; the aim there is
+/// "within 10% of the contiguous figure", at least this share of it.
 const STRIDED: f64 = 0.9;
 
 /// The contiguous row of strided row `k`: the same op and method on NHWC.

@@ -363,14 +363,14 @@ pub(crate) const STATS_AHEAD: usize = 32 * 1024;
 /// Rows ahead that the interleaved statistics prefetch a super-block of `width` channels
 /// of `rows` rows `pitch` values apart (0: none): [`STATS_AHEAD`] bytes ahead, 2 to 32
 /// rows, when the rows span more than [`STREAMED`] values and have gaps between the
-/// super-block's positions (strided rows, or more channels than a super-block). One row
-/// spans only its own values, whatever the pitch, and never prefetches; no arithmetic
-/// here overflows, even at a pitch of `usize::MAX`. Each
+/// super-block's positions (strided rows, or more channels than a super-block). Each
 /// row's positions are then a short run in a page of their own or a few to a page, which
-/// the hardware prefetcher follows poorly. Interleaved A/B on an Intel Xeon at AVX-512,
-/// rows 2c apart: 32x64x56x56 0.64-0.78 of the time, 8x512x28x28 0.81-0.85,
-/// 1x32x112x112 0.85-0.89; contiguous 8x512x28x28 0.97. Rows that fit in L2 lost up to 6%
-/// (256x1024x1x1 at stride 2c), so they do not prefetch.
+/// the hardware prefetcher follows poorly. Interleaved A/B on an Intel Xeon, new/old
+/// time, rows 2c apart: 32x64x56x56 0.81-0.84 at AVX-512 and 0.73-0.75 at AVX2,
+/// 8x512x28x28 0.90 and 0.70, 1x32x112x112 0.88; contiguous 8x512x28x28 0.95 and 0.81.
+/// Rows that fit in L2 lost up to 6% (256x1024x1x1 at stride 2c), so they do not
+/// prefetch. One row spans only its own values, whatever the pitch, and never
+/// prefetches; no arithmetic here overflows, even at a pitch of `usize::MAX`.
 pub(crate) fn stats_prefetch(rows: usize, pitch: usize, width: usize) -> usize {
     if rows >= 2 && pitch > width && (rows - 1).saturating_mul(pitch) > STREAMED {
         (STATS_AHEAD / 4 / pitch).clamp(2, 32)
