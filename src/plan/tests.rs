@@ -259,9 +259,9 @@ fn stats_prefetch_distance() {
         (256, 2048, 256, 0),    // 256x1024x1x1 at stride 2c: just under STREAMED values
         (100_352, 64, 64, 0),   // contiguous, the rows one stream
         (100_352, 256, 256, 0), // a super-block as wide as the rows
-        (2, 1 << 40, 16, 2),    // two rows far apart
+        (2, usize::MAX / 4, 16, 2), // two rows far apart
         (1, usize::MAX, 16, 0), // one row: no span to prefetch, and no overflow
-        (1, 1 << 62, 16, 0),
+        (1, usize::MAX / 4 + 1, 16, 0),
         (3, usize::MAX / 2, 16, 2),
     ] {
         assert_eq!(
