@@ -20,6 +20,11 @@ pub(crate) trait Io {
     where
         Self: 'a;
 
+    /// The rows of [`Io::rows_back`].
+    type RowsBack<'a>: Iterator<Item = Self::Span<'a>>
+    where
+        Self: 'a;
+
     /// The input values (before anything is written, in place).
     fn src(&self) -> &[f32];
 
@@ -31,6 +36,17 @@ pub(crate) trait Io {
     /// the whole vectors of its `stride` values (fewer in the last row): for a loop down
     /// a strip of rows, one slice step per row instead of [`Io::span`]'s range checks.
     fn rows(&mut self, start: usize, stride: usize) -> Self::Rows<'_>;
+
+    /// The `n` rows of [`Io::rows`] from `start`, `count` whole vectors each, the last row
+    /// first: none at all if the last one leaves the buffer. For a loop up a strip of
+    /// rows, one slice split per row.
+    fn rows_back(
+        &mut self,
+        start: usize,
+        stride: usize,
+        n: usize,
+        count: usize,
+    ) -> Self::RowsBack<'_>;
 
     /// Writes `v` to `i..i + LANES` (nothing if that range leaves the buffer).
     fn store<V: Vf32>(&mut self, i: usize, v: V);
@@ -176,6 +192,122 @@ impl<'a> Iterator for OutRows<'a> {
     }
 }
 
+/// The range of `n` rows of `len` values, `stride` apart from `start`: from the first
+/// row's start to the last row's end, if that fits in `size` values (empty otherwise).
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn rows_range(
+    start: usize,
+    stride: usize,
+    n: usize,
+    len: usize,
+    size: usize,
+) -> core::ops::Range<usize> {
+    let end = n
+        .checked_sub(1)
+        .and_then(|k| k.checked_mul(stride))
+        .and_then(|o| o.checked_add(start))
+        .and_then(|o| o.checked_add(len));
+    match end {
+        Some(end) if end <= size && len <= stride => start..end,
+        _ => 0..0,
+    }
+}
+
+/// Rows of `len` values `gap + len` apart, the last one first, split off the end of
+/// `rest` (which runs from the first row's start to the last row's end).
+pub(crate) struct Back<'a> {
+    rest: &'a [f32],
+    gap: usize,
+    len: usize,
+}
+
+impl<'a> Back<'a> {
+    /// The `n` rows of `len <= stride` values `stride` apart from `start` in `buf`, the
+    /// last one first (none if the last one leaves `buf`).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) fn new(buf: &'a [f32], start: usize, stride: usize, n: usize, len: usize) -> Self {
+        Back {
+            rest: &buf[rows_range(start, stride, n, len, buf.len())],
+            gap: stride.saturating_sub(len),
+            len,
+        }
+    }
+}
+
+impl<'a> Iterator for Back<'a> {
+    type Item = &'a [f32];
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn next(&mut self) -> Option<&'a [f32]> {
+        let cut = self.rest.len().checked_sub(self.len)?;
+        let (head, row) = self.rest.split_at(cut);
+        self.rest = head
+            .get(..head.len().saturating_sub(self.gap))
+            .unwrap_or(&[]);
+        Some(row)
+    }
+}
+
+/// [`Back`], writable.
+pub(crate) struct BackMut<'a> {
+    rest: &'a mut [f32],
+    gap: usize,
+    len: usize,
+}
+
+impl<'a> BackMut<'a> {
+    /// As [`Back::new`].
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn new(buf: &'a mut [f32], start: usize, stride: usize, n: usize, len: usize) -> Self {
+        let r = rows_range(start, stride, n, len, buf.len());
+        BackMut {
+            rest: &mut buf[r],
+            gap: stride.saturating_sub(len),
+            len,
+        }
+    }
+}
+
+impl<'a> Iterator for BackMut<'a> {
+    type Item = &'a mut [f32];
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn next(&mut self) -> Option<&'a mut [f32]> {
+        let cut = self.rest.len().checked_sub(self.len)?;
+        let (head, row) = core::mem::take(&mut self.rest).split_at_mut(cut);
+        let keep = head.len().saturating_sub(self.gap);
+        self.rest = head.get_mut(..keep).unwrap_or(&mut []);
+        Some(row)
+    }
+}
+
+/// The rows of [`Io::rows_back`] out of place.
+pub(crate) struct OutRowsBack<'a> {
+    x: Back<'a>,
+    y: BackMut<'a>,
+}
+
+impl<'a> Iterator for OutRowsBack<'a> {
+    type Item = OutSpan<'a>;
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn next(&mut self) -> Option<OutSpan<'a>> {
+        let (x, y) = (self.x.next()?, self.y.next()?);
+        Some(OutSpan {
+            x: x.as_chunks::<LANES>().0,
+            y: y.as_chunks_mut::<LANES>().0,
+        })
+    }
+}
+
+/// The rows of [`Io::rows_back`] in place.
+pub(crate) struct InRowsBack<'a>(BackMut<'a>);
+
+impl<'a> Iterator for InRowsBack<'a> {
+    type Item = InSpan<'a>;
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn next(&mut self) -> Option<InSpan<'a>> {
+        Some(InSpan(self.0.next()?.as_chunks_mut::<LANES>().0))
+    }
+}
+
 /// The rows of [`Io::rows`] in place.
 pub(crate) struct InRows<'a>(core::slice::ChunksMut<'a, f32>);
 
@@ -197,6 +329,27 @@ impl Io for OutOfPlace<'_> {
         = OutRows<'a>
     where
         Self: 'a;
+
+    type RowsBack<'a>
+        = OutRowsBack<'a>
+    where
+        Self: 'a;
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn rows_back(
+        &mut self,
+        start: usize,
+        stride: usize,
+        n: usize,
+        count: usize,
+    ) -> OutRowsBack<'_> {
+        let len = self.x.len().min(self.y.len());
+        let count = count.saturating_mul(LANES);
+        OutRowsBack {
+            x: Back::new(&self.x[..len], start, stride, n, count),
+            y: BackMut::new(&mut self.y[..len], start, stride, n, count),
+        }
+    }
 
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn rows(&mut self, start: usize, stride: usize) -> OutRows<'_> {
@@ -256,6 +409,17 @@ impl Io for InPlace<'_> {
     where
         Self: 'a;
 
+    type RowsBack<'a>
+        = InRowsBack<'a>
+    where
+        Self: 'a;
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn rows_back(&mut self, start: usize, stride: usize, n: usize, count: usize) -> InRowsBack<'_> {
+        let count = count.saturating_mul(LANES);
+        InRowsBack(BackMut::new(self.0, start, stride, n, count))
+    }
+
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn rows(&mut self, start: usize, stride: usize) -> InRows<'_> {
         InRows(
@@ -306,6 +470,72 @@ fn write_where_in<V: Vf32>(buf: &mut [f32], i: usize, v: V, pos: V, lim: V) {
     for (k, o) in out.iter_mut().enumerate().take(LANES) {
         if p[k] < l[k] {
             *o = v[k];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first value of each span that `rows_back` yields (the buffers hold their index).
+    fn firsts<I: Io>(io: &mut I, start: usize, stride: usize, n: usize, count: usize) -> [f32; 8] {
+        let mut out = [-1.0; 8];
+        for (o, span) in out.iter_mut().zip(io.rows_back(start, stride, n, count)) {
+            assert_eq!(span.vectors(), count);
+            *o = span.get(crate::simd::Portable, 0).to_array()[0];
+        }
+        out
+    }
+
+    #[test]
+    fn rows_back_walks_up_from_the_last_row_or_not_at_all() {
+        let mut x = [0.0f32; 200];
+        for (i, v) in x.iter_mut().enumerate() {
+            *v = i as f32;
+        }
+        let mut y = x;
+        let mut z = x;
+        // 3 rows of one vector, 40 apart from 5: the last row is 85..101.
+        let want = [85.0, 45.0, 5.0, -1.0, -1.0, -1.0, -1.0, -1.0];
+        assert_eq!(
+            firsts(&mut OutOfPlace { x: &x, y: &mut y }, 5, 40, 3, 1),
+            want
+        );
+        assert_eq!(firsts(&mut InPlace(&mut z), 5, 40, 3, 1), want);
+        // Rows of two vectors, the last one ending at the buffer's end exactly.
+        let want = [168.0, 68.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0];
+        assert_eq!(firsts(&mut InPlace(&mut z), 68, 100, 2, 2), want);
+        // No rows: none; a last row one value past the end, a row longer than the
+        // stride, or an offset that overflows: none at all.
+        let none = [-1.0; 8];
+        for (start, stride, n, count) in [
+            (0, 40, 0, 1),
+            (69, 100, 2, 2),
+            (0, 20, 3, 2),
+            (usize::MAX - 8, 40, 2, 1),
+            (0, usize::MAX / 2, 3, 1),
+        ] {
+            assert_eq!(firsts(&mut InPlace(&mut z), start, stride, n, count), none);
+            assert_eq!(
+                firsts(
+                    &mut OutOfPlace { x: &x, y: &mut y },
+                    start,
+                    stride,
+                    n,
+                    count
+                ),
+                none
+            );
+        }
+        // The writes land on the rows walked.
+        let mut io = InPlace(&mut z);
+        for mut span in io.rows_back(5, 40, 3, 1) {
+            span.set(0, crate::simd::Portable.splat(-2.0));
+        }
+        for (i, v) in z.iter().enumerate() {
+            let row = i >= 5 && (i - 5) % 40 < LANES && (i - 5) / 40 < 3;
+            assert_eq!(*v, if row { -2.0 } else { i as f32 }, "value {i}");
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use super::{ConstsAt, Pattern, Region, Totals};
 use crate::backward::shared::{Grads, Inputs, Lanes, Mask, load_or_zero};
-use crate::normalize::io::{Io, Span};
+use crate::normalize::io::{Back, Io, Span};
 use crate::simd::{Body, HALF, LANES, Simd, Vf32, Vf64};
 use crate::stats::CHUNK;
 
@@ -29,12 +29,19 @@ pub(super) enum Sweep {
     Dx,
     /// Batch statistics over few rows ([`crate::plan::FUSED_ROWS`]): each strip sums
     /// ([`Sweep::Sums`]) down every row, then writes its `dx` with the final constants of
-    /// its channels, from its last block of `CHUNK` rows back, so that the rows it summed
-    /// last are read again from L1 (64 rows of 4 vectors of `x` and `dy` are 32 KiB; of
-    /// 256 rows, about the last 64) instead of from L2 by a second sweep of the region
-    /// (the partial last vector, row by row, goes forward): 1x1280x7x7 NHWC (49 rows) went from 14.2 to 13.2 µs at
-    /// AVX-512 and from 18.9 to 18.2 µs at AVX2, 1x256x14x14 (196 rows) 5% faster at
-    /// AVX-512 and portable, 8% slower at AVX2 (Intel Xeon).
+    /// its channels from its last row up, so that the rows it summed last are read again
+    /// from L1 (64 rows of 4 vectors of `x` and `dy` are 32 KiB; of 256 rows, about the
+    /// last 64) instead of from L2 by a second sweep of the region (the partial last
+    /// vector, row by row, goes forward): 1x1280x7x7 NHWC (49 rows) went from 14.2 to
+    /// 13.2 µs at AVX-512 and from 18.9 to 18.2 µs at AVX2, 1x256x14x14 (196 rows) 5%
+    /// faster at AVX-512 and portable, 8% slower at AVX2 (Intel Xeon).
+    ///
+    /// Up, not down: at row pitches of many KiB times a power of two (c = 512, 640, 1280)
+    /// a strip's rows fall in a quarter of L1's sets or fewer, so L1 keeps only the last
+    /// rows summed. Down from the first row, each row missed and evicted the next ones
+    /// (LRU); up, the last ones are hits. A/B new/old, best of 150-300 rounds, AVX-512:
+    /// 1x1280x7x7 0.93-0.95, 4x640x4x4 0.88, 1x512x7x7 0.93, 1x256x14x14 0.98, and
+    /// 1x1296x7x7 (no such conflicts) 0.93; AVX2 0.88-0.99, portable 0.93-0.96.
     SumsThenDx,
 }
 
@@ -278,6 +285,10 @@ impl Strip {
                     chunk::<S, I, M, W, SUMS>(s, io, k, r, o, &l, m, rows)
                 }
                 Sweep::SumsDx => chunk::<S, I, M, W, SUMS_DX>(s, io, k, r, o, &l, m, rows),
+                Sweep::Dx if self.fin => {
+                    chunk::<S, I, M, W, DX_BACK>(s, io, k, r, o, &l, m, rows);
+                    return;
+                }
                 Sweep::Dx => {
                     chunk::<S, I, M, W, DX>(s, io, k, r, o, &l, m, rows);
                     return;
@@ -301,6 +312,8 @@ const DX: u8 = 2;
 /// row spills (35 -> 31 GB/s), nor for other strides, where holding the row cost 15%
 /// (1x256x14x14).
 const SUMS_DX_HELD: u8 = 3;
+/// `DX` from the last row up ([`Sweep::SumsThenDx`]).
+const DX_BACK: u8 = 4;
 
 /// `W` vectors from position `o` down `rows` (at most `CHUNK` of them): with `SUMS`,
 /// their sums; with `SUMS_DX`, also the running statistics' `dx = a*dy` (for rows a
@@ -324,6 +337,28 @@ fn chunk<S: Simd, I: Io, M: Mask<S::F>, const W: usize, const HOW: u8>(
     // The strip's rows: `x`, `y` (for a mask that reads it) and the `Io`'s, one slice
     // step per row.
     let (st0, stride) = (r.start(rows.start) + o, r.stride.max(1));
+    if HOW == DX_BACK {
+        let (n, len) = (rows.len(), W * LANES);
+        let mut xrows = Back::new(k.x, st0, stride, n, len);
+        let mut yrows = Back::new(if M::USES_Y { k.y } else { &[] }, st0, stride, n, len);
+        let mut spans = io.rows_back(st0, stride, n, W);
+        // Both walks have every row or none (a last row out of the buffer, which a
+        // region does not have): with none, nothing is written and the rows go forward.
+        let mut done = false;
+        while let (Some(mut span), Some(xr)) = (spans.next(), xrows.next()) {
+            let (yv, _) = yrows.next().unwrap_or(&[]).as_chunks::<LANES>();
+            if let (Some(xv), true) = (
+                xr.as_chunks::<LANES>().0.first_chunk::<W>(),
+                span.vectors() >= W,
+            ) {
+                row_step::<S, _, M, W, DX>(s, &mut span, xv, yv, l, m, (&mut ad, &mut ap));
+                done = true;
+            }
+        }
+        if done {
+            return (ad, ap);
+        }
+    }
     let mut xrows = k.x.get(st0..).unwrap_or(&[]).chunks(stride);
     let ys = if M::USES_Y { k.y } else { &[] };
     let mut yrows = ys.get(st0..).unwrap_or(&[]).chunks(stride);
@@ -359,7 +394,7 @@ fn row_step<S: Simd, P: Span, M: Mask<S::F>, const W: usize, const HOW: u8>(
     for w in 0..W {
         let dy = m.apply(span.get(s, w), load_or_zero(s, yv.get(w)));
         let x = s.load(&xv[w]);
-        if HOW == DX {
+        if HOW == DX || HOW == DX_BACK {
             span.set(w, l[w].dx(dy, x, true));
             continue;
         }
