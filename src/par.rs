@@ -43,7 +43,7 @@ use crate::normalize::prepared::{Prepared, normalize_prepared_at, normalize_prep
 use crate::normalize::{Activation, NormParams};
 use crate::shape::{Dims, Layout, Shape, check_len};
 use crate::simd::Isa;
-use crate::stats::{Method, channel_moments};
+use crate::stats::{Each, Method, channel_moments};
 
 /// The number of values a block aims at (128 KiB of `f32`): large enough that the
 /// per-block work (a kernel call, a merge per channel) is noise, small enough that the
@@ -165,7 +165,8 @@ fn moments(
         let xb = &x[b.start..b.start + b.len];
         // A block of a validated tensor is valid: `dims` cannot fail here.
         if let Ok(db) = b.shape.dims(xb.len(), true) {
-            channel_moments(isa, xb, db, b.layout, db.c, method, |k, m| part[k] = m);
+            let out = Each::new(|k, m| part[k] = m);
+            channel_moments(isa, xb, db, b.layout, db.c, method, out);
         }
     });
     let mut total = vec![Moments::EMPTY; d.c];

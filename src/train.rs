@@ -347,18 +347,16 @@ fn forward<I: Io>(
                     let mut k0 = 0;
                     while k0 < c {
                         let k1 = c.min(k0 + group);
-                        stats::planar_channel_range(s, io.src(), d, p.method, k0..k1, |k, m| {
-                            rec.record(k, m);
-                        });
+                        let out = stats::Each::new(|k, m| rec.record(k, m));
+                        stats::planar_channel_range(s, io.src(), d, p.method, k0..k1, out);
                         rec.flush();
                         planar::channels(s, io, n, c, plane, k0..k1, &rec.src(p), act);
                         k0 = k1;
                     }
                 }
                 (ld, _) => {
-                    stats::moments_with(s, io.src(), d, layout, p.method, |k, m| {
-                        rec.record(k, m);
-                    });
+                    let out = stats::Each::new(|k, m| rec.record(k, m));
+                    stats::moments_with(s, io.src(), d, layout, p.method, out);
                     rec.flush();
                     run_with(s, io, ld, &rec.src(p), act);
                 }

@@ -22,8 +22,8 @@
 //! `84·u`, 5e-6, inside the bound of [`super::Method::Welford`].
 
 use super::Method;
+use super::Sink;
 use super::ops::{Positions, pivot};
-use crate::moments::Moments;
 use crate::shape::Dims;
 use crate::simd::{Body, LANES, Simd, T, Vf32, Vf64, add_lanes, load_transposed};
 
@@ -32,8 +32,8 @@ use crate::simd::{Body, LANES, Simd, T, Vf32, Vf64, add_lanes, load_transposed};
 /// mean to within a few units of rounding of the first round's deviations.
 const ROUNDS: usize = 3;
 
-/// Calls `emit(c, moments)` for each channel `c` in `ks` (`d.plane >= 2` and
-/// `< SHORT_PLANE`), `LANES` channels at a time.
+/// Gives `emit` the moments of each channel `c` in `ks` (`d.plane >= 2` and
+/// `< SHORT_PLANE`), in blocks of `LANES` channels ([`Sink::block`]).
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn channel_range<S: Simd>(
     s: S,
@@ -41,15 +41,13 @@ pub(super) fn channel_range<S: Simd>(
     d: Dims,
     method: Method,
     ks: core::ops::Range<usize>,
-    emit: &mut impl FnMut(usize, Moments),
+    emit: &mut impl Sink,
 ) {
     let mut c0 = ks.start;
     while c0 < ks.end {
         let group = (ks.end - c0).min(LANES);
         let acc = group_moments(s, x, d, method, c0, group);
-        for l in 0..group {
-            emit(c0 + l, acc.moments(l));
-        }
+        acc.emit(c0, group, emit);
         c0 += group;
     }
 }

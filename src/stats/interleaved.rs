@@ -21,6 +21,7 @@
 //! that runs one pass over a grid is in `grid.rs`.
 
 use super::Method;
+use super::Sink;
 use super::grid::{BLOCKS, Op, SUPER, pass};
 use super::ops::{BLOCK, PIVOT_SPAN, Positions};
 use crate::moments::Moments;
@@ -37,7 +38,7 @@ pub(super) fn channel_moments<S: Simd>(
     c: usize,
     pitch: usize,
     method: Method,
-    emit: &mut impl FnMut(usize, Moments),
+    emit: &mut impl Sink,
 ) {
     if c == 0 || x.len() < c {
         return;
@@ -77,7 +78,7 @@ fn tiled<S: Simd>(
     pitch: usize,
     period: usize,
     method: Method,
-    emit: &mut impl FnMut(usize, Moments),
+    emit: &mut impl Sink,
 ) {
     let main_rows = x.len() / period;
     let (main, rest) = x.split_at(main_rows * period);
@@ -91,7 +92,7 @@ fn tiled<S: Simd>(
     };
     let ch = tile_pass(s, op, &parts, pitch);
     for (k, m) in ch.iter().enumerate().take(c) {
-        emit(k, *m);
+        emit.one(k, *m);
     }
 }
 
@@ -138,7 +139,7 @@ fn blocked<S: Simd>(
     s0: usize,
     width: usize,
     method: Method,
-    emit: &mut impl FnMut(usize, Moments),
+    emit: &mut impl Sink,
 ) {
     let (op, prm) = match method {
         Method::Welford => (Op::Welford, pivots(s, x, pitch, rows, s0, width)),
@@ -147,8 +148,9 @@ fn blocked<S: Simd>(
     let mut acc = new_acc();
     let ahead = plan::stats_prefetch(rows, pitch, width);
     pass(s, op, x, pitch, rows, s0, width, &prm, &mut acc, ahead);
-    for i in 0..width {
-        emit(s0 + i, acc[i / BLOCK].moments(i % BLOCK));
+    for (b, acc) in acc.iter().enumerate().take(width.div_ceil(BLOCK)) {
+        let at = b * BLOCK;
+        acc.emit(s0 + at, (width - at).min(BLOCK), emit);
     }
 }
 

@@ -8,6 +8,7 @@ mod interleaved;
 mod ops;
 mod planar;
 mod rescue;
+mod sink;
 
 pub(crate) use ops::CHUNK;
 
@@ -15,6 +16,8 @@ use crate::error::Error;
 use crate::moments::Moments;
 use crate::shape::{Dims, Layout, Shape, check_len};
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
+use sink::MeanVar;
+pub(crate) use sink::{Each, Sink};
 
 /// How [`batch_stats`] and [`accumulate_moments`] compute the statistics.
 ///
@@ -101,10 +104,12 @@ pub(crate) fn batch_stats_at(
     check_len("var", d.c, var.len())?;
     // Every channel has `count` values: one reciprocal instead of a divide per channel.
     let inv_count = 1.0 / d.count as f64;
-    channel_moments(isa, x, d, layout, d.c, method, |c, m| {
-        mean[c] = m.mean as f32;
-        var[c] = (m.m2 * inv_count) as f32;
-    });
+    let out = MeanVar {
+        mean,
+        var,
+        inv_count,
+    };
+    channel_moments(isa, x, d, layout, d.c, method, out);
     Ok(())
 }
 
@@ -137,9 +142,15 @@ pub(crate) fn accumulate_moments_at(
 ) -> Result<(), Error> {
     let d = shape.dims(x.len(), true)?;
     check_len("acc", d.c, acc.len())?;
-    channel_moments(isa, x, d, layout, d.c, method, |c, m| {
-        acc[c] = acc[c].merge(m);
-    });
+    channel_moments(
+        isa,
+        x,
+        d,
+        layout,
+        d.c,
+        method,
+        Each::new(|c, m| acc[c] = acc[c].merge(m)),
+    );
     Ok(())
 }
 
@@ -204,10 +215,12 @@ pub(crate) fn batch_stats_strided_at(
     check_len("var", d.c, var.len())?;
     let x = x.get(..pitch.span).unwrap_or_default();
     let inv_count = 1.0 / d.count as f64;
-    channel_moments(isa, x, d, Layout::Nhwc, pitch.stride, method, |c, m| {
-        mean[c] = m.mean as f32;
-        var[c] = (m.m2 * inv_count) as f32;
-    });
+    let out = MeanVar {
+        mean,
+        var,
+        inv_count,
+    };
+    channel_moments(isa, x, d, Layout::Nhwc, pitch.stride, method, out);
     Ok(())
 }
 
@@ -251,15 +264,15 @@ pub(crate) fn accumulate_moments_strided_at(
     let (d, pitch) = shape.strided_dims(x.len(), x_stride, true)?;
     check_len("acc", d.c, acc.len())?;
     let x = x.get(..pitch.span).unwrap_or_default();
-    channel_moments(isa, x, d, Layout::Nhwc, pitch.stride, method, |c, m| {
-        acc[c] = acc[c].merge(m);
-    });
+    let out = Each::new(|c, m| acc[c] = acc[c].merge(m));
+    channel_moments(isa, x, d, Layout::Nhwc, pitch.stride, method, out);
     Ok(())
 }
 
-/// Calls `emit(c, moments)` once per channel of a validated tensor with at least one
-/// value per channel; in NHWC (or NCHW 1x1) its rows start `pitch >= c` values apart
-/// (`x` ends with the last row).
+/// Gives `emit` the moments of every channel of a validated tensor with at least one
+/// value per channel ([`Sink::one`] or, a block of channels at a time, [`Sink::block`]);
+/// in NHWC (or NCHW 1x1) its rows start `pitch >= c` values apart (`x` ends with the
+/// last row).
 ///
 /// The SIMD kernels accumulate in f32 lanes; a channel whose result comes out non-finite
 /// (a NaN or infinity in the data, or an f32 overflow on values beyond ~1e19) is handled
@@ -272,7 +285,7 @@ pub(crate) fn channel_moments(
     layout: Layout,
     pitch: usize,
     method: Method,
-    emit: impl FnMut(usize, Moments),
+    emit: impl Sink,
 ) {
     struct Job<'a, E> {
         x: &'a [f32],
@@ -282,7 +295,7 @@ pub(crate) fn channel_moments(
         method: Method,
         emit: E,
     }
-    impl<E: FnMut(usize, Moments)> WithSimd for Job<'_, E> {
+    impl<E: Sink> WithSimd for Job<'_, E> {
         type Output = ();
         #[cfg_attr(not(debug_assertions), inline(always))]
         fn run<S: Simd>(self, s: S) {
@@ -318,7 +331,7 @@ pub(crate) fn moments_with<S: Simd>(
     d: Dims,
     layout: Layout,
     method: Method,
-    emit: impl FnMut(usize, Moments),
+    emit: impl Sink,
 ) {
     pitched_moments_with(s, x, d, layout, d.c, method, emit);
 }
@@ -332,9 +345,15 @@ fn pitched_moments_with<S: Simd>(
     layout: Layout,
     pitch: usize,
     method: Method,
-    emit: impl FnMut(usize, Moments),
+    emit: impl Sink,
 ) {
-    let mut checked = checked(x, d, layout, pitch, emit);
+    let mut checked = Checked {
+        x,
+        d,
+        layout,
+        pitch,
+        emit,
+    };
     if crate::plan::planar(layout, d) {
         planar::channel_range(s, x, d, method, 0..d.c, &mut checked);
     } else {
@@ -344,18 +363,37 @@ fn pitched_moments_with<S: Simd>(
 
 /// `emit`, with non-finite results replaced by [`rescue::channel_moments`]'s (see
 /// [`channel_moments`]).
-fn checked(
-    x: &[f32],
+struct Checked<'a, K> {
+    x: &'a [f32],
     d: Dims,
     layout: Layout,
     pitch: usize,
-    mut emit: impl FnMut(usize, Moments),
-) -> impl FnMut(usize, Moments) {
-    move |c, m: Moments| {
+    emit: K,
+}
+
+impl<K: Sink> Sink for Checked<'_, K> {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn one(&mut self, c: usize, m: Moments) {
         if m.mean.is_finite() && m.m2.is_finite() {
-            emit(c, m);
+            self.emit.one(c, m);
         } else {
-            emit(c, rescue::channel_moments(x, d, layout, pitch, c));
+            let m = rescue::channel_moments(self.x, self.d, self.layout, self.pitch, c);
+            self.emit.one(c, m);
+        }
+    }
+
+    /// The block as it is when every value is finite (one test over the arrays, no
+    /// branch per channel), else channel by channel.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn block(&mut self, c0: usize, count: u64, mean: &[f64], m2: &[f64]) {
+        let finite = mean
+            .iter()
+            .zip(m2)
+            .fold(true, |ok, (m, q)| ok & m.is_finite() & q.is_finite());
+        if finite && mean.len() == m2.len() {
+            self.emit.block(c0, count, mean, m2);
+        } else {
+            sink::each(self, c0, count, mean, m2);
         }
     }
 }
@@ -370,9 +408,15 @@ pub(crate) fn planar_channel_range<S: Simd>(
     d: Dims,
     method: Method,
     ks: core::ops::Range<usize>,
-    emit: impl FnMut(usize, Moments),
+    emit: impl Sink,
 ) {
-    let mut checked = checked(x, d, Layout::Nchw, d.c, emit);
+    let mut checked = Checked {
+        x,
+        d,
+        layout: Layout::Nchw,
+        pitch: d.c,
+        emit,
+    };
     planar::channel_range(s, x, d, method, ks, &mut checked);
 }
 

@@ -2,6 +2,7 @@
 //! and [`Sum`] then [`Centered`] for the two-pass method), the f64 per-position moments
 //! they fold into ([`Positions`]), and the starting pivot ([`pivot`]).
 
+use super::Sink;
 use crate::moments::Moments;
 use crate::simd::{HALF, LANES, Simd, Vf32, Vf64, Wide};
 
@@ -295,6 +296,14 @@ impl<const N: usize> Positions<N> {
             }
         }
         self.count += k as u64;
+    }
+
+    /// Gives `sink` the moments of positions `0..n` as channels `c0..c0 + n`, in one
+    /// [`Sink::block`].
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) fn emit(&self, c0: usize, n: usize, sink: &mut impl Sink) {
+        let n = n.min(N);
+        sink.block(c0, self.count, &self.mean[..n], &self.m2[..n]);
     }
 
     /// Position `i`'s moments.

@@ -12,6 +12,7 @@
 //! the channel's f64 [`Moments`] every `CHUNK` steps and at the end of the channel.
 
 use super::Method;
+use super::Sink;
 use super::flat;
 use super::ops::{CHUNK, Centered, LaneOp, Shifted, Sum, Welford, end_step, pivot, two_pass};
 use crate::moments::Moments;
@@ -258,7 +259,7 @@ fn fold_part<S: Simd, O: LaneOp<S>>(s: S, st: O::State, k: usize, len: usize, p:
     total
 }
 
-/// Calls `emit(c, moments)` for each channel `c` in `ks` (`d.plane >= 2`). Channels are
+/// Gives `emit` the moments of each channel `c` in `ks` (`d.plane >= 2`). Channels are
 /// independent (lanes never mix channels), so any range gives the same per-channel
 /// results; the training forward uses short ranges to normalize channels while they are
 /// still in cache.
@@ -273,7 +274,7 @@ pub(super) fn channel_range<S: Simd>(
     d: Dims,
     method: Method,
     ks: core::ops::Range<usize>,
-    emit: &mut impl FnMut(usize, Moments),
+    emit: &mut impl Sink,
 ) {
     let kernel = plan::nchw_stats(d, method);
     if kernel == Kernel::NchwStatsShortPlanesFlat {
@@ -293,6 +294,6 @@ pub(super) fn channel_range<S: Simd>(
                 two_pass(first, channel::<S, Centered>(s, x, d, c, first.mean as f32))
             }
         };
-        emit(c, m);
+        emit.one(c, m);
     }
 }

@@ -12,7 +12,7 @@ fn raw(isa: Isa, x: &[f32], c: usize, pitch: usize, method: Method) -> Vec<Momen
         fn run<S: Simd>(self, s: S) -> Vec<Moments> {
             let Raw(x, c, pitch, method) = self;
             let mut out = std::vec![Moments::EMPTY; c];
-            interleaved::channel_moments(s, x, c, pitch, method, &mut |k, m| out[k] = m);
+            interleaved::channel_moments(s, x, c, pitch, method, &mut Each::new(|k, m| out[k] = m));
             out
         }
     }
