@@ -17,7 +17,7 @@ use crate::moments::Moments;
 use crate::shape::{Dims, Layout, Shape, check_len};
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
 use sink::MeanVar;
-pub(crate) use sink::{Each, Sink};
+pub(crate) use sink::{Each, Sink, clamp_m2, each};
 
 /// How [`batch_stats`] and [`accumulate_moments`] compute the statistics.
 ///
