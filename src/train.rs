@@ -62,9 +62,10 @@ impl Momentum {
     }
 
     /// What the batch's `M2` is multiplied by for the variance the running one moves
-    /// toward: `1/(count - 1)` (unbiased; NaN below 2 values) or `1/count`. A reciprocal,
-    /// not a divide per channel: the running update of 1280 channels took a fifth of
-    /// 1x1280x7x7's training forward with two divides per channel.
+    /// toward: `1/(count - 1)` (unbiased; NaN below 2 values) or `1/count`. One reciprocal
+    /// per block of channels ([`Recorder`]'s `Sink::block`), not a divide per channel:
+    /// with two divides per channel, the recording of 1280 channels took a fifth of
+    /// 1x1280x7x7's training forward.
     pub(crate) fn var_scale(self, count: u64) -> f64 {
         match (self.unbiased(), count) {
             (true, 0 | 1) => f64::NAN,
@@ -293,6 +294,7 @@ impl stats::Sink for Recorder<'_> {
         self.record(c, m);
     }
 
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn block(&mut self, c0: usize, count: u64, mean: &[f64], m2: &[f64]) {
         let n = mean.len().min(m2.len());
         let r = c0..c0.saturating_add(n);
@@ -422,4 +424,59 @@ fn forward<I: Io>(
             rec: &mut rec,
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Sink;
+
+    /// A block handed to a [`Recorder`] at once and channel by channel (as a non-finite
+    /// block goes) gives the same bits in every output, a tiny negative `M2` counting as 0
+    /// and NaN staying NaN; channels outside the block are not written. Both momentum
+    /// conventions, and one value per channel (no unbiased variance).
+    #[test]
+    fn recorder_block_is_its_channels_one_by_one() {
+        let mean = [1.5, -2.25e7, 3.0e-30, f64::NAN, 0.1, 4.0, -1.0, 2.0, 8.0];
+        let m2 = [-1e-30, 2.5, 7.0e-3, 1.0, f64::NAN, 0.0, 1e30, 3.0, 0.5];
+        for momentum in [Momentum::PYTORCH_DEFAULT, Momentum::ONNX_DEFAULT] {
+            for count in [1u64, 3] {
+                let run = |by_block: bool| {
+                    let mut o = [[-9.0f32; 11]; 4];
+                    let [rm, rv, sm, si] = &mut o;
+                    for (i, (m, v)) in rm.iter_mut().zip(rv.iter_mut()).enumerate() {
+                        (*m, *v) = (i as f32 - 3.0, 0.5 + i as f32);
+                    }
+                    let running = RunningStats {
+                        mean: rm,
+                        var: rv,
+                        momentum,
+                    };
+                    let saved = SavedStats {
+                        mean: sm,
+                        invstd: si,
+                    };
+                    let mut rec = Recorder::new(Some(running), saved, 1e-5);
+                    if by_block {
+                        rec.block(1, count, &mean, &m2);
+                    } else {
+                        stats::each(&mut rec, 1, count, &mean, &m2);
+                    }
+                    rec.flush();
+                    o.map(|v| v.map(f32::to_bits))
+                };
+                let (block, one) = (run(true), run(false));
+                assert_eq!(block, one, "{momentum:?} count {count}");
+                let [rm, _, sm, si] = block.map(|v| v.map(f32::from_bits));
+                assert_eq!(
+                    (rm[0], rm[10], sm[0], sm[10], si[10]),
+                    (-3.0, 7.0, -9.0, -9.0, -9.0)
+                );
+                assert_eq!(sm[1], 1.5);
+                // Variance 0 (the clamped -1e-30): invstd = 1/sqrt(eps).
+                assert_eq!(si[1], (1.0 / f64::from(1e-5f32).sqrt()) as f32);
+                assert!(sm[4].is_nan() && si[5].is_nan());
+            }
+        }
+    }
 }

@@ -776,6 +776,9 @@ fn non_finite_values_poison_only_their_channel() {
             Shape::new(1, 4, 32, 33),
             Shape::new(2, 40, 2, 3),
             Shape::new(600, 2, 3, 1),
+            // NHWC rows of 33 channels are not tiled: the kernels hand over a block of
+            // channels, which a non-finite result sends channel by channel.
+            Shape::new(2, 33, 3, 5),
         ];
         // The bad values and the mean the rule gives their channel.
         let bad_values: [(&[f32], f64); 7] = [

@@ -38,8 +38,8 @@ pub(crate) trait Io {
     fn rows(&mut self, start: usize, stride: usize) -> Self::Rows<'_>;
 
     /// The `n` rows of [`Io::rows`] from `start`, `count` whole vectors each, the last row
-    /// first: none at all if the last one leaves the buffer. For a loop up a strip of
-    /// rows, one slice split per row.
+    /// first: none at all if the last one leaves the buffer or `count` vectors are more
+    /// than `stride` values. For a loop up a strip of rows, one slice split per row.
     fn rows_back(
         &mut self,
         start: usize,
@@ -222,8 +222,8 @@ pub(crate) struct Back<'a> {
 }
 
 impl<'a> Back<'a> {
-    /// The `n` rows of `len <= stride` values `stride` apart from `start` in `buf`, the
-    /// last one first (none if the last one leaves `buf`).
+    /// The `n` rows of `len` values `stride` apart from `start` in `buf`, the last one
+    /// first (none if the last one leaves `buf`, or if `len > stride`).
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn new(buf: &'a [f32], start: usize, stride: usize, n: usize, len: usize) -> Self {
         Back {
@@ -528,14 +528,26 @@ mod tests {
                 none
             );
         }
-        // The writes land on the rows walked.
+        // The writes land on the rows walked, in place and out of place (where the
+        // input is read from `x`, untouched).
         let mut io = InPlace(&mut z);
         for mut span in io.rows_back(5, 40, 3, 1) {
             span.set(0, crate::simd::Portable.splat(-2.0));
         }
-        for (i, v) in z.iter().enumerate() {
-            let row = i >= 5 && (i - 5) % 40 < LANES && (i - 5) / 40 < 3;
-            assert_eq!(*v, if row { -2.0 } else { i as f32 }, "value {i}");
+        let mut io = OutOfPlace { x: &x, y: &mut y };
+        for mut span in io.rows_back(5, 40, 3, 1) {
+            let v = span.get(crate::simd::Portable, 0);
+            span.set(0, v * crate::simd::Portable.splat(-1.0));
         }
+        for (i, (v, w)) in z.iter().zip(&y).enumerate() {
+            let row = i >= 5 && (i - 5) % 40 < LANES && (i - 5) / 40 < 3;
+            assert_eq!(*v, if row { -2.0 } else { i as f32 }, "in place, value {i}");
+            assert_eq!(
+                *w,
+                if row { -(i as f32) } else { i as f32 },
+                "out of place, value {i}"
+            );
+        }
+        assert!(x.iter().enumerate().all(|(i, v)| *v == i as f32));
     }
 }

@@ -65,3 +65,33 @@ fn gaps_never_reach_the_kernels() {
         }
     }
 }
+
+/// A block handed to [`MeanVar`] at once and channel by channel (as a non-finite block
+/// goes) gives the same bits, a tiny negative `M2` (left by rounding) counting as 0 both
+/// ways and NaN staying NaN; channels outside the block are not written.
+#[test]
+fn mean_var_block_is_its_channels_one_by_one() {
+    let mean = [1.5, -2.25e7, 3.0e-30, f64::NAN, 0.1];
+    let m2 = [-1e-30, 2.5, 7.0e-3, 1.0, f64::NAN];
+    let run = |by_block: bool| {
+        let (mut mu, mut var) = ([-9.0f32; 7], [-9.0f32; 7]);
+        let mut out = MeanVar {
+            mean: &mut mu,
+            var: &mut var,
+            inv_count: 1.0 / 3.0,
+        };
+        if by_block {
+            out.block(1, 3, &mean, &m2);
+        } else {
+            each(&mut out, 1, 3, &mean, &m2);
+        }
+        (mu.map(f32::to_bits), var.map(f32::to_bits))
+    };
+    let (block, one) = (run(true), run(false));
+    assert_eq!(block, one);
+    let (mu, var) = (block.0.map(f32::from_bits), block.1.map(f32::from_bits));
+    assert_eq!((mu[0], var[0], mu[6], var[6]), (-9.0, -9.0, -9.0, -9.0));
+    assert_eq!((mu[1], var[1]), (1.5, 0.0));
+    assert_eq!(var[2], (2.5f64 / 3.0) as f32);
+    assert!(mu[4].is_nan() && var[5].is_nan());
+}

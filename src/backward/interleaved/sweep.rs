@@ -36,12 +36,14 @@ pub(super) enum Sweep {
     /// 13.2 µs at AVX-512 and from 18.9 to 18.2 µs at AVX2, 1x256x14x14 (196 rows) 5%
     /// faster at AVX-512 and portable, 8% slower at AVX2 (Intel Xeon).
     ///
-    /// Up, not down: at row pitches of many KiB times a power of two (c = 512, 640, 1280)
-    /// a strip's rows fall in a quarter of L1's sets or fewer, so L1 keeps only the last
-    /// rows summed. Down from the first row, each row missed and evicted the next ones
+    /// Up, not down: at row pitches of many KiB times a power of two (c = 512, 640,
+    /// 1280) a strip's rows fall in a quarter of L1's sets or fewer, so L1 keeps only the
+    /// last rows summed. Down from the first row, each row missed and evicted the next ones
     /// (LRU); up, the last ones are hits. A/B new/old, best of 150-300 rounds, AVX-512:
     /// 1x1280x7x7 0.93-0.95, 4x640x4x4 0.88, 1x512x7x7 0.93, 1x256x14x14 0.98, and
-    /// 1x1296x7x7 (no such conflicts) 0.93; AVX2 0.88-0.99, portable 0.93-0.96.
+    /// 1x1296x7x7 (no such conflicts) 0.93; AVX2 0.88-0.99, portable 0.93-0.96. (Rows a
+    /// multiple of 4 KiB apart, [`chunk_aliased`], go down within each block of `CHUNK`
+    /// rows, the blocks from the last.)
     SumsThenDx,
 }
 
@@ -318,8 +320,9 @@ const DX_BACK: u8 = 4;
 /// `W` vectors from position `o` down `rows` (at most `CHUNK` of them): with `SUMS`,
 /// their sums; with `SUMS_DX`, also the running statistics' `dx = a*dy` (for rows a
 /// multiple of 4 KiB apart, [`chunk_aliased`]); with `DX`, the
-/// batch statistics' `dx` from the final constants (and no sums). The accumulators are
-/// local values, returned, so they live in registers.
+/// batch statistics' `dx` from the final constants (and no sums); with `DX_BACK`, the
+/// same from the last row up (forward if that walk finds no row, which a region's rows
+/// never are). The accumulators are local values, returned, so they live in registers.
 #[allow(clippy::too_many_arguments)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn chunk<S: Simd, I: Io, M: Mask<S::F>, const W: usize, const HOW: u8>(
@@ -355,6 +358,8 @@ fn chunk<S: Simd, I: Io, M: Mask<S::F>, const W: usize, const HOW: u8>(
                 done = true;
             }
         }
+        // A region's rows lie inside the buffer: the walk cannot come out empty.
+        debug_assert!(done || n == 0, "rows_back walked no row");
         if done {
             return (ad, ap);
         }
