@@ -101,6 +101,17 @@ pub(crate) struct OutSpan<'a> {
     y: &'a mut [[f32; LANES]],
 }
 
+impl<'a> OutSpan<'a> {
+    /// The whole vectors of a row of `x` and of the same row of `y`.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn of_row(x: &'a [f32], y: &'a mut [f32]) -> Self {
+        OutSpan {
+            x: x.as_chunks::<LANES>().0,
+            y: y.as_chunks_mut::<LANES>().0,
+        }
+    }
+}
+
 /// A span in place.
 pub(crate) struct InSpan<'a>(&'a mut [[f32; LANES]]);
 
@@ -184,11 +195,7 @@ impl<'a> Iterator for OutRows<'a> {
     type Item = OutSpan<'a>;
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn next(&mut self) -> Option<OutSpan<'a>> {
-        let (x, y) = (self.x.next()?, self.y.next()?);
-        Some(OutSpan {
-            x: x.as_chunks::<LANES>().0,
-            y: y.as_chunks_mut::<LANES>().0,
-        })
+        Some(OutSpan::of_row(self.x.next()?, self.y.next()?))
     }
 }
 
@@ -289,11 +296,7 @@ impl<'a> Iterator for OutRowsBack<'a> {
     type Item = OutSpan<'a>;
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn next(&mut self) -> Option<OutSpan<'a>> {
-        let (x, y) = (self.x.next()?, self.y.next()?);
-        Some(OutSpan {
-            x: x.as_chunks::<LANES>().0,
-            y: y.as_chunks_mut::<LANES>().0,
-        })
+        Some(OutSpan::of_row(self.x.next()?, self.y.next()?))
     }
 }
 
