@@ -15,6 +15,8 @@
 //! go to `dgamma` and `dbeta` as each strip finishes. With batch statistics over more
 //! rows a multiple of 4 KiB apart (at most [`BACKWARD_WIDE`] channels: 256x1024x1x1),
 //! every block is summed first and `dx` then written over whole rows ([`whole_rows`]).
+//! Every `dx` sweep goes up from the last rows, which the sums read last: those still in
+//! cache are read again first.
 //!
 //! A sweep (`sweep.rs`) goes down blocks of `CHUNK` rows; in each block, strips of up to 4 (AVX-512)
 //! or 2 vectors go down the block's rows with their sums and constants in registers
@@ -387,7 +389,8 @@ fn blocks_in<S: Simd, I: Io, M: Mask<S::F>>(
 /// Batch statistics over rows a multiple of 4 KiB apart, at most [`BACKWARD_WIDE`]
 /// channels ([`Kernel::NhwcBackwardWholeRows`]): each block of channels summed as in
 /// [`blocks`], its final constants kept
-/// for every channel ([`Finals`]), then one `dx` sweep over whole rows. Block by block,
+/// for every channel ([`Finals`]), then one `dx` sweep over whole rows, from the last.
+/// Block by block,
 /// each row's loads followed the previous row's stores to the same addresses modulo
 /// 4 KiB a block's width earlier, and waited on them: a plain intrinsics loop of
 /// 256x1024x1x1 at AVX-512 took 168-190 µs so and 148-160 µs with whole rows. Its own
