@@ -136,9 +136,11 @@ pub(super) fn sweep<S: Simd, I: Io, M: Mask<S::F>>(
             // in each block the strips one after the other, so a block's rows are read
             // from memory once, in order, and from cache by its later strips. The `dx`
             // sweep takes the blocks from the last and each strip from its last row up:
-            // the rows the sums read last, still in cache, are read again first (A/B
-            // new/old on an Intel Xeon: 8x512x28x28 0.98 at AVX-512, 2x1000x14x14 0.96
-            // at AVX-512 and 1.01 at AVX2, 1x256x14x14 0.97 at AVX2).
+            // the rows the sums read last, still in cache, are read again first. A/B
+            // new/old, best of 100 rounds on an Intel Xeon, AVX-512 and AVX2: 1x32x112x112
+            // 0.74 and 0.77, 1x64x56x56 0.90 and 0.83, 1x3x224x224 0.98 and 0.96
+            // (tiled); 8x512x28x28 0.98 (AVX-512), 2x1000x14x14 0.96 and 1.01,
+            // 1x256x14x14 0.97 (AVX2) (blocks).
             let blocks = if how == Sweep::SumsThenDx {
                 0
             } else {
