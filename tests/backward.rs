@@ -365,6 +365,12 @@ fn kernel_paths_and_data_classes() {
         Shape::new(130, 5, 1, 1),
         // Short NCHW planes over many images: the f32 rows fold into f64 more than once.
         Shape::new(40, 17, 5, 5),
+        // Whole groups of short NCHW planes in pairs (batch statistics at AVX-512: a
+        // group's `dx` in the walk that sums the next), with a partial group after them,
+        // over several images (folds every 12 images of 7x7); planes of one vector.
+        Shape::new(3, 50, 7, 7),
+        Shape::new(30, 32, 7, 7),
+        Shape::new(2, 48, 4, 4),
         // Rows 4 KiB apart: the batch statistics' `dx` goes row by row, the running
         // statistics' `dx` is stored a row late (AVX-512).
         Shape::new(3, 1024, 1, 1),
