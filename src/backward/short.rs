@@ -101,6 +101,9 @@ const DX: u8 = 1;
 const SUMS_DX: u8 = 2;
 
 /// The constants of a group's channels, lane `l` for channel `c0 + l` (0 past the group).
+/// [`Group::lanes`] takes the channel modulo `LANES`: a walk asks for channel `LANES`
+/// (the next group's first) at the group's last vector, whose lanes are all the last
+/// channel's, so those constants are never used.
 struct Group {
     mean: [f32; LANES],
     invstd: [f32; LANES],
@@ -113,7 +116,7 @@ impl Group {
     /// Channel `l`'s constants, every lane.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn lanes<S: Simd>(&self, s: S, l: usize) -> Lanes<S::F> {
-        let l = l.min(LANES - 1);
+        let l = l % LANES;
         Lanes {
             mean: s.splat(self.mean[l]),
             invstd: s.splat(self.invstd[l]),
@@ -517,10 +520,10 @@ impl<F: Vf32> Wide<F> {
         let at = s.splat(self.bound as f32);
         if HOW != DX {
             let (dc, pc) = (dy.select_from(z, at), (dy * l.xhat(x)).select_from(z, at));
-            if let (Some(rd), Some(rp)) = (rows.0.get_mut(self.ch), rows.1.get_mut(self.ch)) {
-                let (d, p) = ((self.d[0] + self.d[1]) + dc, (self.p[0] + self.p[1]) + pc);
-                (*rd, *rp) = if self.set { (d, p) } else { (*rd + d, *rp + p) };
-            }
+            let c = self.ch % LANES;
+            let (rd, rp) = (&mut rows.0[c], &mut rows.1[c]);
+            let (d, p) = ((self.d[0] + self.d[1]) + dc, (self.p[0] + self.p[1]) + pc);
+            (*rd, *rp) = if self.set { (d, p) } else { (*rd + d, *rp + p) };
             self.d = [z; 2];
             self.p = [z; 2];
             self.d[W] = z.select_from(dy, at);
@@ -677,10 +680,10 @@ impl<F: Vf32> Wide<F> {
         let nextd = kd.lanes(s, self.ch + 1);
         let at = s.splat(self.bound as f32);
         let (dc, pc) = (dy.select_from(z, at), (dy * l.xhat(x)).select_from(z, at));
-        if let (Some(rd), Some(rp)) = (rows.0.get_mut(self.ch), rows.1.get_mut(self.ch)) {
-            let (d, p) = ((self.d[0] + self.d[1]) + dc, (self.p[0] + self.p[1]) + pc);
-            (*rd, *rp) = if self.set { (d, p) } else { (*rd + d, *rp + p) };
-        }
+        let c = self.ch % LANES;
+        let (rd, rp) = (&mut rows.0[c], &mut rows.1[c]);
+        let (d, p) = ((self.d[0] + self.d[1]) + dc, (self.p[0] + self.p[1]) + pc);
+        (*rd, *rp) = if self.set { (d, p) } else { (*rd + d, *rp + p) };
         self.d = [z; 2];
         self.p = [z; 2];
         self.d[u] = z.select_from(dy, at);
