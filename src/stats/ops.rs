@@ -2,7 +2,7 @@
 //! and [`Sum`] then [`Centered`] for the two-pass method), the f64 per-position moments
 //! they fold into ([`Positions`]), and the starting pivot ([`pivot`]).
 
-use super::Sink;
+use super::{Sink, clamp_m2};
 use crate::moments::Moments;
 use crate::simd::{HALF, LANES, Simd, Vf32, Vf64, Wide};
 
@@ -93,7 +93,7 @@ pub(crate) fn two_pass(first: Moments, about: Moments) -> Moments {
         count: first.count,
         mean: first.mean,
         // Rounding can leave a tiny negative; NaN stays NaN.
-        m2: if m2 < 0.0 { 0.0 } else { m2 },
+        m2: clamp_m2(m2),
     }
 }
 
@@ -313,7 +313,7 @@ impl<const N: usize> Positions<N> {
         Moments {
             count: self.count,
             mean: self.mean[i],
-            m2: if m2 < 0.0 { 0.0 } else { m2 },
+            m2: clamp_m2(m2),
         }
     }
 

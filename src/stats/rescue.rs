@@ -1,5 +1,6 @@
 //! The production fallback for a channel whose SIMD result is not finite: the NaN/infinity rule, or a plain f64 two-pass over the channel.
 
+use super::clamp_m2;
 use crate::moments::Moments;
 use crate::shape::{Dims, Layout};
 
@@ -63,7 +64,7 @@ pub(super) fn channel_moments(
         count,
         mean: mean + s1 / n,
         // Rounding can leave a tiny negative.
-        m2: if m2 < 0.0 { 0.0 } else { m2 },
+        m2: clamp_m2(m2),
     }
 }
 
