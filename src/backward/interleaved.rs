@@ -15,12 +15,14 @@
 //! go to `dgamma` and `dbeta` as each strip finishes. With batch statistics over more
 //! rows a multiple of 4 KiB apart (at most [`BACKWARD_WIDE`] channels: 256x1024x1x1),
 //! every block is summed first and `dx` then written over whole rows ([`whole_rows`]).
-//! Every `dx` sweep goes up from the last rows, which the sums read last: those still in
-//! cache are read again first.
+//! The `dx` sweeps of whole vectors go up from the last rows, which the sums read last:
+//! those still in cache are read again first (the partial last vector of a row goes down,
+//! and so does [`Sweep::SumsThenDx`] within each block of rows 4 KiB apart).
 //!
-//! A sweep (`sweep.rs`) goes down blocks of `CHUNK` rows; in each block, strips of up to 4 (AVX-512)
-//! or 2 vectors go down the block's rows with their sums and constants in registers
-//! (the f32 sums are folded into f64 at the end of each block). Sums kept in memory
+//! A sweep (`sweep.rs`) goes down blocks of `CHUNK` rows (a `dx` sweep up them, from the
+//! last); in each block, strips of up to 4 (AVX-512) or 2 vectors go down (`dx`: up) the
+//! block's rows with their sums and constants in registers (the f32 sums are folded into
+//! f64 at the end of each block). Sums kept in memory
 //! instead, loaded and stored for every vector, ran at half the speed. The `dx` sweep of
 //! rows a multiple of 4 KiB apart goes row by row instead (`sweep::dx_rows`): down a strip,
 //! each load would follow a store at the same address modulo 4 KiB, and wait on it.

@@ -19,8 +19,8 @@
 //! are added across their lanes at once ([`Simd::sum_rows`], one channel per lane) and
 //! into f64. Then each channel's constants, and with batch statistics a second walk
 //! writes `dx` over the runs the first left in cache. With running statistics `dx = a*dy`
-//! is written in the walk that sums. With AVX-512 and planes of at most 8x8, the second
-//! walk of a whole group is the first walk of the next one ([`walk_pair`]): the groups'
+//! is written in the walk that sums. With AVX-512 and planes of 16 to 64 values, the
+//! second walk of a whole group is the first walk of the next one ([`walk_pair`]): the groups'
 //! vectors have the same boundaries, so one loop and one boundary's bookkeeping serve
 //! both (1x1280x7x7 0.94 of the time).
 //!
@@ -80,8 +80,9 @@ impl Held {
 /// Whether whole groups of planes of `plane` values with batch statistics write their
 /// `dx` in the walk that sums the next group ([`walk_pair`]): with AVX-512's 32 registers
 /// (`S::ACC >= 8`; with AVX2's 16 the walk's constants would spill), and planes of at
-/// most [`PAIR_BYTES`] a group, so that a group's `x` and `dy` are still in L1 when its
-/// `dx` is written a group later.
+/// most [`PAIR_BYTES`] a group, so that in one image a group's `x` and `dy` are still in
+/// L1 when its `dx` is written a group later (with more images, the walks of the others
+/// come between, as they do unpaired).
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn pairs<S: Simd>(plane: usize) -> bool {
     S::ACC >= 8 && plane * LANES * 4 <= PAIR_BYTES
@@ -129,7 +130,9 @@ impl Group {
 
 /// Channels `c0..c0 + dgamma.len()` (at most `LANES`). Their constants are computed
 /// for all at once, in f64 vectors, as [`DxConsts`](super::shared::DxConsts) computes one channel's.
-/// `rows` may hold anything on entry.
+/// `rows` may hold anything on entry. With batch statistics and [`pairs`], the `dx` of a
+/// whole group is left to the next call (`held`), whose walks that sum write it
+/// ([`walk_pair`]); a held group that cannot pair with this one is written first.
 #[allow(clippy::too_many_arguments)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn group<S: Simd, I: Io, M: Mask<S::F>>(
@@ -187,11 +190,13 @@ fn group<S: Simd, I: Io, M: Mask<S::F>>(
         let base = (i * d.c + c0) * d.plane;
         let set = since == 0;
         match (k.batch, wide) {
-            (true, true) if let Some(h) = &paired => {
-                let prev = (i * d.c + h.c0) * d.plane;
-                walk_pair(s, io, k, prev, &h.kc, &kc, m, rows, set);
-            }
-            (true, true) => walk_wide::<S, I, M, SUMS>(s, io, k, base, &kc, m, rows, set),
+            (true, true) => match &paired {
+                Some(h) => {
+                    let prev = (i * d.c + h.c0) * d.plane;
+                    walk_pair(s, io, k, prev, &h.kc, &kc, m, rows, set);
+                }
+                None => walk_wide::<S, I, M, SUMS>(s, io, k, base, &kc, m, rows, set),
+            },
             (false, true) => walk_wide::<S, I, M, SUMS_DX>(s, io, k, base, &kc, m, rows, set),
             (true, false) => walk::<S, I, M, SUMS>(s, io, k, base, chans, &kc, m, rows),
             (false, false) => walk::<S, I, M, SUMS_DX>(s, io, k, base, chans, &kc, m, rows),
@@ -472,7 +477,8 @@ fn walk_wide<S: Simd, I: Io, M: Mask<S::F>, const HOW: u8>(
     }
 }
 
-/// [`walk_wide`]'s state: the current channel, its constants, where it ends, and its
+/// [`walk_wide`]'s and [`walk_pair`]'s state: the current channel, its constants (of the
+/// group summed), where it ends, and its
 /// sums so far in two pairs of accumulators.
 struct Wide<F> {
     ch: usize,

@@ -48,8 +48,8 @@ pub(super) enum Sweep {
 }
 
 /// One sweep over a region: strips of up to [`strip_max`] whole vectors, each swept down
-/// every row with its sums and constants in registers, then the last partial vector
-/// (`width % LANES` positions) row by row. Writes the per-position sums to positions
+/// every row with its sums and constants in registers (the `dx` sweeps up, from the last
+/// rows), then the last partial vector (`width % LANES` positions) row by row, down. Writes the per-position sums to positions
 /// `0..width` of `t`, rounded up to whole vectors (no sums and `t` untouched for
 /// [`Sweep::Dx`]). With `out` (positions `0..width` are channels), the sums also go
 /// straight to `dbeta` and `dgamma` as each strip finishes, rounded to f32 (and with
