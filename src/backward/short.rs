@@ -454,14 +454,7 @@ fn walk_wide<S: Simd, I: Io, M: Mask<S::F>, const HOW: u8>(
     if xv.len() != full || span.vectors() != full {
         return;
     }
-    let mut w = Wide {
-        ch: 0,
-        l: kc.lanes(s, 0),
-        bound: plane,
-        set,
-        d: [s.zero(); 2],
-        p: [s.zero(); 2],
-    };
+    let mut w = Wide::new(s, kc, plane, set);
     // Two vectors a step, each summed into its own accumulators, so that the adds of
     // long planes (14x14) do not wait on each other.
     let mut j = 0;
@@ -493,6 +486,49 @@ struct Wide<F> {
 }
 
 impl<F: Vf32> Wide<F> {
+    /// At the start of a run: channel 0 of `kc`, whose plane ends `plane` values on.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn new<S: Simd<F = F>>(s: S, kc: &Group, plane: usize, set: bool) -> Self {
+        Wide {
+            ch: 0,
+            l: kc.lanes(s, 0),
+            bound: plane,
+            set,
+            d: [s.zero(); 2],
+            p: [s.zero(); 2],
+        }
+    }
+
+    /// A vector inside the channel's plane: its sums into accumulators `w` (0 or 1).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn add(&mut self, w: usize, x: F, dy: F) {
+        let w = w & 1;
+        self.d[w] += dy;
+        self.p[w] = dy.mul_add(self.l.xhat(x), self.p[w]);
+    }
+
+    /// The vector where the channel ends at lane `at` (`z` is zero): its lanes `..at`
+    /// finish the channel's sums, which go to its row (added, or with `set` written over
+    /// it), and its lanes `at..` start the next channel's (constants `next`) in
+    /// accumulators `w`.
+    #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn close(&mut self, z: F, next: &Lanes<F>, at: F, x: F, dy: F, rows: &mut Rows<F>, w: usize) {
+        let (dc, pc) = (
+            dy.select_from(z, at),
+            (dy * self.l.xhat(x)).select_from(z, at),
+        );
+        let c = self.ch % LANES;
+        let (rd, rp) = (&mut rows.0[c], &mut rows.1[c]);
+        let (d, p) = ((self.d[0] + self.d[1]) + dc, (self.p[0] + self.p[1]) + pc);
+        (*rd, *rp) = if self.set { (d, p) } else { (*rd + d, *rp + p) };
+        self.d = [z; 2];
+        self.p = [z; 2];
+        let w = w & 1;
+        self.d[w] = z.select_from(dy, at);
+        self.p[w] = z.select_from(dy * next.xhat(x), at);
+    }
+
     /// Vector `j` (`x`, masked `dy`), its sums into accumulators `W`.
     #[allow(clippy::too_many_arguments)]
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -510,8 +546,7 @@ impl<F: Vf32> Wide<F> {
         let l = self.l;
         if self.bound > LANES {
             if HOW != DX {
-                self.d[W] += dy;
-                self.p[W] = dy.mul_add(l.xhat(x), self.p[W]);
+                self.add(W, x, dy);
             }
             match HOW {
                 DX => span.set(j, l.dx(dy, x, true)),
@@ -526,15 +561,7 @@ impl<F: Vf32> Wide<F> {
         let next = kc.lanes(s, self.ch + 1);
         let at = s.splat(self.bound as f32);
         if HOW != DX {
-            let (dc, pc) = (dy.select_from(z, at), (dy * l.xhat(x)).select_from(z, at));
-            let c = self.ch % LANES;
-            let (rd, rp) = (&mut rows.0[c], &mut rows.1[c]);
-            let (d, p) = ((self.d[0] + self.d[1]) + dc, (self.p[0] + self.p[1]) + pc);
-            (*rd, *rp) = if self.set { (d, p) } else { (*rd + d, *rp + p) };
-            self.d = [z; 2];
-            self.p = [z; 2];
-            self.d[W] = z.select_from(dy, at);
-            self.p[W] = z.select_from(dy * next.xhat(x), at);
+            self.close(z, &next, at, x, dy, rows, W);
         }
         match HOW {
             DX => span.set(j, l.dx(dy, x, true).select_from(next.dx(dy, x, true), at)),
@@ -598,14 +625,7 @@ fn walk_pair<S: Simd, I: Io, M: Mask<S::F>>(
     if xv.len() != 2 * full || span.vectors() != 2 * full {
         return;
     }
-    let mut w = Wide {
-        ch: 0,
-        l: ks.lanes(s, 0),
-        bound: plane,
-        set,
-        d: [s.zero(); 2],
-        p: [s.zero(); 2],
-    };
+    let mut w = Wide::new(s, ks, plane, set);
     let mut ld = kd.lanes(s, 0);
     let mut j = 0;
     while j + 2 <= full {
@@ -673,11 +693,9 @@ impl<F: Vf32> Wide<F> {
         u: usize,
     ) -> Lanes<F> {
         let (xd, dyd, ld) = d;
-        let l = self.l;
         let u = u & 1;
         if self.bound > LANES {
-            self.d[u] += dy;
-            self.p[u] = dy.mul_add(l.xhat(x), self.p[u]);
+            self.add(u, x, dy);
             span.set(j, ld.dx(dyd, xd, true));
             self.bound -= LANES;
             return ld;
@@ -686,15 +704,7 @@ impl<F: Vf32> Wide<F> {
         let next = ks.lanes(s, self.ch + 1);
         let nextd = kd.lanes(s, self.ch + 1);
         let at = s.splat(self.bound as f32);
-        let (dc, pc) = (dy.select_from(z, at), (dy * l.xhat(x)).select_from(z, at));
-        let c = self.ch % LANES;
-        let (rd, rp) = (&mut rows.0[c], &mut rows.1[c]);
-        let (d, p) = ((self.d[0] + self.d[1]) + dc, (self.p[0] + self.p[1]) + pc);
-        (*rd, *rp) = if self.set { (d, p) } else { (*rd + d, *rp + p) };
-        self.d = [z; 2];
-        self.p = [z; 2];
-        self.d[u] = z.select_from(dy, at);
-        self.p[u] = z.select_from(dy * next.xhat(x), at);
+        self.close(z, &next, at, x, dy, rows, u);
         span.set(
             j,
             ld.dx(dyd, xd, true)
