@@ -627,48 +627,23 @@ fn walk_pair<S: Simd, I: Io, M: Mask<S::F>>(
     }
     let mut w = Wide::new(s, ks, plane, set);
     let mut ld = kd.lanes(s, 0);
+    // Two vectors a step (the last step may have one), each group's sums alternating
+    // between two accumulators as in [`walk_wide`].
     let mut j = 0;
-    while j + 2 <= full {
+    while j < full {
         for u in 0..2 {
             let v = j + u;
+            if v >= full {
+                break;
+            }
             let dyd = m.apply(span.get(s, v), load_or_zero(s, yv.get(v)));
             let xd = s.load(&xv[v]);
             let dys = m.apply(span.get(s, full + v), load_or_zero(s, yv.get(full + v)));
             let xs = s.load(&xv[full + v]);
-            ld = w.step_pair(
-                s,
-                kd,
-                ks,
-                plane,
-                &mut span,
-                v,
-                (xd, dyd, ld),
-                xs,
-                dys,
-                rows,
-                u,
-            );
+            let d = (xd, dyd, ld);
+            ld = w.step_pair(s, kd, ks, plane, &mut span, v, d, xs, dys, rows, u);
         }
         j += 2;
-    }
-    if j < full {
-        let dyd = m.apply(span.get(s, j), load_or_zero(s, yv.get(j)));
-        let xd = s.load(&xv[j]);
-        let dys = m.apply(span.get(s, full + j), load_or_zero(s, yv.get(full + j)));
-        let xs = s.load(&xv[full + j]);
-        w.step_pair(
-            s,
-            kd,
-            ks,
-            plane,
-            &mut span,
-            j,
-            (xd, dyd, ld),
-            xs,
-            dys,
-            rows,
-            0,
-        );
     }
 }
 
