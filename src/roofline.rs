@@ -35,26 +35,43 @@ pub fn read_sum(isa: Isa, x: &[f32]) -> f32 {
 /// a folded normalize), ordinary stores, then a scalar tail. Elements past the shorter
 /// buffer are ignored.
 pub fn copy_affine(isa: Isa, x: &[f32], y: &mut [f32], a: f32, b: f32) {
-    struct Job<'a>(&'a [f32], &'a mut [f32], f32, f32);
-    impl WithSimd for Job<'_> {
-        type Output = ();
-        #[cfg_attr(not(debug_assertions), inline(always))]
-        fn run<S: Simd>(self, s: S) {
-            let Job(x, y, a, b) = self;
-            let (va, vb) = (s.splat(a), s.splat(b));
-            let len = x.len().min(y.len());
-            let (x, y) = (&x[..len], &mut y[..len]);
-            let (xv, xt) = x.as_chunks::<LANES>();
-            let (yv, yt) = y.as_chunks_mut::<LANES>();
+    dispatch(isa, Affine(x, y, a, b, false))
+}
+
+/// [`copy_affine`] with streaming (non-temporal) stores where the level has them (AVX2,
+/// AVX-512; ordinary stores elsewhere), then a store fence: the copy roofline of outputs
+/// larger than the caches, whose lines ordinary stores would first read for ownership.
+pub fn copy_affine_stream(isa: Isa, x: &[f32], y: &mut [f32], a: f32, b: f32) {
+    dispatch(isa, Affine(x, y, a, b, true))
+}
+
+/// [`copy_affine`]'s body: `(x, y, a, b, streaming stores)`.
+struct Affine<'a>(&'a [f32], &'a mut [f32], f32, f32, bool);
+
+impl WithSimd for Affine<'_> {
+    type Output = ();
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn run<S: Simd>(self, s: S) {
+        let Affine(x, y, a, b, stream) = self;
+        let (va, vb) = (s.splat(a), s.splat(b));
+        let len = x.len().min(y.len());
+        let (x, y) = (&x[..len], &mut y[..len]);
+        let (xv, xt) = x.as_chunks::<LANES>();
+        let (yv, yt) = y.as_chunks_mut::<LANES>();
+        if stream {
+            for (xi, yi) in xv.iter().zip(yv) {
+                s.load(xi).mul_add(va, vb).store_stream(yi);
+            }
+            s.fence();
+        } else {
             for (xi, yi) in xv.iter().zip(yv) {
                 s.load(xi).mul_add(va, vb).store(yi);
             }
-            for (xi, yi) in xt.iter().zip(yt) {
-                *yi = *xi * a + b;
-            }
+        }
+        for (xi, yi) in xt.iter().zip(yt) {
+            *yi = *xi * a + b;
         }
     }
-    dispatch(isa, Job(x, y, a, b))
 }
 
 /// The floor of any single-pass statistic: per vector `t = x - p`, `s += t`,
@@ -170,6 +187,9 @@ mod tests {
             assert_eq!(read_sum(isa, &x), sum, "{isa}");
             let mut y = [0.0f32; 300];
             copy_affine(isa, &x, &mut y, 2.0, 0.5);
+            assert!(y.iter().zip(&x).all(|(y, x)| *y == 2.0 * x + 0.5), "{isa}");
+            let mut y = [0.0f32; 300];
+            copy_affine_stream(isa, &x, &mut y, 2.0, 0.5);
             assert!(y.iter().zip(&x).all(|(y, x)| *y == 2.0 * x + 0.5), "{isa}");
             let (s, q) = floor(isa, &x, 3.0);
             let t = x[..whole].iter().map(|v| v - 3.0);
