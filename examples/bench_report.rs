@@ -1091,7 +1091,17 @@ fn plan_name(kern: &Kernel, shape: Shape) -> String {
             ("backward", "Running") => "backward_running",
             (op, _) => op,
         };
-        k.kernel_name(op, shape, kern.layout).map(|k| k.to_string())
+        // The identity normalize past L1 runs its AVX2 code at AVX-512.
+        let identity = kern.op.starts_with("normalize") && kern.method == "identity";
+        let lower = k.normalize_level(shape, kern.layout, Activation::Identity);
+        if identity && lower != k.isa() {
+            Kernels::new(lower)
+                .ok()
+                .and_then(|l| l.kernel_name(op, shape, kern.layout))
+                .map(|n| format!("{n}` at `{lower}"))
+        } else {
+            k.kernel_name(op, shape, kern.layout).map(|k| k.to_string())
+        }
     };
     name.map_or_else(|| "?".to_string(), |k| format!("`{k}`"))
 }

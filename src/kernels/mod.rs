@@ -5,6 +5,7 @@ mod training;
 
 use crate::error::Error;
 use crate::moments::Moments;
+use crate::normalize::Activation;
 use crate::plan::{Op, plan, plan_strided};
 use crate::shape::{Layout, Shape};
 use crate::simd::Isa;
@@ -21,6 +22,12 @@ use crate::stats::{
 /// every machine (e.g. [`Isa::Portable`], or [`Isa::Avx2`] on a fleet of AVX2 and AVX-512
 /// CPUs). The level is a property of the value, not global state: other threads and other
 /// callers are not affected.
+///
+/// The level is the widest the kernels use. At [`Isa::Avx512`], a normalize with the
+/// identity activation of at least 48 KiB of contiguous rows or of NCHW planes of 256
+/// values or more runs its [`Isa::Avx2`] code, which gives the same bits: 512-bit
+/// arithmetic lowers an Intel core's clock, and that plain stream from L2 ran 5-22%
+/// slower with it (on an Intel Xeon; memory-bound beyond the caches either way).
 ///
 /// ```
 /// use batchnorm::{Isa, Kernels, Layout, Method, Shape};
@@ -178,6 +185,24 @@ impl Kernels {
         };
         let d = shape.dims(shape.numel().ok()?, true).ok()?;
         (d.c > 0).then(|| plan(op, layout, d, self.isa))
+    }
+
+    /// The level a normalize with activation `act` of `shape` in `layout` (contiguous)
+    /// runs at with these kernels: this level, or [`Isa::Avx2`] for the identity at
+    /// [`Isa::Avx512`] past L1 (see [`Kernels`]). For benchmark reports; not part of the
+    /// API.
+    #[doc(hidden)]
+    pub fn normalize_level(&self, shape: Shape, layout: Layout, act: Activation) -> Isa {
+        let Some((n, d)) = shape
+            .numel()
+            .ok()
+            .and_then(|n| shape.dims(n, true).ok().map(|d| (n, d)))
+        else {
+            return self.isa;
+        };
+        let plane = crate::plan::planar(layout, d).then_some(d.plane);
+        let identity = matches!(act, Activation::Identity);
+        crate::plan::normalize_level(self.isa, plane, true, n, identity)
     }
 
     /// [`Kernels::kernel_name`] for the strided functions on NHWC rows `stride` values

@@ -246,7 +246,8 @@ impl Dims {
     }
 }
 
-/// Normalizes the whole buffer of `io` with the constants of `p` (validated).
+/// Normalizes the whole buffer of `io` with the constants of `p` (validated), at `isa` or
+/// the level [`crate::plan::normalize_level`] picks for it.
 pub(crate) fn run<I: Io>(isa: Isa, io: &mut I, d: LayoutDims, p: &Src, act: Activation) {
     struct Run<'a, I> {
         io: &'a mut I,
@@ -274,6 +275,16 @@ pub(crate) fn run<I: Io>(isa: Isa, io: &mut I, d: LayoutDims, p: &Src, act: Acti
             with_act(s, act, WithS { s, io, d, p });
         }
     }
+    let (plane, contiguous) = match d {
+        LayoutDims::Planar { plane, .. } => (Some(plane), false),
+        LayoutDims::Rows {
+            c,
+            x_pitch,
+            y_pitch,
+        } => (None, x_pitch == c && y_pitch == c),
+    };
+    let identity = matches!(act, Activation::Identity);
+    let isa = crate::plan::normalize_level(isa, plane, contiguous, io.src().len(), identity);
     dispatch(isa, Run { io, d, p, act });
 }
 

@@ -2,9 +2,10 @@
 //! forced to stream (and not to) on small tensors, at every level, out of place and in
 //! place, with the output on a 64-byte line (the levels with streaming stores use them)
 //! and off one (they fall back to plain stores); the values between rows stay untouched.
+//! Nor does the 256-bit identity normalize at AVX-512 ([`crate::plan::normalize_level`]).
 
 extern crate std;
-use crate::plan::STREAM;
+use crate::plan::{NARROW, STREAM, normalize_level};
 use crate::{Activation, Isa, Kernels, NormParams, Prepared, Shape};
 use core::sync::atomic::Ordering;
 use std::vec;
@@ -106,6 +107,91 @@ fn streaming_changes_no_bit() {
                     );
                 }
             }
+        }
+    }
+}
+
+/// The identity normalize at [`Isa::Avx512`] of `x` (`shape`, `layout`), as the plan
+/// runs it (`narrow`: at AVX2 where [`normalize_level`] says so) or forced to AVX-512:
+/// the bits of the plain and prepared normalize, out of place and in place.
+fn identity_bits(x: &[f32], shape: Shape, layout: crate::Layout, narrow: bool) -> [Vec<u32>; 4] {
+    let c = shape.c;
+    let mean: Vec<f32> = (0..c).map(|k| k as f32 * 0.37 - 3.0).collect();
+    let var: Vec<f32> = (0..c).map(|k| 0.25 + k as f32 * 0.11).collect();
+    let gamma: Vec<f32> = (0..c).map(|k| 1.5 - k as f32 * 0.013).collect();
+    let beta: Vec<f32> = (0..c).map(|k| k as f32 * 0.07 - 0.4).collect();
+    let np = NormParams {
+        mean: &mean,
+        var: &var,
+        gamma: &gamma,
+        beta: &beta,
+        eps: 1e-5,
+    };
+    let mut scale = vec![0.0; c];
+    crate::prepare(&np, &mut scale).expect("valid parameters");
+    let pp = Prepared {
+        mean: &mean,
+        scale: &scale,
+        beta: &beta,
+    };
+    let k = Kernels::new(Isa::Avx512).expect("supported");
+    let act = Activation::Identity;
+    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+    let (mut a, mut b) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+    let (mut c_, mut d) = (x.to_vec(), x.to_vec());
+    NARROW.store(if narrow { 0 } else { 2 }, Ordering::Relaxed);
+    let r = (
+        k.normalize(x, &mut a, shape, layout, &np, act),
+        k.normalize_prepared(x, &mut b, shape, layout, &pp, act),
+        k.normalize_in_place(&mut c_, shape, layout, &np, act),
+        k.normalize_prepared_in_place(&mut d, shape, layout, &pp, act),
+    );
+    NARROW.store(0, Ordering::Relaxed);
+    assert!(
+        r.0.is_ok() && r.1.is_ok() && r.2.is_ok() && r.3.is_ok(),
+        "{r:?}"
+    );
+    [bits(&a), bits(&b), bits(&c_), bits(&d)]
+}
+
+// Under Miri only the portable level runs.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn narrow_identity_changes_no_bit() {
+    use crate::Layout::{Nchw, Nhwc};
+    if !Isa::Avx512.is_supported() {
+        return;
+    }
+    // Contiguous rows of a whole number of vectors and of a partial one; planes of whole
+    // vectors and planes that end mid-vector, over two images.
+    let cases = [
+        (Shape::new(1, 64, 14, 14), Nhwc),
+        (Shape::new(3, 19, 15, 15), Nhwc),
+        (Shape::new(1, 16, 32, 32), Nchw),
+        (Shape::new(2, 3, 47, 45), Nchw),
+    ];
+    for (shape, layout) in cases {
+        let n = shape.numel().expect("small");
+        let plane = (layout == Nchw).then_some(shape.h * shape.w);
+        assert_eq!(
+            normalize_level(Isa::Avx512, plane, true, n, true),
+            Isa::Avx2,
+            "{shape:?} {layout:?} must take the 256-bit path"
+        );
+        let x: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 2003) as f32 * 0.013 - 11.0)
+            .collect();
+        let wide = identity_bits(&x, shape, layout, false);
+        let narrow = identity_bits(&x, shape, layout, true);
+        for (what, (w, v)) in ["normalize", "prepared", "in place", "prepared in place"]
+            .iter()
+            .zip(wide.iter().zip(&narrow))
+        {
+            let diff = w.iter().zip(v).position(|(a, b)| a != b);
+            assert_eq!(
+                diff, None,
+                "{shape:?} {layout:?} {what}: first differing value"
+            );
         }
     }
 }

@@ -191,6 +191,58 @@ pub(crate) fn plan(op: Op, layout: Layout, d: Dims, isa: Isa) -> Kernel {
     }
 }
 
+/// An identity normalize (no activation) at [`Isa::Avx512`] of an input of at least this
+/// many bytes runs at [`Isa::Avx2`] ([`normalize_level`]): past L1 (48 KiB here).
+pub(crate) const NARROW_BYTES: usize = 48 * 1024;
+
+/// NCHW planes of at least this many values may run an identity normalize at
+/// [`Isa::Avx2`] ([`normalize_level`]); shorter ones, whose many plane boundaries the
+/// AVX-512 masks serve better, do not.
+pub(crate) const NARROW_PLANE: usize = 256;
+
+/// The level a normalize asked to run at `isa` runs at: [`Isa::Avx2`] instead of
+/// [`Isa::Avx512`] for the identity activation (one fused multiply-add per value, a
+/// plain stream) on at least [`NARROW_BYTES`] of input (`values`), as NCHW planes of at
+/// least [`NARROW_PLANE`] values (`plane`, `None` for rows) or contiguous NHWC rows
+/// (`contiguous`), and `isa` otherwise. Both levels fuse the multiply-add, so the bits are
+/// the same.
+///
+/// Why: 512-bit arithmetic lowers the clock of an Intel core, and with it the speed of a
+/// stream from L2. On an Intel Xeon (AVX-512), `y = a*x + b` over 196 KiB ran at 95 GB/s
+/// with 512-bit FMAs, 107 with 256-bit ones and 110 with 512-bit loads and stores alone;
+/// the identity normalize at AVX-512 took 1.05-1.22x the time of the AVX2 one on every
+/// grid shape that fits in L2 (1x256x14x14 NHWC 1.19, 1x1280x7x7 NHWC 1.22, 1x3x224x224
+/// NCHW 1.12, 1x64x56x56 NCHW 1.08), and the same beyond the caches (memory-bound
+/// either way) or in L1 (where AVX-512 is faster). The NCHW 7x7 planes ran faster at
+/// AVX-512 (0.92), and so did ReLU6 (0.83-1.0) and the costlier activations, whose AVX2
+/// code takes more instructions: they keep their level. Strided rows keep theirs too (the
+/// AVX2 gap tiles of few channels are twice as slow).
+pub(crate) fn normalize_level(
+    isa: Isa,
+    plane: Option<usize>,
+    contiguous: bool,
+    values: usize,
+    identity: bool,
+) -> Isa {
+    #[cfg(test)]
+    if NARROW.load(core::sync::atomic::Ordering::Relaxed) == 2 {
+        return isa;
+    }
+    let stream = match plane {
+        Some(plane) => plane >= NARROW_PLANE,
+        None => contiguous,
+    };
+    if isa == Isa::Avx512 && identity && stream && values.saturating_mul(4) >= NARROW_BYTES {
+        Isa::Avx2
+    } else {
+        isa
+    }
+}
+
+/// Tests force [`normalize_level`] (2: keep the level asked for, 0: by the rule).
+#[cfg(test)]
+pub(crate) static NARROW: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
 /// [`plan`] for NHWC rows `stride > c` values apart (input and output alike), for
 /// [`Op::Stats`] and [`Op::Normalize`] (other ops: as [`plan`] on contiguous rows).
 pub(crate) fn plan_strided(op: Op, d: Dims, stride: usize, isa: Isa) -> Kernel {

@@ -286,3 +286,36 @@ fn accumulators_match_the_lanes() {
         assert_eq!(crate::simd::dispatch(isa, Acc), acc(isa), "{isa}");
     }
 }
+
+/// [`normalize_level`]: an identity normalize at AVX-512 runs at AVX2 on at least
+/// [`NARROW_BYTES`] of contiguous rows or of planes of at least [`NARROW_PLANE`] values,
+/// and nothing else changes level.
+#[test]
+fn identity_normalize_past_l1_runs_256_bit() {
+    use Isa::{Avx2, Avx512, Portable};
+    let at = NARROW_BYTES / 4;
+    let big = 64 * 56 * 56;
+    #[rustfmt::skip]
+    let cases: [(Isa, Option<usize>, bool, usize, bool, Isa); 13] = [
+        (Avx512, None, true, big, true, Avx2),
+        (Avx512, None, true, at, true, Avx2),
+        (Avx512, None, true, at - 1, true, Avx512),
+        (Avx512, None, true, big, false, Avx512),
+        (Avx512, None, false, big, true, Avx512),
+        (Avx512, Some(3136), false, big, true, Avx2),
+        (Avx512, Some(NARROW_PLANE), false, big, true, Avx2),
+        (Avx512, Some(NARROW_PLANE - 1), false, big, true, Avx512),
+        (Avx512, Some(49), false, 1280 * 49, true, Avx512),
+        (Avx512, Some(3136), false, big, false, Avx512),
+        (Avx512, Some(3136), false, at - 1, true, Avx512),
+        (Avx2, None, true, big, true, Avx2),
+        (Portable, Some(3136), false, big, true, Portable),
+    ];
+    for (isa, plane, contiguous, values, identity, want) in cases {
+        let got = normalize_level(isa, plane, contiguous, values, identity);
+        assert_eq!(
+            got, want,
+            "{isa} plane {plane:?} contiguous {contiguous} values {values} identity {identity}"
+        );
+    }
+}

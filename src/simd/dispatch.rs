@@ -26,7 +26,9 @@ pub enum Isa {
     /// x86-64 AVX2 with FMA (Intel Haswell, AMD Zen and later).
     Avx2,
     /// x86-64 AVX-512F and AVX-512DQ (with AVX2 and FMA): every AVX-512 CPU from Intel
-    /// Skylake-SP and AMD Zen 4 on (Xeon Phi, which lacks DQ, runs [`Isa::Avx2`]).
+    /// Skylake-SP and AMD Zen 4 on (Xeon Phi, which lacks DQ, runs [`Isa::Avx2`]). The
+    /// identity normalize past L1 runs its [`Isa::Avx2`] code, with the same bits (see
+    /// [`crate::Kernels`]).
     Avx512,
 }
 
