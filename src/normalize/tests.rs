@@ -14,6 +14,39 @@ use std::vec::Vec;
 /// A value no kernel writes: the gaps between rows must keep it.
 const GAP: f32 = -123.25;
 
+/// Parameters of `c` channels: `[mean, var, gamma, beta, scale]`, `scale` prepared
+/// from the others.
+fn params(c: usize) -> [Vec<f32>; 5] {
+    let mean: Vec<f32> = (0..c).map(|k| k as f32 * 0.37 - 3.0).collect();
+    let var: Vec<f32> = (0..c).map(|k| 0.25 + k as f32 * 0.11).collect();
+    let gamma: Vec<f32> = (0..c).map(|k| 1.5 - k as f32 * 0.013).collect();
+    let beta: Vec<f32> = (0..c).map(|k| k as f32 * 0.07 - 0.4).collect();
+    let mut scale = vec![0.0; c];
+    let (np, _) = views(&mean, &var, &gamma, &beta, &scale);
+    let mut out = vec![0.0; c];
+    crate::prepare(&np, &mut out).expect("valid parameters");
+    scale.copy_from_slice(&out);
+    [mean, var, gamma, beta, scale]
+}
+
+/// The [`NormParams`] and [`Prepared`] views of [`params`].
+fn views<'a>(
+    mean: &'a [f32],
+    var: &'a [f32],
+    gamma: &'a [f32],
+    beta: &'a [f32],
+    scale: &'a [f32],
+) -> (NormParams<'a>, Prepared<'a>) {
+    let np = NormParams {
+        mean,
+        var,
+        gamma,
+        beta,
+        eps: 1e-5,
+    };
+    (np, Prepared { mean, scale, beta })
+}
+
 /// The output of one strided normalize of `rows` rows of `c` channels `stride` apart, at
 /// `isa`, streamed or not, written at `off` values into a buffer on a 64-byte line.
 #[allow(clippy::too_many_arguments)]
@@ -37,24 +70,8 @@ fn run(
             }
         })
         .collect();
-    let mean: Vec<f32> = (0..c).map(|k| k as f32 * 0.003 - 0.1).collect();
-    let var: Vec<f32> = (0..c).map(|k| 0.5 + k as f32 * 0.01).collect();
-    let gamma: Vec<f32> = (0..c).map(|k| 1.0 - k as f32 * 0.0007).collect();
-    let beta: Vec<f32> = (0..c).map(|k| k as f32 * -0.002).collect();
-    let np = NormParams {
-        mean: &mean,
-        var: &var,
-        gamma: &gamma,
-        beta: &beta,
-        eps: 1e-5,
-    };
-    let mut scale = vec![0.0; c];
-    crate::prepare(&np, &mut scale).expect("valid parameters");
-    let pp = Prepared {
-        mean: &mean,
-        scale: &scale,
-        beta: &beta,
-    };
+    let [mean, var, gamma, beta, scale] = params(c);
+    let (np, pp) = views(&mean, &var, &gamma, &beta, &scale);
     // A buffer whose element `off` starts a 64-byte line.
     let mut buf = vec![GAP; len + 32];
     let line = (16 - (buf.as_ptr() as usize / 4) % 16) % 16;
@@ -115,25 +132,8 @@ fn streaming_changes_no_bit() {
 /// runs it (`narrow`: at AVX2 where [`normalize_level`] says so) or forced to AVX-512:
 /// the bits of the plain and prepared normalize, out of place and in place.
 fn identity_bits(x: &[f32], shape: Shape, layout: crate::Layout, narrow: bool) -> [Vec<u32>; 4] {
-    let c = shape.c;
-    let mean: Vec<f32> = (0..c).map(|k| k as f32 * 0.37 - 3.0).collect();
-    let var: Vec<f32> = (0..c).map(|k| 0.25 + k as f32 * 0.11).collect();
-    let gamma: Vec<f32> = (0..c).map(|k| 1.5 - k as f32 * 0.013).collect();
-    let beta: Vec<f32> = (0..c).map(|k| k as f32 * 0.07 - 0.4).collect();
-    let np = NormParams {
-        mean: &mean,
-        var: &var,
-        gamma: &gamma,
-        beta: &beta,
-        eps: 1e-5,
-    };
-    let mut scale = vec![0.0; c];
-    crate::prepare(&np, &mut scale).expect("valid parameters");
-    let pp = Prepared {
-        mean: &mean,
-        scale: &scale,
-        beta: &beta,
-    };
+    let [mean, var, gamma, beta, scale] = params(shape.c);
+    let (np, pp) = views(&mean, &var, &gamma, &beta, &scale);
     let k = Kernels::new(Isa::Avx512).expect("supported");
     let act = Activation::Identity;
     let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
