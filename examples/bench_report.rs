@@ -823,8 +823,7 @@ fn measure(shape: Shape, budget: Duration, op: Option<&str>) -> Vec<Series> {
             }
             s.secs.push(t0.elapsed().as_secs_f64() / f64::from(s.iters));
             // Streaming stores leave the output out of the caches; an ordinary run puts
-            // it back, so that the next job starts where it would after any other
-            // (without this, the kernels after a streaming bound ran up to 25% slower).
+            // it back, so that the next job starts where it would after any other.
             if let Job::Roof(r, isa, true) = s.job {
                 Job::Roof(r, isa, false).run(&mut b);
             }
@@ -951,7 +950,7 @@ stores, and each is the fastest of its runs by median (named in the bound column
 the bound): the highest level is not always the fastest (on the Intel Xeon here, alone,
 a copy from L2 ran 8-12% faster with 256-bit FMAs than with 512-bit ones, as heavy
 512-bit arithmetic lowers the core's clock), and past the caches streaming stores win.
-The normalize kernels stream outputs of 8 MiB or more too. Each kernel is timed next to its bound, in interleaved
+The strided normalize streams outputs of 8 MiB or more too. Each kernel is timed next to its bound, in interleaved
 rounds a few milliseconds apart; a cell is the median over rounds of the per-round ratio.
 Two-pass is credited with reading the input once (`4*numel` bytes). Every tensor starts
 a 4 KiB page, as large allocations do: with `y` a few cache lines past `x` modulo 4 KiB,

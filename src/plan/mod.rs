@@ -214,8 +214,9 @@ pub(crate) const NARROW_PLANE: usize = 256;
 /// grid shape that fits in L2 (1x256x14x14 NHWC 1.19, 1x1280x7x7 NHWC 1.22, 1x3x224x224
 /// NCHW 1.12, 1x64x56x56 NCHW 1.08), and the same beyond the caches (memory-bound
 /// either way) or in L1 (where AVX-512 is faster). The NCHW 7x7 planes ran faster at
-/// AVX-512 (0.92), and so did ReLU6 (0.83-1.0) and the costlier activations, whose AVX2
-/// code takes more instructions: they keep their level. Strided rows keep theirs too (the
+/// AVX-512 (0.90-0.92), and so did ReLU6 (0.83-1.0; but 1.04-1.12 at 256x1024x1x1) and
+/// the costlier activations, whose AVX2 code takes more instructions: they keep their
+/// level. Strided rows keep theirs too (the
 /// AVX2 gap tiles of few channels are twice as slow).
 pub(crate) fn normalize_level(
     isa: Isa,
