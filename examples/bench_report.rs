@@ -950,7 +950,9 @@ stores, and each is the fastest of its runs by median (named in the bound column
 the bound): the highest level is not always the fastest (on the Intel Xeon here, alone,
 a copy from L2 ran 8-12% faster with 256-bit FMAs than with 512-bit ones, as heavy
 512-bit arithmetic lowers the core's clock), and past the caches streaming stores win.
-The strided normalize streams outputs of 8 MiB or more too. Each kernel is timed next to its bound, in interleaved
+The strided normalize streams outputs of 8 MiB or more too, and the contiguous normalize
+outputs that with their input overflow L2 by a fifth up to an input of 1.4 times L2
+(marked `streaming` in the kernel column). Each kernel is timed next to its bound, in interleaved
 rounds a few milliseconds apart; a cell is the median over rounds of the per-round ratio.
 Two-pass is credited with reading the input once (`4*numel` bytes). Every tensor starts
 a 4 KiB page, as large allocations do: with `y` a few cache lines past `x` modulo 4 KiB,
@@ -1102,7 +1104,12 @@ fn plan_name(kern: &Kernel, shape: Shape) -> String {
             k.kernel_name(op, shape, kern.layout).map(|k| k.to_string())
         }
     };
-    name.map_or_else(|| "?".to_string(), |k| format!("`{k}`"))
+    // Past L2, contiguous outputs go out with streaming stores.
+    let streams = kern.op.starts_with("normalize")
+        && !kern.method.ends_with("stride 2c")
+        && k.normalize_streams(shape);
+    let tail = if streams { ", streaming" } else { "" };
+    name.map_or_else(|| "?".to_string(), |k| format!("`{k}`{tail}"))
 }
 
 /// Runs `job` twice. Never inlined, so an instruction counter can collect exactly these

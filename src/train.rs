@@ -200,7 +200,15 @@ pub(crate) fn train_forward_at(
         // may be huge) empty samples.
         return Ok(());
     }
-    forward(isa, &mut OutOfPlace { x, y }, d, layout, p, running, saved);
+    forward(
+        isa,
+        &mut OutOfPlace::new(x, y),
+        d,
+        layout,
+        p,
+        running,
+        saved,
+    );
     Ok(())
 }
 

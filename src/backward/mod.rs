@@ -281,7 +281,7 @@ pub(crate) fn backward_at(
     let g = Grads { dgamma, dbeta };
     run(
         isa,
-        &mut OutOfPlace { x: dy, y: dx },
+        &mut OutOfPlace::new(dy, dx),
         x,
         d,
         layout,

@@ -205,6 +205,14 @@ impl Kernels {
         crate::plan::normalize_level(self.isa, plane, true, n, identity)
     }
 
+    /// Whether a contiguous normalize of `shape` out of place writes its output with
+    /// streaming stores on this CPU (the plan decides by size against the core's L2
+    /// cache). For benchmark reports; not part of the API.
+    #[doc(hidden)]
+    pub fn normalize_streams(&self, shape: Shape) -> bool {
+        self.isa != Isa::Portable && shape.numel().is_ok_and(crate::plan::stream_out)
+    }
+
     /// [`Kernels::kernel_name`] for the strided functions on NHWC rows `stride` values
     /// apart (`op` `"stats"`, `"normalize"` or `"normalize_prepared"`; the same stride
     /// for input and output); `None` for another `op` or arguments the functions refuse.

@@ -28,6 +28,14 @@ pub(crate) trait Io {
     /// The input values (before anything is written, in place).
     fn src(&self) -> &[f32];
 
+    /// Makes the stores of whole span vectors streaming ([`OutOfPlace::stream`]) when
+    /// `on` and the output is a buffer of its own; returns whether they now stream. In
+    /// place they never do: the line was just read, so it is in cache anyway.
+    fn stream_spans(&mut self, on: bool) -> bool {
+        let _ = on;
+        false
+    }
+
     /// The `count` whole vectors from `start` (none if they leave the buffer), for a hot
     /// loop: indexed by vector number within the span, with bounds the optimizer knows.
     fn span(&mut self, start: usize, count: usize) -> Self::Span<'_>;
@@ -99,15 +107,18 @@ pub(crate) trait Span {
 pub(crate) struct OutSpan<'a> {
     x: &'a [[f32; LANES]],
     y: &'a mut [[f32; LANES]],
+    /// [`Span::set`] stores with streaming stores ([`OutOfPlace::stream`]).
+    stream: bool,
 }
 
 impl<'a> OutSpan<'a> {
     /// The whole vectors of a row of `x` and of the same row of `y`.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn of_row(x: &'a [f32], y: &'a mut [f32]) -> Self {
+    fn of_row(x: &'a [f32], y: &'a mut [f32], stream: bool) -> Self {
         OutSpan {
             x: x.as_chunks::<LANES>().0,
             y: y.as_chunks_mut::<LANES>().0,
+            stream,
         }
     }
 }
@@ -135,7 +146,11 @@ impl Span for OutSpan<'_> {
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn set<V: Vf32>(&mut self, j: usize, v: V) {
-        v.store(&mut self.y[j]);
+        if self.stream {
+            v.store_stream(&mut self.y[j]);
+        } else {
+            v.store(&mut self.y[j]);
+        }
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn set_stream<V: Vf32>(&mut self, j: usize, v: V) {
@@ -174,6 +189,22 @@ impl Span for InSpan<'_> {
 pub(crate) struct OutOfPlace<'a> {
     pub x: &'a [f32],
     pub y: &'a mut [f32],
+    /// The whole vectors of spans ([`Io::span`], [`Io::rows`], [`Io::rows_back`]) go out
+    /// with streaming stores ([`Vf32::store_stream`]); whoever sets it fences
+    /// ([`Simd::fence`]) before returning. Single stores ([`Io::store`], [`Io::write`])
+    /// stay plain.
+    pub stream: bool,
+}
+
+impl<'a> OutOfPlace<'a> {
+    /// `x` to `y` with plain stores.
+    pub(crate) fn new(x: &'a [f32], y: &'a mut [f32]) -> Self {
+        OutOfPlace {
+            x,
+            y,
+            stream: false,
+        }
+    }
 }
 
 /// In place: read and write one buffer.
@@ -189,13 +220,14 @@ fn vector_at(buf: &mut [f32], i: usize) -> Option<&mut [f32; LANES]> {
 pub(crate) struct OutRows<'a> {
     x: core::slice::Chunks<'a, f32>,
     y: core::slice::ChunksMut<'a, f32>,
+    stream: bool,
 }
 
 impl<'a> Iterator for OutRows<'a> {
     type Item = OutSpan<'a>;
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn next(&mut self) -> Option<OutSpan<'a>> {
-        Some(OutSpan::of_row(self.x.next()?, self.y.next()?))
+        Some(OutSpan::of_row(self.x.next()?, self.y.next()?, self.stream))
     }
 }
 
@@ -290,13 +322,14 @@ impl<'a> Iterator for BackMut<'a> {
 pub(crate) struct OutRowsBack<'a> {
     x: Back<'a>,
     y: BackMut<'a>,
+    stream: bool,
 }
 
 impl<'a> Iterator for OutRowsBack<'a> {
     type Item = OutSpan<'a>;
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn next(&mut self) -> Option<OutSpan<'a>> {
-        Some(OutSpan::of_row(self.x.next()?, self.y.next()?))
+        Some(OutSpan::of_row(self.x.next()?, self.y.next()?, self.stream))
     }
 }
 
@@ -351,6 +384,7 @@ impl Io for OutOfPlace<'_> {
         OutRowsBack {
             x: Back::new(&self.x[..len], start, stride, n, count),
             y: BackMut::new(&mut self.y[..len], start, stride, n, count),
+            stream: self.stream,
         }
     }
 
@@ -363,6 +397,7 @@ impl Io for OutOfPlace<'_> {
             y: y.get_mut(start..)
                 .unwrap_or(&mut [])
                 .chunks_mut(stride.max(1)),
+            stream: self.stream,
         }
     }
 
@@ -371,12 +406,18 @@ impl Io for OutOfPlace<'_> {
         self.x
     }
 
+    fn stream_spans(&mut self, on: bool) -> bool {
+        self.stream = on;
+        on
+    }
+
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn span(&mut self, start: usize, count: usize) -> OutSpan<'_> {
         let r = span_range(start, count, self.x.len().min(self.y.len()));
         OutSpan {
             x: self.x[r.clone()].as_chunks::<LANES>().0,
             y: self.y[r].as_chunks_mut::<LANES>().0,
+            stream: self.stream,
         }
     }
 
@@ -501,10 +542,7 @@ mod tests {
         let mut z = x;
         // 3 rows of one vector, 40 apart from 5: the last row is 85..101.
         let want = [85.0, 45.0, 5.0, -1.0, -1.0, -1.0, -1.0, -1.0];
-        assert_eq!(
-            firsts(&mut OutOfPlace { x: &x, y: &mut y }, 5, 40, 3, 1),
-            want
-        );
+        assert_eq!(firsts(&mut OutOfPlace::new(&x, &mut y), 5, 40, 3, 1), want);
         assert_eq!(firsts(&mut InPlace(&mut z), 5, 40, 3, 1), want);
         // Rows of two vectors, the last one ending at the buffer's end exactly.
         let want = [168.0, 68.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0];
@@ -521,13 +559,7 @@ mod tests {
         ] {
             assert_eq!(firsts(&mut InPlace(&mut z), start, stride, n, count), none);
             assert_eq!(
-                firsts(
-                    &mut OutOfPlace { x: &x, y: &mut y },
-                    start,
-                    stride,
-                    n,
-                    count
-                ),
+                firsts(&mut OutOfPlace::new(&x, &mut y), start, stride, n, count),
                 none
             );
         }
@@ -537,7 +569,7 @@ mod tests {
         for mut span in io.rows_back(5, 40, 3, 1) {
             span.set(0, crate::simd::Portable.splat(-2.0));
         }
-        let mut io = OutOfPlace { x: &x, y: &mut y };
+        let mut io = OutOfPlace::new(&x, &mut y);
         for mut span in io.rows_back(5, 40, 3, 1) {
             let v = span.get(crate::simd::Portable, 0);
             span.set(0, v * crate::simd::Portable.splat(-1.0));

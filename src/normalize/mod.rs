@@ -170,7 +170,7 @@ pub(crate) fn normalize_at(
     }
     run(
         isa,
-        &mut OutOfPlace { x, y },
+        &mut OutOfPlace::new(x, y),
         d.layout_dims(layout),
         &p.into(),
         act,
@@ -254,6 +254,8 @@ pub(crate) fn run<I: Io>(isa: Isa, io: &mut I, d: LayoutDims, p: &Src, act: Acti
         d: LayoutDims,
         p: &'a Src<'a>,
         act: Activation,
+        /// The spans' stores stream: fence after them.
+        fence: bool,
     }
     impl<I: Io> WithSimd for Run<'_, I> {
         type Output = ();
@@ -271,8 +273,17 @@ pub(crate) fn run<I: Io>(isa: Isa, io: &mut I, d: LayoutDims, p: &Src, act: Acti
                     run_with(self.s, self.io, self.d, self.p, act);
                 }
             }
-            let Run { io, d, p, act } = self;
+            let Run {
+                io,
+                d,
+                p,
+                act,
+                fence,
+            } = self;
             with_act(s, act, WithS { s, io, d, p });
+            if fence {
+                s.fence();
+            }
         }
     }
     let (plane, contiguous) = match d {
@@ -284,8 +295,20 @@ pub(crate) fn run<I: Io>(isa: Isa, io: &mut I, d: LayoutDims, p: &Src, act: Acti
         } => (None, x_pitch == c && y_pitch == c),
     };
     let identity = matches!(act, Activation::Identity);
-    let isa = crate::plan::normalize_level(isa, plane, contiguous, io.src().len(), identity);
-    dispatch(isa, Run { io, d, p, act });
+    let values = io.src().len();
+    let isa = crate::plan::normalize_level(isa, plane, contiguous, values, identity);
+    // Strided rows decide for themselves (`plan::stream_rows`).
+    let fence = (plane.is_some() || contiguous) && io.stream_spans(crate::plan::stream_out(values));
+    dispatch(
+        isa,
+        Run {
+            io,
+            d,
+            p,
+            act,
+            fence,
+        },
+    );
 }
 
 /// [`run`] with the lanes and the activation type chosen.

@@ -113,7 +113,7 @@ pub(crate) fn normalize_prepared_at(
     }
     run(
         isa,
-        &mut OutOfPlace { x, y },
+        &mut OutOfPlace::new(x, y),
         d.layout_dims(layout),
         &p.into(),
         act,

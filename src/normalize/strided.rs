@@ -286,7 +286,7 @@ impl Strided {
         }
         let x = x.get(..xs).unwrap_or_default();
         let y = y.get_mut(..ys).unwrap_or_default();
-        run(isa, &mut OutOfPlace { x, y }, d, p, act);
+        run(isa, &mut OutOfPlace::new(x, y), d, p, act);
     }
 
     /// Runs the checked call in place.

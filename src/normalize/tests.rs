@@ -195,3 +195,74 @@ fn narrow_identity_changes_no_bit() {
         }
     }
 }
+
+/// The bits of the plain and prepared normalize of `x` out of place, at `isa`, with the
+/// contiguous output streamed or not ([`crate::plan::stream_out`]), written at `off`
+/// values past a 64-byte line.
+fn contiguous_bits(
+    isa: Isa,
+    x: &[f32],
+    shape: Shape,
+    layout: crate::Layout,
+    stream: bool,
+    off: usize,
+) -> [Vec<u32>; 2] {
+    let [mean, var, gamma, beta, scale] = params(shape.c);
+    let (np, pp) = views(&mean, &var, &gamma, &beta, &scale);
+    let k = Kernels::new(isa).expect("supported");
+    let act = Activation::HardSwish;
+    let len = x.len();
+    let (mut a, mut b) = (vec![GAP; len + 32], vec![GAP; len + 32]);
+    let la = (16 - (a.as_ptr() as usize / 4) % 16) % 16 + off;
+    let lb = (16 - (b.as_ptr() as usize / 4) % 16) % 16 + off;
+    STREAM.store(if stream { 1 } else { 2 }, Ordering::Relaxed);
+    let r = (
+        k.normalize(x, &mut a[la..la + len], shape, layout, &np, act),
+        k.normalize_prepared(x, &mut b[lb..lb + len], shape, layout, &pp, act),
+    );
+    STREAM.store(0, Ordering::Relaxed);
+    assert!(r.0.is_ok() && r.1.is_ok(), "{r:?}");
+    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+    [bits(&a[la..la + len]), bits(&b[lb..lb + len])]
+}
+
+// Under Miri only the portable level runs, which never streams.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn contiguous_streaming_changes_no_bit() {
+    use crate::Layout::{Nchw, Nhwc};
+    // Every contiguous kernel family: NCHW planes of whole vectors, of a partial one and
+    // shorter than a vector; NHWC tiles in registers (32) and on the stack (19), and rows
+    // of many channels, one with a partial vector.
+    let cases = [
+        (Shape::new(2, 32, 8, 8), Nchw),
+        (Shape::new(2, 3, 15, 15), Nchw),
+        (Shape::new(3, 7, 3, 3), Nchw),
+        (Shape::new(1, 32, 9, 9), Nhwc),
+        (Shape::new(2, 19, 5, 5), Nhwc),
+        (Shape::new(2, 1100, 2, 3), Nhwc),
+        (Shape::new(37, 257, 1, 1), Nchw),
+    ];
+    for (shape, layout) in cases {
+        let n = shape.numel().expect("small");
+        let x: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 2003) as f32 * 0.013 - 11.0)
+            .collect();
+        for isa in Isa::supported() {
+            for off in [0, 4] {
+                let plain = contiguous_bits(isa, &x, shape, layout, false, off);
+                let streamed = contiguous_bits(isa, &x, shape, layout, true, off);
+                for (what, (p, s)) in ["normalize", "prepared"]
+                    .iter()
+                    .zip(plain.iter().zip(&streamed))
+                {
+                    let diff = p.iter().zip(s).position(|(a, b)| a != b);
+                    assert_eq!(
+                        diff, None,
+                        "{isa} {shape:?} {layout:?} {what}, offset {off}: first differing value"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -319,3 +319,30 @@ fn identity_normalize_past_l1_runs_256_bit() {
         );
     }
 }
+
+/// Contiguous outputs stream in a window around the L2 size: input and output together
+/// more than 1.2 times L2, the input at most 1.4 times; never with an unknown L2, and no
+/// size overflows.
+#[test]
+fn contiguous_streaming_window() {
+    let l2 = 2 << 20;
+    // Values of 4 bytes: 1 MiB of input is 262144 values.
+    let mib = 1 << 18;
+    for (values, want) in [
+        (0, false),
+        (mib, false),              // 1 MiB in, 2 MiB in all: fits
+        (mib * 6 / 5, false),      // 2.4 MiB in all: the boundary itself
+        (mib * 6 / 5 + 1, true),   // just past it
+        (32 * 112 * 112, true),    // 1x32x112x112: 1.53 MiB in
+        (mib * 14 / 5, true),      // the input at 1.4 times L2
+        (mib * 14 / 5 + 1, false), // just past it
+        (64 * 112 * 112, false),   // 3.06 MiB in
+        (usize::MAX, false),
+    ] {
+        assert_eq!(stream_window(values, l2), want, "{values} values, L2 {l2}");
+        assert!(!stream_window(values, 0), "{values} values, unknown L2");
+    }
+    // A 512 KiB L2 moves the window down by four.
+    assert!(stream_window(32 * 112 * 112 / 4, 512 << 10));
+    assert!(!stream_window(32 * 112 * 112, 512 << 10));
+}

@@ -5,7 +5,7 @@
 #[cfg(target_arch = "x86_64")]
 use super::Body;
 use super::{Portable, Simd};
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 /// An instruction-set level the kernels can run at.
 ///
@@ -136,6 +136,43 @@ pub(crate) fn amd() -> bool {
             amd
         }
     }
+}
+
+/// The size of the core's L2 cache in bytes (`cpuid` leaf `0x8000_0006`, which Intel
+/// and AMD both fill), read once; 0 where unknown (no such leaf, not x86-64, Miri). The
+/// plan streams stores by it ([`crate::plan::stream_out`]).
+pub(crate) fn l2_bytes() -> usize {
+    static CACHE: AtomicU32 = AtomicU32::new(u32::MAX);
+    match CACHE.load(Ordering::Relaxed) {
+        u32::MAX => {
+            let kib = l2_kib();
+            CACHE.store(kib, Ordering::Relaxed);
+            kib as usize * 1024
+        }
+        kib => kib as usize * 1024,
+    }
+}
+
+#[cfg(any(not(target_arch = "x86_64"), miri))]
+fn l2_kib() -> u32 {
+    0
+}
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+fn l2_kib() -> u32 {
+    use core::arch::x86_64::__cpuid;
+    // SAFETY: `cpuid` leaf 0x8000_0000 exists on every x86-64 CPU and only reads
+    // identification registers (a safe function in newer Rust versions, hence the allow).
+    #[allow(unused_unsafe)]
+    let max = unsafe { __cpuid(0x8000_0000).eax };
+    if max < 0x8000_0006 {
+        return 0;
+    }
+    // SAFETY: as above, and the leaf is within the highest extended leaf `max`.
+    #[allow(unused_unsafe)]
+    let ecx = unsafe { __cpuid(0x8000_0006).ecx };
+    // ECX bits 31..16: L2 size in KiB.
+    ecx >> 16
 }
 
 #[cfg(any(not(target_arch = "x86_64"), miri))]

@@ -21,7 +21,7 @@ mod x86;
 use core::ops::{Add, AddAssign, Div, Mul, Sub};
 
 pub use dispatch::Isa;
-pub(crate) use dispatch::{WithSimd, amd, dispatch};
+pub(crate) use dispatch::{WithSimd, amd, dispatch, l2_bytes};
 pub(crate) use portable::Portable;
 
 /// Lanes in one vector, on every ISA.
