@@ -951,8 +951,8 @@ the bound): the highest level is not always the fastest (on the Intel Xeon here,
 a copy from L2 ran 8-12% faster with 256-bit FMAs than with 512-bit ones, as heavy
 512-bit arithmetic lowers the core's clock), and past the caches streaming stores win.
 The strided normalize streams outputs of 8 MiB or more too, and the contiguous normalize
-outputs that with their input overflow L2 by a fifth up to an input of 1.4 times L2
-(marked `streaming` in the kernel column). Each kernel is timed next to its bound, in interleaved
+and backward pass stream outputs that with their inputs overflow L2 by a fifth, up to
+inputs of 1.4 times L2 (marked `streaming` in the kernel column). Each kernel is timed next to its bound, in interleaved
 rounds a few milliseconds apart; a cell is the median over rounds of the per-round ratio.
 Two-pass is credited with reading the input once (`4*numel` bytes). Every tensor starts
 a 4 KiB page, as large allocations do: with `y` a few cache lines past `x` modulo 4 KiB,
@@ -1104,10 +1104,8 @@ fn plan_name(kern: &Kernel, shape: Shape) -> String {
             k.kernel_name(op, shape, kern.layout).map(|k| k.to_string())
         }
     };
-    // Past L2, contiguous outputs go out with streaming stores.
-    let streams = kern.op.starts_with("normalize")
-        && !kern.method.ends_with("stride 2c")
-        && k.normalize_streams(shape);
+    // Around the L2 size, contiguous outputs go out with streaming stores.
+    let streams = !kern.method.ends_with("stride 2c") && k.output_streams(kern.op, shape);
     let tail = if streams { ", streaming" } else { "" };
     name.map_or_else(|| "?".to_string(), |k| format!("`{k}`{tail}"))
 }

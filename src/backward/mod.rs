@@ -279,17 +279,14 @@ pub(crate) fn backward_at(
     )?;
     let Some(dx) = dx else { return Ok(()) };
     let g = Grads { dgamma, dbeta };
-    run(
-        isa,
-        &mut OutOfPlace::new(dy, dx),
-        x,
-        d,
-        layout,
-        p,
-        stats,
-        fwd,
-        g,
-    );
+    // `dx` streamed where the plan says so.
+    if crate::plan::stream_dx(x.len()) {
+        let io = &mut OutOfPlace::streaming(dy, dx);
+        run(isa, io, x, d, layout, p, stats, fwd, g);
+    } else {
+        let io = &mut OutOfPlace::new(dy, dx);
+        run(isa, io, x, d, layout, p, stats, fwd, g);
+    }
     Ok(())
 }
 

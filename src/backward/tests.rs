@@ -5,7 +5,7 @@
 //! product `gamma*invstd` rounded once.
 
 extern crate std;
-use crate::plan::HOLD_ALIASED;
+use crate::plan::{HOLD_ALIASED, STREAM};
 use crate::{BackwardParams, ForwardStats, Isa, Kernels, Layout, Shape};
 use core::sync::atomic::Ordering;
 use std::vec;
@@ -79,5 +79,79 @@ fn held_rows_change_no_bit() {
             outs.push((bits(&dx), bits(&dg), bits(&db)));
         }
         assert!(outs[0] == outs[1], "{isa}: held and not held differ");
+    }
+}
+
+/// `dx`, `dgamma` and `dbeta` of one backward pass at `isa` out of place, `dx` streamed
+/// or not ([`crate::plan::stream_dx`]) and written `off` values past a 64-byte line.
+fn streamed_bits(
+    isa: Isa,
+    shape: Shape,
+    layout: Layout,
+    stats: ForwardStats,
+    stream: bool,
+    off: usize,
+) -> [Vec<u32>; 3] {
+    let (len, c) = (shape.numel().expect("small"), shape.c);
+    let x: Vec<f32> = (0..len)
+        .map(|i| ((i * 7919) % 1013) as f32 * 0.01 - 5.0)
+        .collect();
+    let dy: Vec<f32> = (0..len)
+        .map(|i| ((i * 104_729) % 997) as f32 * 0.001 - 0.5)
+        .collect();
+    let mean: Vec<f32> = (0..c).map(|k| k as f32 * 0.003).collect();
+    let invstd: Vec<f32> = (0..c).map(|k| 0.5 + k as f32 * 0.01).collect();
+    let gamma: Vec<f32> = (0..c).map(|k| 1.0 - k as f32 * 0.0007).collect();
+    let p = BackwardParams {
+        mean: &mean,
+        invstd: &invstd,
+        gamma: &gamma,
+    };
+    let mut buf = vec![f32::NAN; len + 32];
+    let at = (16 - (buf.as_ptr() as usize / 4) % 16) % 16 + off;
+    let dx = &mut buf[at..at + len];
+    let (mut dg, mut db) = (vec![f32::NAN; c], vec![f32::NAN; c]);
+    STREAM.store(if stream { 1 } else { 2 }, Ordering::Relaxed);
+    let r = Kernels::new(isa)
+        .expect("supported")
+        .backward(&x, &dy, dx, shape, layout, &p, stats, &mut dg, &mut db);
+    STREAM.store(0, Ordering::Relaxed);
+    r.expect("valid arguments");
+    [bits(dx), bits(&dg), bits(&db)]
+}
+
+// Under Miri only the portable level runs, which never streams.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn streamed_dx_changes_no_bit() {
+    // Every kernel family: NCHW long planes, short planes (one and several groups), NHWC
+    // tiles of few channels, blocks of many, and rows 4 KiB apart.
+    let cases = [
+        (Shape::new(2, 5, 23, 29), Layout::Nchw),
+        (Shape::new(3, 19, 7, 7), Layout::Nchw),
+        (Shape::new(1, 40, 14, 14), Layout::Nchw),
+        (Shape::new(2, 7, 9, 11), Layout::Nhwc),
+        (Shape::new(3, 300, 3, 3), Layout::Nhwc),
+        (Shape::new(6, 1024, 1, 1), Layout::Nchw),
+    ];
+    for (shape, layout) in cases {
+        for isa in Isa::supported() {
+            for stats in [ForwardStats::Batch, ForwardStats::Running] {
+                for off in [0, 4] {
+                    let plain = streamed_bits(isa, shape, layout, stats, false, off);
+                    let streamed = streamed_bits(isa, shape, layout, stats, true, off);
+                    for (what, (p, s)) in ["dx", "dgamma", "dbeta"]
+                        .iter()
+                        .zip(plain.iter().zip(&streamed))
+                    {
+                        let diff = p.iter().zip(s).position(|(a, b)| a != b);
+                        assert_eq!(
+                            diff, None,
+                            "{isa} {shape:?} {layout:?} {stats:?} {what}, offset {off}: first differing value"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

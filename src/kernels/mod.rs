@@ -205,12 +205,19 @@ impl Kernels {
         crate::plan::normalize_level(self.isa, plane, true, n, identity)
     }
 
-    /// Whether a contiguous normalize of `shape` out of place writes its output with
-    /// streaming stores on this CPU (the plan decides by size against the core's L2
-    /// cache). For benchmark reports; not part of the API.
+    /// Whether `op` (`"normalize"`, `"normalize_prepared"` or `"backward"`) on a
+    /// contiguous `shape` out of place writes its output with streaming stores on this
+    /// CPU (the plan decides by size against the core's L2 cache). For benchmark reports;
+    /// not part of the API.
     #[doc(hidden)]
-    pub fn normalize_streams(&self, shape: Shape) -> bool {
-        self.isa != Isa::Portable && shape.numel().is_ok_and(crate::plan::stream_out)
+    pub fn output_streams(&self, op: &str, shape: Shape) -> bool {
+        let Ok(n) = shape.numel() else { return false };
+        self.isa != Isa::Portable
+            && match op {
+                "normalize" | "normalize_prepared" => crate::plan::stream_out(n),
+                "backward" => crate::plan::stream_dx(n),
+                _ => false,
+            }
     }
 
     /// [`Kernels::kernel_name`] for the strided functions on NHWC rows `stride` values

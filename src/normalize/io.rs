@@ -28,13 +28,10 @@ pub(crate) trait Io {
     /// The input values (before anything is written, in place).
     fn src(&self) -> &[f32];
 
-    /// Makes the stores of whole span vectors streaming ([`OutOfPlace::stream`]) when
-    /// `on` and the output is a buffer of its own; returns whether they now stream. In
-    /// place they never do: the line was just read, so it is in cache anyway.
-    fn stream_spans(&mut self, on: bool) -> bool {
-        let _ = on;
-        false
-    }
+    /// Whether the whole vectors of spans go out with streaming stores ([`OutOfPlace`]
+    /// with `NT`): a kernel that writes through such an `Io` fences ([`Simd::fence`])
+    /// before it returns. In place they never do.
+    const STREAMS: bool = false;
 
     /// The `count` whole vectors from `start` (none if they leave the buffer), for a hot
     /// loop: indexed by vector number within the span, with bounds the optimizer knows.
@@ -103,22 +100,20 @@ pub(crate) trait Span {
     fn set_where<V: Vf32>(&mut self, j: usize, v: V, pos: V, lim: V);
 }
 
-/// A span out of place: input and output vectors of one length.
-pub(crate) struct OutSpan<'a> {
+/// A span out of place: input and output vectors of one length; [`Span::set`] stores
+/// with streaming stores when `NT`.
+pub(crate) struct OutSpan<'a, const NT: bool> {
     x: &'a [[f32; LANES]],
     y: &'a mut [[f32; LANES]],
-    /// [`Span::set`] stores with streaming stores ([`OutOfPlace::stream`]).
-    stream: bool,
 }
 
-impl<'a> OutSpan<'a> {
+impl<'a, const NT: bool> OutSpan<'a, NT> {
     /// The whole vectors of a row of `x` and of the same row of `y`.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn of_row(x: &'a [f32], y: &'a mut [f32], stream: bool) -> Self {
+    fn of_row(x: &'a [f32], y: &'a mut [f32]) -> Self {
         OutSpan {
             x: x.as_chunks::<LANES>().0,
             y: y.as_chunks_mut::<LANES>().0,
-            stream,
         }
     }
 }
@@ -135,7 +130,7 @@ fn span_range(start: usize, count: usize, len: usize) -> core::ops::Range<usize>
     }
 }
 
-impl Span for OutSpan<'_> {
+impl<const NT: bool> Span for OutSpan<'_, NT> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn vectors(&self) -> usize {
         self.x.len().min(self.y.len())
@@ -146,7 +141,7 @@ impl Span for OutSpan<'_> {
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn set<V: Vf32>(&mut self, j: usize, v: V) {
-        if self.stream {
+        if NT {
             v.store_stream(&mut self.y[j]);
         } else {
             v.store(&mut self.y[j]);
@@ -185,25 +180,27 @@ impl Span for InSpan<'_> {
     }
 }
 
-/// Out of place: read `x`, write `y` (same length).
-pub(crate) struct OutOfPlace<'a> {
+/// Out of place: read `x`, write `y` (same length). With `NT`, the whole vectors of
+/// spans ([`Io::span`], [`Io::rows`], [`Io::rows_back`]) go out with streaming stores
+/// ([`Vf32::store_stream`]; [`Io::STREAMS`]); single stores ([`Io::store`],
+/// [`Io::write`]) stay plain. A type parameter, not a flag: a test in the stores of the
+/// hot loops cost the NHWC backward of 1x1280x7x7 9%.
+pub(crate) struct OutOfPlace<'a, const NT: bool = false> {
     pub x: &'a [f32],
     pub y: &'a mut [f32],
-    /// The whole vectors of spans ([`Io::span`], [`Io::rows`], [`Io::rows_back`]) go out
-    /// with streaming stores ([`Vf32::store_stream`]); whoever sets it fences
-    /// ([`Simd::fence`]) before returning. Single stores ([`Io::store`], [`Io::write`])
-    /// stay plain.
-    pub stream: bool,
 }
 
 impl<'a> OutOfPlace<'a> {
     /// `x` to `y` with plain stores.
     pub(crate) fn new(x: &'a [f32], y: &'a mut [f32]) -> Self {
-        OutOfPlace {
-            x,
-            y,
-            stream: false,
-        }
+        OutOfPlace { x, y }
+    }
+}
+
+impl<'a> OutOfPlace<'a, true> {
+    /// `x` to `y`, the whole vectors of spans with streaming stores.
+    pub(crate) fn streaming(x: &'a [f32], y: &'a mut [f32]) -> Self {
+        OutOfPlace { x, y }
     }
 }
 
@@ -217,17 +214,16 @@ fn vector_at(buf: &mut [f32], i: usize) -> Option<&mut [f32; LANES]> {
 }
 
 /// The rows of [`Io::rows`] out of place.
-pub(crate) struct OutRows<'a> {
+pub(crate) struct OutRows<'a, const NT: bool> {
     x: core::slice::Chunks<'a, f32>,
     y: core::slice::ChunksMut<'a, f32>,
-    stream: bool,
 }
 
-impl<'a> Iterator for OutRows<'a> {
-    type Item = OutSpan<'a>;
+impl<'a, const NT: bool> Iterator for OutRows<'a, NT> {
+    type Item = OutSpan<'a, NT>;
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn next(&mut self) -> Option<OutSpan<'a>> {
-        Some(OutSpan::of_row(self.x.next()?, self.y.next()?, self.stream))
+    fn next(&mut self) -> Option<OutSpan<'a, NT>> {
+        Some(OutSpan::of_row(self.x.next()?, self.y.next()?))
     }
 }
 
@@ -319,17 +315,16 @@ impl<'a> Iterator for BackMut<'a> {
 }
 
 /// The rows of [`Io::rows_back`] out of place.
-pub(crate) struct OutRowsBack<'a> {
+pub(crate) struct OutRowsBack<'a, const NT: bool> {
     x: Back<'a>,
     y: BackMut<'a>,
-    stream: bool,
 }
 
-impl<'a> Iterator for OutRowsBack<'a> {
-    type Item = OutSpan<'a>;
+impl<'a, const NT: bool> Iterator for OutRowsBack<'a, NT> {
+    type Item = OutSpan<'a, NT>;
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn next(&mut self) -> Option<OutSpan<'a>> {
-        Some(OutSpan::of_row(self.x.next()?, self.y.next()?, self.stream))
+    fn next(&mut self) -> Option<OutSpan<'a, NT>> {
+        Some(OutSpan::of_row(self.x.next()?, self.y.next()?))
     }
 }
 
@@ -355,19 +350,19 @@ impl<'a> Iterator for InRows<'a> {
     }
 }
 
-impl Io for OutOfPlace<'_> {
+impl<const NT: bool> Io for OutOfPlace<'_, NT> {
     type Span<'a>
-        = OutSpan<'a>
+        = OutSpan<'a, NT>
     where
         Self: 'a;
 
     type Rows<'a>
-        = OutRows<'a>
+        = OutRows<'a, NT>
     where
         Self: 'a;
 
     type RowsBack<'a>
-        = OutRowsBack<'a>
+        = OutRowsBack<'a, NT>
     where
         Self: 'a;
 
@@ -378,18 +373,17 @@ impl Io for OutOfPlace<'_> {
         stride: usize,
         n: usize,
         count: usize,
-    ) -> OutRowsBack<'_> {
+    ) -> OutRowsBack<'_, NT> {
         let len = self.x.len().min(self.y.len());
         let count = count.saturating_mul(LANES);
         OutRowsBack {
             x: Back::new(&self.x[..len], start, stride, n, count),
             y: BackMut::new(&mut self.y[..len], start, stride, n, count),
-            stream: self.stream,
         }
     }
 
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn rows(&mut self, start: usize, stride: usize) -> OutRows<'_> {
+    fn rows(&mut self, start: usize, stride: usize) -> OutRows<'_, NT> {
         let len = self.x.len().min(self.y.len());
         let (x, y) = (&self.x[..len], &mut self.y[..len]);
         OutRows {
@@ -397,7 +391,6 @@ impl Io for OutOfPlace<'_> {
             y: y.get_mut(start..)
                 .unwrap_or(&mut [])
                 .chunks_mut(stride.max(1)),
-            stream: self.stream,
         }
     }
 
@@ -406,18 +399,14 @@ impl Io for OutOfPlace<'_> {
         self.x
     }
 
-    fn stream_spans(&mut self, on: bool) -> bool {
-        self.stream = on;
-        on
-    }
+    const STREAMS: bool = NT;
 
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn span(&mut self, start: usize, count: usize) -> OutSpan<'_> {
+    fn span(&mut self, start: usize, count: usize) -> OutSpan<'_, NT> {
         let r = span_range(start, count, self.x.len().min(self.y.len()));
         OutSpan {
             x: self.x[r.clone()].as_chunks::<LANES>().0,
             y: self.y[r].as_chunks_mut::<LANES>().0,
-            stream: self.stream,
         }
     }
 

@@ -168,13 +168,7 @@ pub(crate) fn normalize_at(
         // Nothing to write; and no loop over `n * c` empty planes (n may be huge).
         return Ok(());
     }
-    run(
-        isa,
-        &mut OutOfPlace::new(x, y),
-        d.layout_dims(layout),
-        &p.into(),
-        act,
-    );
+    out_of_place(isa, x, y, d.layout_dims(layout), &p.into(), act);
     Ok(())
 }
 
@@ -210,6 +204,23 @@ pub(crate) fn normalize_in_place_at(
     }
     run(isa, &mut InPlace(x), d.layout_dims(layout), &p.into(), act);
     Ok(())
+}
+
+/// [`run`] from `x` to `y` (contiguous: the plan's [`LayoutDims`]), the whole vectors
+/// stored streaming where [`crate::plan::stream_out`] says so.
+pub(crate) fn out_of_place(
+    isa: Isa,
+    x: &[f32],
+    y: &mut [f32],
+    d: LayoutDims,
+    p: &Src,
+    act: Activation,
+) {
+    if crate::plan::stream_out(x.len()) {
+        run(isa, &mut OutOfPlace::streaming(x, y), d, p, act);
+    } else {
+        run(isa, &mut OutOfPlace::new(x, y), d, p, act);
+    }
 }
 
 /// The sizes a layout kernel needs, for a validated shape.
@@ -297,8 +308,7 @@ pub(crate) fn run<I: Io>(isa: Isa, io: &mut I, d: LayoutDims, p: &Src, act: Acti
     let identity = matches!(act, Activation::Identity);
     let values = io.src().len();
     let isa = crate::plan::normalize_level(isa, plane, contiguous, values, identity);
-    // Strided rows decide for themselves (`plan::stream_rows`).
-    let fence = (plane.is_some() || contiguous) && io.stream_spans(crate::plan::stream_out(values));
+    let fence = I::STREAMS;
     dispatch(
         isa,
         Run {

@@ -1,8 +1,8 @@
 //! Prepared inference: [`Prepared`] constants checked and computed once ([`prepare`]),
 //! then [`normalize_prepared`] and [`normalize_prepared_in_place`] on every call.
 
-use super::io::{InPlace, OutOfPlace};
-use super::{Activation, NormParams, run};
+use super::io::InPlace;
+use super::{Activation, NormParams, out_of_place, run};
 use crate::check;
 use crate::error::Error;
 use crate::shape::{Layout, Shape, check_len};
@@ -111,13 +111,7 @@ pub(crate) fn normalize_prepared_at(
     if x.is_empty() {
         return Ok(());
     }
-    run(
-        isa,
-        &mut OutOfPlace::new(x, y),
-        d.layout_dims(layout),
-        &p.into(),
-        act,
-    );
+    out_of_place(isa, x, y, d.layout_dims(layout), &p.into(), act);
     Ok(())
 }
 

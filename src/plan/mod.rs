@@ -242,7 +242,7 @@ pub(crate) fn normalize_level(
 
 /// Tests force [`normalize_level`] (2: keep the level asked for, 0: by the rule).
 #[cfg(test)]
-pub(crate) static NARROW: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+pub(crate) static NARROW: Hook = Hook(0);
 
 /// [`plan`] for NHWC rows `stride > c` values apart (input and output alike), for
 /// [`Op::Stats`] and [`Op::Normalize`] (other ops: as [`plan`] on contiguous rows).
@@ -461,38 +461,65 @@ pub(crate) fn stream_rows(c: usize, pitch: usize, nrows: usize) -> bool {
     pitch > c && nrows.saturating_mul(pitch).saturating_mul(4) >= STREAM_BYTES
 }
 
-/// Whether a normalize of `values` contiguous values out of place streams its stores: when
-/// input and output together overflow the core's L2 cache ([`crate::simd::l2_bytes`]) by
-/// a fifth or more, but the input alone is at most 1.4 times L2. Plain stores then read
-/// every output line first and evict the input as they go, so each call reads much of
-/// its input from L3 again; streaming stores read nothing and leave the input in L2.
+/// Whether a normalize of `values` contiguous values out of place streams its stores:
+/// [`stream_window`] with an input and an output of `values`.
+///
 /// Interleaved A/B, NCHW ReLU6 at AVX-512 over 1 x c x 112 x 112 (Intel Xeon, 2 MiB L2),
 /// streamed/plain time, by input size over L2: 0.57 lost 9%, 0.62 0.96, 0.77 (c = 32)
 /// 0.71-0.75 (also NHWC, every activation, and AVX2), 0.96 0.84, 1.05 0.80, 1.15 0.89,
 /// 1.34 0.95; 1.53 lost 2% and 2.3 and 3.1 5%, so larger tensors stay plain (up to
-/// 12.8 MB of input a plain `y = a*x + b` kept within 4%). The output then starts in
-/// memory, not in cache, for the next layer: at these sizes much of it would have been
-/// evicted by then anyway.
+/// 12.8 MB of input a plain `y = a*x + b` kept within 4%).
 pub(crate) fn stream_out(values: usize) -> bool {
+    let bytes = values.saturating_mul(4);
+    stream_window(bytes, bytes, cache_l2())
+}
+
+/// Whether the backward pass of `values` values out of place streams its `dx`:
+/// [`stream_window`] with inputs `x` and `dy` and an output `dx` of `values` each.
+///
+/// Interleaved A/B at AVX-512 over 1 x c x 56 x 56, streamed/plain time (NCHW and NHWC,
+/// batch and running statistics), by the size of one buffer over L2: 0.43 0.78-0.85,
+/// 0.48 0.70-0.85, 0.57 0.83-0.89, 0.67 0.80-0.93; 256x1024x1x1 (0.5) 0.87 with batch
+/// statistics, 0.76 with running ones; 1x32x112x112 (0.77, past the window) lost 6% in
+/// NCHW with batch statistics.
+pub(crate) fn stream_dx(values: usize) -> bool {
+    let bytes = values.saturating_mul(4);
+    stream_window(bytes.saturating_mul(2), bytes, cache_l2())
+}
+
+/// The core's L2 size in bytes ([`crate::simd::l2_bytes`]); tests force it with
+/// `STREAM` (1: as if every size fell in [`stream_window`], 2: unknown).
+fn cache_l2() -> usize {
     #[cfg(test)]
     match STREAM.load(core::sync::atomic::Ordering::Relaxed) {
-        1 => return true,
-        2 => return false,
+        1 => return usize::MAX,
+        2 => return 0,
         _ => {}
     }
-    stream_window(values, crate::simd::l2_bytes())
+    crate::simd::l2_bytes()
 }
 
-/// [`stream_out`] with an L2 cache of `l2` bytes (0: unknown, never stream).
-pub(crate) fn stream_window(values: usize, l2: usize) -> bool {
-    let bytes5 = values.saturating_mul(4).saturating_mul(5);
-    l2 > 0 && bytes5 > l2.saturating_mul(3) && bytes5 <= l2.saturating_mul(7)
+/// Whether a kernel that reads `input` bytes and writes `output` bytes, contiguous, with
+/// an L2 cache of `l2` bytes (0: unknown; `usize::MAX`: tests, always) writes with
+/// streaming stores: when inputs and output together overflow L2 by a fifth or more, but
+/// the inputs alone are at most 1.4 times L2. Plain stores then read every output line
+/// first and evict the inputs as they go, so each call reads much of its inputs from L3
+/// again; streaming stores read nothing and leave the inputs in L2. Past that, the inputs
+/// come from L3 whatever the stores do, and plain stores were as fast or faster. The
+/// output then starts in memory, not in cache, for the next layer: at these sizes much of
+/// it would have been evicted by then anyway.
+pub(crate) fn stream_window(input: usize, output: usize, l2: usize) -> bool {
+    if l2 == usize::MAX {
+        return true;
+    }
+    let total5 = input.saturating_add(output).saturating_mul(5);
+    l2 > 0 && total5 > l2.saturating_mul(6) && input.saturating_mul(5) <= l2.saturating_mul(7)
 }
 
-/// Tests force [`stream_rows`] and [`stream_out`] (1: stream any strided rows and any
-/// contiguous output, 2: never, 0: by size).
+/// Tests force [`stream_rows`], [`stream_out`] and [`stream_dx`] (1: stream any strided
+/// rows and any contiguous output, 2: never, 0: by size).
 #[cfg(test)]
-pub(crate) static STREAM: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+pub(crate) static STREAM: Hook = Hook(1);
 
 /// The kernel for a block of `width` channels of rows of `c` channels `pitch >= c`
 /// values apart, `nrows` rows, with `acc` accumulators (`Simd::ACC`); `given`: the scales
@@ -593,7 +620,7 @@ pub(crate) fn hold_aliased_rows() -> bool {
 /// Tests force [`hold_aliased_rows`] (1: hold, 2: do not, 0: by the CPU), so that both
 /// ways run on any CPU.
 #[cfg(test)]
-pub(crate) static HOLD_ALIASED: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+pub(crate) static HOLD_ALIASED: Hook = Hook(2);
 
 /// Positions one block of the interleaved backward keeps on the stack: its per-position
 /// sums (f32 and f64) and constants, about 14 KiB.
@@ -653,3 +680,34 @@ pub(crate) fn lcm(a: usize, b: usize) -> usize {
 
 #[cfg(test)]
 mod tests;
+
+/// A test's override of a plan decision ([`NARROW`], [`STREAM`], [`HOLD_ALIASED`], by
+/// their numbers): a value per thread, so that tests running side by side (each on a
+/// thread of its own, with the kernels it calls) cannot change each other's plans. The
+/// interface of an `AtomicU8`.
+#[cfg(test)]
+pub(crate) struct Hook(usize);
+
+#[cfg(test)]
+mod hook {
+    extern crate std;
+    use core::cell::Cell;
+    use core::sync::atomic::Ordering;
+
+    std::thread_local! {
+        /// Each hook's value on this thread (0: the plan decides).
+        static VALUES: [Cell<u8>; 3] = const { [Cell::new(0), Cell::new(0), Cell::new(0)] };
+    }
+
+    impl super::Hook {
+        /// This thread's value.
+        pub(crate) fn load(&self, _: Ordering) -> u8 {
+            VALUES.with(|v| v[self.0].get())
+        }
+
+        /// Sets this thread's value.
+        pub(crate) fn store(&self, value: u8, _: Ordering) {
+            VALUES.with(|v| v[self.0].set(value));
+        }
+    }
+}

@@ -320,29 +320,47 @@ fn identity_normalize_past_l1_runs_256_bit() {
     }
 }
 
-/// Contiguous outputs stream in a window around the L2 size: input and output together
-/// more than 1.2 times L2, the input at most 1.4 times; never with an unknown L2, and no
-/// size overflows.
+/// Contiguous outputs stream in a window around the L2 size: inputs and output together
+/// more than 1.2 times L2, the inputs at most 1.4 times; never with an unknown L2, and no
+/// size overflows. The normalize reads one buffer the size of its output, the backward
+/// pass two.
 #[test]
 fn contiguous_streaming_window() {
     let l2 = 2 << 20;
-    // Values of 4 bytes: 1 MiB of input is 262144 values.
-    let mib = 1 << 18;
-    for (values, want) in [
-        (0, false),
-        (mib, false),              // 1 MiB in, 2 MiB in all: fits
-        (mib * 6 / 5, false),      // 2.4 MiB in all: the boundary itself
-        (mib * 6 / 5 + 1, true),   // just past it
-        (32 * 112 * 112, true),    // 1x32x112x112: 1.53 MiB in
-        (mib * 14 / 5, true),      // the input at 1.4 times L2
-        (mib * 14 / 5 + 1, false), // just past it
-        (64 * 112 * 112, false),   // 3.06 MiB in
-        (usize::MAX, false),
+    let mib = 1 << 20;
+    let normalize = |bytes: usize, l2| stream_window(bytes, bytes, l2);
+    let backward = |bytes: usize, l2| stream_window(bytes.saturating_mul(2), bytes, l2);
+    for (bytes, norm, back) in [
+        (0, false, false),
+        (mib * 4 / 5, false, false),        // 1x64x56x56 has 0.8 MB
+        (mib * 4 / 5 + 4, false, true),     // just past 2.4 MiB in all for the backward
+        (mib, false, true),                 // normalize: 2 MiB in all, fits
+        (mib * 6 / 5, false, true),         // 2.4 MiB in all: the boundary itself
+        (mib * 6 / 5 + 4, true, true),      // just past it
+        (mib * 7 / 5, true, true),          // backward: inputs at 1.4 times L2
+        (mib * 7 / 5 + 4, true, false),     // just past it
+        (4 * 32 * 112 * 112, true, false),  // 1x32x112x112: 1.53 MiB
+        (mib * 14 / 5, true, false),        // normalize: the input at 1.4 times L2
+        (mib * 14 / 5 + 4, false, false),   // just past it
+        (4 * 64 * 112 * 112, false, false), // 3.06 MiB
+        (usize::MAX, false, false),
     ] {
-        assert_eq!(stream_window(values, l2), want, "{values} values, L2 {l2}");
-        assert!(!stream_window(values, 0), "{values} values, unknown L2");
+        assert_eq!(
+            normalize(bytes, l2),
+            norm,
+            "normalize of {bytes} bytes, L2 {l2}"
+        );
+        assert_eq!(
+            backward(bytes, l2),
+            back,
+            "backward of {bytes} bytes, L2 {l2}"
+        );
+        assert!(
+            !normalize(bytes, 0) && !backward(bytes, 0),
+            "{bytes} bytes, unknown L2"
+        );
     }
     // A 512 KiB L2 moves the window down by four.
-    assert!(stream_window(32 * 112 * 112 / 4, 512 << 10));
-    assert!(!stream_window(32 * 112 * 112, 512 << 10));
+    assert!(normalize(4 * 32 * 112 * 112 / 4, 512 << 10));
+    assert!(!normalize(4 * 32 * 112 * 112, 512 << 10));
 }
