@@ -46,6 +46,9 @@ pub(crate) trait Simd: Copy + 'static {
     /// plus temporaries): 4 with 32 zmm, 3 with 16 ymm (two per vector), 2 for the
     /// portable vectors (four 128-bit registers per vector).
     const STRIP: usize;
+    /// Whether [`Vf32::store_stream`] is a streaming store (the x86 levels); elsewhere it
+    /// is a plain store, and the plan never asks for streaming.
+    const STREAMS: bool;
 
     /// Runs `body` in a function compiled for this ISA (`#[target_feature]`), into which
     /// `body.run` and every `#[inline(always)]` function it calls are inlined, so that their

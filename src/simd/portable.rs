@@ -34,6 +34,7 @@ impl Simd for Portable {
     const STRIP: usize = 4;
     #[cfg(not(target_feature = "avx512f"))]
     const STRIP: usize = 2;
+    const STREAMS: bool = false;
 
     /// A function of its own, as at the x86 levels (see [`Simd::vectorize`]).
     #[inline(always)]

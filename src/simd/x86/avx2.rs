@@ -39,6 +39,7 @@ impl Simd for Avx2 {
     /// the pivots, the input and the temporaries.
     const ACC: usize = 2;
     const STRIP: usize = 3;
+    const STREAMS: bool = true;
 
     #[inline(always)]
     fn vectorize<B: Body<Self>>(self, body: B) -> B::Output {

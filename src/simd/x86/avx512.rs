@@ -32,6 +32,7 @@ impl Simd for Avx512 {
     /// 32 zmm registers: 8 accumulators of `(mean, M2)` states.
     const ACC: usize = 8;
     const STRIP: usize = 4;
+    const STREAMS: bool = true;
 
     #[inline(always)]
     fn vectorize<B: Body<Self>>(self, body: B) -> B::Output {
