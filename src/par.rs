@@ -39,7 +39,9 @@ use std::vec::Vec;
 use crate::check;
 use crate::error::Error;
 use crate::moments::Moments;
-use crate::normalize::prepared::{Prepared, normalize_prepared_at, normalize_prepared_in_place_at};
+use crate::normalize::prepared::{
+    Prepared, normalize_prepared_in_place_at, normalize_prepared_part,
+};
 use crate::normalize::{Activation, NormParams};
 use crate::shape::{Dims, Layout, Shape, check_len};
 use crate::simd::Isa;
@@ -400,6 +402,7 @@ fn run(
     }
     jobs.into_par_iter().try_for_each(|(b, yb)| {
         let xb = &x[b.start..b.start + b.len];
-        normalize_prepared_at(isa, xb, yb, b.shape, b.layout, &sub(p, b), act)
+        // Streaming stores or not as for the whole tensor.
+        normalize_prepared_part(isa, xb, yb, b.shape, b.layout, &sub(p, b), act, x.len())
     })
 }

@@ -125,14 +125,17 @@ fn streamed_bits(
 #[cfg_attr(miri, ignore)]
 fn streamed_dx_changes_no_bit() {
     // Every kernel family: NCHW long planes, short planes (one and several groups), NHWC
-    // tiles of few channels, blocks of many, and rows 4 KiB apart.
+    // tiles of few channels, blocks of many (fused, and over more rows than fuse), and
+    // rows 4 KiB apart (few, and enough for whole-row sweeps).
     let cases = [
         (Shape::new(2, 5, 23, 29), Layout::Nchw),
         (Shape::new(3, 19, 7, 7), Layout::Nchw),
         (Shape::new(1, 40, 14, 14), Layout::Nchw),
         (Shape::new(2, 7, 9, 11), Layout::Nhwc),
         (Shape::new(3, 300, 3, 3), Layout::Nhwc),
+        (Shape::new(1, 256, 17, 17), Layout::Nhwc),
         (Shape::new(6, 1024, 1, 1), Layout::Nchw),
+        (Shape::new(67, 1024, 1, 1), Layout::Nchw),
     ];
     for (shape, layout) in cases {
         for isa in Isa::supported() {

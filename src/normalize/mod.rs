@@ -168,7 +168,7 @@ pub(crate) fn normalize_at(
         // Nothing to write; and no loop over `n * c` empty planes (n may be huge).
         return Ok(());
     }
-    out_of_place(isa, x, y, d.layout_dims(layout), &p.into(), act);
+    out_of_place(isa, x, y, d.layout_dims(layout), &p.into(), act, x.len());
     Ok(())
 }
 
@@ -206,8 +206,9 @@ pub(crate) fn normalize_in_place_at(
     Ok(())
 }
 
-/// [`run`] from `x` to `y` (contiguous: the plan's [`LayoutDims`]), the whole vectors
-/// stored streaming where [`crate::plan::stream_out`] says so.
+/// [`run`] from `x` to `y` (contiguous: the plan's [`LayoutDims`]), part of a tensor of
+/// `whole` values (`x.len()` for a whole one), the whole vectors stored streaming where
+/// [`crate::plan::stream_out`] says so for `whole` values.
 pub(crate) fn out_of_place(
     isa: Isa,
     x: &[f32],
@@ -215,9 +216,10 @@ pub(crate) fn out_of_place(
     d: LayoutDims,
     p: &Src,
     act: Activation,
+    whole: usize,
 ) {
     // Only the x86 levels stream ([`Simd::STREAMS`]); `normalize_level` keeps them x86.
-    if isa != Isa::Portable && crate::plan::stream_out(x.len()) {
+    if isa != Isa::Portable && crate::plan::stream_out(whole) {
         run(isa, &mut OutOfPlace::streaming(x, y), d, p, act);
     } else {
         run(isa, &mut OutOfPlace::new(x, y), d, p, act);

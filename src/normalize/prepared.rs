@@ -104,6 +104,23 @@ pub(crate) fn normalize_prepared_at(
     p: &Prepared,
     act: Activation,
 ) -> Result<(), Error> {
+    normalize_prepared_part(isa, x, y, shape, layout, p, act, x.len())
+}
+
+/// [`normalize_prepared_at`] on a part of a tensor of `whole` values (a block of
+/// [`crate::par`]), whose size decides whether the output streams: the same choice for
+/// every part, and the one a single call on the whole tensor makes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn normalize_prepared_part(
+    isa: Isa,
+    x: &[f32],
+    y: &mut [f32],
+    shape: Shape,
+    layout: Layout,
+    p: &Prepared,
+    act: Activation,
+    whole: usize,
+) -> Result<(), Error> {
     let d = shape.dims(x.len(), false)?;
     check_len("y", x.len(), y.len())?;
     check::prepared(p, d.c)?;
@@ -111,7 +128,7 @@ pub(crate) fn normalize_prepared_at(
     if x.is_empty() {
         return Ok(());
     }
-    out_of_place(isa, x, y, d.layout_dims(layout), &p.into(), act);
+    out_of_place(isa, x, y, d.layout_dims(layout), &p.into(), act, whole);
     Ok(())
 }
 

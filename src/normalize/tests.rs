@@ -233,7 +233,8 @@ fn contiguous_streaming_changes_no_bit() {
     use crate::Layout::{Nchw, Nhwc};
     // Every contiguous kernel family: NCHW planes of whole vectors, of a partial one and
     // shorter than a vector; NHWC tiles in registers (32) and on the stack (19), and rows
-    // of many channels, one with a partial vector.
+    // of many channels, one with a partial vector: register tiles (cached), groups of
+    // rows (past `plan::CACHED`) and one row at a time (past `plan::STREAMED`).
     let cases = [
         (Shape::new(2, 32, 8, 8), Nchw),
         (Shape::new(2, 3, 15, 15), Nchw),
@@ -242,6 +243,8 @@ fn contiguous_streaming_changes_no_bit() {
         (Shape::new(2, 19, 5, 5), Nhwc),
         (Shape::new(2, 1100, 2, 3), Nhwc),
         (Shape::new(37, 257, 1, 1), Nchw),
+        (Shape::new(2, 1100, 5, 8), Nhwc),
+        (Shape::new(1, 600, 30, 30), Nhwc),
     ];
     for (shape, layout) in cases {
         let n = shape.numel().expect("small");

@@ -450,7 +450,8 @@ pub(crate) const STREAM_BYTES: usize = 8 << 20;
 /// streaming store of a whole line reads nothing. On an Intel Xeon at AVX-512, a strided
 /// `y = a*x + b` over 100352 rows of 64 channels 128 apart went from 8.4 to 21.6 GB/s of
 /// touched bytes (a contiguous one: 27 GB/s), and 6272 rows of 512 channels 1024 apart
-/// from 21 to 23. Contiguous rows gained nothing there, so they do not stream.
+/// from 21 to 23. Contiguous rows of those sizes gained nothing; they stream only around
+/// the L2 size ([`stream_out`]).
 pub(crate) fn stream_rows(c: usize, pitch: usize, nrows: usize) -> bool {
     #[cfg(test)]
     match STREAM.load(core::sync::atomic::Ordering::Relaxed) {
@@ -466,12 +467,17 @@ pub(crate) fn stream_rows(c: usize, pitch: usize, nrows: usize) -> bool {
 ///
 /// Interleaved A/B, NCHW ReLU6 at AVX-512 over 1 x c x 112 x 112 (Intel Xeon, 2 MiB L2),
 /// streamed/plain time, by input size over L2: 0.57 lost 9%, 0.62 0.96, 0.77 (c = 32)
-/// 0.71-0.75 (also NHWC, every activation, and AVX2), 0.96 0.84, 1.05 0.80, 1.15 0.89,
+/// 0.71-0.81 (also NHWC, every activation, and AVX2), 0.96 0.84, 1.05 0.80, 1.15 0.89,
 /// 1.34 0.95; 1.53 lost 2% and 2.3 and 3.1 5%, so larger tensors stay plain (up to
 /// 12.8 MB of input a plain `y = a*x + b` kept within 4%).
 pub(crate) fn stream_out(values: usize) -> bool {
+    stream_out_with(values, cache_l2())
+}
+
+/// [`stream_out`] with an L2 cache of `l2` bytes.
+pub(crate) fn stream_out_with(values: usize, l2: usize) -> bool {
     let bytes = values.saturating_mul(4);
-    stream_window(bytes, bytes, cache_l2())
+    stream_window(bytes, bytes, l2)
 }
 
 /// Whether the backward pass of `values` values out of place streams its `dx`:
@@ -480,11 +486,16 @@ pub(crate) fn stream_out(values: usize) -> bool {
 /// Interleaved A/B at AVX-512 over 1 x c x 56 x 56, streamed/plain time (NCHW and NHWC,
 /// batch and running statistics), by the size of one buffer over L2: 0.43 0.78-0.85,
 /// 0.48 0.70-0.85, 0.57 0.83-0.89, 0.67 0.80-0.93; 256x1024x1x1 (0.5) 0.87 with batch
-/// statistics, 0.76 with running ones; 1x32x112x112 (0.77, past the window) lost 6% in
+/// statistics, 0.73-0.76 with running ones; 1x32x112x112 (0.77, past the window) lost 6% in
 /// NCHW with batch statistics.
 pub(crate) fn stream_dx(values: usize) -> bool {
+    stream_dx_with(values, cache_l2())
+}
+
+/// [`stream_dx`] with an L2 cache of `l2` bytes.
+pub(crate) fn stream_dx_with(values: usize, l2: usize) -> bool {
     let bytes = values.saturating_mul(4);
-    stream_window(bytes.saturating_mul(2), bytes, cache_l2())
+    stream_window(bytes.saturating_mul(2), bytes, l2)
 }
 
 /// The core's L2 size in bytes ([`crate::simd::l2_bytes`]); tests force it with
@@ -501,7 +512,7 @@ fn cache_l2() -> usize {
 
 /// Whether a kernel that reads `input` bytes and writes `output` bytes, contiguous, with
 /// an L2 cache of `l2` bytes (0: unknown; `usize::MAX`: tests, always) writes with
-/// streaming stores: when inputs and output together overflow L2 by a fifth or more, but
+/// streaming stores: when inputs and output together overflow L2 by more than a fifth, but
 /// the inputs alone are at most 1.4 times L2. Plain stores then read every output line
 /// first and evict the inputs as they go, so each call reads much of its inputs from L3
 /// again; streaming stores read nothing and leave the inputs in L2. Past that, the inputs

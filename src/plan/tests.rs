@@ -327,40 +327,39 @@ fn identity_normalize_past_l1_runs_256_bit() {
 #[test]
 fn contiguous_streaming_window() {
     let l2 = 2 << 20;
-    let mib = 1 << 20;
-    let normalize = |bytes: usize, l2| stream_window(bytes, bytes, l2);
-    let backward = |bytes: usize, l2| stream_window(bytes.saturating_mul(2), bytes, l2);
-    for (bytes, norm, back) in [
+    let mib = 1 << 18; // values of 4 bytes
+    let (normalize, backward) = (stream_out_with, stream_dx_with);
+    for (values, norm, back) in [
         (0, false, false),
-        (mib * 4 / 5, false, false),        // 1x64x56x56 has 0.8 MB
-        (mib * 4 / 5 + 4, false, true),     // just past 2.4 MiB in all for the backward
-        (mib, false, true),                 // normalize: 2 MiB in all, fits
-        (mib * 6 / 5, false, true),         // 2.4 MiB in all: the boundary itself
-        (mib * 6 / 5 + 4, true, true),      // just past it
-        (mib * 7 / 5, true, true),          // backward: inputs at 1.4 times L2
-        (mib * 7 / 5 + 4, true, false),     // just past it
-        (4 * 32 * 112 * 112, true, false),  // 1x32x112x112: 1.53 MiB
-        (mib * 14 / 5, true, false),        // normalize: the input at 1.4 times L2
-        (mib * 14 / 5 + 4, false, false),   // just past it
-        (4 * 64 * 112 * 112, false, false), // 3.06 MiB
+        (mib * 4 / 5, false, false), // 0.8 MiB: 2.4 MiB in all for the backward
+        (mib * 4 / 5 + 1, false, true), // just past it
+        (mib, false, true),          // normalize: 2 MiB in all, fits
+        (mib * 6 / 5, false, true),  // 2.4 MiB in all: the boundary itself
+        (mib * 6 / 5 + 1, true, true), // just past it
+        (mib * 7 / 5, true, true),   // backward: inputs at 1.4 times L2
+        (mib * 7 / 5 + 1, true, false), // just past it
+        (32 * 112 * 112, true, false), // 1x32x112x112: 1.53 MiB
+        (mib * 14 / 5, true, false), // normalize: the input at 1.4 times L2
+        (mib * 14 / 5 + 1, false, false), // just past it
+        (64 * 112 * 112, false, false), // 3.06 MiB
         (usize::MAX, false, false),
     ] {
         assert_eq!(
-            normalize(bytes, l2),
+            normalize(values, l2),
             norm,
-            "normalize of {bytes} bytes, L2 {l2}"
+            "normalize of {values} values, L2 {l2}"
         );
         assert_eq!(
-            backward(bytes, l2),
+            backward(values, l2),
             back,
-            "backward of {bytes} bytes, L2 {l2}"
+            "backward of {values} values, L2 {l2}"
         );
         assert!(
-            !normalize(bytes, 0) && !backward(bytes, 0),
-            "{bytes} bytes, unknown L2"
+            !normalize(values, 0) && !backward(values, 0),
+            "{values} values, unknown L2"
         );
     }
     // A 512 KiB L2 moves the window down by four.
-    assert!(normalize(4 * 32 * 112 * 112 / 4, 512 << 10));
-    assert!(!normalize(4 * 32 * 112 * 112, 512 << 10));
+    assert!(normalize(32 * 112 * 112 / 4, 512 << 10));
+    assert!(!normalize(32 * 112 * 112, 512 << 10));
 }
