@@ -108,7 +108,7 @@ pub(crate) fn normalize_prepared_at(
 }
 
 /// [`normalize_prepared_at`] on a part of a tensor of `whole` values (a block of
-/// [`crate::par`]), whose size decides whether the output streams: the same choice for
+/// the `rayon` feature's `par`), whose size decides whether the output streams: the same choice for
 /// every part, and the one a single call on the whole tensor makes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn normalize_prepared_part(
