@@ -15,6 +15,21 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|v| v.to_bits()).collect()
 }
 
+/// `len` values of `x` and `dy`, and the `mean`, `invstd` and `gamma` of `c` channels.
+fn data(len: usize, c: usize) -> [Vec<f32>; 5] {
+    [
+        (0..len)
+            .map(|i| ((i * 7919) % 1013) as f32 * 0.01 - 5.0)
+            .collect(),
+        (0..len)
+            .map(|i| ((i * 104_729) % 997) as f32 * 0.001 - 0.5)
+            .collect(),
+        (0..c).map(|k| k as f32 * 0.003).collect(),
+        (0..c).map(|k| 0.5 + k as f32 * 0.01).collect(),
+        (0..c).map(|k| 1.0 - k as f32 * 0.0007).collect(),
+    ]
+}
+
 // Under Miri only the portable level runs, which never holds a row.
 #[test]
 #[cfg_attr(miri, ignore)]
@@ -23,15 +38,7 @@ fn held_rows_change_no_bit() {
     let (n, c) = (5, 1024);
     let shape = Shape::new(n, c, 1, 1);
     let len = n * c;
-    let x: Vec<f32> = (0..len)
-        .map(|i| ((i * 7919) % 1013) as f32 * 0.01 - 5.0)
-        .collect();
-    let dy: Vec<f32> = (0..len)
-        .map(|i| ((i * 104_729) % 997) as f32 * 0.001 - 0.5)
-        .collect();
-    let mean: Vec<f32> = (0..c).map(|k| k as f32 * 0.003).collect();
-    let invstd: Vec<f32> = (0..c).map(|k| 0.5 + k as f32 * 0.01).collect();
-    let gamma: Vec<f32> = (0..c).map(|k| 1.0 - k as f32 * 0.0007).collect();
+    let [x, dy, mean, invstd, gamma] = data(len, c);
     let p = BackwardParams {
         mean: &mean,
         invstd: &invstd,
@@ -93,15 +100,7 @@ fn streamed_bits(
     off: usize,
 ) -> [Vec<u32>; 3] {
     let (len, c) = (shape.numel().expect("small"), shape.c);
-    let x: Vec<f32> = (0..len)
-        .map(|i| ((i * 7919) % 1013) as f32 * 0.01 - 5.0)
-        .collect();
-    let dy: Vec<f32> = (0..len)
-        .map(|i| ((i * 104_729) % 997) as f32 * 0.001 - 0.5)
-        .collect();
-    let mean: Vec<f32> = (0..c).map(|k| k as f32 * 0.003).collect();
-    let invstd: Vec<f32> = (0..c).map(|k| 0.5 + k as f32 * 0.01).collect();
-    let gamma: Vec<f32> = (0..c).map(|k| 1.0 - k as f32 * 0.0007).collect();
+    let [x, dy, mean, invstd, gamma] = data(len, c);
     let p = BackwardParams {
         mean: &mean,
         invstd: &invstd,
