@@ -15,14 +15,15 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|v| v.to_bits()).collect()
 }
 
-/// `len` values of `x` and `dy`, and the `mean`, `invstd` and `gamma` of `c` channels.
+/// `len` values of `x` and `dy`, and the `mean`, `invstd` and `gamma` of `c` channels
+/// (reduced before the products, which would overflow a 32-bit `usize` on wasm32).
 fn data(len: usize, c: usize) -> [Vec<f32>; 5] {
     [
         (0..len)
-            .map(|i| ((i * 7919) % 1013) as f32 * 0.01 - 5.0)
+            .map(|i| (((i % 1013) * 7919) % 1013) as f32 * 0.01 - 5.0)
             .collect(),
         (0..len)
-            .map(|i| ((i * 104_729) % 997) as f32 * 0.001 - 0.5)
+            .map(|i| (((i % 997) * 104_729) % 997) as f32 * 0.001 - 0.5)
             .collect(),
         (0..c).map(|k| k as f32 * 0.003).collect(),
         (0..c).map(|k| 0.5 + k as f32 * 0.01).collect(),
