@@ -280,8 +280,7 @@ pub(crate) fn backward_at(
     let Some(dx) = dx else { return Ok(()) };
     let g = Grads { dgamma, dbeta };
     // `dx` streamed where the plan says so.
-    // Only the x86 levels stream ([`crate::simd::Simd::STREAMS`]).
-    if isa != Isa::Portable && crate::plan::stream_dx(x.len()) {
+    if crate::plan::stream_dx(isa, x.len()) {
         let io = &mut OutOfPlace::streaming(dy, dx);
         run(isa, io, x, d, layout, p, stats, fwd, g);
     } else {

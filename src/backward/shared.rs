@@ -57,8 +57,6 @@ pub(super) fn run<I: Io>(
         batch: bool,
         act: Activation,
         g: Grads<'g>,
-        /// `dx` was streamed: fence after it.
-        fence: bool,
     }
     impl<I: Io> WithSimd for Run<'_, '_, I> {
         type Output = ();
@@ -91,13 +89,12 @@ pub(super) fn run<I: Io>(
                     go(s, self.io, &k, self.kernel, m, self.g);
                 }
             }
-            if self.fence {
+            if I::STREAMS {
                 s.fence();
             }
         }
     }
     let batch = stats == ForwardStats::Batch;
-    let fence = I::STREAMS;
     let (y, act) = match fwd {
         Some(f) => (f.y, f.act),
         None => (&[][..], Activation::Identity),
@@ -114,7 +111,6 @@ pub(super) fn run<I: Io>(
             batch,
             act,
             g,
-            fence,
         },
     );
 }

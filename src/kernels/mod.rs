@@ -212,12 +212,11 @@ impl Kernels {
     #[doc(hidden)]
     pub fn output_streams(&self, op: &str, shape: Shape) -> bool {
         let Ok(n) = shape.numel() else { return false };
-        self.isa != Isa::Portable
-            && match op {
-                "normalize" | "normalize_prepared" => crate::plan::stream_out(n),
-                "backward" => crate::plan::stream_dx(n),
-                _ => false,
-            }
+        match op {
+            "normalize" | "normalize_prepared" => crate::plan::stream_out(self.isa, n),
+            "backward" => crate::plan::stream_dx(self.isa, n),
+            _ => false,
+        }
     }
 
     /// [`Kernels::kernel_name`] for the strided functions on NHWC rows `stride` values

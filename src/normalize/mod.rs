@@ -218,8 +218,7 @@ pub(crate) fn out_of_place(
     act: Activation,
     whole: usize,
 ) {
-    // Only the x86 levels stream ([`Simd::STREAMS`]); `normalize_level` keeps them x86.
-    if isa != Isa::Portable && crate::plan::stream_out(whole) {
+    if crate::plan::stream_out(isa, whole) {
         run(isa, &mut OutOfPlace::streaming(x, y), d, p, act);
     } else {
         run(isa, &mut OutOfPlace::new(x, y), d, p, act);
@@ -268,8 +267,6 @@ pub(crate) fn run<I: Io>(isa: Isa, io: &mut I, d: LayoutDims, p: &Src, act: Acti
         d: LayoutDims,
         p: &'a Src<'a>,
         act: Activation,
-        /// The spans' stores stream: fence after them.
-        fence: bool,
     }
     impl<I: Io> WithSimd for Run<'_, I> {
         type Output = ();
@@ -296,15 +293,9 @@ pub(crate) fn run<I: Io>(isa: Isa, io: &mut I, d: LayoutDims, p: &Src, act: Acti
                 );
                 return;
             }
-            let Run {
-                io,
-                d,
-                p,
-                act,
-                fence,
-            } = self;
+            let Run { io, d, p, act } = self;
             with_act(s, act, WithS { s, io, d, p });
-            if fence {
+            if I::STREAMS {
                 s.fence();
             }
         }
@@ -318,19 +309,8 @@ pub(crate) fn run<I: Io>(isa: Isa, io: &mut I, d: LayoutDims, p: &Src, act: Acti
         } => (None, x_pitch == c && y_pitch == c),
     };
     let identity = matches!(act, Activation::Identity);
-    let values = io.src().len();
-    let isa = crate::plan::normalize_level(isa, plane, contiguous, values, identity);
-    let fence = I::STREAMS;
-    dispatch(
-        isa,
-        Run {
-            io,
-            d,
-            p,
-            act,
-            fence,
-        },
-    );
+    let isa = crate::plan::normalize_level(isa, plane, contiguous, io.src().len(), identity);
+    dispatch(isa, Run { io, d, p, act });
 }
 
 /// [`run`] with the lanes and the activation type chosen.

@@ -107,9 +107,9 @@ pub(crate) fn normalize_prepared_at(
     normalize_prepared_part(isa, x, y, shape, layout, p, act, x.len())
 }
 
-/// [`normalize_prepared_at`] on a part of a tensor of `whole` values (a block of
-/// the `rayon` feature's `par`), whose size decides whether the output streams: the same choice for
-/// every part, and the one a single call on the whole tensor makes.
+/// [`normalize_prepared_at`] on a part of a tensor of `whole` values (a block of the
+/// `rayon` feature's `par`), whose size decides whether the output streams: the same
+/// choice for every part, and the one a single call on the whole tensor makes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn normalize_prepared_part(
     isa: Isa,

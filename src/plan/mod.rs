@@ -462,16 +462,18 @@ pub(crate) fn stream_rows(c: usize, pitch: usize, nrows: usize) -> bool {
     pitch > c && nrows.saturating_mul(pitch).saturating_mul(4) >= STREAM_BYTES
 }
 
-/// Whether a normalize of `values` contiguous values out of place streams its stores:
-/// [`stream_window`] with an input and an output of `values`.
+/// Whether a normalize of `values` contiguous values out of place at `isa` streams its
+/// stores: never at the portable level, which has no streaming store
+/// ([`Simd::STREAMS`](crate::simd::Simd::STREAMS)); otherwise [`stream_window`] with an
+/// input and an output of `values`.
 ///
 /// Interleaved A/B, NCHW ReLU6 at AVX-512 over 1 x c x 112 x 112 (Intel Xeon, 2 MiB L2),
 /// streamed/plain time, by input size over L2: 0.57 lost 9%, 0.62 0.96, 0.77 (c = 32)
 /// 0.71-0.81 (also NHWC, every activation, and AVX2), 0.96 0.84, 1.05 0.80, 1.15 0.89,
 /// 1.34 0.95; 1.53 lost 2% and 2.3 and 3.1 5%, so larger tensors stay plain (up to
 /// 12.8 MB of input a plain `y = a*x + b` kept within 4%).
-pub(crate) fn stream_out(values: usize) -> bool {
-    stream_out_with(values, cache_l2())
+pub(crate) fn stream_out(isa: Isa, values: usize) -> bool {
+    isa != Isa::Portable && stream_out_with(values, cache_l2())
 }
 
 /// [`stream_out`] with an L2 cache of `l2` bytes.
@@ -480,16 +482,17 @@ pub(crate) fn stream_out_with(values: usize, l2: usize) -> bool {
     stream_window(bytes, bytes, l2)
 }
 
-/// Whether the backward pass of `values` values out of place streams its `dx`:
-/// [`stream_window`] with inputs `x` and `dy` and an output `dx` of `values` each.
+/// Whether the backward pass of `values` values out of place at `isa` streams its `dx`:
+/// never at the portable level; otherwise [`stream_window`] with inputs `x` and `dy`
+/// and an output `dx` of `values` each.
 ///
 /// Interleaved A/B at AVX-512 over 1 x c x 56 x 56, streamed/plain time (NCHW and NHWC,
 /// batch and running statistics), by the size of one buffer over L2: 0.43 0.78-0.85,
 /// 0.48 0.70-0.85, 0.57 0.83-0.89, 0.67 0.80-0.93; 256x1024x1x1 (0.5) 0.87 with batch
 /// statistics, 0.73-0.76 with running ones; 1x32x112x112 (0.77, past the window) lost 6% in
 /// NCHW with batch statistics.
-pub(crate) fn stream_dx(values: usize) -> bool {
-    stream_dx_with(values, cache_l2())
+pub(crate) fn stream_dx(isa: Isa, values: usize) -> bool {
+    isa != Isa::Portable && stream_dx_with(values, cache_l2())
 }
 
 /// [`stream_dx`] with an L2 cache of `l2` bytes.
