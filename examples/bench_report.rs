@@ -950,9 +950,10 @@ stores, and each is the fastest of its runs by median (named in the bound column
 the bound): the highest level is not always the fastest (on the Intel Xeon here, alone,
 a copy from L2 ran 8-12% faster with 256-bit FMAs than with 512-bit ones, as heavy
 512-bit arithmetic lowers the core's clock), and past the caches streaming stores win.
-The strided normalize streams outputs of 8 MiB or more too, and the contiguous normalize
-and backward pass stream outputs that with their inputs overflow L2 by a fifth, up to
-inputs of 1.4 times L2 (marked `streaming` in the kernel column). Each kernel is timed next to its bound, in interleaved
+The strided normalize streams outputs of 8 MiB or more too, the contiguous normalize
+outputs that with its input overflow L2 by a fifth, up to an input of 1.4 times L2, and
+the backward pass `dx` once `x`, `dy` and `dx` overflow L2 by a tenth (marked
+`streaming` in the kernel column). Each kernel is timed next to its bound, in interleaved
 rounds a few milliseconds apart; a cell is the median over rounds of the per-round ratio.
 Two-pass is credited with reading the input once (`4*numel` bytes). Every tensor starts
 a 4 KiB page, as large allocations do: with `y` a few cache lines past `x` modulo 4 KiB,

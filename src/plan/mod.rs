@@ -483,22 +483,45 @@ pub(crate) fn stream_out_with(values: usize, l2: usize) -> bool {
 }
 
 /// Whether the backward pass of `values` values out of place at `isa` streams its `dx`:
-/// never at the portable level; otherwise [`stream_window`] with inputs `x` and `dy`
-/// and an output `dx` of `values` each.
-///
-/// Interleaved A/B at AVX-512 over 1 x c x 56 x 56, streamed/plain time (NCHW and NHWC,
-/// batch and running statistics), by the size of one buffer over L2: 0.43 0.78-0.85,
-/// 0.48 0.70-0.85, 0.57 0.83-0.89, 0.67 0.80-0.93; 256x1024x1x1 (0.5) 0.87 with batch
-/// statistics, 0.73-0.76 with running ones; 1x32x112x112 (0.77, past the window) lost 6% in
-/// NCHW with batch statistics.
+/// never at the portable level; otherwise [`stream_dx_with`].
 pub(crate) fn stream_dx(isa: Isa, values: usize) -> bool {
     isa != Isa::Portable && stream_dx_with(values, cache_l2())
 }
 
-/// [`stream_dx`] with an L2 cache of `l2` bytes.
+/// Whether the backward pass streams its `dx` with an L2 cache of `l2` bytes (0:
+/// unknown; `usize::MAX`: tests, always): when its inputs `x` and `dy` and its output
+/// `dx`, of `values` each, together overflow L2 by more than a tenth. Unlike the
+/// normalize ([`stream_window`]) there is no upper edge: past L2, plain stores read every
+/// line of `dx` first and write it back through L3, and on the Xeon below that cost the
+/// backward more than its streamed stores at every size measured, up to 37 times L2.
+///
+/// Interleaved A/B on an Intel Xeon (family 6 model 207, 2 MiB L2), this rule over the
+/// old window (inputs at most 1.4 times L2), time, at AVX-512 then AVX2, each as NCHW
+/// and NHWC with running statistics, then with batch statistics (best of 15 rounds;
+/// unchanged cases repeat within 5%):
+///
+/// | shape | in all, over L2 | AVX-512 | AVX2 |
+/// |---|---:|---|---|
+/// | 1x64x56x56 | 1.15 | 0.93 0.86 0.86 0.80 | 0.65 0.75 0.88 0.91 |
+/// | 1x32x112x112 | 2.3 | 0.80 0.78 1.07 0.83 | 0.76 0.83 1.07 0.89 |
+/// | 2x32x112x112 | 4.6 | 0.77 0.81 0.97 0.88 | 0.74 0.84 1.03 0.93 |
+/// | 4x64x56x56 | 4.6 | 0.85 0.85 1.02 0.85 | 0.72 0.87 1.02 0.95 |
+/// | 8x64x56x56 | 9.2 | 0.81 0.80 0.99 0.87 | 0.68 0.86 1.00 0.94 |
+/// | 16x64x56x56 | 18 | 0.77 0.78 0.91 0.84 | 0.62 0.81 0.92 0.87 |
+/// | 32x64x56x56 | 37 | 0.73 0.72 0.80 0.75 | 0.56 0.80 0.86 0.84 |
+/// | 8x512x28x28 | 18 | 0.79 0.73 0.91 0.79 | 0.66 0.72 0.92 0.80 |
+///
+/// Below the edge streaming lost (every case streamed, over plain: 1x48x56x56, 0.86 of
+/// L2, 1.16-1.29; 1x56x56x56, 1.0, 0.84-1.14). The NCHW batch statistics, whose second
+/// walk rereads each channel from L2 and only writes, gain nothing from 2 to 9 times L2
+/// and lose 7% on 1x32x112x112; an earlier Intel Xeon had lost 6% there too. Left so
+/// for one rule: a second edge for that one kernel would move the other three.
 pub(crate) fn stream_dx_with(values: usize, l2: usize) -> bool {
-    let bytes = values.saturating_mul(4);
-    stream_window(bytes.saturating_mul(2), bytes, l2)
+    if l2 == usize::MAX {
+        return true;
+    }
+    let total10 = values.saturating_mul(12).saturating_mul(10);
+    l2 > 0 && total10 > l2.saturating_mul(11)
 }
 
 /// The core's L2 size in bytes ([`crate::simd::l2_bytes`]); tests force it with

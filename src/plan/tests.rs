@@ -320,29 +320,31 @@ fn identity_normalize_past_l1_runs_256_bit() {
     }
 }
 
-/// Contiguous outputs stream in a window around the L2 size: inputs and output together
-/// more than 1.2 times L2, the inputs at most 1.4 times; never with an unknown L2, and no
-/// size overflows. The normalize reads one buffer the size of its output, the backward
-/// pass two.
+/// Contiguous outputs of the normalize stream in a window around the L2 size: input and
+/// output together more than 1.2 times L2, the input at most 1.4 times. The backward
+/// pass's `dx` streams once `x`, `dy` and `dx` together pass 1.1 times L2, with no upper
+/// edge. Neither with an unknown L2, and no size overflows.
 #[test]
 fn contiguous_streaming_window() {
     let l2 = 2 << 20;
     let mib = 1 << 18; // values of 4 bytes
     let (normalize, backward) = (stream_out_with, stream_dx_with);
+    // The backward's edge: 12 bytes a value, `12 * 10 * values > 11 * l2`.
+    let edge = l2 * 11 / 120;
     for (values, norm, back) in [
         (0, false, false),
-        (mib * 4 / 5, false, false), // 0.8 MiB: 2.4 MiB in all for the backward
-        (mib * 4 / 5 + 1, false, true), // just past it
-        (mib, false, true),          // normalize: 2 MiB in all, fits
-        (mib * 6 / 5, false, true),  // 2.4 MiB in all: the boundary itself
+        (edge, false, false),
+        (edge + 1, false, true),
+        (mib * 4 / 5, false, true), // 0.8 MiB: 2.4 MiB in all for the backward
+        (mib, false, true),         // normalize: 2 MiB in all, fits
+        (mib * 6 / 5, false, true), // 2.4 MiB in all: the boundary itself
         (mib * 6 / 5 + 1, true, true), // just past it
-        (mib * 7 / 5, true, true),   // backward: inputs at 1.4 times L2
-        (mib * 7 / 5 + 1, true, false), // just past it
-        (32 * 112 * 112, true, false), // 1x32x112x112: 1.53 MiB
-        (mib * 14 / 5, true, false), // normalize: the input at 1.4 times L2
-        (mib * 14 / 5 + 1, false, false), // just past it
-        (64 * 112 * 112, false, false), // 3.06 MiB
-        (usize::MAX, false, false),
+        (32 * 112 * 112, true, true), // 1x32x112x112: 1.53 MiB
+        (mib * 14 / 5, true, true), // normalize: the input at 1.4 times L2
+        (mib * 14 / 5 + 1, false, true), // just past it
+        (64 * 112 * 112, false, true), // 3.06 MiB
+        (32 * 64 * 56 * 56, false, true), // 24.5 MiB
+        (usize::MAX, false, true),
     ] {
         assert_eq!(
             normalize(values, l2),
